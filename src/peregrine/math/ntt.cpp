@@ -1,0 +1,125 @@
+#include "peregrine/math/ntt.hpp"
+
+#include "peregrine/math/primes.hpp"
+
+namespace peregrine::math {
+
+NttTables::NttTables(std::size_t n_, const Modulus& p) : n(n_), mod(p) {
+  require(n >= 2 && n <= (1u << 17) && (n & (n - 1)) == 0, ErrorCode::kInvalidArgument,
+          "NTT size must be a power of two in [2, 2^17]");
+  log_n = __builtin_ctzll(n);
+  psi = minimal_primitive_root(2 * n, mod);
+  const u64 q = mod.value;
+  const u64 psi_inv = inv_mod(psi, mod);
+  inv_n = inv_mod(n, mod);
+  inv_n_shoup = shoup_precompute(inv_n, q);
+  fwd.assign(n, 0);
+  inv.assign(n, 0);
+  fwd_shoup.assign(n, 0);
+  inv_shoup.assign(n, 0);
+  u64 pw = 1, pwi = 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t r = bit_reverse(i, log_n);
+    fwd[r] = pw;
+    inv[r] = pwi;
+    pw = mul_mod(pw, psi, mod);
+    pwi = mul_mod(pwi, psi_inv, mod);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    fwd_shoup[i] = shoup_precompute(fwd[i], q);
+    inv_shoup[i] = shoup_precompute(inv[i], q);
+  }
+  ifma_ok = q < (1ULL << 50);
+  if (ifma_ok) {
+    fwd_shoup52.assign(n, 0);
+    inv_shoup52.assign(n, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      fwd_shoup52[i] = static_cast<u64>((static_cast<u128>(fwd[i]) << 52) / q);
+      inv_shoup52[i] = static_cast<u64>((static_cast<u128>(inv[i]) << 52) / q);
+    }
+  }
+}
+
+void ntt_forward_scalar(u64* a, const NttTables& tb) {
+  const std::size_t n = tb.n;
+  const u64 p = tb.mod.value, two_p = 2 * p;
+  std::size_t t = n;
+  for (std::size_t m = 1; m < n; m <<= 1) {
+    t >>= 1;
+    for (std::size_t i = 0; i < m; ++i) {
+      const u64 w = tb.fwd[m + i], ws = tb.fwd_shoup[m + i];
+      u64* x = a + 2 * i * t;
+      u64* y = x + t;
+      for (std::size_t j = 0; j < t; ++j) {
+        // Harvey butterfly: x, y in [0, 4p) -> [0, 4p).
+        u64 u = x[j];
+        u = u >= two_p ? u - two_p : u;
+        const u64 v = mul_mod_shoup_lazy(y[j], w, ws, p);
+        x[j] = u + v;
+        y[j] = u - v + two_p;
+      }
+    }
+  }
+  for (std::size_t j = 0; j < n; ++j) {
+    u64 u = a[j];
+    u = u >= two_p ? u - two_p : u;
+    a[j] = u >= p ? u - p : u;
+  }
+}
+
+void ntt_inverse_scalar(u64* a, const NttTables& tb) {
+  const std::size_t n = tb.n;
+  const u64 p = tb.mod.value, two_p = 2 * p;
+  std::size_t t = 1;
+  for (std::size_t m = n >> 1; m >= 1; m >>= 1) {
+    for (std::size_t i = 0; i < m; ++i) {
+      const u64 w = tb.inv[m + i], ws = tb.inv_shoup[m + i];
+      u64* x = a + 2 * i * t;
+      u64* y = x + t;
+      for (std::size_t j = 0; j < t; ++j) {
+        // Gentleman–Sande butterfly: x, y in [0, 2p) -> [0, 2p).
+        const u64 u = x[j], v = y[j];
+        u64 s = u + v;
+        x[j] = s >= two_p ? s - two_p : s;
+        y[j] = mul_mod_shoup_lazy(u - v + two_p, w, ws, p);
+      }
+    }
+    t <<= 1;
+  }
+  for (std::size_t j = 0; j < n; ++j) a[j] = mul_mod_shoup(a[j], tb.inv_n, tb.inv_n_shoup, p);
+}
+
+bool ntt_path_available(const NttTables& t, SimdPath path) noexcept {
+  if (!cpu_supports(path)) return false;
+  if (path == SimdPath::kAvx512Ifma) return t.ifma_ok && t.n >= 16;
+  if (path == SimdPath::kAvx2) return t.n >= 8;
+  return true;
+}
+
+SimdPath ntt_default_path(const NttTables& t) noexcept {
+  if (ntt_path_available(t, SimdPath::kAvx512Ifma)) return SimdPath::kAvx512Ifma;
+  return SimdPath::kScalar;
+}
+
+void ntt_forward(u64* a, const NttTables& t, SimdPath path) {
+  require(ntt_path_available(t, path), ErrorCode::kUnsupported, "NTT path not available");
+  switch (path) {
+    case SimdPath::kAvx512Ifma: return ntt_forward_avx512ifma(a, t);
+    case SimdPath::kAvx2: return ntt_forward_avx2(a, t);
+    case SimdPath::kScalar: return ntt_forward_scalar(a, t);
+  }
+}
+
+void ntt_inverse(u64* a, const NttTables& t, SimdPath path) {
+  require(ntt_path_available(t, path), ErrorCode::kUnsupported, "NTT path not available");
+  switch (path) {
+    case SimdPath::kAvx512Ifma: return ntt_inverse_avx512ifma(a, t);
+    case SimdPath::kAvx2: return ntt_inverse_avx2(a, t);
+    case SimdPath::kScalar: return ntt_inverse_scalar(a, t);
+  }
+}
+
+void ntt_forward(u64* a, const NttTables& t) { ntt_forward(a, t, ntt_default_path(t)); }
+void ntt_inverse(u64* a, const NttTables& t) { ntt_inverse(a, t, ntt_default_path(t)); }
+
+}  // namespace peregrine::math
