@@ -29,14 +29,20 @@ NttTables::NttTables(std::size_t n_, const Modulus& p) : n(n_), mod(p) {
     fwd_shoup[i] = shoup_precompute(fwd[i], q);
     inv_shoup[i] = shoup_precompute(inv[i], q);
   }
+  // Vector-path tables.
+  inv_n_w1 = mul_mod(inv[1], inv_n, mod);
+  inv_n_w1_shoup = shoup_precompute(inv_n_w1, q);
   ifma_ok = q < (1ULL << 50);
   if (ifma_ok) {
+    const auto shoup52 = [q](u64 w) { return static_cast<u64>((static_cast<u128>(w) << 52) / q); };
     fwd_shoup52.assign(n, 0);
     inv_shoup52.assign(n, 0);
     for (std::size_t i = 0; i < n; ++i) {
-      fwd_shoup52[i] = static_cast<u64>((static_cast<u128>(fwd[i]) << 52) / q);
-      inv_shoup52[i] = static_cast<u64>((static_cast<u128>(inv[i]) << 52) / q);
+      fwd_shoup52[i] = shoup52(fwd[i]);
+      inv_shoup52[i] = shoup52(inv[i]);
     }
+    inv_n_shoup52 = shoup52(inv_n);
+    inv_n_w1_shoup52 = shoup52(inv_n_w1);
   }
 }
 

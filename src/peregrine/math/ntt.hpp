@@ -36,6 +36,11 @@ struct NttTables {
   bool ifma_ok = false;
   /// 52-bit Shoup constants floor(w·2^52/p) of fwd and inv (filled when ifma_ok).
   AlignedU64 fwd_shoup52, inv_shoup52;
+  /// The last inverse stage (m = 1) with the N^{-1} scaling folded in: inv_n_w1 = inv[1]·N^{-1}
+  /// mod p and its 64-bit Shoup constant (AVX2 path); 52-bit Shoup constants of inv_n and
+  /// inv_n_w1 (IFMA path, filled when ifma_ok).
+  u64 inv_n_w1 = 0, inv_n_w1_shoup = 0;
+  u64 inv_n_shoup52 = 0, inv_n_w1_shoup52 = 0;
 };
 
 /// Forward negacyclic NTT in place on a[0..N). Input in [0, p) (any value in [0, 4p) is also

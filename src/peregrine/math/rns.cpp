@@ -10,8 +10,27 @@ RnsBase::RnsBase(std::size_t n, const std::vector<u64>& primes) : n_(n), primes_
     for (std::size_t j = 0; j < i; ++j)
       require(primes[i] != primes[j], ErrorCode::kInvalidArgument, "RNS primes must be distinct");
     mods_.emplace_back(primes[i]);
-    ntt_.push_back(std::make_unique<NttTables>(n, mods_.back()));  // checks p ≡ 1 mod 2N
+    ntt_.push_back(std::make_shared<const NttTables>(n, mods_.back()));  // checks p ≡ 1 mod 2N
   }
+  init_crt();
+}
+
+RnsBase::RnsBase(std::vector<std::shared_ptr<const NttTables>> tables) : ntt_(std::move(tables)) {
+  require(!ntt_.empty(), ErrorCode::kInvalidArgument, "empty RNS base");
+  n_ = ntt_[0]->n;
+  for (std::size_t i = 0; i < ntt_.size(); ++i) {
+    require(ntt_[i]->n == n_, ErrorCode::kInvalidArgument, "NTT tables of different degrees");
+    for (std::size_t j = 0; j < i; ++j)
+      require(ntt_[i]->mod.value != ntt_[j]->mod.value, ErrorCode::kInvalidArgument,
+              "RNS primes must be distinct");
+    primes_.push_back(ntt_[i]->mod.value);
+    mods_.push_back(ntt_[i]->mod);
+  }
+  init_crt();
+}
+
+void RnsBase::init_crt() {
+  const auto& primes = primes_;
   q_ = BigUInt::product(primes);
   for (std::size_t i = 0; i < primes.size(); ++i) {
     BigUInt h(1);

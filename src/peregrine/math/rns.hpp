@@ -16,6 +16,10 @@ class RnsBase {
  public:
   /// Throws Error(kInvalidArgument) unless every prime is distinct, < 2^61 and ≡ 1 (mod 2N).
   RnsBase(std::size_t n, const std::vector<u64>& primes);
+  /// A base over already-built NTT tables (shared, not copied); the primes are the tables' moduli.
+  explicit RnsBase(std::vector<std::shared_ptr<const NttTables>> tables);
+  /// The shared NTT tables of prime i (to build related bases without rebuilding tables).
+  const std::shared_ptr<const NttTables>& ntt_shared(std::size_t i) const noexcept { return ntt_[i]; }
 
   std::size_t n() const noexcept { return n_; }
   std::size_t size() const noexcept { return mods_.size(); }
@@ -33,7 +37,8 @@ class RnsBase {
   std::size_t n_;
   std::vector<u64> primes_;
   std::vector<Modulus> mods_;
-  std::vector<std::unique_ptr<NttTables>> ntt_;
+  std::vector<std::shared_ptr<const NttTables>> ntt_;
+  void init_crt();
   BigUInt q_;
   std::vector<BigUInt> q_hat_;
   std::vector<u64> q_hat_inv_;
