@@ -158,11 +158,32 @@ Plaintext Decryptor::decrypt(const Ciphertext& ct) const {
     for (std::size_t j = 0; j < n; ++j)
       pt.coeffs[j] = static_cast<u64>((static_cast<u128>(x.comp(0)[j]) * t + q / 2) / q) % t;
   } else {
+    // t·x/Q ≡ Σ_i y_i·t/q_i (mod t) with y_i = [x_i·(Q/q_i)^{-1}]_{q_i} (CRT). Each term splits
+    // into an exact integer part and a 64-bit fixed-point fraction; the sum of fractions is
+    // below the truth by < L units of 2^-64, so rounding is decided exactly unless the fraction
+    // lies within L units of 1/2, where the exact big-integer path decides (probability ~2^-60).
     const auto& base = params_->base(L);
     math::BigUInt half = base.q();
     half.shr(1);
-    for (std::size_t j = 0; j < n; ++j)
-      pt.coeffs[j] = round_scale_big(math::crt_compose(x, j, base), base.q(), half, t);
+    for (std::size_t j = 0; j < n; ++j) {
+      u128 int_sum = 0, frac_sum = 0;
+      for (std::size_t i = 0; i < L; ++i) {
+        const u64 qi = base.mod(i).value;
+        const u64 y = math::mul_mod(x.comp(i)[j], base.q_hat_inv(i), base.mod(i));
+        const u128 yt = static_cast<u128>(y) * t;
+        const u64 a = static_cast<u64>(yt / qi), b = static_cast<u64>(yt % qi);
+        int_sum += a;
+        frac_sum += static_cast<u64>((static_cast<u128>(b) << 64) / qi);
+      }
+      int_sum += frac_sum >> 64;
+      const u64 frac = static_cast<u64>(frac_sum);
+      const u64 mid = 1ULL << 63;
+      if (frac < mid && mid - frac <= L) {
+        pt.coeffs[j] = round_scale_big(math::crt_compose(x, j, base), base.q(), half, t);
+      } else {
+        pt.coeffs[j] = static_cast<u64>((int_sum + (frac >= mid ? 1 : 0)) % t);
+      }
+    }
   }
   return pt;
 }
