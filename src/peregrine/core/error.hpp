@@ -14,6 +14,9 @@ enum class ErrorCode {
   kSizeLimit,         ///< a declared size exceeds the caller's bound
   kCrypto,            ///< an OS or OpenSSL/libsodium primitive failed
   kUnsupported,       ///< a valid request the build or CPU cannot serve
+  kPeerClosed,        ///< the peer closed the connection or vanished
+  kTimeout,           ///< connect or read did not complete within its timeout
+  kProtocol,          ///< the peer sent something the protocol does not allow
 };
 
 /// Returns a stable lower-case name for `code` ("malformed_input", ...).
@@ -45,6 +48,9 @@ inline const char* error_code_name(ErrorCode code) noexcept {
     case ErrorCode::kSizeLimit: return "size_limit";
     case ErrorCode::kCrypto: return "crypto";
     case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kPeerClosed: return "peer_closed";
+    case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kProtocol: return "protocol";
   }
   return "unknown";
 }

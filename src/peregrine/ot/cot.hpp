@@ -1,0 +1,43 @@
+// Correlated-OT interfaces: the seam between OT back-ends (IKNP now, silent OT later) and every
+// protocol of the mpc layer.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace peregrine::ot {
+
+/// A 128-bit string (OT message, correlation Δ, PRG/hash block).
+struct alignas(16) Block {
+  std::uint64_t lo = 0, hi = 0;
+  friend Block operator^(Block a, Block b) noexcept { return {a.lo ^ b.lo, a.hi ^ b.hi}; }
+  Block& operator^=(Block b) noexcept {
+    lo ^= b.lo;
+    hi ^= b.hi;
+    return *this;
+  }
+  friend bool operator==(const Block&, const Block&) = default;
+  /// Least significant bit (IKNP convention: Δ has lsb 1 so the receiver's messages carry the choice bit).
+  bool lsb() const noexcept { return lo & 1; }
+};
+
+/// Sender of correlated OT with a global correlation Δ: each call produces n messages m0_i; the
+/// receiver obtains m_{b_i} = m0_i ⊕ b_i·Δ for its choice bits b_i. Not thread-safe.
+class CotSender {
+ public:
+  virtual ~CotSender() = default;
+  /// The correlation Δ (fixed for the lifetime of the instance).
+  virtual Block delta() const noexcept = 0;
+  /// Produces out.size() correlated messages m0 (interactive: talks to the paired receiver).
+  virtual void send_cot(std::span<Block> out) = 0;
+};
+
+/// Receiver of correlated OT. choices[i] ∈ {0, 1}. Not thread-safe.
+class CotReceiver {
+ public:
+  virtual ~CotReceiver() = default;
+  /// With chosen bits: out[i] = m0_i ⊕ choices[i]·Δ.
+  virtual void recv_cot(std::span<const std::uint8_t> choices, std::span<Block> out) = 0;
+};
+
+}  // namespace peregrine::ot
