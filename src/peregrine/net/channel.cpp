@@ -1,15 +1,59 @@
 #include "peregrine/net/channel.hpp"
 
 #include <algorithm>
-#include <condition_variable>
-#include <cstring>
-#include <deque>
-#include <mutex>
+#include <string>
+
+#include "peregrine/net/link_emulator.hpp"
 
 namespace peregrine::net {
 
 namespace {
 constexpr std::size_t kSendBuffer = std::size_t{1} << 16;
+}
+
+ChannelOptions lan_profile() {
+  ChannelOptions o;
+  o.emulate_bits_per_second = 3'000'000'000ULL;
+  o.emulate_one_way_delay = std::chrono::microseconds(150);
+  return o;
+}
+
+ChannelOptions wan_profile() {
+  ChannelOptions o;
+  o.emulate_bits_per_second = 400'000'000ULL;
+  o.emulate_one_way_delay = std::chrono::microseconds(20'000);
+  return o;
+}
+
+// ---- Channel base ---------------------------------------------------------------------------
+
+Channel::Channel(ChannelOptions opts) : opts_(std::move(opts)) {
+  if (opts_.emulate_bits_per_second != 0 || opts_.emulate_one_way_delay.count() > 0) {
+    emu_ = std::make_unique<detail::LinkEmulator>(
+        opts_.emulate_bits_per_second,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::max(opts_.emulate_one_way_delay, std::chrono::microseconds(0))),
+        [this](const std::uint8_t* p, std::size_t n) { write_raw(p, n); });
+  }
+}
+
+// Derived classes have already called close_output(); this only stops a leftover thread.
+Channel::~Channel() = default;
+
+void Channel::close_output() noexcept {
+  try {
+    flush();
+    if (emu_) emu_->drain();
+  } catch (...) {
+  }
+  emu_.reset();
+}
+
+void Channel::emit(const std::uint8_t* data, std::size_t n) {
+  if (emu_)
+    emu_->push(data, n);
+  else
+    write_raw(data, n);
 }
 
 void Channel::send(const void* data, std::size_t n) {
@@ -21,7 +65,7 @@ void Channel::send(const void* data, std::size_t n) {
   if (out_.size() + n > kSendBuffer) {
     flush();
     if (n >= kSendBuffer) {
-      write_raw(p, n);
+      emit(p, n);
       stats_.bytes_sent += n;
       return;
     }
@@ -31,7 +75,12 @@ void Channel::send(const void* data, std::size_t n) {
 
 void Channel::flush() {
   if (out_.empty()) return;
-  write_raw(out_.data(), out_.size());
+  try {
+    emit(out_.data(), out_.size());
+  } catch (...) {
+    out_.clear();  // the stream is broken; do not retry these bytes on destruction
+    throw;
+  }
   stats_.bytes_sent += out_.size();
   out_.clear();
 }
@@ -57,75 +106,94 @@ std::vector<std::uint8_t> Channel::recv_frame(std::size_t max_bytes) {
   return v;
 }
 
-// ---- in-memory pair ------------------------------------------------------------------------
+// ---- link emulator --------------------------------------------------------------------------
 
-namespace {
+namespace detail {
 
-/// One direction of the pipe.
-struct Pipe {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::uint8_t> data;
-  bool writer_closed = false;
-  bool reader_closed = false;
-};
-
-class MemoryChannel final : public Channel {
- public:
-  MemoryChannel(std::shared_ptr<Pipe> out, std::shared_ptr<Pipe> in, const ChannelOptions& o)
-      : Channel(o), out_pipe_(std::move(out)), in_pipe_(std::move(in)) {}
-  ~MemoryChannel() override {
-    try {
-      flush();
-    } catch (...) {
-    }
-    {
-      std::lock_guard<std::mutex> g(out_pipe_->mu);
-      out_pipe_->writer_closed = true;
-    }
-    out_pipe_->cv.notify_all();
-    {
-      std::lock_guard<std::mutex> g(in_pipe_->mu);
-      in_pipe_->reader_closed = true;
-    }
-    in_pipe_->cv.notify_all();
-  }
-
- protected:
-  void write_raw(const std::uint8_t* p, std::size_t n) override {
-    {
-      std::lock_guard<std::mutex> g(out_pipe_->mu);
-      if (out_pipe_->reader_closed) throw Error(ErrorCode::kPeerClosed, "peer closed the channel");
-      out_pipe_->data.insert(out_pipe_->data.end(), p, p + n);
-    }
-    out_pipe_->cv.notify_all();
-  }
-  void read_raw(std::uint8_t* p, std::size_t n) override {
-    std::unique_lock<std::mutex> lk(in_pipe_->mu);
-    std::size_t got = 0;
-    while (got < n) {
-      const bool ok = in_pipe_->cv.wait_for(lk, options().read_timeout, [&] {
-        return !in_pipe_->data.empty() || in_pipe_->writer_closed;
-      });
-      if (!ok) throw Error(ErrorCode::kTimeout, "no data from the peer within the read timeout");
-      if (in_pipe_->data.empty()) throw Error(ErrorCode::kPeerClosed, "peer closed the channel");
-      const std::size_t take = std::min(n - got, in_pipe_->data.size());
-      std::copy_n(in_pipe_->data.begin(), take, p + got);
-      in_pipe_->data.erase(in_pipe_->data.begin(), in_pipe_->data.begin() + static_cast<std::ptrdiff_t>(take));
-      got += take;
-    }
-  }
-
- private:
-  std::shared_ptr<Pipe> out_pipe_, in_pipe_;
-};
-
-}  // namespace
-
-std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> make_memory_pair(const ChannelOptions& opts) {
-  auto a_to_b = std::make_shared<Pipe>(), b_to_a = std::make_shared<Pipe>();
-  return {std::make_unique<MemoryChannel>(a_to_b, b_to_a, opts),
-          std::make_unique<MemoryChannel>(b_to_a, a_to_b, opts)};
+LinkEmulator::LinkEmulator(std::uint64_t bits_per_second, std::chrono::nanoseconds one_way_delay,
+                           Sink sink)
+    : bits_per_second_(bits_per_second), delay_(one_way_delay), sink_(std::move(sink)) {
+  thread_ = std::thread([this] { run(); });
 }
 
+LinkEmulator::~LinkEmulator() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = true;
+  }
+  cv_work_.notify_all();
+  cv_done_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LinkEmulator::push(const std::uint8_t* data, std::size_t n) {
+  while (n > 0) {
+    const std::size_t m = std::min(n, kPieceBytes);
+    Piece piece{Clock::time_point{}, std::vector<std::uint8_t>(data, data + m)};
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_done_.wait(lk, [&] { return error_ || stop_ || queued_bytes_ < kMaxInFlightBytes; });
+      if (error_) std::rethrow_exception(error_);
+      const auto now = Clock::now();
+      if (link_free_ < now) link_free_ = now;
+      if (bits_per_second_ != 0) {
+        // ceil(8 * m * 1e9 / bps) ns; m <= 2^16 so the product fits in 64 bits.
+        const std::uint64_t bits_ns = std::uint64_t{8} * m * 1'000'000'000ULL;
+        link_free_ += std::chrono::nanoseconds((bits_ns + bits_per_second_ - 1) / bits_per_second_);
+      }
+      piece.due = link_free_ + delay_;
+      queued_bytes_ += m;
+      queue_.push_back(std::move(piece));
+    }
+    cv_work_.notify_one();
+    data += m;
+    n -= m;
+  }
+}
+
+void LinkEmulator::drain() {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_done_.wait(lk, [&] { return error_ || stop_ || (queue_.empty() && !delivering_); });
+  if (error_) std::rethrow_exception(error_);
+}
+
+void LinkEmulator::run() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    cv_work_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    const auto due = queue_.front().due;
+    if (Clock::now() < due) {
+      cv_work_.wait_until(lk, due, [&] { return stop_; });
+      continue;  // re-check stop and the clock
+    }
+    // Everything already due goes out in one batch (catches up after a late wake-up).
+    std::vector<Piece> batch;
+    const auto now = Clock::now();
+    while (!queue_.empty() && queue_.front().due <= now) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    delivering_ = true;
+    lk.unlock();
+    std::exception_ptr err;
+    try {
+      for (const auto& p : batch) sink_(p.bytes.data(), p.bytes.size());
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lk.lock();
+    delivering_ = false;
+    for (const auto& p : batch) queued_bytes_ -= p.bytes.size();
+    if (err) {
+      error_ = err;
+      for (const auto& p : queue_) queued_bytes_ -= p.bytes.size();
+      queue_.clear();
+    }
+    cv_done_.notify_all();
+    if (err) return;
+  }
+}
+
+}  // namespace detail
 }  // namespace peregrine::net
