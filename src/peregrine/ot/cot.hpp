@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <span>
 
+#include "peregrine/core/prg.hpp"
+
 namespace peregrine::ot {
 
 /// A 128-bit string (OT message, correlation Δ, PRG/hash block).
@@ -38,6 +40,15 @@ class CotReceiver {
   virtual ~CotReceiver() = default;
   /// With chosen bits: out[i] = m0_i ⊕ choices[i]·Δ.
   virtual void recv_cot(std::span<const std::uint8_t> choices, std::span<Block> out) = 0;
+  /// With random bits: writes choices_out[i] ∈ {0, 1} and out[i] = m0_i ⊕ choices_out[i]·Δ.
+  /// choices_out.size() == out.size(). The paired sender calls send_cot as for recv_cot.
+  /// The default draws the bits from `prg` and calls recv_cot; a back-end whose choice bits are
+  /// random by construction (silent OT) overrides it and may ignore `prg`.
+  virtual void recv_random_cot(std::span<std::uint8_t> choices_out, std::span<Block> out, Prg& prg) {
+    prg.fill(choices_out.data(), choices_out.size());
+    for (auto& c : choices_out) c &= 1;
+    recv_cot(choices_out, out);
+  }
 };
 
 }  // namespace peregrine::ot

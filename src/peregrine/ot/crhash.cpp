@@ -1,0 +1,47 @@
+#include "peregrine/ot/crhash.hpp"
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/ot/kernels.hpp"
+
+namespace peregrine::ot {
+
+namespace detail {
+
+bool aesni_available() noexcept {
+  return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1") &&
+         __builtin_cpu_supports("ssse3");
+}
+
+void require_aesni() {
+  if (!aesni_available())
+    throw Error(ErrorCode::kUnsupported, "the ot layer needs a CPU with AES-NI and SSE4.1");
+}
+
+}  // namespace detail
+
+void ccr_hash(std::span<const Block> in, std::span<Block> out) {
+  detail::require_aesni();
+  require(in.size() == out.size(), ErrorCode::kInvalidArgument, "ccr_hash: size mismatch");
+  detail::ccr_hash_kernel(in.data(), out.data(), in.size());
+}
+
+void tccr_hash(std::span<const Block> in, Block tweak0, std::span<Block> out) {
+  detail::require_aesni();
+  require(in.size() == out.size(), ErrorCode::kInvalidArgument, "tccr_hash: size mismatch");
+  detail::tccr_hash_kernel(in.data(), tweak0, out.data(), in.size());
+}
+
+void tccr_hash(std::span<const Block> in, std::span<const Block> tweaks, std::span<Block> out) {
+  detail::require_aesni();
+  require(in.size() == out.size() && tweaks.size() == in.size(), ErrorCode::kInvalidArgument,
+          "tccr_hash: size mismatch");
+  detail::tccr_hash_tweaks_kernel(in.data(), tweaks.data(), out.data(), in.size());
+}
+
+void fixed_key_aes(std::span<const Block> in, std::span<Block> out) {
+  detail::require_aesni();
+  require(in.size() == out.size(), ErrorCode::kInvalidArgument, "fixed_key_aes: size mismatch");
+  detail::fixed_aes(in.data(), out.data(), in.size());
+}
+
+}  // namespace peregrine::ot

@@ -1,0 +1,339 @@
+#include "peregrine/ot/derived.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/ot/kernels.hpp"
+
+namespace peregrine::ot {
+
+namespace {
+
+enum Kind : std::uint64_t { kPad = 0, kBytesPad = 1, kPrf = 2 };
+
+std::uint64_t mask_of(int l) { return l >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << l) - 1; }
+
+void check_l(int l) {
+  require(l >= 1 && l <= 64, ErrorCode::kInvalidArgument, "OT: bit width l must be in [1, 64]");
+}
+
+/// Writes `count` values of l bits LSB-first into out (packed_bytes(count, l) bytes).
+void pack_values(const std::uint64_t* v, std::size_t count, int l, std::uint8_t* out) {
+  const std::size_t nbytes = packed_bytes(count, l);
+  std::memset(out, 0, nbytes);
+  const std::uint64_t mask = mask_of(l);
+  std::size_t bit = 0;
+  for (std::size_t i = 0; i < count; ++i, bit += static_cast<std::size_t>(l)) {
+    const unsigned __int128 w = static_cast<unsigned __int128>(v[i] & mask) << (bit % 8);
+    const std::size_t nb = (bit % 8 + static_cast<std::size_t>(l) + 7) / 8;
+    std::uint8_t* o = out + bit / 8;
+    for (std::size_t k = 0; k < nb; ++k) o[k] |= static_cast<std::uint8_t>(w >> (8 * k));
+  }
+}
+
+/// Reads value `index` of l bits from a packed buffer of `nbytes` bytes.
+std::uint64_t extract_value(const std::uint8_t* in, std::size_t nbytes, std::size_t index, int l) {
+  const std::size_t bit = index * static_cast<std::size_t>(l);
+  const std::size_t first = bit / 8;
+  const std::size_t nb = std::min<std::size_t>((bit % 8 + static_cast<std::size_t>(l) + 7) / 8, nbytes - first);
+  unsigned __int128 w = 0;
+  for (std::size_t k = 0; k < nb; ++k) w |= static_cast<unsigned __int128>(in[first + k]) << (8 * k);
+  return static_cast<std::uint64_t>(w >> (bit % 8)) & mask_of(l);
+}
+
+template <class V>
+void grow(V& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+}  // namespace
+
+// ---- sender ---------------------------------------------------------------------------------
+
+OtSender::OtSender(CotSender& cot, net::Channel& ch, std::uint32_t domain)
+    : cot_(cot), ch_(ch), domain_(domain) {
+  detail::require_aesni();
+}
+
+Block OtSender::tweak(std::uint64_t kind, std::uint64_t sub) const noexcept {
+  return Block{ctr_, (domain_ << 40) | (kind << 32) | sub};
+}
+
+void OtSender::cot_and_hash(std::size_t n) {
+  grow(q_, n);
+  grow(h0_, n);
+  grow(h1_, n);
+  cot_.send_cot(std::span<Block>(q_.data(), n));
+  const Block t = tweak(kPad, 0);
+  detail::tccr_hash_kernel(q_.data(), t, h0_.data(), n);
+  const Block d = cot_.delta();
+  for (std::size_t i = 0; i < n; ++i) h1_[i] = q_[i] ^ d;
+  detail::tccr_hash_kernel(h1_.data(), t, h1_.data(), n);
+}
+
+void OtSender::send_rot(std::span<std::array<Block, 2>> out) {
+  for (std::size_t off = 0; off < out.size(); off += kDerivedBatch) {
+    const std::size_t b = std::min(kDerivedBatch, out.size() - off);
+    cot_and_hash(b);
+    for (std::size_t i = 0; i < b; ++i) out[off + i] = {h0_[i], h1_[i]};
+    ctr_ += b;
+  }
+}
+
+void OtSender::send_chosen(std::span<const std::uint64_t> m0, std::span<const std::uint64_t> m1, int l) {
+  check_l(l);
+  require(m0.size() == m1.size(), ErrorCode::kInvalidArgument, "send_chosen: m0/m1 size mismatch");
+  const std::uint64_t mask = mask_of(l);
+  for (std::size_t off = 0; off < m0.size(); off += kDerivedBatch) {
+    const std::size_t b = std::min(kDerivedBatch, m0.size() - off);
+    cot_and_hash(b);
+    grow(vals_, 2 * b);
+    for (std::size_t i = 0; i < b; ++i) {
+      vals_[2 * i] = (m0[off + i] ^ h0_[i].lo) & mask;
+      vals_[2 * i + 1] = (m1[off + i] ^ h1_[i].lo) & mask;
+    }
+    const std::size_t nbytes = packed_bytes(2 * b, l);
+    grow(wire_, nbytes);
+    pack_values(vals_.data(), 2 * b, l, wire_.data());
+    ch_.send(wire_.data(), nbytes);
+    ctr_ += b;
+  }
+  ch_.flush();
+}
+
+void OtSender::send_chosen_bytes(std::span<const std::uint8_t> m0, std::span<const std::uint8_t> m1,
+                                 std::size_t msg_bytes) {
+  require(msg_bytes >= 1, ErrorCode::kInvalidArgument, "send_chosen_bytes: msg_bytes must be >= 1");
+  require(m0.size() == m1.size() && m0.size() % msg_bytes == 0, ErrorCode::kInvalidArgument,
+          "send_chosen_bytes: m0/m1 must both hold n * msg_bytes bytes");
+  const std::size_t n = m0.size() / msg_bytes;
+  const std::size_t nb = (msg_bytes + 15) / 16;  // pad blocks per message
+  const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
+  const Block d = cot_.delta();
+  for (std::size_t off = 0; off < n; off += batch) {
+    const std::size_t b = std::min(batch, n - off);
+    grow(q_, b);
+    cot_.send_cot(std::span<Block>(q_.data(), b));
+    grow(in_, 2 * b * nb);
+    grow(tw_, 2 * b * nb);
+    for (std::size_t i = 0; i < b; ++i)
+      for (std::size_t k = 0; k < nb; ++k) {
+        const Block t{ctr_ + i, (domain_ << 40) | (std::uint64_t{kBytesPad} << 32) | k};
+        in_[(2 * i) * nb + k] = q_[i];
+        in_[(2 * i + 1) * nb + k] = q_[i] ^ d;
+        tw_[(2 * i) * nb + k] = t;
+        tw_[(2 * i + 1) * nb + k] = t;
+      }
+    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), 2 * b * nb);
+    grow(wire_, 2 * b * msg_bytes);
+    for (std::size_t i = 0; i < b; ++i)
+      for (int s = 0; s < 2; ++s) {
+        const std::uint8_t* msg = (s ? m1 : m0).data() + (off + i) * msg_bytes;
+        const auto* pad = reinterpret_cast<const std::uint8_t*>(in_.data() + (2 * i + s) * nb);
+        std::uint8_t* w = wire_.data() + (2 * i + s) * msg_bytes;
+        for (std::size_t k = 0; k < msg_bytes; ++k) w[k] = msg[k] ^ pad[k];
+      }
+    ch_.send(wire_.data(), 2 * b * msg_bytes);
+    ctr_ += b;
+  }
+  ch_.flush();
+}
+
+void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
+  check_l(l);
+  require(m >= 1 && m <= kMaxOneOfNBits, ErrorCode::kInvalidArgument, "send_1_of_n: m must be in [1, 8]");
+  const std::size_t N = std::size_t{1} << m, M = static_cast<std::size_t>(m);
+  require(msgs.size() % N == 0, ErrorCode::kInvalidArgument, "send_1_of_n: msgs must hold n * 2^m values");
+  const std::size_t n = msgs.size() / N;
+  const std::uint64_t mask = mask_of(l);
+  const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch * 4 / (N * M));
+  for (std::size_t off = 0; off < n; off += batch) {
+    const std::size_t b = std::min(batch, n - off);
+    cot_and_hash(b * M);  // keys K_{j,k}^0 = h0_[j*M + k], K_{j,k}^1 = h1_[j*M + k]
+    grow(in_, b * N * M);
+    grow(tw_, b * N * M);
+    for (std::size_t j = 0; j < b; ++j)
+      for (std::size_t x = 0; x < N; ++x)
+        for (std::size_t k = 0; k < M; ++k) {
+          const std::size_t idx = j * M + k, pos = (j * N + x) * M + k;
+          in_[pos] = ((x >> k) & 1) ? h1_[idx] : h0_[idx];
+          tw_[pos] = Block{ctr_ + idx, (domain_ << 40) | (std::uint64_t{kPrf} << 32) | x};
+        }
+    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), b * N * M);
+    grow(vals_, b * N);
+    for (std::size_t j = 0; j < b; ++j)
+      for (std::size_t x = 0; x < N; ++x) {
+        std::uint64_t pad = 0;
+        const Block* f = in_.data() + (j * N + x) * M;
+        for (std::size_t k = 0; k < M; ++k) pad ^= f[k].lo;
+        vals_[j * N + x] = (msgs[(off + j) * N + x] ^ pad) & mask;
+      }
+    const std::size_t nbytes = packed_bytes(b * N, l);
+    grow(wire_, nbytes);
+    pack_values(vals_.data(), b * N, l, wire_.data());
+    ch_.send(wire_.data(), nbytes);
+    ctr_ += b * M;
+  }
+  ch_.flush();
+}
+
+void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l) {
+  check_l(l);
+  require(delta.size() == x_out.size(), ErrorCode::kInvalidArgument, "send_cot_additive: size mismatch");
+  const std::uint64_t mask = mask_of(l);
+  for (std::size_t off = 0; off < delta.size(); off += kDerivedBatch) {
+    const std::size_t b = std::min(kDerivedBatch, delta.size() - off);
+    cot_and_hash(b);
+    grow(vals_, b);
+    for (std::size_t i = 0; i < b; ++i) {
+      const std::uint64_t x = h0_[i].lo & mask;
+      x_out[off + i] = x;
+      vals_[i] = (x + delta[off + i] - h1_[i].lo) & mask;
+    }
+    const std::size_t nbytes = packed_bytes(b, l);
+    grow(wire_, nbytes);
+    pack_values(vals_.data(), b, l, wire_.data());
+    ch_.send(wire_.data(), nbytes);
+    ctr_ += b;
+  }
+  ch_.flush();
+}
+
+// ---- receiver -------------------------------------------------------------------------------
+
+OtReceiver::OtReceiver(CotReceiver& cot, net::Channel& ch, Prg& prg, std::uint32_t domain)
+    : cot_(cot), ch_(ch), prg_(prg), domain_(domain) {
+  detail::require_aesni();
+}
+
+Block OtReceiver::tweak(std::uint64_t kind, std::uint64_t sub) const noexcept {
+  return Block{ctr_, (domain_ << 40) | (kind << 32) | sub};
+}
+
+void OtReceiver::cot_and_hash(std::span<const std::uint8_t> choices) {
+  const std::size_t n = choices.size();
+  grow(t_, n);
+  grow(h_, n);
+  cot_.recv_cot(choices, std::span<Block>(t_.data(), n));
+  detail::tccr_hash_kernel(t_.data(), tweak(kPad, 0), h_.data(), n);
+}
+
+void OtReceiver::recv_rot(std::span<std::uint8_t> choices_out, std::span<Block> out) {
+  require(choices_out.size() == out.size(), ErrorCode::kInvalidArgument, "recv_rot: size mismatch");
+  for (std::size_t off = 0; off < out.size(); off += kDerivedBatch) {
+    const std::size_t b = std::min(kDerivedBatch, out.size() - off);
+    grow(t_, b);
+    cot_.recv_random_cot(choices_out.subspan(off, b), std::span<Block>(t_.data(), b), prg_);
+    detail::tccr_hash_kernel(t_.data(), tweak(kPad, 0), out.data() + off, b);
+    ctr_ += b;
+  }
+}
+
+void OtReceiver::recv_chosen(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l) {
+  check_l(l);
+  require(choices.size() == out.size(), ErrorCode::kInvalidArgument, "recv_chosen: size mismatch");
+  const std::uint64_t mask = mask_of(l);
+  for (std::size_t off = 0; off < out.size(); off += kDerivedBatch) {
+    const std::size_t b = std::min(kDerivedBatch, out.size() - off);
+    cot_and_hash(choices.subspan(off, b));
+    const std::size_t nbytes = packed_bytes(2 * b, l);
+    grow(wire_, nbytes);
+    ch_.recv(wire_.data(), nbytes);
+    for (std::size_t i = 0; i < b; ++i) {
+      // Select without a secret-dependent branch or address.
+      const std::uint64_t sel = 0 - static_cast<std::uint64_t>(choices[off + i] != 0);
+      const std::uint64_t y0 = extract_value(wire_.data(), nbytes, 2 * i, l);
+      const std::uint64_t y1 = extract_value(wire_.data(), nbytes, 2 * i + 1, l);
+      out[off + i] = ((y0 ^ (sel & (y0 ^ y1))) ^ h_[i].lo) & mask;
+    }
+    ctr_ += b;
+  }
+}
+
+void OtReceiver::recv_chosen_bytes(std::span<const std::uint8_t> choices, std::span<std::uint8_t> out,
+                                   std::size_t msg_bytes) {
+  require(msg_bytes >= 1, ErrorCode::kInvalidArgument, "recv_chosen_bytes: msg_bytes must be >= 1");
+  require(out.size() == choices.size() * msg_bytes, ErrorCode::kInvalidArgument,
+          "recv_chosen_bytes: out must hold n * msg_bytes bytes");
+  const std::size_t n = choices.size();
+  const std::size_t nb = (msg_bytes + 15) / 16;
+  const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
+  for (std::size_t off = 0; off < n; off += batch) {
+    const std::size_t b = std::min(batch, n - off);
+    grow(t_, b);
+    cot_.recv_cot(choices.subspan(off, b), std::span<Block>(t_.data(), b));
+    grow(in_, b * nb);
+    grow(tw_, b * nb);
+    for (std::size_t i = 0; i < b; ++i)
+      for (std::size_t k = 0; k < nb; ++k) {
+        in_[i * nb + k] = t_[i];
+        tw_[i * nb + k] = Block{ctr_ + i, (domain_ << 40) | (std::uint64_t{kBytesPad} << 32) | k};
+      }
+    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), b * nb);
+    grow(wire_, 2 * b * msg_bytes);
+    ch_.recv(wire_.data(), 2 * b * msg_bytes);
+    for (std::size_t i = 0; i < b; ++i) {
+      const std::size_t c = choices[off + i] ? 1 : 0;
+      const std::uint8_t* y = wire_.data() + (2 * i + c) * msg_bytes;
+      const auto* pad = reinterpret_cast<const std::uint8_t*>(in_.data() + i * nb);
+      std::uint8_t* o = out.data() + (off + i) * msg_bytes;
+      for (std::size_t k = 0; k < msg_bytes; ++k) o[k] = y[k] ^ pad[k];
+    }
+    ctr_ += b;
+  }
+}
+
+void OtReceiver::recv_1_of_n(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int m, int l) {
+  check_l(l);
+  require(m >= 1 && m <= kMaxOneOfNBits, ErrorCode::kInvalidArgument, "recv_1_of_n: m must be in [1, 8]");
+  require(choices.size() == out.size(), ErrorCode::kInvalidArgument, "recv_1_of_n: size mismatch");
+  const std::size_t N = std::size_t{1} << m, M = static_cast<std::size_t>(m);
+  for (const std::uint8_t c : choices)
+    require(c < N, ErrorCode::kInvalidArgument, "recv_1_of_n: choice out of [0, 2^m)");
+  const std::size_t n = choices.size();
+  const std::uint64_t mask = mask_of(l);
+  const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch * 4 / (N * M));
+  for (std::size_t off = 0; off < n; off += batch) {
+    const std::size_t b = std::min(batch, n - off);
+    grow(bits_, b * M);
+    for (std::size_t j = 0; j < b; ++j)
+      for (std::size_t k = 0; k < M; ++k) bits_[j * M + k] = (choices[off + j] >> k) & 1;
+    cot_and_hash(std::span<const std::uint8_t>(bits_.data(), b * M));  // h_ = K_{j,k}^{c_k}
+    grow(tw_, b * M);
+    for (std::size_t j = 0; j < b; ++j)
+      for (std::size_t k = 0; k < M; ++k)
+        tw_[j * M + k] = Block{ctr_ + j * M + k, (domain_ << 40) | (std::uint64_t{kPrf} << 32) | choices[off + j]};
+    detail::tccr_hash_tweaks_kernel(h_.data(), tw_.data(), h_.data(), b * M);
+    const std::size_t nbytes = packed_bytes(b * N, l);
+    grow(wire_, nbytes);
+    ch_.recv(wire_.data(), nbytes);
+    for (std::size_t j = 0; j < b; ++j) {
+      std::uint64_t pad = 0;
+      for (std::size_t k = 0; k < M; ++k) pad ^= h_[j * M + k].lo;
+      out[off + j] = (extract_value(wire_.data(), nbytes, j * N + choices[off + j], l) ^ pad) & mask;
+    }
+    ctr_ += b * M;
+  }
+}
+
+void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l) {
+  check_l(l);
+  require(choices.size() == out.size(), ErrorCode::kInvalidArgument, "recv_cot_additive: size mismatch");
+  const std::uint64_t mask = mask_of(l);
+  for (std::size_t off = 0; off < out.size(); off += kDerivedBatch) {
+    const std::size_t b = std::min(kDerivedBatch, out.size() - off);
+    cot_and_hash(choices.subspan(off, b));
+    const std::size_t nbytes = packed_bytes(b, l);
+    grow(wire_, nbytes);
+    ch_.recv(wire_.data(), nbytes);
+    for (std::size_t i = 0; i < b; ++i) {
+      const std::uint64_t y = extract_value(wire_.data(), nbytes, i, l);
+      const std::uint64_t sel = 0 - static_cast<std::uint64_t>(choices[off + i] != 0);
+      out[off + i] = (h_[i].lo + (y & sel)) & mask;
+    }
+    ctr_ += b;
+  }
+}
+
+}  // namespace peregrine::ot

@@ -1,0 +1,130 @@
+// OT flavours derived from correlated OT: random OT, chosen-message OT (l ≤ 64 bits packed, and
+// arbitrary byte length), 1-out-of-N OT (N = 2^m, m ≤ 8) and CrypTFlow2's additive correlated OT.
+// Built only on the CotSender / CotReceiver interfaces (cot.hpp), so any COT back-end (IKNP now,
+// silent OT later) serves them unchanged.
+//
+// Hashing: every pad is the GKWY20 TCCR hash (crhash.hpp) of a COT output, with tweak
+// {lo = running OT index of this object, hi = (domain << 40) | (kind << 32) | sub-index}, so no
+// (input, tweak) pair repeats within an object; give objects over the same COT back-end
+// distinct `domain`s if you want tweak uniqueness across them too (it is not needed for
+// security, the COT outputs being fresh).
+//
+// Protocols (semi-honest; sources):
+//   * ROT: m_b = H(q ⊕ b·Δ) (IKNP03; ALSZ13 "random OT"). No extra traffic.
+//   * Chosen-message OT: y_b = m_b ⊕ H(q ⊕ b·Δ), both sent (IKNP03). 2·l bits per OT.
+//   * 1-out-of-N, N = 2^m: m COTs with the bits of the choice c, keys K_k^b = H(q_k ⊕ b·Δ),
+//     pad_x = ⊕_k F(K_k^{x_k}, x) with F(K, x) = TCCR(K, tweak(x)) as a PRF — the construction
+//     of Naor–Pinkas, "Oblivious Transfer and Polynomial Evaluation", STOC 1999 (1-out-of-N
+//     from log N 1-out-of-2 OTs). Traffic: m COTs (m·128 bits with IKNP) + N·l bits per OT;
+//     sender work N·m TCCR calls per OT. (KK13, TECHNIQUES.md §7.1, would need 2λ + N·l bits
+//     with IKNP but is not expressible on the COT interface alone.)
+//   * Additive COT over Z_{2^l} ("COT_l" of CrypTFlow2, Rathee et al., CCS 2020): the sender
+//     inputs Δ_i, gets x_i = H(q_i) mod 2^l and sends y_i = H(q_i) + Δ_i − H(q_i ⊕ Δ) mod 2^l;
+//     the receiver outputs H(t_i) + b_i·y_i = x_i + b_i·Δ_i mod 2^l. One COT + l bits per OT.
+//
+// Shapes: n = number of OTs; l-bit values live in the low l bits of a u64 (inputs are masked to
+// l bits, outputs are < 2^l); l ∈ [1, 64]. Choice bytes for 1-of-2 flavours: nonzero counts as 1.
+// Large n is processed in batches of at most kDerivedBatch OTs (one message per batch).
+//
+// Thread-safety: objects are not thread-safe and keep references to the COT object, the channel
+// (and the receiver's Prg), which must outlive them. The two parties must make matching calls
+// (same flavour, n, l, m, msg_bytes) in the same order.
+// Errors: kInvalidArgument for bad sizes/l/m/choices (checked before any traffic); the channel's
+// kPeerClosed / kTimeout; kUnsupported on a CPU without AES-NI.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "peregrine/core/aligned.hpp"
+#include "peregrine/core/prg.hpp"
+#include "peregrine/net/channel.hpp"
+#include "peregrine/ot/cot.hpp"
+
+namespace peregrine::ot {
+
+/// OTs per internal batch (bounds scratch memory: a few 16-byte blocks per OT).
+inline constexpr std::size_t kDerivedBatch = std::size_t{1} << 14;
+/// Largest m for 1-out-of-2^m OT.
+inline constexpr int kMaxOneOfNBits = 8;
+
+/// Sender side of every derived flavour, over one COT sender and the channel to the peer.
+class OtSender {
+ public:
+  OtSender(CotSender& cot, net::Channel& ch, std::uint32_t domain = 0);
+
+  /// n = out.size() random OTs: out[i] = {m0_i, m1_i}, 128-bit each. No traffic beyond the COTs.
+  void send_rot(std::span<std::array<Block, 2>> out);
+
+  /// Chosen-message OT on l-bit strings: the receiver learns m_{b_i}[i]. m0.size() == m1.size().
+  void send_chosen(std::span<const std::uint64_t> m0, std::span<const std::uint64_t> m1, int l);
+
+  /// Chosen-message OT on byte strings of msg_bytes each: m0, m1 hold n·msg_bytes bytes
+  /// ([n][msg_bytes] row-major). msg_bytes ≥ 1.
+  void send_chosen_bytes(std::span<const std::uint8_t> m0, std::span<const std::uint8_t> m1,
+                         std::size_t msg_bytes);
+
+  /// 1-out-of-N OT, N = 2^m (1 ≤ m ≤ 8), l-bit messages: msgs is [n][N] row-major; the receiver
+  /// with choice c_i learns msgs[i·N + c_i].
+  void send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l);
+
+  /// Additive correlated OT mod 2^l: writes x_out[i] (uniform), the receiver gets
+  /// x_i + b_i·delta[i] mod 2^l. delta.size() == x_out.size().
+  void send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l);
+
+ private:
+  Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
+  void cot_and_hash(std::size_t n);  // fills q_ (n COTs), h0_ = H(q), h1_ = H(q ⊕ Δ)
+
+  CotSender& cot_;
+  net::Channel& ch_;
+  std::uint64_t domain_;
+  std::uint64_t ctr_ = 0;  // running OT index (tweak lo)
+  std::vector<Block, AlignedAllocator<Block>> q_, h0_, h1_, in_, tw_;
+  std::vector<std::uint64_t> vals_;
+  std::vector<std::uint8_t> wire_;
+};
+
+/// Receiver side of every derived flavour. `prg` supplies the random choice bits of ROT (when the
+/// back-end does not produce its own).
+class OtReceiver {
+ public:
+  OtReceiver(CotReceiver& cot, net::Channel& ch, Prg& prg, std::uint32_t domain = 0);
+
+  /// n random OTs: choices_out[i] ∈ {0,1} (random), out[i] = m_{choices_out[i]}.
+  void recv_rot(std::span<std::uint8_t> choices_out, std::span<Block> out);
+
+  /// Chosen-message OT on l-bit strings: out[i] = m_{choices[i]}[i].
+  void recv_chosen(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l);
+
+  /// Byte-string chosen-message OT: out is [n][msg_bytes], n = choices.size().
+  void recv_chosen_bytes(std::span<const std::uint8_t> choices, std::span<std::uint8_t> out,
+                         std::size_t msg_bytes);
+
+  /// 1-out-of-N OT: choices[i] ∈ [0, 2^m) (else kInvalidArgument), out[i] = msgs[i·N + choices[i]].
+  void recv_1_of_n(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int m, int l);
+
+  /// Additive correlated OT mod 2^l: out[i] = x_i + choices[i]·Δ_i mod 2^l.
+  void recv_cot_additive(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l);
+
+ private:
+  Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
+  void cot_and_hash(std::span<const std::uint8_t> choices);  // t_ = COTs, h_ = H(t)
+
+  CotReceiver& cot_;
+  net::Channel& ch_;
+  Prg& prg_;
+  std::uint64_t domain_;
+  std::uint64_t ctr_ = 0;
+  std::vector<Block, AlignedAllocator<Block>> t_, h_, in_, tw_;
+  std::vector<std::uint8_t> bits_, wire_;
+};
+
+/// Bytes of n values of l bits packed LSB-first (the wire format of the l-bit flavours).
+constexpr std::size_t packed_bytes(std::size_t n, int l) noexcept {
+  return (n * static_cast<std::size_t>(l) + 7) / 8;
+}
+
+}  // namespace peregrine::ot

@@ -1,0 +1,54 @@
+// Internal SIMD kernels of the ot layer (AES-NI / SSE4.1, compiled per file with their own flags in
+// kernels.cpp). Not part of the public API: the mpc layer uses crhash.hpp, iknp.hpp, derived.hpp.
+//
+// Every kernel here requires a CPU with AES-NI and SSE4.1; callers check aesni_available() (or
+// require_aesni()) once at their API boundary. Kernels take raw pointers, carry no checks and are
+// thread-safe (no shared mutable state; the fixed AES key schedule is an immutable constant).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "peregrine/ot/cot.hpp"
+
+namespace peregrine::ot::detail {
+
+/// An expanded AES-128 key: 11 round keys.
+struct AesKey {
+  Block rk[11];
+};
+
+/// True when the CPU has AES-NI and SSE4.1 (computed by the runtime's CPUID probe; thread-safe).
+bool aesni_available() noexcept;
+/// Throws Error(kUnsupported) when aesni_available() is false.
+void require_aesni();
+
+/// AES-128 key expansion (FIPS-197 §5.2) of `key` (bytes = the little-endian image of the Block).
+void aes_expand_key(Block key, AesKey& out) noexcept;
+/// ECB encryption of n blocks under `key`, 8 blocks at a time. in and out may alias exactly.
+void aes_ecb(const AesKey& key, const Block* in, Block* out, std::size_t n) noexcept;
+
+/// π(x): AES-128 under the public fixed key (see crhash.hpp), n blocks. in/out may alias exactly.
+void fixed_aes(const Block* in, Block* out, std::size_t n) noexcept;
+/// out_i = π(σ(x_i)) ⊕ σ(x_i) (GKWY20 CCR hash). in/out may alias exactly.
+void ccr_hash_kernel(const Block* in, Block* out, std::size_t n) noexcept;
+/// out_i = π(π(x_i) ⊕ t_i) ⊕ π(x_i) with t_i = {tweak0.lo + i, tweak0.hi} (GKWY20 TCCR hash).
+void tccr_hash_kernel(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept;
+/// As tccr_hash_kernel with an explicit tweak per block.
+void tccr_hash_tweaks_kernel(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept;
+
+/// IKNP column expansion: for each column c < ncols and k < nblocks,
+/// out[c * nblocks + k] = AES_{keys[c]}({ctr + k, 0}) (AES-128-CTR keystream block ctr + k of
+/// column c's seed). 8-way pipelined.
+void prg_columns(const AesKey* keys, std::size_t ncols, std::uint64_t ctr, std::size_t nblocks,
+                 Block* out) noexcept;
+
+/// 128×128 bit-matrix transpose. Row r of the input is in[r * in_stride] (bit j of a Block is bit
+/// j of its little-endian 128-bit value: lo bit 0 .. hi bit 63); out[j] bit r = in row r bit j.
+/// SSE2 byte-unpack + movemask method. in and out must not overlap.
+void transpose128(const Block* in, std::size_t in_stride, Block* out) noexcept;
+
+/// Packs n choice bytes into bits (bit i of the little-endian bit string = (choices[i] != 0)),
+/// writing ceil(n / 128) Blocks; bits past n are zero.
+void pack_bits(const std::uint8_t* choices, std::size_t n, Block* out) noexcept;
+
+}  // namespace peregrine::ot::detail
