@@ -20,8 +20,9 @@ struct Ring {
 
   Ring() = default;
   /// Throws Error(kInvalidArgument) unless 1 ≤ ℓ ≤ 64.
-  explicit Ring(int ell) : bits(ell), mask(ell == 64 ? ~0ULL : ((1ULL << ell) - 1)) {
+  explicit Ring(int ell) : bits(ell) {
     require(ell >= 1 && ell <= 64, ErrorCode::kInvalidArgument, "ring bits must be in [1, 64]");
+    mask = ell == 64 ? ~0ULL : ((1ULL << ell) - 1);
   }
   u64 reduce(u64 x) const noexcept { return x & mask; }
   /// Two's-complement value of x in [−2^{ℓ−1}, 2^{ℓ−1}).
