@@ -41,6 +41,11 @@ struct NttTables {
   /// inv_n_w1 (IFMA path, filled when ifma_ok).
   u64 inv_n_w1 = 0, inv_n_w1_shoup = 0;
   u64 inv_n_shoup52 = 0, inv_n_w1_shoup52 = 0;
+  /// IFMA path, last three forward stages (spans 4, 2, 1) and first three inverse stages (spans
+  /// 1, 2, 4), pre-expanded to the lane layouts of ntt_avx512ifma.cpp: for each 16-coefficient
+  /// block g, 48 words = for each of the three stages in execution order, 8 roots then their 8
+  /// 52-bit Shoup constants. Filled when ifma_ok and N ≥ 16 (3N words each).
+  AlignedU64 ifma_fwd_tail, ifma_inv_tail;
 };
 
 /// Forward negacyclic NTT in place on a[0..N). Input in [0, p) (any value in [0, 4p) is also
