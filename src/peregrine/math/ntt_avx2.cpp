@@ -13,8 +13,8 @@
 //        (two vpmuludq) and the cross products mod 2^32 (two vpmulld against w and p with their
 //        32-bit halves swapped),
 // then one conditional subtraction of 2p restores Harvey's T ∈ [0, 2p). Dropping the low-word
-// carries costs two instructions and saves about seven. All lazy values stay below 4p < 2^63, so the
-// sign of x − b (vblendvpd) stands in for the unsigned compare AVX2 lacks.
+// carries costs two instructions and saves about seven. All lazy values stay below 4p < 2^63, so
+// the sign of x − b (vblendvpd) stands in for the unsigned compare AVX2 lacks.
 //
 // Data movement mirrors ntt_avx512ifma.cpp at half the width: the stages with span t ≥ 32 run as
 // radix-2 passes over memory (radix-4 and radix-8 passes measured slower: with 16 ymm registers
