@@ -1,6 +1,7 @@
 // Millionaire, DReLU, ReLU, B2A and multiplexer (src/peregrine/mpc/nonlinear.hpp): both parties as
 // threads over an in-memory channel pair, deterministic seeds; outputs reconstructed and compared
 // with the cleartext function (TECHNIQUES.md §7.8).
+#include "../common/two_party.hpp"
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -26,25 +27,7 @@ Seed test_seed(std::uint8_t tag) {
   return s;
 }
 
-// Runs f0 (party 0) here and f1 (party 1) in a thread; rethrows the first exception.
-void run_parties(const std::function<void()>& f0, const std::function<void()>& f1) {
-  std::exception_ptr e0, e1;
-  std::thread t([&] {
-    try {
-      f1();
-    } catch (...) {
-      e1 = std::current_exception();
-    }
-  });
-  try {
-    f0();
-  } catch (...) {
-    e0 = std::current_exception();
-  }
-  t.join();
-  if (e0) std::rethrow_exception(e0);
-  if (e1) std::rethrow_exception(e1);
-}
+using peregrine::test::run_parties;
 
 // Both sessions over one memory channel pair.
 struct SessionPair {

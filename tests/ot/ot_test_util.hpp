@@ -1,5 +1,6 @@
 // Shared helpers of the ot tests: two parties as threads over an in-memory channel pair.
 #pragma once
+#include "../common/two_party.hpp"
 #include <gtest/gtest.h>
 
 #include <exception>
@@ -22,25 +23,7 @@ inline Seed test_seed(std::uint8_t tag) {
   return s;
 }
 
-/// Runs f0 (party 0) in this thread and f1 (party 1) in another; rethrows the first exception.
-inline void run_parties(const std::function<void()>& f0, const std::function<void()>& f1) {
-  std::exception_ptr e0, e1;
-  std::thread t([&] {
-    try {
-      f1();
-    } catch (...) {
-      e1 = std::current_exception();
-    }
-  });
-  try {
-    f0();
-  } catch (...) {
-    e0 = std::current_exception();
-  }
-  t.join();
-  if (e0) std::rethrow_exception(e0);
-  if (e1) std::rethrow_exception(e1);
-}
+using peregrine::test::run_parties;
 
 /// Two parties with both IKNP directions set up over one memory channel pair.
 struct IknpSession {
