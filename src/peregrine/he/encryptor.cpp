@@ -7,12 +7,19 @@ namespace peregrine::he {
 using math::RnsPoly;
 using math::u128;
 
-namespace {
 void check_plaintext(const HeParams& params, const Plaintext& pt) {
   params.check_id(pt.params_id, "plaintext");
   require(pt.coeffs.size() == params.n(), ErrorCode::kInvalidArgument, "plaintext size is not N");
 }
-}  // namespace
+
+void check_ciphertext(const HeParams& params, const Ciphertext& ct) {
+  params.check_id(ct.params_id, "ciphertext");
+  const std::size_t L = ct.level();
+  require(L >= 1 && L <= params.levels() && ct.c1.k == L && ct.c0.n == params.n() &&
+              ct.c1.n == params.n() && ct.c0.ntt_form == ct.c1.ntt_form &&
+              ct.c0.data.size() == L * params.n() && ct.c1.data.size() == L * params.n(),
+          ErrorCode::kInvalidArgument, "malformed ciphertext");
+}
 
 RnsPoly scale_plaintext(const HeParams& params, const Plaintext& pt, std::size_t level) {
   check_plaintext(params, pt);
@@ -104,15 +111,6 @@ Decryptor::Decryptor(HeParamsPtr params, const SecretKey& sk) : params_(std::mov
 }
 
 namespace {
-void check_ct(const HeParams& params, const Ciphertext& ct) {
-  params.check_id(ct.params_id, "ciphertext");
-  const std::size_t L = ct.level();
-  require(L >= 1 && L <= params.levels() && ct.c1.k == L && ct.c0.n == params.n() &&
-              ct.c1.n == params.n() && ct.c0.ntt_form == ct.c1.ntt_form &&
-              ct.c0.data.size() == L * params.n() && ct.c1.data.size() == L * params.n(),
-          ErrorCode::kInvalidArgument, "malformed ciphertext");
-}
-
 // floor((x·t + floor(Q/2)) / Q) mod t for x in [0, Q) given as a BigUInt (exact).
 u64 round_scale_big(math::BigUInt x, const math::BigUInt& q, const math::BigUInt& half_q, u64 t) {
   x.mul_u64(t);
@@ -133,7 +131,7 @@ u64 round_scale_big(math::BigUInt x, const math::BigUInt& q, const math::BigUInt
 }  // namespace
 
 RnsPoly Decryptor::phase(const Ciphertext& ct) const {
-  check_ct(*params_, ct);
+  check_ciphertext(*params_, ct);
   const std::size_t L = ct.level();
   const auto& base = params_->base(L);
   RnsPoly c0 = ct.c0, c1 = ct.c1;
@@ -146,9 +144,10 @@ RnsPoly Decryptor::phase(const Ciphertext& ct) const {
   return c0;
 }
 
-Plaintext Decryptor::decrypt(const Ciphertext& ct) const {
-  RnsPoly x = phase(ct);
-  const std::size_t L = ct.level(), n = params_->n();
+Plaintext Decryptor::decrypt(const Ciphertext& ct) const { return decode_phase(phase(ct), ct.level()); }
+
+Plaintext Decryptor::decode_phase(const RnsPoly& x, std::size_t L) const {
+  const std::size_t n = params_->n();
   const u64 t = params_->t();
   Plaintext pt;
   pt.params_id = params_->params_id();
@@ -241,9 +240,9 @@ int Decryptor::noise_budget_bits(const Ciphertext& ct) const {
 }
 
 std::vector<double> Decryptor::noise(const Ciphertext& ct) const {
-  Plaintext m = decrypt(ct);
   RnsPoly x = phase(ct);
   const std::size_t L = ct.level();
+  const Plaintext m = decode_phase(x, L);
   const auto& base = params_->base(L);
   math::sub_inplace(x, scale_plaintext(*params_, m, L), base);
   math::BigUInt half = base.q();

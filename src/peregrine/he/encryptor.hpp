@@ -7,6 +7,12 @@
 
 namespace peregrine::he {
 
+/// Throws Error(kParamsMismatch) for a foreign ciphertext and Error(kInvalidArgument) unless its
+/// level, sizes and forms are consistent with `params`. Every public entry point calls it.
+void check_ciphertext(const HeParams& params, const Ciphertext& ct);
+/// Same for a plaintext (params_id and N coefficients; coefficient ranges are checked where used).
+void check_plaintext(const HeParams& params, const Plaintext& pt);
+
 /// round(Q_L·m/t) mod q_i for each coefficient of m (the scaled message of BFV), coefficient form
 /// at level L. With r = Q_L mod t this is Δ·m + floor((r·m + floor(t/2))/t): exact when t ∤ Q_L.
 math::RnsPoly scale_plaintext(const HeParams& params, const Plaintext& pt, std::size_t level);
@@ -62,6 +68,8 @@ class Decryptor {
  private:
   /// c0 + c1·s in coefficient form at the ciphertext's level.
   math::RnsPoly phase(const Ciphertext& ct) const;
+  /// round(t·x/Q_L) mod t of every coefficient of a phase x at `level`.
+  Plaintext decode_phase(const math::RnsPoly& x, std::size_t level) const;
   HeParamsPtr params_;
   const SecretKey& sk_;
 };

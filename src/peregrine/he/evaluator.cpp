@@ -8,14 +8,7 @@ namespace peregrine::he {
 using math::RnsPoly;
 using math::u128;
 
-void Evaluator::check(const Ciphertext& ct) const {
-  params_->check_id(ct.params_id, "ciphertext");
-  const std::size_t L = ct.level();
-  require(L >= 1 && L <= params_->levels() && ct.c1.k == L && ct.c0.n == params_->n() &&
-              ct.c1.n == params_->n() && ct.c0.ntt_form == ct.c1.ntt_form &&
-              ct.c0.data.size() == L * params_->n() && ct.c1.data.size() == L * params_->n(),
-          ErrorCode::kInvalidArgument, "malformed ciphertext");
-}
+void Evaluator::check(const Ciphertext& ct) const { check_ciphertext(*params_, ct); }
 
 void Evaluator::to_ntt(Ciphertext& ct) const {
   check(ct);
@@ -48,29 +41,21 @@ const Ciphertext& in_form(const Ciphertext& b, bool ntt, const HeParams& params,
 }
 }  // namespace
 
-void Evaluator::add_inplace(Ciphertext& a, const Ciphertext& b) const {
+void Evaluator::add_or_sub(Ciphertext& a, const Ciphertext& b, bool subtract) const {
   check(a);
   check(b);
   require(a.level() == b.level(), ErrorCode::kInvalidArgument, "ciphertext levels differ");
   Ciphertext tmp;
   const Ciphertext& bb = in_form(b, a.ntt_form(), *params_, tmp);
   const auto& base = params_->base(a.level());
-  math::add_inplace(a.c0, bb.c0, base);
-  math::add_inplace(a.c1, bb.c1, base);
+  auto op = subtract ? math::sub_inplace : math::add_inplace;
+  op(a.c0, bb.c0, base);
+  op(a.c1, bb.c1, base);
   a.c1_seed.reset();
 }
 
-void Evaluator::sub_inplace(Ciphertext& a, const Ciphertext& b) const {
-  check(a);
-  check(b);
-  require(a.level() == b.level(), ErrorCode::kInvalidArgument, "ciphertext levels differ");
-  Ciphertext tmp;
-  const Ciphertext& bb = in_form(b, a.ntt_form(), *params_, tmp);
-  const auto& base = params_->base(a.level());
-  math::sub_inplace(a.c0, bb.c0, base);
-  math::sub_inplace(a.c1, bb.c1, base);
-  a.c1_seed.reset();
-}
+void Evaluator::add_inplace(Ciphertext& a, const Ciphertext& b) const { add_or_sub(a, b, false); }
+void Evaluator::sub_inplace(Ciphertext& a, const Ciphertext& b) const { add_or_sub(a, b, true); }
 
 void Evaluator::negate_inplace(Ciphertext& a) const {
   check(a);
@@ -80,25 +65,19 @@ void Evaluator::negate_inplace(Ciphertext& a) const {
   a.c1_seed.reset();
 }
 
-void Evaluator::add_plain_inplace(Ciphertext& ct, const Plaintext& pt) const {
+void Evaluator::add_or_sub_plain(Ciphertext& ct, const Plaintext& pt, bool subtract) const {
   check(ct);
   const auto& base = params_->base(ct.level());
   RnsPoly m = scale_plaintext(*params_, pt, ct.level());
   if (ct.ntt_form()) math::to_ntt(m, base);
-  math::add_inplace(ct.c0, m, base);
+  (subtract ? math::sub_inplace : math::add_inplace)(ct.c0, m, base);
 }
 
-void Evaluator::sub_plain_inplace(Ciphertext& ct, const Plaintext& pt) const {
-  check(ct);
-  const auto& base = params_->base(ct.level());
-  RnsPoly m = scale_plaintext(*params_, pt, ct.level());
-  if (ct.ntt_form()) math::to_ntt(m, base);
-  math::sub_inplace(ct.c0, m, base);
-}
+void Evaluator::add_plain_inplace(Ciphertext& ct, const Plaintext& pt) const { add_or_sub_plain(ct, pt, false); }
+void Evaluator::sub_plain_inplace(Ciphertext& ct, const Plaintext& pt) const { add_or_sub_plain(ct, pt, true); }
 
 PlaintextNtt Evaluator::prepare(const Plaintext& pt, std::size_t level) const {
-  params_->check_id(pt.params_id, "plaintext");
-  require(pt.coeffs.size() == params_->n(), ErrorCode::kInvalidArgument, "plaintext size is not N");
+  check_plaintext(*params_, pt);
   const std::size_t L = level == 0 ? params_->levels() : level;
   require(L <= params_->levels(), ErrorCode::kInvalidArgument, "level out of range");
   const auto& base = params_->base(L);

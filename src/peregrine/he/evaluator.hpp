@@ -71,6 +71,8 @@ class Evaluator {
 
  private:
   void check(const Ciphertext& ct) const;
+  void add_or_sub(Ciphertext& a, const Ciphertext& b, bool subtract) const;
+  void add_or_sub_plain(Ciphertext& ct, const Plaintext& pt, bool subtract) const;
   /// Key-switches polynomial c (coefficient form, level L) from s' to s: returns (d0, d1) with
   /// d0 + d1·s ≈ c·s' (mod Q_L), coefficient form.
   std::pair<math::RnsPoly, math::RnsPoly> key_switch(const math::RnsPoly& c,

@@ -80,38 +80,31 @@ void aes_expand_key(Block key, AesKey& out) noexcept {
   for (int i = 0; i < 11; ++i) st(out.rk[i], rk[i]);
 }
 
+namespace {
+// ECB encryption of n blocks under expanded round keys rk, 8 blocks at a time.
+void ecb(const __m128i* rk, const Block* in, Block* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i x[8];
+    for (int j = 0; j < 8; ++j) x[j] = ld(in[i + j]);
+    enc<8>(rk, x);
+    for (int j = 0; j < 8; ++j) st(out[i + j], x[j]);
+  }
+  for (; i < n; ++i) {
+    __m128i x[1] = {ld(in[i])};
+    enc<1>(rk, x);
+    st(out[i], x[0]);
+  }
+}
+}  // namespace
+
 void aes_ecb(const AesKey& key, const Block* in, Block* out, std::size_t n) noexcept {
   __m128i rk[11];
   for (int i = 0; i < 11; ++i) rk[i] = ld(key.rk[i]);
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m128i x[8];
-    for (int j = 0; j < 8; ++j) x[j] = ld(in[i + j]);
-    enc<8>(rk, x);
-    for (int j = 0; j < 8; ++j) st(out[i + j], x[j]);
-  }
-  for (; i < n; ++i) {
-    __m128i x[1] = {ld(in[i])};
-    enc<1>(rk, x);
-    st(out[i], x[0]);
-  }
+  ecb(rk, in, out, n);
 }
 
-void fixed_aes(const Block* in, Block* out, std::size_t n) noexcept {
-  const __m128i* rk = fixed_rk();
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m128i x[8];
-    for (int j = 0; j < 8; ++j) x[j] = ld(in[i + j]);
-    enc<8>(rk, x);
-    for (int j = 0; j < 8; ++j) st(out[i + j], x[j]);
-  }
-  for (; i < n; ++i) {
-    __m128i x[1] = {ld(in[i])};
-    enc<1>(rk, x);
-    st(out[i], x[0]);
-  }
-}
+void fixed_aes(const Block* in, Block* out, std::size_t n) noexcept { ecb(fixed_rk(), in, out, n); }
 
 void ccr_hash_kernel(const Block* in, Block* out, std::size_t n) noexcept {
   const __m128i* rk = fixed_rk();
