@@ -7,6 +7,8 @@
 //   BM_Transpose128     : one 128×128 bit transpose.
 //   BM_TccrHash / BM_CcrHash : fixed-key AES hashes, items/s = blocks/s.
 //   BM_AdditiveCot/<l>  : CrypTFlow2 additive COT mod 2^l over IKNP (both parties).
+//   BM_KkotOneOfN/<m>   : KK13 1-out-of-2^m OT on 2-bit messages (the millionaire leaves), both
+//                         parties; items/s = OT/s, counter bytes_per_ot (both directions).
 #include <benchmark/benchmark.h>
 
 #include <thread>
@@ -18,6 +20,7 @@
 #include "peregrine/ot/derived.hpp"
 #include "peregrine/ot/iknp.hpp"
 #include "peregrine/ot/kernels.hpp"
+#include "peregrine/ot/kkot.hpp"
 
 namespace {
 
@@ -168,5 +171,34 @@ void BM_AdditiveCot(benchmark::State& state) {
       static_cast<double>(s.ch1->stats().bytes_sent + s.ch0->stats().bytes_sent - sent) / ots;
 }
 BENCHMARK(BM_AdditiveCot)->Arg(8)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_KkotOneOfN(benchmark::State& state) {
+  const int m = static_cast<int>(state.range(0));
+  const std::size_t n = 1 << 16, N = std::size_t{1} << m;
+  Session s;
+  Prg rp = Prg::from_seed(seed(8));
+  OtSender snd(*s.p0.sender, *s.ch0);
+  OtReceiver rcv(*s.p1.receiver, *s.ch1, rp);
+  std::unique_ptr<KkotSender> ks;
+  std::unique_ptr<KkotReceiver> kr;
+  std::thread t0([&] { ks = KkotSender::from_rot(rcv, *s.ch1); });  // party 1 is the KK13 sender
+  kr = KkotReceiver::from_rot(snd, *s.ch0);
+  t0.join();
+  std::vector<std::uint64_t> msgs(n * N, 3), out(n);
+  std::vector<std::uint8_t> c(n);
+  rp.fill(c.data(), n);
+  for (auto& v : c) v = static_cast<std::uint8_t>(v % N);
+  const auto sent = s.ch1->stats().bytes_sent + s.ch0->stats().bytes_sent;
+  for (auto _ : state) {
+    std::thread t([&] { ks->send(msgs, m, 2); });
+    kr->recv(c, out, m, 2);
+    t.join();
+  }
+  const double ots = static_cast<double>(n) * static_cast<double>(state.iterations());
+  state.SetItemsProcessed(static_cast<std::int64_t>(ots));
+  state.counters["bytes_per_ot"] =
+      static_cast<double>(s.ch1->stats().bytes_sent + s.ch0->stats().bytes_sent - sent) / ots;
+}
+BENCHMARK(BM_KkotOneOfN)->Arg(2)->Arg(4)->Arg(6)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

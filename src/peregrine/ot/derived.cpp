@@ -5,6 +5,7 @@
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/ot/kernels.hpp"
+#include "peregrine/ot/packing.hpp"
 
 namespace peregrine::ot {
 
@@ -12,40 +13,14 @@ namespace {
 
 enum Kind : std::uint64_t { kPad = 0, kBytesPad = 1, kPrf = 2 };
 
-std::uint64_t mask_of(int l) { return l >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << l) - 1; }
-
 void check_l(int l) {
   require(l >= 1 && l <= 64, ErrorCode::kInvalidArgument, "OT: bit width l must be in [1, 64]");
 }
 
-/// Writes `count` values of l bits LSB-first into out (packed_bytes(count, l) bytes).
-void pack_values(const std::uint64_t* v, std::size_t count, int l, std::uint8_t* out) {
-  const std::size_t nbytes = packed_bytes(count, l);
-  std::memset(out, 0, nbytes);
-  const std::uint64_t mask = mask_of(l);
-  std::size_t bit = 0;
-  for (std::size_t i = 0; i < count; ++i, bit += static_cast<std::size_t>(l)) {
-    const unsigned __int128 w = static_cast<unsigned __int128>(v[i] & mask) << (bit % 8);
-    const std::size_t nb = (bit % 8 + static_cast<std::size_t>(l) + 7) / 8;
-    std::uint8_t* o = out + bit / 8;
-    for (std::size_t k = 0; k < nb; ++k) o[k] |= static_cast<std::uint8_t>(w >> (8 * k));
-  }
-}
-
-/// Reads value `index` of l bits from a packed buffer of `nbytes` bytes.
-std::uint64_t extract_value(const std::uint8_t* in, std::size_t nbytes, std::size_t index, int l) {
-  const std::size_t bit = index * static_cast<std::size_t>(l);
-  const std::size_t first = bit / 8;
-  const std::size_t nb = std::min<std::size_t>((bit % 8 + static_cast<std::size_t>(l) + 7) / 8, nbytes - first);
-  unsigned __int128 w = 0;
-  for (std::size_t k = 0; k < nb; ++k) w |= static_cast<unsigned __int128>(in[first + k]) << (8 * k);
-  return static_cast<std::uint64_t>(w >> (bit % 8)) & mask_of(l);
-}
-
-template <class V>
-void grow(V& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-}
+using detail::extract_value;
+using detail::grow;
+using detail::mask_of;
+using detail::pack_values;
 
 }  // namespace
 
@@ -178,22 +153,43 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
   ch_.flush();
 }
 
-void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l) {
+void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l,
+                                 std::size_t width) {
   check_l(l);
-  require(delta.size() == x_out.size(), ErrorCode::kInvalidArgument, "send_cot_additive: size mismatch");
+  require(width >= 1, ErrorCode::kInvalidArgument, "send_cot_additive: width must be >= 1");
+  require(delta.size() == x_out.size() && delta.size() % width == 0, ErrorCode::kInvalidArgument,
+          "send_cot_additive: delta and x_out must both hold n * width values");
   const std::uint64_t mask = mask_of(l);
-  for (std::size_t off = 0; off < delta.size(); off += kDerivedBatch) {
-    const std::size_t b = std::min(kDerivedBatch, delta.size() - off);
-    cot_and_hash(b);
-    grow(vals_, b);
-    for (std::size_t i = 0; i < b; ++i) {
-      const std::uint64_t x = h0_[i].lo & mask;
-      x_out[off + i] = x;
-      vals_[i] = (x + delta[off + i] - h1_[i].lo) & mask;
-    }
-    const std::size_t nbytes = packed_bytes(b, l);
+  const std::size_t n = delta.size() / width, nb = (width + 1) / 2;  // pad blocks per side
+  const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
+  const Block d = cot_.delta();
+  for (std::size_t off = 0; off < n; off += batch) {
+    const std::size_t b = std::min(batch, n - off);
+    grow(q_, b);
+    cot_.send_cot(std::span<Block>(q_.data(), b));
+    grow(in_, 2 * b * nb);
+    grow(tw_, 2 * b * nb);
+    for (std::size_t i = 0; i < b; ++i)
+      for (std::size_t k = 0; k < nb; ++k) {
+        const Block t{ctr_ + i, (domain_ << 40) | (std::uint64_t{kPad} << 32) | k};
+        in_[i * nb + k] = q_[i];
+        in_[(b + i) * nb + k] = q_[i] ^ d;
+        tw_[i * nb + k] = t;
+        tw_[(b + i) * nb + k] = t;
+      }
+    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), 2 * b * nb);
+    const auto* h0 = reinterpret_cast<const std::uint64_t*>(in_.data());           // [b][2·nb]
+    const auto* h1 = reinterpret_cast<const std::uint64_t*>(in_.data() + b * nb);  // [b][2·nb]
+    grow(vals_, b * width);
+    for (std::size_t i = 0; i < b; ++i)
+      for (std::size_t k = 0; k < width; ++k) {
+        const std::uint64_t x = h0[i * 2 * nb + k] & mask;
+        x_out[(off + i) * width + k] = x;
+        vals_[i * width + k] = (x + delta[(off + i) * width + k] - h1[i * 2 * nb + k]) & mask;
+      }
+    const std::size_t nbytes = packed_bytes(b * width, l);
     grow(wire_, nbytes);
-    pack_values(vals_.data(), b, l, wire_.data());
+    pack_values(vals_.data(), b * width, l, wire_.data());
     ch_.send(wire_.data(), nbytes);
     ctr_ += b;
   }
@@ -317,20 +313,37 @@ void OtReceiver::recv_1_of_n(std::span<const std::uint8_t> choices, std::span<st
   }
 }
 
-void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l) {
+void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l,
+                                   std::size_t width) {
   check_l(l);
-  require(choices.size() == out.size(), ErrorCode::kInvalidArgument, "recv_cot_additive: size mismatch");
+  require(width >= 1, ErrorCode::kInvalidArgument, "recv_cot_additive: width must be >= 1");
+  require(out.size() == choices.size() * width, ErrorCode::kInvalidArgument,
+          "recv_cot_additive: out must hold n * width values");
   const std::uint64_t mask = mask_of(l);
-  for (std::size_t off = 0; off < out.size(); off += kDerivedBatch) {
-    const std::size_t b = std::min(kDerivedBatch, out.size() - off);
-    cot_and_hash(choices.subspan(off, b));
-    const std::size_t nbytes = packed_bytes(b, l);
+  const std::size_t n = choices.size(), nb = (width + 1) / 2;
+  const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
+  for (std::size_t off = 0; off < n; off += batch) {
+    const std::size_t b = std::min(batch, n - off);
+    grow(t_, b);
+    cot_.recv_cot(choices.subspan(off, b), std::span<Block>(t_.data(), b));
+    grow(in_, b * nb);
+    grow(tw_, b * nb);
+    for (std::size_t i = 0; i < b; ++i)
+      for (std::size_t k = 0; k < nb; ++k) {
+        in_[i * nb + k] = t_[i];
+        tw_[i * nb + k] = Block{ctr_ + i, (domain_ << 40) | (std::uint64_t{kPad} << 32) | k};
+      }
+    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), b * nb);
+    const auto* h = reinterpret_cast<const std::uint64_t*>(in_.data());  // [b][2·nb]
+    const std::size_t nbytes = packed_bytes(b * width, l);
     grow(wire_, nbytes);
     ch_.recv(wire_.data(), nbytes);
     for (std::size_t i = 0; i < b; ++i) {
-      const std::uint64_t y = extract_value(wire_.data(), nbytes, i, l);
       const std::uint64_t sel = 0 - static_cast<std::uint64_t>(choices[off + i] != 0);
-      out[off + i] = (h_[i].lo + (y & sel)) & mask;
+      for (std::size_t k = 0; k < width; ++k) {
+        const std::uint64_t y = extract_value(wire_.data(), nbytes, i * width + k, l);
+        out[(off + i) * width + k] = (h[i * 2 * nb + k] + (y & sel)) & mask;
+      }
     }
     ctr_ += b;
   }

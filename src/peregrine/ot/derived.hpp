@@ -21,6 +21,7 @@
 //   * Additive COT over Z_{2^l} ("COT_l" of CrypTFlow2, Rathee et al., CCS 2020): the sender
 //     inputs Δ_i, gets x_i = H(q_i) mod 2^l and sends y_i = H(q_i) + Δ_i − H(q_i ⊕ Δ) mod 2^l;
 //     the receiver outputs H(t_i) + b_i·y_i = x_i + b_i·Δ_i mod 2^l. One COT + l bits per OT.
+//     Vector form (width w values per COT): H expanded to w values by TCCR with sub-index tweaks.
 //
 // Shapes: n = number of OTs; l-bit values live in the low l bits of a u64 (inputs are masked to
 // l bits, outputs are < 2^l); l ∈ [1, 64]. Choice bytes for 1-of-2 flavours: nonzero counts as 1.
@@ -42,6 +43,7 @@
 #include "peregrine/core/prg.hpp"
 #include "peregrine/net/channel.hpp"
 #include "peregrine/ot/cot.hpp"
+#include "peregrine/ot/packing.hpp"
 
 namespace peregrine::ot {
 
@@ -70,9 +72,12 @@ class OtSender {
   /// with choice c_i learns msgs[i·N + c_i].
   void send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l);
 
-  /// Additive correlated OT mod 2^l: writes x_out[i] (uniform), the receiver gets
-  /// x_i + b_i·delta[i] mod 2^l. delta.size() == x_out.size().
-  void send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l);
+  /// Additive correlated OT mod 2^l on vectors of `width` values: n = delta.size() / width COTs;
+  /// writes x_out (uniform, [n][width]); the receiver of OT i gets x_out[i][k] + b_i·delta[i][k]
+  /// mod 2^l for every k < width. One COT + width·l bits per OT. delta.size() == x_out.size(), a
+  /// multiple of width ≥ 1.
+  void send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l,
+                         std::size_t width = 1);
 
  private:
   Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
@@ -106,8 +111,10 @@ class OtReceiver {
   /// 1-out-of-N OT: choices[i] ∈ [0, 2^m) (else kInvalidArgument), out[i] = msgs[i·N + choices[i]].
   void recv_1_of_n(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int m, int l);
 
-  /// Additive correlated OT mod 2^l: out[i] = x_i + choices[i]·Δ_i mod 2^l.
-  void recv_cot_additive(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l);
+  /// Additive correlated OT mod 2^l: out[i][k] = x_i[k] + choices[i]·Δ_i[k] mod 2^l, out is
+  /// [n][width], n = choices.size().
+  void recv_cot_additive(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l,
+                         std::size_t width = 1);
 
  private:
   Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
@@ -121,10 +128,5 @@ class OtReceiver {
   std::vector<Block, AlignedAllocator<Block>> t_, h_, in_, tw_;
   std::vector<std::uint8_t> bits_, wire_;
 };
-
-/// Bytes of n values of l bits packed LSB-first (the wire format of the l-bit flavours).
-constexpr std::size_t packed_bytes(std::size_t n, int l) noexcept {
-  return (n * static_cast<std::size_t>(l) + 7) / 8;
-}
 
 }  // namespace peregrine::ot

@@ -165,6 +165,45 @@ void tccr_hash_tweaks_kernel(const Block* in, const Block* tweaks, Block* out, s
   }
 }
 
+void kk_pad_kernel(const Block* rows, const Block* offsets, std::size_t N, std::size_t n,
+                   std::uint64_t index0, std::uint64_t hi_a, std::uint64_t hi_b,
+                   std::uint64_t* out) noexcept {
+  const __m128i* rk = fixed_rk();
+  for (std::size_t j = 0; j < n; ++j) {
+    const __m128i qa = ld(rows[2 * j]), qb = ld(rows[2 * j + 1]);
+    const long long idx = static_cast<long long>(index0 + j);
+    const __m128i ta = _mm_set_epi64x(static_cast<long long>(hi_a), idx);
+    const __m128i tb = _mm_set_epi64x(static_cast<long long>(hi_b), idx);
+    std::size_t x = 0;
+    for (; x + 8 <= N; x += 8) {
+      __m128i p[8], y[8];
+      for (int k = 0; k < 8; ++k) p[k] = _mm_xor_si128(qa, ld(offsets[2 * (x + k)]));
+      enc<8>(rk, p);
+      for (int k = 0; k < 8; ++k) y[k] = _mm_xor_si128(p[k], ta);
+      enc<8>(rk, y);
+      // y ⊕ p = TCCR(a); chain into the second half.
+      for (int k = 0; k < 8; ++k)
+        p[k] = _mm_xor_si128(_mm_xor_si128(y[k], p[k]), _mm_xor_si128(qb, ld(offsets[2 * (x + k) + 1])));
+      enc<8>(rk, p);
+      for (int k = 0; k < 8; ++k) y[k] = _mm_xor_si128(p[k], tb);
+      enc<8>(rk, y);
+      for (int k = 0; k < 8; ++k)
+        out[j * N + x + k] = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_xor_si128(y[k], p[k])));
+    }
+    for (; x < N; ++x) {
+      __m128i p[1] = {_mm_xor_si128(qa, ld(offsets[2 * x]))}, y[1];
+      enc<1>(rk, p);
+      y[0] = _mm_xor_si128(p[0], ta);
+      enc<1>(rk, y);
+      p[0] = _mm_xor_si128(_mm_xor_si128(y[0], p[0]), _mm_xor_si128(qb, ld(offsets[2 * x + 1])));
+      enc<1>(rk, p);
+      y[0] = _mm_xor_si128(p[0], tb);
+      enc<1>(rk, y);
+      out[j * N + x] = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_xor_si128(y[0], p[0])));
+    }
+  }
+}
+
 void prg_columns(const AesKey* keys, std::size_t ncols, std::uint64_t ctr, std::size_t nblocks,
                  Block* out) noexcept {
   const __m128i one = _mm_set_epi64x(0, 1);

@@ -36,6 +36,13 @@ void tccr_hash_kernel(const Block* in, Block tweak0, Block* out, std::size_t n) 
 /// As tccr_hash_kernel with an explicit tweak per block.
 void tccr_hash_tweaks_kernel(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept;
 
+/// KK13 pads (kkot.hpp): for each OT j < n and x < N, with a = rows[2j] ⊕ offsets[2x] and
+/// b = rows[2j+1] ⊕ offsets[2x+1], out[j·N + x] = low 64 bits of
+/// TCCR(TCCR(a, {index0 + j, hi_a}) ⊕ b, {index0 + j, hi_b}). 8-way pipelined over x.
+void kk_pad_kernel(const Block* rows, const Block* offsets, std::size_t N, std::size_t n,
+                   std::uint64_t index0, std::uint64_t hi_a, std::uint64_t hi_b,
+                   std::uint64_t* out) noexcept;
+
 /// IKNP column expansion: for each column c < ncols and k < nblocks,
 /// out[c * nblocks + k] = AES_{keys[c]}({ctr + k, 0}) (AES-128-CTR keystream block ctr + k of
 /// column c's seed). 8-way pipelined.
