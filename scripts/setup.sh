@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential g++ cmake ninja-build pkg-config
       libsodium-dev libssl-dev libcli11-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,15 +1,11 @@
 // Millionaire, DReLU, ReLU, B2A and multiplexer (src/peregrine/mpc/nonlinear.hpp): both parties as
 // threads over an in-memory channel pair, deterministic seeds; outputs reconstructed and compared
 // with the cleartext function (TECHNIQUES.md §7.8).
-#include "../common/two_party.hpp"
+#include "../common/mpc_fixture.hpp"
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
-#include <exception>
-#include <functional>
-#include <memory>
-#include <thread>
 #include <utility>
 
 #include "peregrine/mpc/nonlinear.hpp"
@@ -17,50 +13,11 @@
 
 using namespace peregrine;
 using namespace peregrine::mpc;
-
-namespace {
-
-Seed test_seed(std::uint8_t tag) {
-  Seed s{};
-  s[0] = 0x4e;
-  s[1] = tag;
-  return s;
-}
-
-using peregrine::test::run_parties;
-
-// Both sessions over one memory channel pair.
-struct SessionPair {
-  std::unique_ptr<net::Channel> ch0, ch1;
-  Prg prg0 = Prg::from_seed(test_seed(1)), prg1 = Prg::from_seed(test_seed(2));
-  std::unique_ptr<MpcSession> s0, s1;
-
-  explicit SessionPair(const net::ChannelOptions& opts = {}) {
-    auto pr = net::make_memory_pair(opts);
-    ch0 = std::move(pr.first);
-    ch1 = std::move(pr.second);
-    run_parties([&] { s0 = std::make_unique<MpcSession>(*ch0, Party::kServer, prg0); },
-                [&] { s1 = std::make_unique<MpcSession>(*ch1, Party::kClient, prg1); });
-  }
-};
-
-BoolShares bxor(const BoolShares& a, const BoolShares& b) {
-  BoolShares r(a.n);
-  for (std::size_t i = 0; i < r.words.size(); ++i) r.words[i] = a.words[i] ^ b.words[i];
-  return r;
-}
-
-// Edge values of Z_{2^ℓ} (0, ±1, max, min, ±2, min+1) then uniform values.
-std::vector<u64> edge_and_random(const Ring& r, Prg& prg, std::size_t n) {
-  const u64 max = r.mask >> 1, min = max + 1;
-  std::vector<u64> x = {0, 1, r.mask, max, min, 2, r.mask - 1, min + 1, max - 1};
-  while (x.size() < n) x.push_back(prg.next_u64());
-  x.resize(n);
-  for (auto& v : x) v &= r.mask;
-  return x;
-}
-
-}  // namespace
+using peregrine::mpc::test_util::bxor;
+using peregrine::mpc::test_util::edge_and_random;
+using peregrine::mpc::test_util::run_parties;
+using peregrine::mpc::test_util::SessionPair;
+using peregrine::mpc::test_util::test_seed;
 
 TEST(Millionaire, MatchesPlaintextAllWidths) {
   SessionPair sp;
@@ -110,7 +67,7 @@ TEST(Millionaire, EmptyAndInvalid) {
   EXPECT_THROW(millionaire_gt(*sp.s0, big, 0), Error);
   EXPECT_THROW(millionaire_gt(*sp.s0, big, 65), Error);
   EXPECT_THROW(millionaire_gt(*sp.s0, big, 16, 9), Error);
-  EXPECT_THROW(millionaire_gt(*sp.s0, big, 16, 0), Error);
+  EXPECT_THROW(millionaire_gt(*sp.s0, big, 16, -1), Error);  // m = 0 is valid (auto leaf width)
   ArithShares one_bit{Ring(1), {1}};
   EXPECT_THROW(drelu(*sp.s0, one_bit), Error);
   EXPECT_THROW(mux(*sp.s0, BoolShares(2), one_bit), Error);
@@ -206,12 +163,13 @@ TEST(Nonlinear, AndBits) {
 }
 
 TEST(Nonlinear, ReluCommunicationEll37) {
-  // Measured (IKNP, m = 4, n = 4096, both directions summed, base OTs excluded): 1140.8 bytes
-  // per element of ReLU at ℓ = 37 (41 / 43 rounds counted by server / client: the OT layer sends
-  // one message per kDerivedBatch OTs). Model per element: millionaire on 36 bits = 9 leaves of
-  // 1-of-16 OT (9·(4·128 + 16·2) = 4896 bits) + 15 AND gates (2 ROTs = 256 bits of triples + 4
-  // bits of openings each: 3900 bits), multiplexer = 2 COT_37 (2·(128 + 37) = 330 bits):
-  // 9126 bits ≈ 1141 bytes, plus padding of IKNP batches to 128 OTs and of triples to 64 elements.
+  // Measured (IKNP + KK13 leaves, m = 4, n = 4096, both directions summed, base OTs excluded):
+  // 852.75 bytes per element of ReLU at ℓ = 37. Model per element: millionaire on 36 bits = 9
+  // leaves of KK13 1-of-16 OT (9·(256 + 16·2) = 2592 bits) + 15 AND gates (2 ROTs = 256 bits of
+  // triples + 4 bits of openings each: 3900 bits), multiplexer = 2 COT_37 (2·(128 + 37) = 330
+  // bits): 6822 bits ≈ 853 bytes (CrypTFlow2's ReLU: 971 MiB for 2^20, ≈ 971 bytes), plus padding
+  // of IKNP batches to 128 OTs and of triples to 64 elements. With m = 0 (byte-minimal, m = 6):
+  // 6·(256 + 128) + 9·260 + 330 = 4974 bits ≈ 622 bytes.
   SessionPair sp;
   Prg gen = Prg::from_seed(test_seed(14));
   const Ring r(37);
@@ -229,11 +187,23 @@ TEST(Nonlinear, ReluCommunicationEll37) {
               static_cast<unsigned long long>(after0.rounds - before0.rounds),
               static_cast<unsigned long long>(after1.rounds - before1.rounds));
   RecordProperty("relu37_bytes_per_element", static_cast<int>(per_elem));
-  const double model = 9126.0 / 8;
+  const double model = 6822.0 / 8;
   EXPECT_GT(per_elem, 0.95 * model);
   EXPECT_LT(per_elem, 1.10 * model);
   const auto y = reconstruct(y0, y1);
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(y[i], r.centred(x[i]) >= 0 ? x[i] : 0);
+
+  // The byte-minimal leaf width (m = 0 → millionaire_leaf_bits(36) = 6).
+  EXPECT_EQ(millionaire_leaf_bits(36), 6);
+  const auto mid0 = sp.ch0->stats(), mid1 = sp.ch1->stats();
+  run_parties([&] { y0 = relu(*sp.s0, x0, 0); }, [&] { y1 = relu(*sp.s1, x1, 0); });
+  const auto end0 = sp.ch0->stats(), end1 = sp.ch1->stats();
+  const double min_bytes = static_cast<double>((end0.bytes_sent - mid0.bytes_sent) +
+                                               (end1.bytes_sent - mid1.bytes_sent)) / static_cast<double>(n);
+  EXPECT_GT(min_bytes, 0.95 * 4974.0 / 8);
+  EXPECT_LT(min_bytes, 1.10 * 4974.0 / 8);
+  const auto y6 = reconstruct(y0, y1);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(y6[i], y[i]);
 }
 
 TEST(Nonlinear, PeerClosingMidProtocolThrowsTypedError) {

@@ -12,7 +12,7 @@ namespace {
 
 // Bounds of scratch memory: ROTs per triple batch, 1-of-N message words per OT call.
 constexpr std::size_t kTripleChunkBits = std::size_t{1} << 18;
-constexpr std::size_t kLeafMsgWords = std::size_t{1} << 20;
+constexpr std::size_t kLeafMsgWords = std::size_t{1} << 21;
 // Words per piece of the simultaneous AND-opening exchange (256 KiB).
 constexpr std::size_t kExchangeWords = std::size_t{1} << 15;
 
@@ -127,7 +127,7 @@ void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int fir
         for (u64 v = 0; v < nn; ++v)
           row[v] = (gs ^ static_cast<u64>(xj > v)) | ((es ^ static_cast<u64>(xj == v)) << 1);
       }
-      s.ot_sender().send_1_of_n(msgs, w, 2);
+      s.send_1_of_n(msgs, w, 2);
     }
   } else {
     std::vector<std::uint8_t> choice;
@@ -140,7 +140,7 @@ void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int fir
         const int j = first + static_cast<int>(f / n);
         choice[f - off] = static_cast<std::uint8_t>((input[f % n] >> (j * m)) & dmask);
       }
-      s.ot_receiver().recv_1_of_n(choice, out, w, 2);
+      s.recv_1_of_n(choice, out, w, 2);
       for (std::size_t f = off; f < off + c; ++f) {
         const int j = first + static_cast<int>(f / n);
         const std::size_t i = f % n;
@@ -163,6 +163,25 @@ std::size_t tree_gates(int q) {
 
 }  // namespace
 
+int millionaire_leaf_bits(int ell) {
+  require(ell >= 1 && ell <= 64, ErrorCode::kInvalidArgument, "millionaire: ell must be in [1, 64]");
+  int best = 1;
+  std::size_t best_bits = ~std::size_t{0};
+  for (int m = 1; m <= 6; ++m) {
+    const int q = (ell + m - 1) / m, rem = ell % m;
+    std::size_t bits = tree_gates(q) * (256 + 4);
+    for (int j = 0; j < q; ++j) {
+      const int w = (j == q - 1 && rem != 0) ? rem : m;
+      bits += 256 + (std::size_t{2} << w);
+    }
+    if (bits < best_bits) {
+      best_bits = bits;
+      best = m;
+    }
+  }
+  return best;
+}
+
 BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y) {
   require(x.n == y.n && x.words.size() == words_for(x.n) && y.words.size() == words_for(y.n),
           ErrorCode::kInvalidArgument, "and_bits: size mismatch");
@@ -176,8 +195,9 @@ BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y) {
 
 BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, int m) {
   require(ell >= 1 && ell <= 64, ErrorCode::kInvalidArgument, "millionaire: ell must be in [1, 64]");
-  require(m >= 1 && m <= ot::kMaxOneOfNBits, ErrorCode::kInvalidArgument,
-          "millionaire: leaf bits m must be in [1, 8]");
+  require(m >= 0 && m <= ot::kMaxOneOfNBits, ErrorCode::kInvalidArgument,
+          "millionaire: leaf bits m must be in [0, 8]");
+  if (m == 0) m = millionaire_leaf_bits(ell);
   require_in_ring(input, Ring(ell).mask, "millionaire: input not below 2^ell");
   const std::size_t n = input.size();
   BoolShares result(n);

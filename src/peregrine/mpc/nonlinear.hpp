@@ -28,21 +28,33 @@
 
 namespace peregrine::mpc {
 
-/// Default leaf width m of the millionaire (1-out-of-2^m OT per m-bit digit).
+/// Default leaf width m of the millionaire (1-out-of-2^m OT per m-bit digit), CrypTFlow2's choice.
+/// m = 4 balances bytes against the KK13 sender's 2^m pad hashes per digit: ReLU at ℓ = 37 costs
+/// 853 bytes per element with m = 4 and 622 with m = 6, but the m = 6 sender hashes 2.7× more
+/// (measured: m = 6 about 1.9× slower on loopback, an even trade at 3 Gbps, a win on WAN).
+/// Pass m = 0 to pick the byte-minimal width per ℓ (millionaire_leaf_bits).
 inline constexpr int kMillionaireLeafBits = 4;
+
+/// The leaf width m ∈ [1, 6] that minimises the estimated traffic of a millionaire on ℓ bits with
+/// KK13 leaves (256 + 2^w·2 bits per digit of w bits) and ROT bit triples (256 + 4 bits per AND
+/// gate): m = 6 for ℓ = 12 and ℓ = 36 (about 1 and 4.6 kbit per element). m ≤ 6 bounds the
+/// sender's work (2^m pad hashes per digit). 1 ≤ ℓ ≤ 64, else kInvalidArgument.
+int millionaire_leaf_bits(int ell);
 
 /// Secure comparison. The server (party 0) passes its x, the client (party 1) its y (n values
 /// each, both ℓ-bit unsigned: every value < 2^ℓ). Returns this party's boolean shares of
 /// 1{x_i > y_i} (strictly greater, unsigned).
 ///
 /// Protocol (CrypTFlow2 §3, Algorithm 1; TECHNIQUES.md §7.2): q = ⌈ℓ/m⌉ digits; per digit one
-/// 1-out-of-2^w OT (w = m, or ℓ mod m for the top digit) with 2-bit messages giving shares of
-/// (gt_j, eq_j); then an AND tree of depth ⌈log2 q⌉ (gt = gt_hi ⊕ eq_hi·gt_lo, eq = eq_hi·eq_lo;
-/// eq is skipped at the root) with < 2q AND gates per element from bit triples.
-/// Rounds: triples (ROT both ways) + leaf OT + ⌈log2 q⌉ AND exchanges.
-/// Cost per element (IKNP): q·(w·128 + 2^w·2) bits for the leaves, 2·128 bits per AND gate for the
+/// 1-out-of-2^w OT (w = m, or ℓ mod m for the top digit; KK13, MpcSession::send_1_of_n) with
+/// 2-bit messages giving shares of (gt_j, eq_j); then an AND tree of depth ⌈log2 q⌉
+/// (gt = gt_hi ⊕ eq_hi·gt_lo, eq = eq_hi·eq_lo; eq is skipped at the root) with < 2q AND gates per
+/// element from bit triples. m = 0 picks millionaire_leaf_bits(ℓ).
+/// Rounds: triples (ROT both ways) + leaf OTs (one round trip per 2^21/2^w OTs) + ⌈log2 q⌉ AND
+/// exchanges.
+/// Cost per element (IKNP): q·(256 + 2^w·2) bits for the leaves, 2·128 bits per AND gate for the
 /// triples, 4 bits per AND gate for the openings.
-/// Errors: kInvalidArgument unless 1 ≤ ℓ ≤ 64, 1 ≤ m ≤ 8, every input < 2^ℓ.
+/// Errors: kInvalidArgument unless 1 ≤ ℓ ≤ 64, 0 ≤ m ≤ 8, every input < 2^ℓ.
 BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell,
                           int m = kMillionaireLeafBits);
 

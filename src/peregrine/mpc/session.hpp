@@ -8,6 +8,7 @@
 #include "peregrine/net/channel.hpp"
 #include "peregrine/ot/derived.hpp"
 #include "peregrine/ot/iknp.hpp"
+#include "peregrine/ot/kkot.hpp"
 
 namespace peregrine::mpc {
 
@@ -15,7 +16,8 @@ namespace peregrine::mpc {
 /// a PRG for its secrets, and IKNP OT both ways.
 ///
 /// Construction is interactive: both parties construct their session at the same time (party 0 =
-/// Party::kServer is the first party of setup_iknp). It runs 2×128 base OTs (three message flows).
+/// Party::kServer is the first party of setup_iknp). It runs 2×128 base OTs (three message flows),
+/// then seeds a KK13 1-out-of-N extension each way (ot/kkot.hpp) from 2×256 IKNP random OTs.
 /// Afterwards `ot_sender()` pairs with the peer's `ot_receiver()` and vice versa; calls on a pair
 /// must match in flavour, size and order (ot/derived.hpp).
 ///
@@ -36,6 +38,14 @@ class MpcSession {
   ot::OtSender& ot_sender() noexcept { return *snd_; }
   /// This party as OT receiver (pairs with the peer's ot_sender()).
   ot::OtReceiver& ot_receiver() noexcept { return *rcv_; }
+
+  /// 1-out-of-2^m OT on l-bit messages, this party as sender (ot::KkotSender::send; the peer
+  /// calls recv_1_of_n). KK13 on the IKNP back-end: 256 + 2^m·l bits per OT.
+  void send_1_of_n(std::span<const u64> msgs, int m, int l) { kks_->send(msgs, m, l); }
+  /// Receiver side of send_1_of_n.
+  void recv_1_of_n(std::span<const std::uint8_t> choices, std::span<u64> out, int m, int l) {
+    kkr_->recv(choices, out, m, l);
+  }
 
   /// Runs one OT stage in both directions without deadlock: the server runs `as_sender` then
   /// `as_receiver`, the client the reverse, so that the k-th sender call of one party meets the
@@ -58,6 +68,8 @@ class MpcSession {
   ot::OtPair pair_;
   std::unique_ptr<ot::OtSender> snd_;
   std::unique_ptr<ot::OtReceiver> rcv_;
+  std::unique_ptr<ot::KkotSender> kks_;
+  std::unique_ptr<ot::KkotReceiver> kkr_;
 };
 
 }  // namespace peregrine::mpc

@@ -1,0 +1,132 @@
+#include "peregrine/mpc/arith.hpp"
+
+#include "peregrine/core/error.hpp"
+
+namespace peregrine::mpc {
+
+namespace {
+
+void require_shares(const ArithShares& x, const char* what) {
+  u64 acc = 0;
+  for (u64 v : x.v) acc |= v;
+  require((acc & ~x.ring.mask) == 0, ErrorCode::kInvalidArgument, what);
+}
+
+/// Gilboa product, correlation side: this party holds u (n values); the peer (gilboa_choose) holds
+/// v. Adds this party's share of u·v mod 2^ℓ into acc. One COT_{ℓ−j} per bit j of v.
+void gilboa_send(MpcSession& s, std::span<const u64> u, const Ring& r, std::span<u64> acc) {
+  const std::size_t n = u.size();
+  std::vector<u64> delta(n), x(n);
+  for (int j = 0; j < r.bits; ++j) {
+    const int l = r.bits - j;
+    for (std::size_t i = 0; i < n; ++i) delta[i] = u[i];  // masked to l bits by the OT
+    s.ot_sender().send_cot_additive(delta, x, l);
+    for (std::size_t i = 0; i < n; ++i) acc[i] = r.reduce(acc[i] - (x[i] << j));
+  }
+}
+
+/// Gilboa product, choice side: this party holds v; adds its share of u·v into acc.
+void gilboa_choose(MpcSession& s, std::span<const u64> v, const Ring& r, std::span<u64> acc) {
+  const std::size_t n = v.size();
+  std::vector<std::uint8_t> bit(n);
+  std::vector<u64> got(n);
+  for (int j = 0; j < r.bits; ++j) {
+    const int l = r.bits - j;
+    for (std::size_t i = 0; i < n; ++i) bit[i] = static_cast<std::uint8_t>((v[i] >> j) & 1);
+    s.ot_receiver().recv_cot_additive(bit, got, l);
+    for (std::size_t i = 0; i < n; ++i) acc[i] = r.reduce(acc[i] + (got[i] << j));
+  }
+}
+
+}  // namespace
+
+ArithShares mul(MpcSession& s, const ArithShares& x, const ArithShares& y) {
+  require(x.ring == y.ring && x.v.size() == y.v.size(), ErrorCode::kInvalidArgument,
+          "mul: ring or size mismatch");
+  require_shares(x, "mul: share not below 2^ell");
+  require_shares(y, "mul: share not below 2^ell");
+  const Ring& r = x.ring;
+  ArithShares z{r, std::vector<u64>(x.v.size())};
+  for (std::size_t i = 0; i < z.v.size(); ++i) z.v[i] = r.reduce(x.v[i] * y.v[i]);
+  // Cross terms: (my x)·(peer's y) with me as correlation sender, (peer's x)·(my y) as chooser.
+  s.both_ways([&](ot::OtSender&) { gilboa_send(s, x.v, r, z.v); },
+              [&](ot::OtReceiver&) { gilboa_choose(s, y.v, r, z.v); });
+  return z;
+}
+
+ArithShares square(MpcSession& s, const ArithShares& x) {
+  require_shares(x, "square: share not below 2^ell");
+  const Ring& r = x.ring;
+  ArithShares z{r, std::vector<u64>(x.v.size())};
+  for (std::size_t i = 0; i < z.v.size(); ++i) z.v[i] = r.reduce(x.v[i] * x.v[i]);
+  if (s.is_server()) {  // 2·x_0·x_1: the server's correlation is 2·x_0
+    std::vector<u64> twice(x.v.size());
+    for (std::size_t i = 0; i < twice.size(); ++i) twice[i] = r.reduce(2 * x.v[i]);
+    gilboa_send(s, twice, r, z.v);
+  } else {
+    gilboa_choose(s, x.v, r, z.v);
+  }
+  return z;
+}
+
+ArithShares square_plus_x(MpcSession& s, const ArithShares& x, int f) {
+  require(f >= 1 && f < x.ring.bits, ErrorCode::kInvalidArgument, "square_plus_x: need 1 <= f < ell");
+  ArithShares z = add(square(s, x), mul_public(x, u64{1} << f));
+  return truncate(s, z, f, TruncMode::kExact);
+}
+
+ArithShares matmul_server_weights(MpcSession& s, std::span<const std::int64_t> w, std::size_t M,
+                                  std::size_t K, const ArithShares& v, int wbits) {
+  const Ring& r = v.ring;
+  require(wbits >= 1 && wbits <= 32, ErrorCode::kInvalidArgument, "matmul_server_weights: wbits must be in [1, 32]");
+  require(K >= 1 && v.v.size() % K == 0, ErrorCode::kInvalidArgument,
+          "matmul_server_weights: V must hold K * P values");
+  require_shares(v, "matmul_server_weights: share not below 2^ell");
+  const std::size_t P = v.v.size() / K;
+  const std::int64_t lo = -(std::int64_t{1} << (wbits - 1)), hi = (std::int64_t{1} << (wbits - 1)) - 1;
+  if (s.is_server()) {
+    require(w.size() == M * K, ErrorCode::kInvalidArgument, "matmul_server_weights: W must hold M * K values");
+    for (std::int64_t x : w)
+      require(x >= lo && x <= hi, ErrorCode::kInvalidArgument, "matmul_server_weights: weight outside wbits");
+  } else {
+    require(w.empty(), ErrorCode::kInvalidArgument, "matmul_server_weights: the client passes no weights");
+  }
+  ArithShares z{r, std::vector<u64>(M * P, 0)};
+  if (M == 0 || P == 0) return z;
+  if (s.is_server())  // W·V_0 locally
+    for (std::size_t m = 0; m < M; ++m)
+      for (std::size_t k = 0; k < K; ++k) {
+        const u64 wk = static_cast<u64>(w[m * K + k]);
+        for (std::size_t p = 0; p < P; ++p) z.v[m * P + p] += wk * v.v[k * P + p];
+      }
+  // W·V_1: per weight bit j one vector COT per (m, k); bit j of the wbits-bit two's complement
+  // has weight 2^j, the top bit −2^{wbits−1}. Bits j ≥ ℓ vanish mod 2^ℓ.
+  const std::size_t n = M * K;
+  std::vector<u64> buf(n * P);
+  std::vector<std::uint8_t> bit(n);
+  for (int j = 0; j < std::min(wbits, r.bits); ++j) {
+    const int l = r.bits - j;
+    const bool sign = j == wbits - 1;
+    if (s.is_server()) {
+      for (std::size_t i = 0; i < n; ++i) bit[i] = static_cast<std::uint8_t>((static_cast<u64>(w[i]) >> j) & 1);
+      s.ot_receiver().recv_cot_additive(bit, buf, l, P);
+      for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t k = 0; k < K; ++k)
+          for (std::size_t p = 0; p < P; ++p) z.v[m * P + p] += buf[(m * K + k) * P + p] << j;
+    } else {
+      std::vector<u64> delta(n * P);
+      for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t k = 0; k < K; ++k)
+          for (std::size_t p = 0; p < P; ++p)
+            delta[(m * K + k) * P + p] = sign ? (0 - v.v[k * P + p]) : v.v[k * P + p];
+      s.ot_sender().send_cot_additive(delta, buf, l, P);
+      for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t k = 0; k < K; ++k)
+          for (std::size_t p = 0; p < P; ++p) z.v[m * P + p] -= buf[(m * K + k) * P + p] << j;
+    }
+  }
+  for (auto& e : z.v) e = r.reduce(e);
+  return z;
+}
+
+}  // namespace peregrine::mpc

@@ -1,0 +1,103 @@
+#include "peregrine/mpc/truncation.hpp"
+
+#include "peregrine/core/error.hpp"
+
+namespace peregrine::mpc {
+
+namespace {
+
+void require_shares(const ArithShares& x, const char* what) {
+  u64 acc = 0;
+  for (u64 v : x.v) acc |= v;
+  require((acc & ~x.ring.mask) == 0, ErrorCode::kInvalidArgument, what);
+}
+
+/// x + c for a public c (the server's share moves), same ring.
+ArithShares plus_public(MpcSession& s, const ArithShares& x, u64 c) { return add_public(x, c, s.party()); }
+
+/// The hint about MSB(x + 2^{ℓ−1}) given the hint about MSB(x): the offset flips the top bit.
+MsbHint flipped(MsbHint h) {
+  switch (h) {
+    case MsbHint::kZero: return MsbHint::kOne;
+    case MsbHint::kOne: return MsbHint::kZero;
+    default: return MsbHint::kUnknown;
+  }
+}
+
+/// Arithmetic shares over `out` of wrap(x) = 1{x_0 + x_1 ≥ 2^ℓ}: from the hint when there is one,
+/// else from a millionaire on ℓ bits and a B2A.
+ArithShares wrap_arith(MpcSession& s, const ArithShares& x, MsbHint hint, const Ring& out) {
+  if (hint != MsbHint::kUnknown) return wrap_msb_known(s, x, hint, out);
+  return b2a(s, wrap_bits(s, x, x.ring.bits), out);
+}
+
+}  // namespace
+
+BoolShares wrap_bits(MpcSession& s, const ArithShares& x, int k) {
+  require(k >= 1 && k <= x.ring.bits, ErrorCode::kInvalidArgument, "wrap_bits: k must be in [1, ell]");
+  require_shares(x, "wrap_bits: share not below 2^ell");
+  const u64 km = Ring(k).mask;
+  std::vector<u64> in(x.v.size());
+  for (std::size_t i = 0; i < in.size(); ++i)
+    in[i] = s.is_server() ? (x.v[i] & km) : (km - (x.v[i] & km));
+  return millionaire_gt(s, in, k);
+}
+
+ArithShares wrap_msb_known(MpcSession& s, const ArithShares& x, MsbHint msb, const Ring& out) {
+  require(msb != MsbHint::kUnknown, ErrorCode::kInvalidArgument, "wrap_msb_known: the MSB hint is required");
+  require_shares(x, "wrap_msb_known: share not below 2^ell");
+  const std::size_t n = x.v.size();
+  ArithShares w{out, std::vector<u64>(n)};
+  if (n == 0) return w;
+  // p = msb_0·msb_1 from one additive COT: the server (sender) gets r, the client r + msb_1·msb_0.
+  std::vector<u64> mine(n), p(n);
+  for (std::size_t i = 0; i < n; ++i) mine[i] = static_cast<u64>(x.ring.msb(x.v[i]));
+  if (s.is_server()) {
+    std::vector<u64> r(n);
+    s.ot_sender().send_cot_additive(mine, r, out.bits);
+    for (std::size_t i = 0; i < n; ++i) p[i] = out.reduce(0 - r[i]);
+  } else {
+    std::vector<std::uint8_t> choice(n);
+    for (std::size_t i = 0; i < n; ++i) choice[i] = static_cast<std::uint8_t>(mine[i]);
+    s.ot_receiver().recv_cot_additive(choice, p, out.bits);
+  }
+  // MSB(x) = 0: wrap = msb_0 ∨ msb_1 = msb_0 + msb_1 − p;  MSB(x) = 1: wrap = p.
+  for (std::size_t i = 0; i < n; ++i)
+    w.v[i] = msb == MsbHint::kZero ? out.reduce(mine[i] - p[i]) : p[i];
+  return w;
+}
+
+ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode, MsbHint msb) {
+  const Ring& r = x.ring;
+  const int ell = r.bits;
+  require(ell >= 2 && f >= 1 && f < ell, ErrorCode::kInvalidArgument, "truncate: need 1 <= f < ell");
+  require_shares(x, "truncate: share not below 2^ell");
+  const std::size_t n = x.v.size();
+  const u64 half = u64{1} << (ell - 1);
+  const ArithShares xp = plus_public(s, x, half);  // x' = x + 2^{ℓ−1}: the signed range made unsigned
+  // 2^{ℓ−f}·wrap(x') mod 2^ℓ needs wrap mod 2^f only.
+  const ArithShares w = wrap_arith(s, xp, flipped(msb), Ring(f));
+  ArithShares c{r, std::vector<u64>(n, 0)};
+  if (mode == TruncMode::kExact) c = b2a(s, wrap_bits(s, xp, f), r);  // carry of the low f bits
+  ArithShares y{r, std::vector<u64>(n)};
+  const u64 off = s.is_server() ? (half >> f) : 0;
+  for (std::size_t i = 0; i < n; ++i)
+    y.v[i] = r.reduce((xp.v[i] >> f) + c.v[i] - (w.v[i] << (ell - f)) - off);
+  return y;
+}
+
+ArithShares extend(MpcSession& s, const ArithShares& x, int to_bits, bool is_signed, MsbHint msb) {
+  const int ell = x.ring.bits;
+  require(to_bits > ell && to_bits <= 64, ErrorCode::kInvalidArgument, "extend: need ell < to_bits <= 64");
+  require_shares(x, "extend: share not below 2^ell");
+  const Ring out(to_bits);
+  const u64 half = u64{1} << (ell - 1);
+  const ArithShares xp = is_signed ? plus_public(s, x, half) : x;
+  const ArithShares w = wrap_arith(s, xp, is_signed ? flipped(msb) : msb, Ring(to_bits - ell));
+  ArithShares y{out, std::vector<u64>(x.v.size())};
+  const u64 off = (is_signed && s.is_server()) ? half : 0;
+  for (std::size_t i = 0; i < y.v.size(); ++i) y.v[i] = out.reduce(xp.v[i] - (w.v[i] << ell) - off);
+  return y;
+}
+
+}  // namespace peregrine::mpc

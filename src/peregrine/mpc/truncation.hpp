@@ -1,0 +1,62 @@
+// Wrap bits, truncation and bit-width extension on arithmetic shares over Z_{2^ℓ}
+// (TECHNIQUES.md §7.5–§7.7, DESIGN.md §3).
+//
+// Sources: CrypTFlow2 (Rathee et al., CCS 2020) §3–§5 for wrap via the millionaire and faithful
+// truncation; SiRNN (Rathee et al., S&P 2021) §3–§4 for zero/signed extension and the MSB-to-wrap
+// optimisation; Cheetah (Huang et al., USENIX Security 2022) §5 for the approximate truncation that
+// drops the low carry. The identities are restated (and derived where marked) in TECHNIQUES.md §7.
+//
+// Notation: x = x_0 + x_1 mod 2^ℓ, x_0 the server's share, x_1 the client's; signed values are
+// two's complement in [−2^{ℓ−1}, 2^{ℓ−1}). Common rules: see nonlinear.hpp (batched over n,
+// matching calls, semi-honest, Error(kInvalidArgument) before any traffic, channel errors when the
+// peer goes away). Thread-safety: one thread per session.
+#pragma once
+#include "peregrine/mpc/nonlinear.hpp"
+
+namespace peregrine::mpc {
+
+/// What both parties publicly know about the sign bit MSB(x) of every element (e.g. kZero after a
+/// ReLU). A wrong hint gives a wrong result (the protocol cannot detect it).
+enum class MsbHint { kUnknown, kZero, kOne };
+
+/// Boolean shares of wrap_i = 1{(x_0 mod 2^k) + (x_1 mod 2^k) ≥ 2^k}, 1 ≤ k ≤ ℓ: one millionaire
+/// on k bits (server x_0 mod 2^k against 2^k − 1 − (x_1 mod 2^k)). n = x.v.size().
+BoolShares wrap_bits(MpcSession& s, const ArithShares& x, int k);
+
+/// Arithmetic shares over `out` of wrap_i = 1{x_0 + x_1 ≥ 2^ℓ} when MSB(x) is publicly known
+/// (hint kZero or kOne; derived, TECHNIQUES.md §7.5): MSB(x) = 0 gives wrap = msb_0 ∨ msb_1, MSB(x)
+/// = 1 gives wrap = msb_0 ∧ msb_1, where msb_p is the top bit of party p's share. The product
+/// msb_0·msb_1 costs one additive COT over `out` (128 + out.bits bits, IKNP). Errors:
+/// kInvalidArgument for kUnknown.
+ArithShares wrap_msb_known(MpcSession& s, const ArithShares& x, MsbHint msb, const Ring& out);
+
+/// Accuracy of a truncation.
+enum class TruncMode {
+  kExact,   ///< faithful: equals the arithmetic shift floor(x / 2^f) (CrypTFlow2 §5)
+  kApprox,  ///< drops the low carry c (Cheetah §5): result = floor(x / 2^f) − c, c ∈ {0, 1}, so
+            ///< the error is −1 or 0 LSB on every element, with no larger error ever
+};
+
+/// Arithmetic shift right by f (floor(x / 2^f) for signed x), 1 ≤ f < ℓ, result in the same ring:
+///   x' = x + 2^{ℓ−1};  x' >> f = (x'_0 >> f) + (x'_1 >> f) + c − 2^{ℓ−f}·wrap(x');  − 2^{ℓ−1−f},
+/// c = wrap of the low f bits (millionaire on f bits; skipped by kApprox), wrap(x') from a
+/// millionaire on ℓ bits, or from wrap_msb_known when `msb` is given (MSB(x') = 1 − MSB(x)).
+/// Cost per element (IKNP + KK13): exact/unknown = Mill_ℓ + Mill_f + 2 B2A; approx/unknown =
+/// Mill_ℓ + 1 B2A; exact/known = Mill_f + 2 COTs; approx/known = 1 COT of f bits. Measured at
+/// ℓ = 37, f = 12, m = 4, both directions: 1153, 927, 244 and 17.5 bytes (CrypTFlow2's exact
+/// truncation: 1451 MB per 2^20, ≈ 1384 bytes). Rounds: those of the millionaires plus one each.
+/// Errors: kInvalidArgument unless 1 ≤ f < ℓ and ℓ ≥ 2, or a share ≥ 2^ℓ.
+ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode = TruncMode::kExact,
+                     MsbHint msb = MsbHint::kUnknown);
+
+/// Extension from Z_{2^ℓ} (ℓ = x.ring.bits) to Z_{2^to_bits}, to_bits > ℓ (SiRNN §4):
+///   zero extension (unsigned x):  y = x_0 + x_1 − 2^ℓ·wrap   (computed in the larger ring)
+///   signed extension:             add 2^{ℓ−1}, zero-extend, subtract 2^{ℓ−1}.
+/// wrap from a millionaire on ℓ bits, or from wrap_msb_known when `msb` is given (the hint is about
+/// x itself, read as signed for is_signed and as the top bit for zero extension).
+/// Cost: Mill_ℓ + one B2A over to_bits − ℓ bits; with a hint, one COT + one B2A.
+/// Errors: kInvalidArgument unless ℓ < to_bits ≤ 64, or a share ≥ 2^ℓ.
+ArithShares extend(MpcSession& s, const ArithShares& x, int to_bits, bool is_signed,
+                   MsbHint msb = MsbHint::kUnknown);
+
+}  // namespace peregrine::mpc
