@@ -1,8 +1,12 @@
-// The `peregrine` command line. For now: `peregrine demo`, a walk through the HE core with timings.
+// The `peregrine` command line: `peregrine demo`, a walk through the HE core with timings, and
+// `peregrine bench OP`, two-party protocol benchmarks over TCP (bench.hpp).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include <cstdio>
+#include <exception>
+
+#include "bench.hpp"
 
 #include "peregrine/core/cpu.hpp"
 #include "peregrine/core/timer.hpp"
@@ -121,7 +125,20 @@ int main(int argc, char** argv) {
   auto* d = app.add_subcommand("demo", "HE core demo: keys, encrypt, homomorphic ops, decrypt, timings");
   d->add_option("--ell", demo.ell, "share ring / plaintext bits ℓ (t = 2^ℓ)")->check(CLI::Range(13, 44));
   d->add_option("--taps", demo.taps, "kernel taps")->check(CLI::Range(1, 1000));
+  peregrine::app::BenchOptions bench;
+  auto* b = peregrine::app::add_bench_subcommand(app, bench);
   CLI11_PARSE(app, argc, argv);
+  if (b->parsed()) {
+    try {
+      return peregrine::app::run_bench(bench);
+    } catch (const peregrine::Error& e) {
+      std::fprintf(stderr, "peregrine: %s\n", e.what());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "peregrine: %s\n", e.what());
+      return 1;
+    }
+  }
   try {
     if (d->parsed()) return run_demo(demo);
   } catch (const peregrine::Error& e) {

@@ -1,0 +1,51 @@
+// `peregrine bench OP`: two-party micro-benchmarks of the secret-sharing protocols over TCP.
+//
+// OPs: relu (mpc::relu), trunc (mpc::truncate, exact, MSB unknown), relutrunc (ReLU then exact
+// truncation with MsbHint::kZero), cot (raw IKNP correlated OT, party 0 = COT sender).
+//
+// Roles: by default (`--role local`) the process opens a TCP listener on 127.0.0.1 (port 0), forks,
+// the child connects as the client (party 1) and the parent accepts as the server (party 0).
+// `--role server --port P` and `--role client --connect HOST:PORT` run one party each (two
+// terminals or two machines); both must be given the same OP, --n, --bits, --shift and --verify
+// (checked at connection time).
+//
+// Output: one JSON object on one line on stdout (the server's; in the split roles the client prints
+// the same line), appended to --json FILE as well when given. Exit codes: 0 success, 1 error
+// (message on stderr), 3 when --verify found a mismatch.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace peregrine::app {
+
+struct BenchOptions {
+  std::string op;                                 ///< relu | trunc | relutrunc | cot
+  std::size_t n = std::size_t{1} << 16;           ///< elements (or COTs)
+  int bits = 37;                                  ///< ring bits ℓ
+  int shift = 12;                                 ///< truncation shift f (trunc ops)
+  int threads = 1;                                ///< only 1 for now
+  std::string json_file;                          ///< append the JSON line here ("" = no)
+  bool verify = false;                            ///< reconstruct and compare with plaintext
+  std::string net = "none";                       ///< none | lan | wan (link emulation)
+  std::string role = "local";                     ///< local | server | client
+  std::string bind = "0.0.0.0";                   ///< --role server: address to listen on
+  int port = 0;                                   ///< --role server: port (0 = any free port)
+  std::string port_file;                          ///< --role server: write the bound port here
+  std::string connect;                            ///< --role client: HOST:PORT
+  double timeout_s = 120;                         ///< read / accept / connect timeout
+};
+
+/// Registers the `bench` subcommand on `app`, filling `o` when parsed; returns the subcommand.
+CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o);
+
+/// Runs the benchmark. Returns the process exit code (0, or 3 on a --verify mismatch); throws
+/// peregrine::Error for bad options, network and protocol failures.
+int run_bench(const BenchOptions& o);
+
+}  // namespace peregrine::app
