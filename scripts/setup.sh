@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential g++ cmake ninja-build pkg-config
       libsodium-dev libssl-dev libcli11-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev python3)
 
 missing=()
 for p in "${PKGS[@]}"; do
