@@ -27,8 +27,8 @@ namespace {
 
 /// A signed value uniform in [−2^{ℓ−2}, 2^{ℓ−2}).
 std::int64_t in_range(const Ring& r, Prg& gen) {
-  const std::int64_t half = std::int64_t{1} << (r.bits - 2);
-  return static_cast<std::int64_t>(gen.uniform_below(static_cast<u64>(2 * half))) - half;
+  const u64 half = u64{1} << (r.bits - 2);  // unsigned: 2·half = 2^62 fits at ℓ = 64
+  return static_cast<std::int64_t>(gen.uniform_below(2 * half) - half);
 }
 
 /// n groups of k signed values in [−2^{ℓ−2}, 2^{ℓ−2}): the range ends, ties (all equal, equal

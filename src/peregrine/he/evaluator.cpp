@@ -125,6 +125,31 @@ void Evaluator::multiply_plain_acc(Ciphertext& acc, const Ciphertext& ct, const 
   acc.c1_seed.reset();
 }
 
+Ciphertext Evaluator::dot_plain(std::span<const Ciphertext* const> cts,
+                                 std::span<const PlaintextNtt* const> pts) const {
+  require(!cts.empty() && cts.size() == pts.size(), ErrorCode::kInvalidArgument,
+          "dot_plain: need matching, non-empty term lists");
+  const std::size_t level = cts[0]->level();
+  std::vector<const math::RnsPoly*> c0(cts.size()), c1(cts.size()), p(cts.size());
+  for (std::size_t t = 0; t < cts.size(); ++t) {
+    check(*cts[t]);
+    params_->check_id(pts[t]->params_id, "plaintext");
+    require(cts[t]->ntt_form() && cts[t]->level() == level && pts[t]->level == level,
+            ErrorCode::kInvalidArgument, "dot_plain: terms must be NTT form at one level");
+    c0[t] = &cts[t]->c0;
+    c1[t] = &cts[t]->c1;
+    p[t] = &pts[t]->poly;
+  }
+  Ciphertext out;
+  out.params_id = params_->params_id();
+  out.c0 = math::RnsPoly(params_->n(), level, true);
+  out.c1 = math::RnsPoly(params_->n(), level, true);
+  const auto& base = params_->base(level);
+  math::dot_product(out.c0, c0, p, base);
+  math::dot_product(out.c1, c1, p, base);
+  return out;
+}
+
 void Evaluator::multiply_monomial_inplace(Ciphertext& ct, std::size_t e) const {
   from_ntt(ct);
   const auto& base = params_->base(ct.level());

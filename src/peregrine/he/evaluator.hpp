@@ -38,6 +38,9 @@ class Evaluator {
   void multiply_plain_inplace(Ciphertext& ct, const PlaintextNtt& pt) const;
   /// acc += ct · m (all NTT form; acc must already have ct's level). The inner loop of a conv.
   void multiply_plain_acc(Ciphertext& acc, const Ciphertext& ct, const PlaintextNtt& pt) const;
+  /// Σ_t cts[t] · pts[t] (NTT form in and out; every term at the same level, at least one term):
+  /// the lazy-reduction form of repeated multiply_plain_acc (math::dot_product).
+  Ciphertext dot_plain(std::span<const Ciphertext* const> cts, std::span<const PlaintextNtt* const> pts) const;
 
   /// ct ·= X^e for e in [0, 2N) (exact, no noise growth). Returns coefficient form.
   void multiply_monomial_inplace(Ciphertext& ct, std::size_t e) const;

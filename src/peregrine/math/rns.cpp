@@ -121,6 +121,34 @@ void mul_acc(RnsPoly& acc, const RnsPoly& a, const RnsPoly& b, const RnsBase& ba
   }
 }
 
+void dot_product(RnsPoly& out, std::span<const RnsPoly* const> a, std::span<const RnsPoly* const> b,
+                 const RnsBase& base) {
+  require(a.size() == b.size(), ErrorCode::kInvalidArgument, "dot_product: term counts differ");
+  check(out, base);
+  for (std::size_t t = 0; t < a.size(); ++t) {
+    check2(out, *a[t], base);
+    check2(out, *b[t], base);
+    require(a[t]->ntt_form && b[t]->ntt_form, ErrorCode::kInvalidArgument, "dot_product needs NTT form");
+  }
+  out.ntt_form = true;
+  std::vector<u128> acc(out.n);
+  for (std::size_t i = 0; i < out.k; ++i) {
+    const Modulus& m = base.mod(i);
+    const int room = 128 - 2 * m.bits;  // terms that fit before a reduction
+    const std::size_t batch = room >= 30 ? (std::size_t{1} << 30) : (std::size_t{1} << room);
+    u64* z = out.comp(i);
+    std::fill(acc.begin(), acc.end(), 0);
+    for (std::size_t t = 0; t < a.size(); ++t) {
+      const u64* x = a[t]->comp(i);
+      const u64* y = b[t]->comp(i);
+      for (std::size_t j = 0; j < out.n; ++j) acc[j] += static_cast<u128>(x[j]) * y[j];
+      if ((t + 1) % batch == 0)
+        for (std::size_t j = 0; j < out.n; ++j) acc[j] = barrett_reduce_128(acc[j], m);
+    }
+    for (std::size_t j = 0; j < out.n; ++j) z[j] = barrett_reduce_128(acc[j], m);
+  }
+}
+
 void mul_scalar_inplace(RnsPoly& a, u64 c, const RnsBase& base) {
   check(a, base);
   for (std::size_t i = 0; i < a.k; ++i) {

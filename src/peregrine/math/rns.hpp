@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "peregrine/core/aligned.hpp"
@@ -76,6 +77,12 @@ void negate_inplace(RnsPoly& a, const RnsBase& base);
 void mul_inplace(RnsPoly& a, const RnsPoly& b, const RnsBase& base);
 /// acc += a ⊙ b (all NTT form): fused multiply-accumulate.
 void mul_acc(RnsPoly& acc, const RnsPoly& a, const RnsPoly& b, const RnsBase& base);
+/// out = Σ_t a[t] ⊙ b[t] (all NTT form, same shape; out is overwritten): products accumulate
+/// unreduced in 128 bits and are Barrett-reduced once per 2^{128 − 2·bits(p)} terms (256 for a
+/// 60-bit prime) — the inner loop of a conv output, about 3× fewer cycles than repeated mul_acc.
+/// Errors: kInvalidArgument when a.size() != b.size() or shapes differ.
+void dot_product(RnsPoly& out, std::span<const RnsPoly* const> a, std::span<const RnsPoly* const> b,
+                 const RnsBase& base);
 /// a ·= c (an integer scalar, reduced per prime).
 void mul_scalar_inplace(RnsPoly& a, u64 c, const RnsBase& base);
 /// a · X^e for e in [0, 2N) (negacyclic shift; X^N = −1). Coefficient form only.

@@ -1,0 +1,127 @@
+// 2-D convolution on shares with Cheetah's coefficient-encoding layout (the baseline every packing
+// technique of the later issues competes with).
+//
+// Source: Huang et al., "Cheetah", USENIX Security 2022 (ePrint 2022/207) §4.1; the exact layout,
+// tiling conditions and stride handling are TECHNIQUES.md §0.4 (input polynomial
+// coef[c·S + i·Ww + j], kernel polynomial coef[O − m'·Cw·S − c·S − l·Ww − l'], output at
+// O − m'·Cw·S + i·Ww + j, O = S·(Mw·Cw − 1) + (kh − 1)·Ww + (kw − 1), Mw·Cw·S ≤ N), generalised here
+// to rectangular kernels; tiling heuristics TECHNIQUES.md §0.6 (OpenCheetah's rule, and
+// Peregrine's byte-minimising enumeration, a reconstruction).
+//
+// Groups: a grouped or depthwise conv (groups = C) runs as Cheetah runs it — a dense conv with a
+// block-diagonal kernel, skipping all-zero kernel polynomials (TECHNIQUES.md §1.2). Its output
+// ciphertexts are mostly garbage: that waste is the baseline the Falcon packing must cut.
+//
+// Fixed point (DESIGN.md §3): input shares over Z_{2^ℓ} at scale 2^f, weights round(w·2^f), bias
+// round(b·2^{2f}); the output share is conv(x) + b at scale 2^{2f}, exact mod 2^ℓ (truncation is
+// the caller's next step).
+//
+// Split (DESIGN.md §2): Conv2dMeta (shape), CheetahConvStrategy (tiling, public plan, cost model;
+// no work), its encode_* local kernels (no I/O), and conv2d_client / conv2d_server (drivers over
+// he_layer.hpp). Thread-safety: a strategy is immutable after construction (thread-safe);
+// drivers are one thread per session.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "peregrine/linear/he_layer.hpp"
+
+namespace peregrine::linear {
+
+/// Shape of a 2-D convolution: input [C, H, W], kernel [M, C/groups, kh, kw], bias [M],
+/// output [M, out_h(), out_w()]. Dilation 1. weight_bits is the public bound on the weights:
+/// |w| ≤ 2^{weight_bits − 1} (part of the public quantisation plan; it sizes the noise flooding).
+struct Conv2dMeta {
+  std::size_t C = 0, H = 0, W = 0;
+  std::size_t M = 0, kh = 0, kw = 0;
+  std::size_t stride_h = 1, stride_w = 1;
+  std::size_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  std::size_t groups = 1;
+  int weight_bits = 13;
+
+  std::size_t padded_h() const noexcept { return H + pad_top + pad_bottom; }
+  std::size_t padded_w() const noexcept { return W + pad_left + pad_right; }
+  std::size_t out_h() const noexcept { return (padded_h() - kh) / stride_h + 1; }
+  std::size_t out_w() const noexcept { return (padded_w() - kw) / stride_w + 1; }
+  /// Throws Error(kInvalidArgument) for zero sizes, a kernel larger than the padded input, groups
+  /// not dividing C and M, weight_bits ∉ [1, 32], or sizes whose products overflow.
+  void validate() const;
+};
+
+/// How the strategy picks its tile.
+enum class TilePolicy {
+  kMinBytes,     ///< enumerate (Hw, Ww, Cw, Mw), minimise §0.7 bytes, then products (default)
+  kOpenCheetah,  ///< OpenCheetah's shape_inference rule, Mw = 1 (baseline reproduction)
+};
+
+/// The tile of a Cheetah conv (TECHNIQUES.md §0.4) on the working input (padded, and sub-sampled
+/// first for a 1×1 kernel with stride > 1).
+struct ConvTiling {
+  std::size_t Hw = 0, Ww = 0, Cw = 0, Mw = 0;
+  std::size_t step_h = 0, step_w = 0;  ///< tile steps (multiples of the working stride)
+  std::size_t n_h = 0, n_w = 0;        ///< spatial tiles
+  bool subsampled = false;             ///< 1×1 kernel, stride > 1: input sub-sampled first
+};
+
+/// Plans one conv layer for the Cheetah parameters `params` (N = 4096, t = 2^ℓ). Cost: O(tile
+/// candidates) at construction (milliseconds), no HE work.
+class CheetahConvStrategy {
+ public:
+  /// Errors: those of Conv2dMeta::validate; kUnsupported when no tile fits N or the weights are too
+  /// large to flood (choose_response_params).
+  CheetahConvStrategy(he::HeParamsPtr params, const Conv2dMeta& meta, TilePolicy policy = TilePolicy::kMinBytes);
+
+  const Conv2dMeta& meta() const noexcept { return meta_; }
+  const ConvTiling& tiling() const noexcept { return tiling_; }
+  const CoeffLayerPlan& plan() const noexcept { return plan_; }
+  const ResponseParams& response() const noexcept { return response_; }
+  const he::HeParamsPtr& params() const noexcept { return params_; }
+  /// Exact bytes each way and product count of one run (equals the measured bytes).
+  LayerCost cost() const { return layer_cost(*params_, plan_, response_); }
+
+  /// Local kernel: a share [C, H, W] (values mod t) → plan().n_in input polynomials.
+  /// Errors: kInvalidArgument on a size mismatch.
+  std::vector<std::vector<u64>> encode_input(std::span<const u64> share) const;
+  /// Local kernel: weights [M, C/groups, kh, kw] (signed, within weight_bits) → plan().n_kernels
+  /// kernel polynomials (signed coefficients). Errors: kInvalidArgument on size or range.
+  std::vector<std::vector<std::int64_t>> encode_kernels(std::span<const std::int64_t> weights) const;
+  /// Kernel polynomial k < plan().n_kernels into p (N values); weights as encode_kernels, unchecked
+  /// (call check_weights once).
+  void encode_kernel_into(std::span<const std::int64_t> weights, std::size_t k, std::span<std::int64_t> p) const;
+  /// Throws Error(kInvalidArgument) unless weights holds M·(C/groups)·kh·kw values within weight_bits.
+  void check_weights(std::span<const std::int64_t> weights) const;
+
+ private:
+  std::size_t work_h() const noexcept;
+  std::size_t work_w() const noexcept;
+  void build_plan();
+
+  he::HeParamsPtr params_;
+  Conv2dMeta meta_;
+  ConvTiling tiling_;
+  CoeffLayerPlan plan_;
+  ResponseParams response_;
+  std::vector<std::pair<std::size_t, std::size_t>> kernel_blocks_;  // (μ, γ) of each kernel polynomial
+};
+
+/// Server-side weights of one layer, prepared once per model load (NTT form, top level).
+struct PreparedConv {
+  std::vector<he::PlaintextNtt> kernels;
+  std::vector<u64> bias;  ///< [M] mod t (empty: no bias)
+};
+
+/// Prepares weights [M, C/groups, kh, kw] and bias [M] (empty allowed; values at scale 2^{2f},
+/// signed) for conv2d_server. Errors: kInvalidArgument on sizes or weight range.
+PreparedConv prepare_conv(const CheetahConvStrategy& s, std::span<const std::int64_t> weights,
+                          std::span<const std::int64_t> bias);
+
+/// Client driver: its share [C, H, W] in, its output share [M, Ho, Wo] out (mod t).
+std::vector<u64> conv2d_client(net::Channel& ch, const HeClient& he, const CheetahConvStrategy& s,
+                               std::span<const u64> share, Prg& prg);
+/// Server driver: its share and prepared weights in, its output share (with the bias) out.
+std::vector<u64> conv2d_server(net::Channel& ch, const HeServer& he, const CheetahConvStrategy& s,
+                               std::span<const u64> share, const PreparedConv& w, Prg& prg);
+
+}  // namespace peregrine::linear

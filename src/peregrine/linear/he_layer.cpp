@@ -1,0 +1,187 @@
+#include "peregrine/linear/he_layer.hpp"
+
+#include <cmath>
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/he/serialize.hpp"
+
+namespace peregrine::linear {
+
+namespace {
+
+/// Largest serialised public key we accept (p0 and p1 unseeded at the top level, plus headers).
+std::size_t public_key_limit(const he::HeParams& p) {
+  return 2 * he::ciphertext_bytes(p, p.levels(), false) + 256;
+}
+
+/// Sum of the decryption-error terms at the 60-bit modulus (NOISE.md, Cheetah parameter set).
+double response_error(const he::HeParams& p, double noise_bound, int flood_bits, int d0, int d1) {
+  const double n = static_cast<double>(p.n());
+  const double q1 = static_cast<double>(p.spec().coeff_primes[1]);
+  const double enc0 = 21.0 * (2.0 * n + 1.0);
+  const double flood = (std::ldexp(1.0, flood_bits) + noise_bound + enc0) / q1 + 1.0;
+  const double ms = (1.0 + n) / 2.0;  // mod-switch rounding, worst case ‖s‖₁ ≤ N
+  const double c0 = d0 > 0 ? std::ldexp(1.0, d0 - 1) : 0.0;
+  const double c1 = d1 > 0 ? 7.3 * std::ldexp(1.0, d1 - 1) / std::sqrt(3.0) * std::sqrt(2.0 * n / 3.0) : 0.0;
+  return flood + ms + c0 + c1;
+}
+
+}  // namespace
+
+double product_noise_bound(std::span<const std::size_t> taps, double wmax) {
+  double sum_taps = 0, rounding = 0;
+  for (std::size_t t : taps) {
+    sum_taps += static_cast<double>(t);
+    rounding += (static_cast<double>(t) * wmax + 1.0) / 2.0;
+  }
+  return std::max(1.0, 7.4 * std::sqrt(10.5 * sum_taps) * wmax + rounding);
+}
+
+std::size_t CoeffLayerPlan::products_count() const noexcept {
+  std::size_t c = 0;
+  for (const auto& p : products) c += p.size();
+  return c;
+}
+
+std::optional<ResponseParams> try_response_params(const he::HeParams& p, double noise_bound, std::size_t kept) {
+  require(p.levels() == 2 && p.t_is_power_of_two() && p.spec().special_prime == 0,
+          ErrorCode::kInvalidArgument, "choose_response_params: needs the two-prime Cheetah parameters");
+  require(noise_bound >= 1, ErrorCode::kInvalidArgument, "choose_response_params: noise bound must be >= 1");
+  ResponseParams rp;
+  rp.flood_bits = static_cast<int>(std::ceil(std::log2(noise_bound))) + 40;
+  if (rp.flood_bits > he::kMaxFloodBits) return std::nullopt;
+  const u64 q0 = p.spec().coeff_primes[0];
+  const double budget = static_cast<double>(q0 / p.t()) / 4.0;  // Δ'/4: one bit of margin
+  const int logq = static_cast<int>(std::log2(static_cast<double>(q0))) + 1;
+  std::size_t best = SIZE_MAX;
+  for (int d1 = 0; d1 < logq; ++d1)
+    for (int d0 = 0; d0 < logq; ++d0) {
+      if (response_error(p, noise_bound, rp.flood_bits, d0, d1) >= budget) break;  // grows with d0
+      const std::size_t b = he::trimmed_bytes(p, d0, d1, kept);
+      if (b < best) {
+        best = b;
+        rp.d0 = d0;
+        rp.d1 = d1;
+      }
+    }
+  if (best == SIZE_MAX) return std::nullopt;
+  return rp;
+}
+
+ResponseParams choose_response_params(const he::HeParams& p, double noise_bound, std::size_t kept) {
+  const auto rp = try_response_params(p, noise_bound, kept);
+  require(rp.has_value(), ErrorCode::kUnsupported,
+          "layer too large for N = 4096 responses: flood plus rounding exceed the decryption bound "
+          "(use a smaller ring or fewer weight bits)");
+  return *rp;
+}
+
+LayerCost layer_cost(const he::HeParams& p, const CoeffLayerPlan& plan, const ResponseParams& rp) {
+  constexpr std::size_t kFrameHeader = 8;
+  LayerCost c;
+  c.bytes_client_to_server = plan.n_in * (kFrameHeader + he::ciphertext_bytes(p, p.levels(), true));
+  for (const auto& v : plan.valid) c.bytes_server_to_client += kFrameHeader + he::trimmed_bytes(p, rp.d0, rp.d1, v.size());
+  c.products = plan.products_count();
+  return c;
+}
+
+HeClient he_client_setup(net::Channel& ch, he::HeParamsPtr params, Prg& prg) {
+  HeClient c{params, {}};
+  he::KeyGenerator kg(params);
+  c.sk = kg.secret_key(prg);
+  const he::PublicKey pk = kg.public_key(c.sk, prg);
+  ch.send_frame(he::serialize(*params, pk));
+  ch.flush();
+  return c;
+}
+
+HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params) {
+  const auto bytes = ch.recv_frame(public_key_limit(*params));
+  HeServer s{params, he::deserialize_public_key(*params, bytes)};
+  return s;
+}
+
+std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLayerPlan& plan,
+                            const ResponseParams& rp, std::span<const std::vector<u64>> input, Prg& prg) {
+  const he::HeParams& P = *he.params;
+  require(input.size() == plan.n_in, ErrorCode::kInvalidArgument, "run_client: wrong number of input polynomials");
+  for (const auto& poly : input)
+    require(poly.size() == P.n(), ErrorCode::kInvalidArgument, "run_client: input polynomial must have N values");
+  he::CoeffEncoder encoder(he.params);
+  he::Encryptor enc(he.params, he.sk);
+  for (const auto& poly : input) ch.send_frame(he::serialize(P, enc.encrypt_symmetric(encoder.encode(poly), prg)));
+  ch.flush();
+
+  he::Decryptor dec(he.params, he.sk);
+  std::vector<u64> out(plan.out_size, 0);
+  for (std::size_t o = 0; o < plan.n_out(); ++o) {
+    const auto& v = plan.valid[o];
+    const auto bytes = ch.recv_frame(he::trimmed_bytes(P, rp.d0, rp.d1, v.size()));
+    const he::TrimmedCiphertext tr = he::deserialize_trimmed(P, bytes, v.size());
+    require(tr.d0 == rp.d0 && tr.d1 == rp.d1, ErrorCode::kMalformedInput,
+            "run_client: response dropped a different number of bits than the plan");
+    const std::vector<u64> vals = dec.decrypt_trimmed(tr, v);
+    for (std::size_t k = 0; k < v.size(); ++k) out[plan.out_index[o][k]] = vals[k];
+  }
+  return out;
+}
+
+std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLayerPlan& plan,
+                            const ResponseParams& rp, std::span<const std::vector<u64>> input,
+                            std::span<const he::PlaintextNtt> kernels, Prg& prg) {
+  const he::HeParams& P = *he.params;
+  const std::size_t N = P.n(), top = P.levels();
+  require(input.size() == plan.n_in && kernels.size() == plan.n_kernels, ErrorCode::kInvalidArgument,
+          "run_server: input or kernel count differs from the plan");
+  for (const auto& poly : input)
+    require(poly.size() == N, ErrorCode::kInvalidArgument, "run_server: input polynomial must have N values");
+  he::CoeffEncoder encoder(he.params);
+  he::Evaluator ev(he.params);
+
+  // Inputs: validated, plus the server's share, in NTT form.
+  const std::size_t max_ct = he::ciphertext_bytes(P, top, false);
+  std::vector<he::Ciphertext> cts;
+  cts.reserve(plan.n_in);
+  for (std::size_t i = 0; i < plan.n_in; ++i) {
+    he::Ciphertext ct = he::deserialize_ciphertext(P, ch.recv_frame(max_ct));
+    require(ct.level() == top, ErrorCode::kMalformedInput, "run_server: input ciphertext not at the top level");
+    ev.add_plain_inplace(ct, encoder.encode(input[i]));
+    ev.to_ntt(ct);
+    cts.push_back(std::move(ct));
+  }
+
+  std::vector<u64> share(plan.out_size, 0);
+  std::vector<u64> mask(N);
+  std::vector<const he::Ciphertext*> terms_ct;
+  std::vector<const he::PlaintextNtt*> terms_pt;
+  for (std::size_t o = 0; o < plan.n_out(); ++o) {
+    he::Ciphertext acc;
+    if (plan.products[o].empty()) {  // all-zero kernels: an encryption of 0 before masking
+      acc.params_id = P.params_id();
+      acc.c0 = math::RnsPoly(N, top, true);
+      acc.c1 = math::RnsPoly(N, top, true);
+    } else {
+      terms_ct.clear();
+      terms_pt.clear();
+      for (const Product& pr : plan.products[o]) {
+        require(pr.in < cts.size() && pr.kernel < kernels.size(), ErrorCode::kInvalidArgument,
+                "run_server: plan refers to a missing input or kernel");
+        terms_ct.push_back(&cts[pr.in]);
+        terms_pt.push_back(&kernels[pr.kernel]);
+      }
+      acc = ev.dot_plain(terms_ct, terms_pt);
+    }
+    ev.from_ntt(acc);
+    for (auto& r : mask) r = prg.uniform_below(P.t());
+    ev.sub_plain_inplace(acc, encoder.encode(mask));
+    ev.rerandomize_and_flood_inplace(acc, he.pk, rp.flood_bits, prg);
+    ev.mod_switch_to_inplace(acc, 1);
+    const auto& v = plan.valid[o];
+    ch.send_frame(he::serialize(P, ev.trim(acc, rp.d0, rp.d1, v)));
+    for (std::size_t k = 0; k < v.size(); ++k) share[plan.out_index[o][k]] = mask[v[k]];
+  }
+  ch.flush();
+  return share;
+}
+
+}  // namespace peregrine::linear

@@ -1,0 +1,132 @@
+// The shared machinery of every coefficient-encoded HE linear layer on shares (conv, FC, BN of the
+// Cheetah family): the public layer plan, the per-layer response parameters (flooding width and
+// dropped bits, chosen from public bounds only), the HE contexts of both parties, and the two
+// drivers that move ciphertexts (TECHNIQUES.md §0.5, §0.7; DESIGN.md §2, §4.1).
+//
+// Protocol (TECHNIQUES.md §0.5, Peregrine's order): the client encrypts its encoded share under its
+// secret key with a seeded c1 and sends n_in ciphertexts; the server adds its own encoded share,
+// computes every output ciphertext as Σ ct_in × kernel (NTT domain), subtracts a uniform mask R,
+// adds Enc_pk(0) and a uniform flood of σ_f = ⌈log2 B_honest⌉ + 40 bits at the top modulus,
+// switches to the 60-bit prime, drops d0 / d1 low bits and sends c0 only at the valid positions V.
+// The client decrypts V: y_C = W·x − R, the server keeps y_S = R.
+//
+// Thread-safety: plans and contexts are immutable after construction and may be shared across
+// threads; the drivers use one channel and one Prg each (one thread per session).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "peregrine/core/prg.hpp"
+#include "peregrine/he/encoder.hpp"
+#include "peregrine/he/encryptor.hpp"
+#include "peregrine/he/evaluator.hpp"
+#include "peregrine/he/keys.hpp"
+#include "peregrine/he/params.hpp"
+#include "peregrine/net/channel.hpp"
+
+namespace peregrine::linear {
+
+using u64 = std::uint64_t;
+
+/// Flooding width and dropped low bits of a layer's responses; public (both parties derive them
+/// from the public plan).
+struct ResponseParams {
+  int flood_bits = 0;  ///< σ_f: uniform flood on c0 in [−2^σ_f, 2^σ_f) at the top modulus
+  int d0 = 0;          ///< low bits dropped from c0 after the mod switch
+  int d1 = 0;          ///< low bits dropped from c1
+};
+
+/// One ciphertext × plaintext product of an output ciphertext: input ciphertext `in` times kernel
+/// polynomial `kernel`.
+struct Product {
+  std::uint32_t in = 0;
+  std::uint32_t kernel = 0;
+};
+
+/// The public plan of one coefficient-encoded linear layer (no secrets): which products make each
+/// output ciphertext, which coefficients of it are valid, and where each lands in the output tensor.
+/// Produced by a strategy (conv.hpp, ...); consumed by the drivers and the cost model.
+struct CoeffLayerPlan {
+  std::size_t n_in = 0;       ///< input ciphertexts (client → server)
+  std::size_t n_kernels = 0;  ///< kernel polynomials (server)
+  std::size_t out_size = 0;   ///< elements of the output tensor
+  std::vector<std::vector<Product>> products;       ///< [n_out][...]; may be empty (all-zero kernels)
+  std::vector<std::vector<std::uint32_t>> valid;    ///< [n_out][|V_o|] coefficient indices, ascending
+  std::vector<std::vector<std::uint32_t>> out_index;  ///< [n_out][|V_o|] flat output tensor index
+  /// Public bound on the honest noise of any output ciphertext before flooding (NOISE.md §1):
+  /// max_o Σ_{products of o} (22·‖kernel‖₁,bound + 1), from tap counts and the weight bound.
+  double noise_bound = 0;
+
+  std::size_t n_out() const noexcept { return products.size(); }
+  std::size_t products_count() const noexcept;
+};
+
+/// Public bound on the honest noise of one output ciphertext Σ_γ ct_γ × K_γ before flooding, from
+/// the tap counts of its kernel polynomials (taps_γ = coefficients that can be non-zero) and the
+/// weight bound w_max (docs/NOISE.md §"Honest noise"): the e·K part by a Gaussian tail at 2^−41
+/// (the e_γ are independent CBD(21) vectors, variance 10.5, so Var ≤ 10.5·Σ_γ taps_γ·w_max²) and
+/// the encoding rounding ε_γ ≤ (‖K_γ‖₁ + 1)/2 at its worst case:
+///   B = 7.4·sqrt(10.5·Σ_γ taps_γ)·w_max + Σ_γ (taps_γ·w_max + 1)/2.
+/// Thread-safe (pure).
+double product_noise_bound(std::span<const std::size_t> taps, double wmax);
+
+/// Bytes on the wire of one layer run (frames included), as the drivers send them.
+struct LayerCost {
+  std::size_t bytes_client_to_server = 0;
+  std::size_t bytes_server_to_client = 0;
+  std::size_t products = 0;  ///< ciphertext × plaintext products (NTT domain)
+};
+
+/// Chooses σ_f = ⌈log2 noise_bound⌉ + 40 and the (d0, d1) that minimise the response bytes for
+/// |V| = kept coefficients, subject to the decryption bound of NOISE.md §Cheetah (flood, Enc(0),
+/// mod-switch rounding, c0 and c1 bit dropping at a 2^−40 tail) staying below Δ'/4 (one bit of
+/// margin). Errors: kUnsupported when even d0 = d1 = 0 does not fit (the layer's weights or taps
+/// exceed what N = 4096 / 109-bit parameters can flood: use a smaller ℓ or fewer weight bits);
+/// kInvalidArgument for params other than the two-prime Cheetah shape.
+ResponseParams choose_response_params(const he::HeParams& params, double noise_bound, std::size_t kept);
+/// As choose_response_params, but nullopt instead of kUnsupported (for planners probing layouts).
+std::optional<ResponseParams> try_response_params(const he::HeParams& params, double noise_bound,
+                                                  std::size_t kept);
+
+/// Exact bytes the drivers put on the wire for `plan` (frame headers included).
+LayerCost layer_cost(const he::HeParams& params, const CoeffLayerPlan& plan, const ResponseParams& rp);
+
+/// The client's HE state: parameters, secret key and what it needs to encrypt and decrypt.
+/// Create with he_client_setup. Immutable afterwards.
+struct HeClient {
+  he::HeParamsPtr params;
+  he::SecretKey sk;
+};
+
+/// The server's HE state: parameters and the client's public key (for re-randomisation).
+struct HeServer {
+  he::HeParamsPtr params;
+  he::PublicKey pk;
+};
+
+/// Session set-up, client side: generates the key pair from `prg` (Prg::from_os() outside tests)
+/// and sends the public key (one frame, seeded second half). Errors: channel errors.
+HeClient he_client_setup(net::Channel& ch, he::HeParamsPtr params, Prg& prg);
+/// Server side: receives and validates the client's public key (size-bounded frame, params id,
+/// coefficient ranges). Errors: kMalformedInput / kParamsMismatch / kSizeLimit, channel errors.
+HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params);
+
+/// Client driver. `input` holds the client's share encoded as plan.n_in polynomials of N values
+/// each (< t). Sends the ciphertexts, receives and decrypts the responses; returns the client's
+/// output share (out_size values mod t). Errors: kInvalidArgument on shape mismatch; kMalformedInput
+/// for a malformed response; channel errors (kPeerClosed, kTimeout).
+std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLayerPlan& plan,
+                            const ResponseParams& rp, std::span<const std::vector<u64>> input, Prg& prg);
+
+/// Server driver. `input` is the server's share encoded like the client's; `kernels` the
+/// plan.n_kernels kernel polynomials prepared at the top level (he::Evaluator::prepare). Returns the
+/// server's output share (the masks R). Randomness (masks, Enc(0), flood) from `prg`.
+/// Errors: kInvalidArgument on shape mismatch; kMalformedInput / kParamsMismatch / kSizeLimit for a
+/// bad ciphertext from the client (checked before use); channel errors.
+std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLayerPlan& plan,
+                            const ResponseParams& rp, std::span<const std::vector<u64>> input,
+                            std::span<const he::PlaintextNtt> kernels, Prg& prg);
+
+}  // namespace peregrine::linear

@@ -1,0 +1,235 @@
+// Cheetah convolution on shares (src/peregrine/linear/conv.hpp): both parties as threads over the
+// in-memory channel; the reconstructed output must equal the plaintext convolution mod 2^ℓ
+// exactly (before truncation), and the measured bytes must equal the cost model.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common/two_party.hpp"
+#include "peregrine/core/error.hpp"
+#include "peregrine/he/params.hpp"
+#include "peregrine/linear/conv.hpp"
+
+using namespace peregrine;
+using namespace peregrine::linear;
+
+namespace {
+
+Seed seed(std::uint8_t tag) {
+  Seed s{};
+  s[0] = 0xc0;
+  s[1] = tag;
+  return s;
+}
+
+/// Plaintext reference: conv(x, w) + b mod 2^ℓ for x [C,H,W] (values mod t), w [M, C/g, kh, kw].
+std::vector<u64> reference_conv(const Conv2dMeta& m, const std::vector<u64>& x, const std::vector<std::int64_t>& w,
+                                const std::vector<std::int64_t>& b, u64 tmask) {
+  const std::size_t Ho = m.out_h(), Wo = m.out_w(), cg = m.C / m.groups, mg = m.M / m.groups;
+  std::vector<u64> y(m.M * Ho * Wo, 0);
+  for (std::size_t f = 0; f < m.M; ++f) {
+    const std::size_t grp = f / mg;
+    for (std::size_t i = 0; i < Ho; ++i)
+      for (std::size_t j = 0; j < Wo; ++j) {
+        u64 acc = b.empty() ? 0 : static_cast<u64>(b[f]);
+        for (std::size_t c = 0; c < cg; ++c)
+          for (std::size_t l = 0; l < m.kh; ++l)
+            for (std::size_t lp = 0; lp < m.kw; ++lp) {
+              const std::int64_t pi = static_cast<std::int64_t>(i * m.stride_h + l) - static_cast<std::int64_t>(m.pad_top);
+              const std::int64_t pj = static_cast<std::int64_t>(j * m.stride_w + lp) - static_cast<std::int64_t>(m.pad_left);
+              if (pi < 0 || pj < 0 || pi >= static_cast<std::int64_t>(m.H) || pj >= static_cast<std::int64_t>(m.W)) continue;
+              const u64 xv = x[((grp * cg + c) * m.H + static_cast<std::size_t>(pi)) * m.W + static_cast<std::size_t>(pj)];
+              acc += xv * static_cast<u64>(w[((f * cg + c) * m.kh + l) * m.kw + lp]);
+            }
+        y[(f * Ho + i) * Wo + j] = acc & tmask;
+      }
+  }
+  return y;
+}
+
+struct ConvRun {
+  std::vector<u64> y, want;
+  LayerCost model;
+  std::size_t sent_client = 0, sent_server = 0;
+};
+
+ConvRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, bool with_bias = true) {
+  auto P = he::HeParams::cheetah(ell);
+  const u64 tmask = P->t() - 1;
+  Prg gen = Prg::from_seed(seed(tag));
+  std::vector<u64> x(m.C * m.H * m.W), x0(x.size()), x1(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = gen.next_u64() & tmask;
+    x1[i] = gen.next_u64() & tmask;
+    x0[i] = (x[i] - x1[i]) & tmask;
+  }
+  // Edge values in the first few positions: 0, ±1, ring extremes.
+  const u64 edges[] = {0, 1, tmask, tmask >> 1, (tmask >> 1) + 1};
+  for (std::size_t i = 0; i < 5 && i < x.size(); ++i) {
+    x[i] = edges[i];
+    x0[i] = (x[i] - x1[i]) & tmask;
+  }
+  const std::int64_t wlim = std::int64_t{1} << (m.weight_bits - 1);
+  std::vector<std::int64_t> w(m.M * (m.C / m.groups) * m.kh * m.kw), b;
+  for (auto& v : w) v = static_cast<std::int64_t>(gen.uniform_below(2 * static_cast<u64>(wlim) + 1)) - wlim;
+  if (!w.empty()) {
+    w[0] = wlim;
+    w.back() = -wlim;
+  }
+  if (with_bias) {
+    b.resize(m.M);
+    for (auto& v : b) v = static_cast<std::int64_t>(gen.next_u64() % (1u << 24)) - (1 << 23);
+  }
+
+  CheetahConvStrategy s(P, m, policy);
+  const PreparedConv pw = prepare_conv(s, w, b);
+  auto pr = net::make_memory_pair();
+  Prg p0 = Prg::from_seed(seed(100 + tag)), p1 = Prg::from_seed(seed(200 + tag));
+  ConvRun r;
+  std::vector<u64> y0, y1;
+  std::size_t c_before = 0, s_before = 0;
+  test::run_parties(
+      [&] {
+        HeServer he = he_server_setup(*pr.first, P);
+        s_before = pr.first->stats().bytes_sent;
+        y0 = conv2d_server(*pr.first, he, s, x0, pw, p0);
+        r.sent_server = pr.first->stats().bytes_sent - s_before;
+      },
+      [&] {
+        HeClient he = he_client_setup(*pr.second, P, p1);
+        c_before = pr.second->stats().bytes_sent;
+        y1 = conv2d_client(*pr.second, he, s, x1, p1);
+        r.sent_client = pr.second->stats().bytes_sent - c_before;
+      });
+  r.y.resize(y0.size());
+  for (std::size_t i = 0; i < y0.size(); ++i) r.y[i] = (y0[i] + y1[i]) & tmask;
+  r.want = reference_conv(m, x, w, b, tmask);
+  r.model = s.cost();
+  return r;
+}
+
+Conv2dMeta conv(std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t k, std::size_t stride,
+                std::size_t pad, std::size_t groups = 1) {
+  Conv2dMeta m;
+  m.C = C;
+  m.H = H;
+  m.W = W;
+  m.M = M;
+  m.kh = m.kw = k;
+  m.stride_h = m.stride_w = stride;
+  m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = pad;
+  m.groups = groups;
+  return m;
+}
+
+void expect_exact(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, const std::string& what) {
+  const ConvRun r = run_conv(m, policy, ell, tag);
+  ASSERT_EQ(r.y.size(), r.want.size()) << what;
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < r.y.size(); ++i) bad += r.y[i] != r.want[i];
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << r.y.size() << " outputs differ";
+  EXPECT_EQ(r.sent_client, r.model.bytes_client_to_server) << what;
+  EXPECT_EQ(r.sent_server, r.model.bytes_server_to_client) << what;
+}
+
+}  // namespace
+
+TEST(CheetahConv, ResNetCifarShapesExact) {
+  expect_exact(conv(3, 32, 32, 16, 3, 1, 1), TilePolicy::kMinBytes, 37, 1, "stem 3->16 32x32");
+  expect_exact(conv(16, 32, 32, 16, 3, 1, 1), TilePolicy::kMinBytes, 37, 2, "16->16 32x32");
+  expect_exact(conv(16, 32, 32, 32, 3, 2, 1), TilePolicy::kMinBytes, 37, 3, "16->32 stride 2");
+  expect_exact(conv(16, 32, 32, 32, 1, 2, 0), TilePolicy::kMinBytes, 37, 4, "1x1 stride 2 shortcut");
+  expect_exact(conv(32, 16, 16, 64, 3, 2, 1), TilePolicy::kMinBytes, 37, 5, "32->64 stride 2");
+  expect_exact(conv(64, 8, 8, 64, 3, 1, 1), TilePolicy::kMinBytes, 37, 6, "64->64 8x8");
+}
+
+TEST(CheetahConv, OpenCheetahTilingExact) {
+  expect_exact(conv(16, 32, 32, 16, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 7, "16->16 32x32 OpenCheetah");
+  expect_exact(conv(4, 70, 70, 3, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 8, "large image, Cw = 1 tiles");
+}
+
+TEST(CheetahConv, DepthwiseAndGroupsExact) {
+  expect_exact(conv(32, 16, 16, 32, 3, 1, 1, 32), TilePolicy::kMinBytes, 37, 9, "depthwise 32x16x16");
+  expect_exact(conv(24, 8, 8, 24, 3, 2, 1, 24), TilePolicy::kMinBytes, 37, 10, "depthwise stride 2");
+  expect_exact(conv(12, 9, 9, 18, 3, 1, 1, 3), TilePolicy::kMinBytes, 37, 11, "groups = 3");
+  expect_exact(conv(16, 8, 8, 32, 1, 1, 0), TilePolicy::kMinBytes, 37, 12, "pointwise 1x1");
+}
+
+TEST(CheetahConv, OddShapesExact) {
+  expect_exact(conv(5, 11, 13, 7, 5, 1, 2), TilePolicy::kMinBytes, 37, 13, "5x5, odd sizes");
+  expect_exact(conv(3, 23, 23, 5, 7, 3, 3), TilePolicy::kMinBytes, 37, 14, "7x7 stride 3");
+  Conv2dMeta a = conv(3, 10, 9, 4, 3, 1, 0);
+  a.pad_top = 0;
+  a.pad_bottom = 2;
+  a.pad_left = 1;
+  a.pad_right = 0;
+  expect_exact(a, TilePolicy::kMinBytes, 37, 15, "asymmetric padding");
+  Conv2dMeta r = conv(2, 12, 12, 3, 3, 1, 1);
+  r.kh = 1;
+  r.kw = 3;
+  r.stride_h = 2;
+  expect_exact(r, TilePolicy::kMinBytes, 37, 16, "rectangular kernel, row stride only");
+  expect_exact(conv(1, 1, 1, 1, 1, 1, 0), TilePolicy::kMinBytes, 37, 17, "1x1x1");
+}
+
+TEST(CheetahConv, OtherRingWidths) {
+  for (int ell : {20, 41}) {
+    Conv2dMeta m = conv(8, 12, 12, 8, 3, 1, 1);
+    m.weight_bits = 6;
+    expect_exact(m, TilePolicy::kMinBytes, ell, static_cast<std::uint8_t>(18 + ell), "ell " + std::to_string(ell));
+  }
+}
+
+TEST(CheetahConv, PlanCoversEveryOutputOnce) {
+  auto P = he::HeParams::cheetah(37);
+  for (const Conv2dMeta& m : {conv(16, 32, 32, 32, 3, 2, 1), conv(7, 15, 17, 9, 5, 1, 2), conv(32, 16, 16, 32, 3, 1, 1, 32)}) {
+    CheetahConvStrategy s(P, m);
+    std::vector<int> seen(s.plan().out_size, 0);
+    for (const auto& o : s.plan().out_index)
+      for (auto idx : o) seen[idx]++;
+    for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << i;
+    const auto& t = s.tiling();
+    EXPECT_LE(t.Mw * t.Cw * t.Hw * t.Ww, P->n());
+  }
+}
+
+TEST(CheetahConv, CostModelMatchesTechniquesWorkedExample) {
+  // TECHNIQUES.md §0.7: C = M = 64, 32×32, 3×3, pad 1, OpenCheetah tile (Hw = Ww = 34, Cw = 3):
+  // n_in = 22, n_out = 64.
+  auto P = he::HeParams::cheetah(37);
+  CheetahConvStrategy s(P, conv(64, 32, 32, 64, 3, 1, 1), TilePolicy::kOpenCheetah);
+  EXPECT_EQ(s.tiling().Hw, 34u);
+  EXPECT_EQ(s.tiling().Cw, 3u);
+  EXPECT_EQ(s.plan().n_in, 22u);
+  EXPECT_EQ(s.plan().n_out(), 64u);
+  // The byte-minimising tile is never worse than OpenCheetah's.
+  CheetahConvStrategy best(P, conv(64, 32, 32, 64, 3, 1, 1));
+  const auto a = s.cost(), b = best.cost();
+  EXPECT_LE(b.bytes_client_to_server + b.bytes_server_to_client, a.bytes_client_to_server + a.bytes_server_to_client);
+}
+
+TEST(CheetahConv, InvalidShapesThrow) {
+  auto P = he::HeParams::cheetah(37);
+  auto code = [&](const Conv2dMeta& m) {
+    try {
+      CheetahConvStrategy s(P, m);
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::kProtocol;
+  };
+  EXPECT_EQ(code(conv(0, 8, 8, 4, 3, 1, 1)), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code(conv(4, 2, 2, 4, 5, 1, 0)), ErrorCode::kInvalidArgument);   // kernel > input
+  EXPECT_EQ(code(conv(6, 8, 8, 4, 3, 1, 1, 4)), ErrorCode::kInvalidArgument);  // groups ∤ C
+  Conv2dMeta w = conv(4, 8, 8, 4, 3, 1, 1);
+  w.weight_bits = 40;
+  EXPECT_EQ(code(w), ErrorCode::kInvalidArgument);
+  CheetahConvStrategy s(P, conv(2, 4, 4, 2, 3, 1, 1));
+  std::vector<std::int64_t> too_big(2 * 2 * 9, 1 << 20);
+  EXPECT_THROW(prepare_conv(s, too_big, {}), Error);
+  std::vector<u64> short_share(5);
+  EXPECT_THROW(s.encode_input(short_share), Error);
+}
