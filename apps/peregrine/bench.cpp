@@ -3,10 +3,13 @@
 // Wire sequence of one run (both parties):
 //   1. header: both send their parameters and check the peer's (not timed, not counted);
 //   2. set-up: MpcSession (base OTs + KK13 seeding) or, for `cot`, setup_iknp -> setup_seconds;
+//      for a linear op, the HE key set-up (client key generation + public key transfer) ->
+//      setup_seconds, then the server's weight preparation (NTT form) -> prepare_seconds;
 //   3. a one-byte ping-pong, so that both parties start the op at (about) the same time;
 //   4. the op, ended by a flush -> seconds (per party), traffic and rounds of the server's channel;
-//   5. the client sends its two times (and, with --verify, its output) to the server; the server
-//      checks, builds the JSON object and sends a verdict byte and the JSON line to the client.
+//   5. the client sends its two times (and, with --verify, its output; for a linear op its input
+//      and output shares) to the server; the server checks, builds the JSON object and sends a
+//      verdict byte and the JSON line to the client.
 #include "bench.hpp"
 
 #include <CLI/CLI.hpp>
@@ -24,6 +27,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -32,6 +36,11 @@
 #include "peregrine/core/error.hpp"
 #include "peregrine/core/prg.hpp"
 #include "peregrine/core/timer.hpp"
+#include "peregrine/he/params.hpp"
+#include "peregrine/linear/bn.hpp"
+#include "peregrine/linear/conv.hpp"
+#include "peregrine/linear/fc.hpp"
+#include "peregrine/linear/he_layer.hpp"
 #include "peregrine/mpc/nonlinear.hpp"
 #include "peregrine/mpc/session.hpp"
 #include "peregrine/mpc/share.hpp"
@@ -52,21 +61,64 @@ using Json = nlohmann::ordered_json;
 
 constexpr int kExitMismatch = 3;
 constexpr u64 kMagic = 0x43'4E'45'42'45'52'45'50ULL;  // "PEREBENC" little-endian
-constexpr u64 kWireVersion = 1;
+constexpr u64 kWireVersion = 2;
 
-enum class Op : u64 { kRelu = 1, kTrunc = 2, kReluTrunc = 3, kCot = 4 };
+enum class Op : u64 { kRelu = 1, kTrunc = 2, kReluTrunc = 3, kCot = 4, kConv = 5, kBn = 6, kFc = 7 };
 
 Op parse_op(const std::string& s) {
   if (s == "relu") return Op::kRelu;
   if (s == "trunc") return Op::kTrunc;
   if (s == "relutrunc") return Op::kReluTrunc;
   if (s == "cot") return Op::kCot;
-  throw Error(ErrorCode::kInvalidArgument, "unknown bench op '" + s + "' (relu, trunc, relutrunc, cot)");
+  if (s == "conv") return Op::kConv;
+  if (s == "bn") return Op::kBn;
+  if (s == "fc") return Op::kFc;
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown bench op '" + s + "' (relu, trunc, relutrunc, cot, conv, bn, fc)");
 }
 
 bool has_shift(Op op) { return op == Op::kTrunc || op == Op::kReluTrunc; }
+bool is_linear(Op op) { return op == Op::kConv || op == Op::kBn || op == Op::kFc; }
+
+// Synthetic layers: |w| < 2^12 (weights, BN scales), so the public weight bound is 13 bits
+// (|w| ≤ 2^{13−1}); biases and BN shifts uniform in [−2^23, 2^23) (scale 2^{2f}, f = 12).
+constexpr int kWeightBits = 13;
+constexpr int kBiasBits = 24;
 
 // ---- options --------------------------------------------------------------------------------
+
+// The layer shapes the options describe.
+linear::Conv2dMeta conv_meta(const BenchOptions& o) {
+  linear::Conv2dMeta m;
+  m.C = o.c;
+  m.H = o.h;
+  m.W = o.w;
+  m.M = o.m;
+  m.kh = m.kw = o.k;
+  m.stride_h = m.stride_w = o.stride;
+  m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = o.pad;
+  m.groups = o.groups;
+  m.weight_bits = kWeightBits;
+  return m;
+}
+
+linear::BnMeta bn_meta(const BenchOptions& o) {
+  linear::BnMeta m;
+  m.C = o.c;
+  m.H = o.h;
+  m.W = o.w;
+  m.weight_bits = kWeightBits;
+  return m;
+}
+
+linear::FcMeta fc_meta(const BenchOptions& o) {
+  linear::FcMeta m;
+  m.batch = o.batch;
+  m.in_features = o.in;
+  m.out_features = o.out;
+  m.weight_bits = kWeightBits;
+  return m;
+}
 
 struct Config {
   BenchOptions o;
@@ -81,9 +133,31 @@ Config validate(const BenchOptions& o) {
   if (o.threads != 1)
     throw Error(ErrorCode::kUnsupported,
                 fmt::format("--threads {}: only --threads 1 is supported for now", o.threads));
-  require(o.n >= 1, ErrorCode::kInvalidArgument, "--n must be at least 1");
-  if (c.op != Op::kCot) {
-    require(o.bits >= 2 && o.bits <= 64, ErrorCode::kInvalidArgument, "--bits must be in [2, 64]");
+  if (is_linear(c.op)) {
+    // Cheetah's HE parameters (he::HeParams::cheetah) exist for 13 ≤ ℓ ≤ 44 only.
+    require(o.bits >= 13 && o.bits <= 44, ErrorCode::kInvalidArgument,
+            "--bits must be in [13, 44] for the HE linear layers");
+    if (c.op == Op::kFc) {
+      require(o.in >= 1 && o.out >= 1 && o.batch >= 1, ErrorCode::kInvalidArgument,
+              "fc needs --in K --out M (and --batch B ≥ 1)");
+    } else {
+      require(o.c >= 1 && o.h >= 1 && o.w >= 1, ErrorCode::kInvalidArgument,
+              "conv and bn need --c C --h H --w W");
+    }
+    if (c.op == Op::kConv) {
+      require(o.m >= 1 && o.k >= 1 && o.stride >= 1 && o.groups >= 1, ErrorCode::kInvalidArgument,
+              "conv needs --m M --k K (and --stride, --groups ≥ 1)");
+      require(o.tile == "min-bytes" || o.tile == "opencheetah", ErrorCode::kInvalidArgument,
+              "--tile must be min-bytes or opencheetah");
+    }
+    // Shape errors before any process starts (the strategies check again).
+    if (c.op == Op::kConv) conv_meta(o).validate();
+    else if (c.op == Op::kBn) bn_meta(o).validate();
+    else fc_meta(o).validate();
+  } else {
+    require(o.n >= 1, ErrorCode::kInvalidArgument, "--n must be at least 1");
+    if (c.op != Op::kCot)
+      require(o.bits >= 2 && o.bits <= 64, ErrorCode::kInvalidArgument, "--bits must be in [2, 64]");
   }
   if (has_shift(c.op)) {
     require(o.shift >= 1 && o.shift < o.bits, ErrorCode::kInvalidArgument,
@@ -158,12 +232,13 @@ Seed public_seed(std::uint8_t tag) {
 // BENCHMARK DATA ONLY: the values x and the masks r both come from fixed public seeds, so both
 // parties (and anyone) know x. A real deployment secret-shares private data with a Prg::from_os()
 // mask; here public data keeps the two processes independent and makes --verify possible. The
-// protocols' own randomness (base OTs, Δ, masks inside relu/truncate) comes from Prg::from_os().
-std::vector<u64> plaintext_inputs(const Config& c, const Ring& ring) {
+// protocols' own randomness (base OTs, Δ, masks inside relu/truncate; HE keys, masks, Enc(0) and
+// flooding of the linear layers) comes from Prg::from_os().
+std::vector<u64> plaintext_inputs(const Config& c, const Ring& ring, std::size_t n) {
   Prg gen = Prg::from_seed(public_seed(1));
-  std::vector<u64> x(c.o.n);
-  if (c.op == Op::kRelu) {
-    for (auto& v : x) v = gen.next_u64() & ring.mask;  // the whole signed range
+  std::vector<u64> x(n);
+  if (c.op == Op::kRelu || is_linear(c.op)) {
+    for (auto& v : x) v = gen.next_u64() & ring.mask;  // the whole ring
   } else {
     // |x| < 2^{ℓ-2}: uniform in [-(2^{ℓ-2} - 1), 2^{ℓ-2} - 1].
     const u64 b = u64{1} << (c.o.bits - 2);
@@ -173,10 +248,10 @@ std::vector<u64> plaintext_inputs(const Config& c, const Ring& ring) {
 }
 
 // Server share x - r, client share r (r from a second public seed; see plaintext_inputs).
-ArithShares my_shares(const Config& c, const Ring& ring, Party me, const std::vector<u64>* x) {
+ArithShares my_shares(const Ring& ring, Party me, std::size_t n, const std::vector<u64>* x) {
   Prg masks = Prg::from_seed(public_seed(2));
-  ArithShares s{ring, std::vector<u64>(c.o.n)};
-  for (std::size_t i = 0; i < c.o.n; ++i) {
+  ArithShares s{ring, std::vector<u64>(n)};
+  for (std::size_t i = 0; i < n; ++i) {
     const u64 r = masks.next_u64() & ring.mask;
     s.v[i] = me == Party::kServer ? ((*x)[i] - r) & ring.mask : r;
   }
@@ -193,39 +268,301 @@ std::vector<u64> reference(const Config& c, const Ring& ring, const std::vector<
       case Op::kRelu: r = std::max<std::int64_t>(v, 0); break;
       case Op::kTrunc: r = v >> f; break;  // arithmetic shift = floor(v / 2^f) (C++20)
       case Op::kReluTrunc: r = std::max<std::int64_t>(v, 0) >> f; break;
-      case Op::kCot: break;
+      default: break;
     }
     y[i] = static_cast<u64>(r) & ring.mask;
   }
   return y;
 }
 
+// ---- linear layers --------------------------------------------------------------------------
+
+// BENCHMARK DATA ONLY, like the inputs: the server's weights and biases from public seeds.
+std::vector<std::int64_t> public_weights(std::size_t n) {
+  Prg gen = Prg::from_seed(public_seed(3));
+  const u64 lim = u64{1} << (kWeightBits - 1);  // |w| < 2^12
+  std::vector<std::int64_t> w(n);
+  for (auto& v : w) v = static_cast<std::int64_t>(gen.uniform_below(2 * lim - 1)) - static_cast<std::int64_t>(lim - 1);
+  return w;
+}
+
+std::vector<std::int64_t> public_biases(std::size_t n) {
+  Prg gen = Prg::from_seed(public_seed(4));
+  const u64 span = u64{1} << kBiasBits;  // [−2^23, 2^23)
+  std::vector<std::int64_t> b(n);
+  for (auto& v : b) v = static_cast<std::int64_t>(gen.uniform_below(span)) - static_cast<std::int64_t>(span / 2);
+  return b;
+}
+
+// Plaintext references (mod 2^ℓ, products wrap mod 2^64 first, which 2^ℓ divides).
+
+/// conv(x, w) + b for x [C, H, W], w [M, C/groups, kh, kw], b [M] → [M, Ho, Wo].
+std::vector<u64> reference_conv(const linear::Conv2dMeta& m, std::span<const u64> x,
+                                std::span<const std::int64_t> w, std::span<const std::int64_t> b, u64 mask) {
+  const std::size_t Ho = m.out_h(), Wo = m.out_w(), cg = m.C / m.groups, mg = m.M / m.groups;
+  std::vector<u64> y(m.M * Ho * Wo, 0);
+  for (std::size_t f = 0; f < m.M; ++f) {
+    const std::size_t grp = f / mg;
+    for (std::size_t i = 0; i < Ho; ++i)
+      for (std::size_t j = 0; j < Wo; ++j) {
+        u64 acc = static_cast<u64>(b[f]);
+        for (std::size_t c = 0; c < cg; ++c)
+          for (std::size_t l = 0; l < m.kh; ++l) {
+            const std::size_t pi = i * m.stride_h + l;
+            if (pi < m.pad_top || pi - m.pad_top >= m.H) continue;
+            for (std::size_t lp = 0; lp < m.kw; ++lp) {
+              const std::size_t pj = j * m.stride_w + lp;
+              if (pj < m.pad_left || pj - m.pad_left >= m.W) continue;
+              const u64 xv = x[((grp * cg + c) * m.H + (pi - m.pad_top)) * m.W + (pj - m.pad_left)];
+              acc += xv * static_cast<u64>(w[((f * cg + c) * m.kh + l) * m.kw + lp]);
+            }
+          }
+        y[(f * Ho + i) * Wo + j] = acc & mask;
+      }
+  }
+  return y;
+}
+
+/// γ_c·x + β_c per channel for x [C, H, W].
+std::vector<u64> reference_bn(const linear::BnMeta& m, std::span<const u64> x,
+                              std::span<const std::int64_t> scale, std::span<const std::int64_t> shift,
+                              u64 mask) {
+  const std::size_t hw = m.H * m.W;
+  std::vector<u64> y(x.size());
+  for (std::size_t c = 0; c < m.C; ++c)
+    for (std::size_t i = 0; i < hw; ++i)
+      y[c * hw + i] = (x[c * hw + i] * static_cast<u64>(scale[c]) + static_cast<u64>(shift[c])) & mask;
+  return y;
+}
+
+/// W·x + b per batch row for x [B, K], W [M, K], b [M] → [B, M].
+std::vector<u64> reference_fc(const linear::FcMeta& m, std::span<const u64> x,
+                              std::span<const std::int64_t> w, std::span<const std::int64_t> b, u64 mask) {
+  const std::size_t K = m.in_features, M = m.out_features;
+  std::vector<u64> y(m.batch * M);
+  for (std::size_t r = 0; r < m.batch; ++r)
+    for (std::size_t o = 0; o < M; ++o) {
+      u64 acc = static_cast<u64>(b[o]);
+      for (std::size_t k = 0; k < K; ++k) acc += x[r * K + k] * static_cast<u64>(w[o * K + k]);
+      y[r * M + o] = acc & mask;
+    }
+  return y;
+}
+
+// One HE linear layer of the benchmark: the public plan (both parties), the prepared weights
+// (server), the two drivers and the plaintext reference.
+class LinearLayer {
+ public:
+  virtual ~LinearLayer() = default;
+  virtual std::size_t in_size() const = 0;
+  virtual std::size_t out_size() const = 0;
+  virtual std::size_t weight_count() const = 0;  ///< weights (conv, fc) or scales γ (bn)
+  virtual std::size_t bias_count() const = 0;    ///< biases (conv, fc) or shifts β (bn)
+  virtual const linear::CoeffLayerPlan& plan() const = 0;
+  virtual linear::LayerCost cost() const = 0;
+  /// Server: the weights in NTT form, for server().
+  virtual void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) = 0;
+  virtual std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
+                                  Prg& prg) const = 0;
+  virtual std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
+                                  Prg& prg) const = 0;
+  virtual std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
+                                     std::span<const std::int64_t> b, u64 mask) const = 0;
+  /// The shape options, for the JSON line.
+  virtual void shape_json(Json& j) const = 0;
+  /// Layout details after the cost fields (conv: the tile).
+  virtual void layout_json(Json& j) const { (void)j; }
+};
+
+class ConvLayer final : public LinearLayer {
+ public:
+  ConvLayer(he::HeParamsPtr P, const linear::Conv2dMeta& m, linear::TilePolicy policy, std::string tile)
+      : s_(std::move(P), m, policy), tile_(std::move(tile)) {}
+  std::size_t in_size() const override { return s_.meta().C * s_.meta().H * s_.meta().W; }
+  std::size_t out_size() const override { return s_.meta().M * s_.meta().out_h() * s_.meta().out_w(); }
+  std::size_t weight_count() const override {
+    const auto& m = s_.meta();
+    return m.M * (m.C / m.groups) * m.kh * m.kw;
+  }
+  std::size_t bias_count() const override { return s_.meta().M; }
+  const linear::CoeffLayerPlan& plan() const override { return s_.plan(); }
+  linear::LayerCost cost() const override { return s_.cost(); }
+  void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) override {
+    w_ = linear::prepare_conv(s_, w, b);
+  }
+  std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
+                          Prg& prg) const override {
+    return linear::conv2d_client(ch, he, s_, share, prg);
+  }
+  std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
+                          Prg& prg) const override {
+    return linear::conv2d_server(ch, he, s_, share, w_, prg);
+  }
+  std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
+                             std::span<const std::int64_t> b, u64 mask) const override {
+    return reference_conv(s_.meta(), x, w, b, mask);
+  }
+  void shape_json(Json& j) const override {
+    const auto& m = s_.meta();
+    j["c"] = m.C;
+    j["h"] = m.H;
+    j["w"] = m.W;
+    j["m"] = m.M;
+    j["k"] = m.kh;
+    j["stride"] = m.stride_h;
+    j["pad"] = m.pad_top;
+    j["groups"] = m.groups;
+    j["tile_policy"] = tile_;
+    j["out_h"] = m.out_h();
+    j["out_w"] = m.out_w();
+  }
+  void layout_json(Json& j) const override {
+    const auto& t = s_.tiling();
+    j["tile"] = {{"Hw", t.Hw}, {"Ww", t.Ww}, {"Cw", t.Cw}, {"Mw", t.Mw},
+                 {"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}};
+  }
+
+ private:
+  linear::CheetahConvStrategy s_;
+  std::string tile_;
+  linear::PreparedConv w_;
+};
+
+class BnLayer final : public LinearLayer {
+ public:
+  BnLayer(he::HeParamsPtr P, const linear::BnMeta& m) : s_(std::move(P), m) {}
+  std::size_t in_size() const override { return s_.meta().C * s_.meta().H * s_.meta().W; }
+  std::size_t out_size() const override { return in_size(); }
+  std::size_t weight_count() const override { return s_.meta().C; }
+  std::size_t bias_count() const override { return s_.meta().C; }
+  const linear::CoeffLayerPlan& plan() const override { return s_.plan(); }
+  linear::LayerCost cost() const override { return s_.cost(); }
+  void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) override {
+    w_ = linear::prepare_bn(s_, w, b);
+  }
+  std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
+                          Prg& prg) const override {
+    return linear::bn_client(ch, he, s_, share, prg);
+  }
+  std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
+                          Prg& prg) const override {
+    return linear::bn_server(ch, he, s_, share, w_, prg);
+  }
+  std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
+                             std::span<const std::int64_t> b, u64 mask) const override {
+    return reference_bn(s_.meta(), x, w, b, mask);
+  }
+  void shape_json(Json& j) const override {
+    j["c"] = s_.meta().C;
+    j["h"] = s_.meta().H;
+    j["w"] = s_.meta().W;
+  }
+
+ private:
+  linear::CheetahBnStrategy s_;
+  linear::PreparedBn w_;
+};
+
+class FcLayer final : public LinearLayer {
+ public:
+  FcLayer(he::HeParamsPtr P, const linear::FcMeta& m) : s_(std::move(P), m) {}
+  std::size_t in_size() const override { return s_.meta().batch * s_.meta().in_features; }
+  std::size_t out_size() const override { return s_.meta().batch * s_.meta().out_features; }
+  std::size_t weight_count() const override { return s_.meta().out_features * s_.meta().in_features; }
+  std::size_t bias_count() const override { return s_.meta().out_features; }
+  const linear::CoeffLayerPlan& plan() const override { return s_.plan(); }
+  linear::LayerCost cost() const override { return s_.cost(); }
+  void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) override {
+    w_ = linear::prepare_fc(s_, w, b);
+  }
+  std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
+                          Prg& prg) const override {
+    return linear::fc_client(ch, he, s_, share, prg);
+  }
+  std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
+                          Prg& prg) const override {
+    return linear::fc_server(ch, he, s_, share, w_, prg);
+  }
+  std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
+                             std::span<const std::int64_t> b, u64 mask) const override {
+    return reference_fc(s_.meta(), x, w, b, mask);
+  }
+  void shape_json(Json& j) const override {
+    j["in"] = s_.meta().in_features;
+    j["out"] = s_.meta().out_features;
+    j["batch"] = s_.meta().batch;
+  }
+  void layout_json(Json& j) const override {
+    j["block"] = {{"rows", s_.block_rows()}, {"cols", s_.block_cols()},
+                  {"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}};
+  }
+
+ private:
+  linear::CheetahFcStrategy s_;
+  linear::PreparedFc w_;
+};
+
+// The public plan of the layer the options describe (both parties build it).
+std::unique_ptr<LinearLayer> make_layer(const Config& c, const he::HeParamsPtr& P) {
+  const BenchOptions& o = c.o;
+  switch (c.op) {
+    case Op::kConv: {
+      const auto policy = o.tile == "opencheetah" ? linear::TilePolicy::kOpenCheetah : linear::TilePolicy::kMinBytes;
+      return std::make_unique<ConvLayer>(P, conv_meta(o), policy, o.tile);
+    }
+    case Op::kBn: return std::make_unique<BnLayer>(P, bn_meta(o));
+    case Op::kFc: return std::make_unique<FcLayer>(P, fc_meta(o));
+    default: break;
+  }
+  throw Error(ErrorCode::kInvalidArgument, "bench: not a linear op");
+}
+
 // ---- the run --------------------------------------------------------------------------------
 
+// The parameters both parties must agree on, in wire order (0 for those the op does not use).
+std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
+  const BenchOptions& o = c.o;
+  const bool lin = is_linear(c.op), conv = c.op == Op::kConv, img = conv || c.op == Op::kBn;
+  const bool fc = c.op == Op::kFc;
+  return {{"op", static_cast<u64>(c.op)},
+          {"--n", lin ? 0 : static_cast<u64>(o.n)},
+          {"--bits", static_cast<u64>(c.op == Op::kCot ? 0 : o.bits)},
+          {"--shift", static_cast<u64>(has_shift(c.op) ? o.shift : 0)},
+          {"--threads", static_cast<u64>(o.threads)},
+          {"--verify", static_cast<u64>(o.verify)},
+          {"--net (0 none, 1 lan, 2 wan)", static_cast<u64>(o.net == "none" ? 0 : o.net == "lan" ? 1 : 2)},
+          {"--c", img ? o.c : 0},
+          {"--h", img ? o.h : 0},
+          {"--w", img ? o.w : 0},
+          {"--m", conv ? o.m : 0},
+          {"--k", conv ? o.k : 0},
+          {"--stride", conv ? o.stride : 0},
+          {"--pad", conv ? o.pad : 0},
+          {"--groups", conv ? o.groups : 0},
+          {"--tile (0 min-bytes, 1 opencheetah)", conv && o.tile == "opencheetah" ? 1u : 0u},
+          {"--in", fc ? o.in : 0},
+          {"--out", fc ? o.out : 0},
+          {"--batch", fc ? o.batch : 0}};
+}
+
 void exchange_header(net::Channel& ch, const Config& c) {
-  const u64 mine[] = {kMagic,
-                      kWireVersion,
-                      static_cast<u64>(c.op),
-                      static_cast<u64>(c.o.n),
-                      static_cast<u64>(c.op == Op::kCot ? 0 : c.o.bits),
-                      static_cast<u64>(has_shift(c.op) ? c.o.shift : 0),
-                      static_cast<u64>(c.o.threads),
-                      static_cast<u64>(c.o.verify),
-                      static_cast<u64>(c.o.net == "none" ? 0 : c.o.net == "lan" ? 1 : 2)};
-  constexpr std::size_t k = sizeof(mine) / sizeof(mine[0]);
-  ch.send(mine, sizeof(mine));
+  const auto fields = header_fields(c);
+  std::vector<u64> mine{kMagic, kWireVersion, fields.size()};
+  for (const auto& f : fields) mine.push_back(f.second);
+  ch.send(mine.data(), mine.size() * sizeof(u64));
   ch.flush();
-  u64 peer[k];
-  ch.recv(peer, sizeof(peer));
-  if (peer[0] != kMagic || peer[1] != kWireVersion)
+  // Magic, version and count first: a peer of another version may send a different count.
+  u64 peer_head[3];
+  ch.recv(peer_head, sizeof(peer_head));
+  if (peer_head[0] != kMagic || peer_head[1] != kWireVersion || peer_head[2] != fields.size())
     throw Error(ErrorCode::kProtocol, "the peer is not a `peregrine bench` of the same version");
-  static const char* names[k] = {"", "", "op", "--n", "--bits", "--shift", "--threads", "--verify",
-                                         "--net (0 none, 1 lan, 2 wan)"};
-  for (std::size_t i = 2; i < k; ++i) {
-    if (peer[i] != mine[i])
+  std::vector<u64> peer(fields.size());
+  ch.recv(peer.data(), peer.size() * sizeof(u64));
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (peer[i] != fields[i].second)
       throw Error(ErrorCode::kProtocol,
-                  fmt::format("the peer runs with a different {} ({} here, {} there)", names[i],
-                              mine[i], peer[i]));
+                  fmt::format("the peer runs with a different {} ({} here, {} there)",
+                              fields[i].first, fields[i].second, peer[i]));
   }
 }
 
@@ -295,8 +632,8 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
 
   const Ring ring(c.o.bits);
   st.ring = ring;
-  if (me == Party::kServer) st.x = plaintext_inputs(c, ring);
-  const ArithShares in = my_shares(c, ring, me, &st.x);
+  if (me == Party::kServer) st.x = plaintext_inputs(c, ring, c.o.n);
+  const ArithShares in = my_shares(ring, me, c.o.n, &st.x);
 
   Timer t;
   mpc::MpcSession s(ch, me, prg);
@@ -315,7 +652,7 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
       st.out = mpc::truncate(s, mpc::relu(s, in), c.o.shift, mpc::TruncMode::kExact,
                              mpc::MsbHint::kZero);
       break;
-    case Op::kCot: break;
+    default: break;
   }
   ch.flush();
   st.t.op_s = t.seconds();
@@ -328,9 +665,40 @@ struct ServerResult {
   int code = 0;
 };
 
-// Party 0: runs, collects the client's times (and output), builds the JSON and sends it back.
-ServerResult run_server(const Config& c, net::Channel& ch) {
-  exchange_header(ch, c);
+// The run's settings common to every op, for the JSON line.
+void run_json(Json& j, const Config& c) {
+  j["threads"] = c.o.threads;
+  j["transport"] = "tcp";
+  j["role"] = c.o.role == "local" ? "local" : "split";
+  j["net"] = c.o.net;
+}
+
+// Server: adds the verdict to the JSON object and sends the verdict byte and the line to the client.
+ServerResult finish_server(net::Channel& ch, Json& j, std::optional<bool> verified, std::size_t mismatches) {
+  if (verified) {
+    j["verified"] = *verified;
+    j["mismatches"] = mismatches;
+  }
+  ServerResult r{j.dump(), verified.value_or(true) ? 0 : kExitMismatch};
+  ch.send_value<std::uint8_t>(static_cast<std::uint8_t>(r.code));
+  ch.send_frame({reinterpret_cast<const std::uint8_t*>(r.json.data()), r.json.size()});
+  ch.flush();
+  return r;
+}
+
+// Client: receives the server's verdict and JSON line.
+ServerResult finish_client(net::Channel& ch) {
+  ServerResult r;
+  r.code = ch.recv_value<std::uint8_t>();
+  const std::vector<std::uint8_t> js = ch.recv_frame(std::size_t{1} << 20);
+  r.json.assign(js.begin(), js.end());
+  if (r.code != 0 && r.code != kExitMismatch)
+    throw Error(ErrorCode::kProtocol, "bench: unexpected verdict from the server");
+  return r;
+}
+
+// Party 0, protocol ops: runs, collects the client's times (and output), builds the JSON.
+ServerResult serve_protocol(const Config& c, net::Channel& ch) {
   PartyState st = run_timed(c, ch, Party::kServer);
   // Not counted: the stats snapshot was taken at the end of the op.
   const double client_setup = ch.recv_value<double>();
@@ -364,10 +732,7 @@ ServerResult run_server(const Config& c, net::Channel& ch) {
   j["n"] = c.o.n;
   if (c.op != Op::kCot) j["bits"] = c.o.bits;
   if (has_shift(c.op)) j["shift"] = c.o.shift;
-  j["threads"] = c.o.threads;
-  j["transport"] = "tcp";
-  j["role"] = c.o.role == "local" ? "local" : "split";
-  j["net"] = c.o.net;
+  run_json(j, c);
   j["seconds"] = seconds;
   j["setup_seconds"] = std::max(st.t.setup_s, client_setup);
   j["server_seconds"] = st.t.op_s;
@@ -381,21 +746,11 @@ ServerResult run_server(const Config& c, net::Channel& ch) {
     j["cots_per_second"] = seconds > 0 ? static_cast<double>(c.o.n) / seconds : 0.0;
     j["bytes_per_cot"] = static_cast<double>(s.bytes_sent + s.bytes_received) / static_cast<double>(c.o.n);
   }
-  if (verified) {
-    j["verified"] = *verified;
-    j["mismatches"] = mismatches;
-  }
-  ServerResult r{j.dump(), verified.value_or(true) ? 0 : kExitMismatch};
-
-  ch.send_value<std::uint8_t>(static_cast<std::uint8_t>(r.code));
-  ch.send_frame({reinterpret_cast<const std::uint8_t*>(r.json.data()), r.json.size()});
-  ch.flush();
-  return r;
+  return finish_server(ch, j, verified, mismatches);
 }
 
-// Party 1: runs, reports to the server, returns the server's JSON line and exit code.
-ServerResult run_client(const Config& c, net::Channel& ch) {
-  exchange_header(ch, c);
+// Party 1, protocol ops.
+ServerResult client_protocol(const Config& c, net::Channel& ch) {
   PartyState st = run_timed(c, ch, Party::kClient);
   ch.send_value(st.t.setup_s);
   ch.send_value(st.t.op_s);
@@ -409,13 +764,140 @@ ServerResult run_client(const Config& c, net::Channel& ch) {
     }
   }
   ch.flush();
-  ServerResult r;
-  r.code = ch.recv_value<std::uint8_t>();
-  const std::vector<std::uint8_t> js = ch.recv_frame(std::size_t{1} << 20);
-  r.json.assign(js.begin(), js.end());
-  if (r.code != 0 && r.code != kExitMismatch)
-    throw Error(ErrorCode::kProtocol, "bench: unexpected verdict from the server");
-  return r;
+  return finish_client(ch);
+}
+
+// What one party's timed part of a linear op leaves.
+struct LinearState {
+  double setup_s = 0;    // HE key set-up
+  double prepare_s = 0;  // server: weight preparation
+  double op_s = 0;       // the layer
+  net::ChannelStats op_stats;
+  ArithShares in, out;   // this party's input and output shares
+};
+
+// Server data of a linear op: the plaintext input and the layer's weights (public seeds).
+struct LinearData {
+  std::vector<u64> x;
+  std::vector<std::int64_t> w, b;
+};
+
+// One party of a linear op: HE key set-up, (server) weight preparation, barrier, the layer.
+LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const he::HeParamsPtr& P,
+                             LinearLayer& layer, const LinearData* data) {
+  LinearState st;
+  Prg prg = Prg::from_os();  // this party's protocol randomness (keys, masks, noise)
+  const Ring ring(c.o.bits);
+  st.in = my_shares(ring, me, layer.in_size(), data ? &data->x : nullptr);
+
+  std::optional<linear::HeClient> hc;
+  std::optional<linear::HeServer> hs;
+  Timer t;
+  if (me == Party::kServer) hs.emplace(linear::he_server_setup(ch, P));
+  else hc.emplace(linear::he_client_setup(ch, P, prg));
+  ch.flush();
+  st.setup_s = t.seconds();
+  if (me == Party::kServer) {
+    t.reset();
+    layer.prepare(data->w, data->b);
+    st.prepare_s = t.seconds();
+  }
+  barrier(ch, me);
+  const net::ChannelStats s0 = ch.stats();
+  t.reset();
+  st.out.ring = ring;
+  st.out.v = me == Party::kServer ? layer.server(ch, *hs, st.in.v, prg) : layer.client(ch, *hc, st.in.v, prg);
+  ch.flush();
+  st.op_s = t.seconds();
+  st.op_stats = diff(s0, ch.stats());
+  return st;
+}
+
+// Receives n ring elements from the peer (the --verify step).
+std::vector<u64> recv_u64s(net::Channel& ch, std::size_t n) {
+  std::vector<u64> v(n);
+  ch.recv(v.data(), n * sizeof(u64));
+  return v;
+}
+
+// Party 0, linear ops.
+ServerResult serve_linear(const Config& c, net::Channel& ch) {
+  const he::HeParamsPtr P = he::HeParams::cheetah(c.o.bits);
+  Timer t;
+  const std::unique_ptr<LinearLayer> layer = make_layer(c, P);
+  const double plan_s = t.seconds();
+  const Ring ring(c.o.bits);
+  LinearData data{plaintext_inputs(c, ring, layer->in_size()), public_weights(layer->weight_count()),
+                  public_biases(layer->bias_count())};
+  const LinearState st = run_linear_timed(c, ch, Party::kServer, P, *layer, &data);
+  const double client_setup = ch.recv_value<double>();
+  const double client_op = ch.recv_value<double>();
+
+  std::optional<bool> verified;
+  std::size_t mismatches = 0;
+  if (c.o.verify) {
+    // Reconstruct the input from both shares and the output, and compare with the plaintext layer.
+    std::vector<u64> x = recv_u64s(ch, layer->in_size());
+    std::vector<u64> y = recv_u64s(ch, layer->out_size());
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = (x[i] + st.in.v[i]) & ring.mask;
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = (y[i] + st.out.v[i]) & ring.mask;
+    const std::vector<u64> want = layer->reference(x, data.w, data.b, ring.mask);
+    for (std::size_t i = 0; i < x.size(); ++i) mismatches += x[i] != data.x[i];
+    for (std::size_t i = 0; i < y.size(); ++i) mismatches += y[i] != want[i];
+    verified = mismatches == 0;
+  }
+
+  const net::ChannelStats& s = st.op_stats;
+  const linear::LayerCost model = layer->cost();
+  Json j;
+  j["op"] = c.o.op;
+  layer->shape_json(j);
+  j["bits"] = c.o.bits;
+  run_json(j, c);
+  j["seconds"] = std::max(st.op_s, client_op);
+  j["setup_seconds"] = std::max(st.setup_s, client_setup);
+  j["prepare_seconds"] = st.prepare_s;
+  j["plan_seconds"] = plan_s;
+  j["server_seconds"] = st.op_s;
+  j["client_seconds"] = client_op;
+  j["bytes_client_to_server"] = s.bytes_received;
+  j["bytes_server_to_client"] = s.bytes_sent;
+  j["rounds"] = s.rounds;
+  j["model_bytes_client_to_server"] = model.bytes_client_to_server;
+  j["model_bytes_server_to_client"] = model.bytes_server_to_client;
+  j["n_in"] = layer->plan().n_in;
+  j["n_out"] = layer->plan().n_out();
+  j["products"] = model.products;
+  layer->layout_json(j);
+  return finish_server(ch, j, verified, mismatches);
+}
+
+// Party 1, linear ops.
+ServerResult client_linear(const Config& c, net::Channel& ch) {
+  const he::HeParamsPtr P = he::HeParams::cheetah(c.o.bits);
+  const std::unique_ptr<LinearLayer> layer = make_layer(c, P);
+  const LinearState st = run_linear_timed(c, ch, Party::kClient, P, *layer, nullptr);
+  ch.send_value(st.setup_s);
+  ch.send_value(st.op_s);
+  if (c.o.verify) {
+    // A benchmark only: the client reveals its input and output shares to the server.
+    ch.send(st.in.v.data(), st.in.v.size() * sizeof(u64));
+    ch.send(st.out.v.data(), st.out.v.size() * sizeof(u64));
+  }
+  ch.flush();
+  return finish_client(ch);
+}
+
+// Party 0: runs, collects the client's times (and output), builds the JSON and sends it back.
+ServerResult run_server(const Config& c, net::Channel& ch) {
+  exchange_header(ch, c);
+  return is_linear(c.op) ? serve_linear(c, ch) : serve_protocol(c, ch);
+}
+
+// Party 1: runs, reports to the server, returns the server's JSON line and exit code.
+ServerResult run_client(const Config& c, net::Channel& ch) {
+  exchange_header(ch, c);
+  return is_linear(c.op) ? client_linear(c, ch) : client_protocol(c, ch);
 }
 
 // ---- processes ------------------------------------------------------------------------------
@@ -540,12 +1022,13 @@ int run_client_role(const Config& c) {
 CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   auto* b = app.add_subcommand(
       "bench",
-      "two-party protocol benchmark over TCP (relu, trunc, relutrunc, cot); prints one JSON line");
+      "two-party protocol benchmark over TCP (relu, trunc, relutrunc, cot; HE linear layers conv, "
+      "bn, fc); prints one JSON line");
   b->option_defaults()->always_capture_default();
-  b->add_option("op", o.op, "relu | trunc | relutrunc | cot")
+  b->add_option("op", o.op, "relu | trunc | relutrunc | cot | conv | bn | fc")
       ->required()
-      ->check(CLI::IsMember({"relu", "trunc", "relutrunc", "cot"}));
-  b->add_option("--n", o.n, "number of elements (cot: number of COTs)");
+      ->check(CLI::IsMember({"relu", "trunc", "relutrunc", "cot", "conv", "bn", "fc"}));
+  b->add_option("--n", o.n, "number of elements (cot: number of COTs; not for conv, bn, fc)");
   b->add_option("--bits", o.bits, "ring bits l (shares in Z_{2^l})")->check(CLI::Range(2, 64));
   b->add_option("--shift", o.shift, "truncation shift f (trunc, relutrunc)")->check(CLI::Range(1, 63));
   b->add_option("--threads", o.threads, "worker threads (only 1 for now)");
@@ -562,6 +1045,21 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   b->add_option("--port-file", o.port_file, "--role server: write the listening port to this file");
   b->add_option("--connect", o.connect, "--role client: server address HOST:PORT");
   b->add_option("--timeout", o.timeout_s, "read / accept / connect timeout in seconds");
+  auto* shape = "linear layer shape";
+  b->add_option("--c", o.c, "conv, bn: input channels C")->group(shape);
+  b->add_option("--h", o.h, "conv, bn: input height H")->group(shape);
+  b->add_option("--w", o.w, "conv, bn: input width W")->group(shape);
+  b->add_option("--m", o.m, "conv: output channels M (depthwise: --groups C --m C)")->group(shape);
+  b->add_option("--k", o.k, "conv: kernel size K (K x K)")->group(shape);
+  b->add_option("--stride", o.stride, "conv: stride")->group(shape);
+  b->add_option("--pad", o.pad, "conv: zero padding on each side")->group(shape);
+  b->add_option("--groups", o.groups, "conv: groups")->group(shape);
+  b->add_option("--tile", o.tile, "conv: tiling policy, min-bytes | opencheetah")
+      ->check(CLI::IsMember({"min-bytes", "opencheetah"}))
+      ->group(shape);
+  b->add_option("--in", o.in, "fc: input features K")->group(shape);
+  b->add_option("--out", o.out, "fc: output features M")->group(shape);
+  b->add_option("--batch", o.batch, "fc: batch rows B")->group(shape);
   return b;
 }
 

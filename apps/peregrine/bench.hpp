@@ -1,13 +1,17 @@
 // `peregrine bench OP`: two-party micro-benchmarks of the secret-sharing protocols over TCP.
 //
 // OPs: relu (mpc::relu), trunc (mpc::truncate, exact, MSB unknown), relutrunc (ReLU then exact
-// truncation with MsbHint::kZero), cot (raw IKNP correlated OT, party 0 = COT sender).
+// truncation with MsbHint::kZero), cot (raw IKNP correlated OT, party 0 = COT sender), and the HE
+// linear layers on shares (Cheetah family, src/peregrine/linear): conv (--c --h --w --m --k
+// [--stride --pad --groups --tile]; depthwise = --groups C --m C), bn (--c --h --w), fc (--in --out
+// [--batch]). A linear op reports the HE key set-up (setup_seconds), the server's weight preparation
+// (prepare_seconds), the layer itself (seconds, bytes, rounds) and the cost model's bytes.
 //
 // Roles: by default (`--role local`) the process opens a TCP listener on 127.0.0.1 (port 0), forks,
 // the child connects as the client (party 1) and the parent accepts as the server (party 0).
 // `--role server --port P` and `--role client --connect HOST:PORT` run one party each (two
 // terminals or two machines); both must be given the same OP, --n, --bits, --shift and --verify
-// (checked at connection time).
+// (checked at connection time); for a linear op also the same shape options.
 //
 // Output: one JSON object on one line on stdout (the server's; in the split roles the client prints
 // the same line), appended to --json FILE as well when given. Exit codes: 0 success, 1 error
@@ -25,8 +29,8 @@ class App;
 namespace peregrine::app {
 
 struct BenchOptions {
-  std::string op;                                 ///< relu | trunc | relutrunc | cot
-  std::size_t n = std::size_t{1} << 16;           ///< elements (or COTs)
+  std::string op;                                 ///< relu | trunc | relutrunc | cot | conv | bn | fc
+  std::size_t n = std::size_t{1} << 16;           ///< elements (or COTs); not for linear ops
   int bits = 37;                                  ///< ring bits ℓ
   int shift = 12;                                 ///< truncation shift f (trunc ops)
   int threads = 1;                                ///< only 1 for now
@@ -39,6 +43,16 @@ struct BenchOptions {
   std::string port_file;                          ///< --role server: write the bound port here
   std::string connect;                            ///< --role client: HOST:PORT
   double timeout_s = 120;                         ///< read / accept / connect timeout
+  // Linear-layer shapes (conv, bn: input [c, h, w]; fc: input [batch, in]).
+  std::size_t c = 0, h = 0, w = 0;                ///< conv, bn: input channels, height, width
+  std::size_t m = 0;                              ///< conv: output channels
+  std::size_t k = 0;                              ///< conv: kernel size (k × k)
+  std::size_t stride = 1;                         ///< conv: stride (both axes)
+  std::size_t pad = 0;                            ///< conv: zero padding (all four sides)
+  std::size_t groups = 1;                         ///< conv: groups (depthwise: groups = c = m)
+  std::string tile = "min-bytes";                 ///< conv: min-bytes | opencheetah
+  std::size_t in = 0, out = 0;                    ///< fc: input and output features
+  std::size_t batch = 1;                          ///< fc: batch rows
 };
 
 /// Registers the `bench` subcommand on `app`, filling `o` when parsed; returns the subcommand.

@@ -144,6 +144,20 @@ TEST(CheetahConv, ResNetCifarShapesExact) {
   expect_exact(conv(16, 32, 32, 32, 1, 2, 0), TilePolicy::kMinBytes, 37, 4, "1x1 stride 2 shortcut");
   expect_exact(conv(32, 16, 16, 64, 3, 2, 1), TilePolicy::kMinBytes, 37, 5, "32->64 stride 2");
   expect_exact(conv(64, 8, 8, 64, 3, 1, 1), TilePolicy::kMinBytes, 37, 6, "64->64 8x8");
+  expect_exact(conv(32, 16, 16, 32, 3, 1, 1), TilePolicy::kMinBytes, 37, 30, "32->32 16x16");
+  expect_exact(conv(32, 16, 16, 64, 1, 2, 0), TilePolicy::kMinBytes, 37, 31, "1x1 stride 2, 32->64");
+}
+
+TEST(CheetahConv, MobileNetV2CifarShapesExact) {
+  // Expansion (1×1), depthwise 3×3 (stride 1 and 2) and projection (1×1) at CIFAR resolution.
+  expect_exact(conv(16, 32, 32, 96, 1, 1, 0), TilePolicy::kMinBytes, 37, 32, "expand 16->96 32x32");
+  expect_exact(conv(96, 32, 32, 96, 3, 2, 1, 96), TilePolicy::kMinBytes, 37, 33, "depthwise 96 32x32 stride 2");
+  expect_exact(conv(144, 16, 16, 144, 3, 1, 1, 144), TilePolicy::kMinBytes, 37, 34, "depthwise 144 16x16");
+  expect_exact(conv(144, 16, 16, 32, 1, 1, 0), TilePolicy::kMinBytes, 37, 35, "project 144->32 16x16");
+  expect_exact(conv(384, 4, 4, 384, 3, 1, 1, 384), TilePolicy::kMinBytes, 37, 36, "depthwise 384 4x4");
+  expect_exact(conv(960, 2, 2, 960, 3, 1, 1, 960), TilePolicy::kMinBytes, 37, 37, "depthwise 960 2x2");
+  expect_exact(conv(960, 2, 2, 160, 1, 1, 0), TilePolicy::kMinBytes, 37, 38, "project 960->160 2x2");
+  expect_exact(conv(96, 16, 16, 96, 3, 1, 1, 96), TilePolicy::kOpenCheetah, 37, 39, "depthwise, OpenCheetah tile");
 }
 
 TEST(CheetahConv, OpenCheetahTilingExact) {
