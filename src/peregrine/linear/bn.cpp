@@ -115,8 +115,7 @@ PreparedBn prepare_bn(const CheetahBnStrategy& s, std::span<const std::int64_t> 
   const auto polys = s.encode_kernels(scale);
   out.kernels.reserve(polys.size());
   for (const auto& poly : polys) out.kernels.push_back(ev.prepare(encoder.encode_signed(poly)));
-  out.shift.reserve(shift.size());
-  for (std::int64_t b : shift) out.shift.push_back(static_cast<u64>(b) & (P->t() - 1));
+  out.shift = reduce_mod_t(*P, shift);
   return out;
 }
 
@@ -132,12 +131,7 @@ std::vector<u64> bn_server(net::Channel& ch, const HeServer& he, const CheetahBn
   require(w.shift.empty() || w.shift.size() == m.C, ErrorCode::kInvalidArgument, "bn: shift must hold C values");
   const auto polys = s.encode_input(share);
   std::vector<u64> y = run_server(ch, he, s.plan(), s.response(), polys, w.kernels, prg);
-  if (!w.shift.empty()) {
-    const std::size_t hw = m.H * m.W;
-    const u64 tmask = s.params()->t() - 1;
-    for (std::size_t c = 0; c < m.C; ++c)
-      for (std::size_t k = 0; k < hw; ++k) y[c * hw + k] = (y[c * hw + k] + w.shift[c]) & tmask;
-  }
+  add_bias(*s.params(), y, w.shift, 1, m.H * m.W);
   return y;
 }
 

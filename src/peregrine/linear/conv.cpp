@@ -278,7 +278,7 @@ PreparedConv prepare_conv(const CheetahConvStrategy& s, std::span<const std::int
     s.encode_kernel_into(weights, k, poly);
     out.kernels.push_back(ev.prepare(encoder.encode_signed(poly)));
   }
-  for (std::int64_t b : bias) out.bias.push_back(static_cast<u64>(b) & (P->t() - 1));
+  out.bias = reduce_mod_t(*P, bias);
   return out;
 }
 
@@ -292,12 +292,7 @@ std::vector<u64> conv2d_server(net::Channel& ch, const HeServer& he, const Cheet
                                std::span<const u64> share, const PreparedConv& w, Prg& prg) {
   const auto polys = s.encode_input(share);
   std::vector<u64> y = run_server(ch, he, s.plan(), s.response(), polys, w.kernels, prg);
-  if (!w.bias.empty()) {
-    const std::size_t hw = s.meta().out_h() * s.meta().out_w();
-    const u64 tmask = s.params()->t() - 1;
-    for (std::size_t mo = 0; mo < s.meta().M; ++mo)
-      for (std::size_t k = 0; k < hw; ++k) y[mo * hw + k] = (y[mo * hw + k] + w.bias[mo]) & tmask;
-  }
+  add_bias(*s.params(), y, w.bias, 1, s.meta().out_h() * s.meta().out_w());
   return y;
 }
 

@@ -186,8 +186,7 @@ PreparedFc prepare_fc(const CheetahFcStrategy& s, std::span<const std::int64_t> 
   const auto polys = s.encode_kernels(weights);
   out.kernels.reserve(polys.size());
   for (const auto& poly : polys) out.kernels.push_back(ev.prepare(encoder.encode_signed(poly)));
-  out.bias.reserve(bias.size());
-  for (std::int64_t b : bias) out.bias.push_back(static_cast<u64>(b) & (P->t() - 1));
+  out.bias = reduce_mod_t(*P, bias);
   return out;
 }
 
@@ -203,11 +202,7 @@ std::vector<u64> fc_server(net::Channel& ch, const HeServer& he, const CheetahFc
   require(w.bias.empty() || w.bias.size() == M, ErrorCode::kInvalidArgument, "fc: bias must hold out_features values");
   const auto polys = s.encode_input(share);
   std::vector<u64> y = run_server(ch, he, s.plan(), s.response(), polys, w.kernels, prg);
-  if (!w.bias.empty()) {
-    const u64 tmask = s.params()->t() - 1;
-    for (std::size_t b = 0; b < s.meta().batch; ++b)
-      for (std::size_t i = 0; i < M; ++i) y[b * M + i] = (y[b * M + i] + w.bias[i]) & tmask;
-  }
+  add_bias(*s.params(), y, w.bias, s.meta().batch, 1);
   return y;
 }
 

@@ -37,6 +37,25 @@ double product_noise_bound(std::span<const std::size_t> taps, double wmax) {
   return std::max(1.0, 7.4 * std::sqrt(10.5 * sum_taps) * wmax + rounding);
 }
 
+std::vector<u64> reduce_mod_t(const he::HeParams& params, std::span<const std::int64_t> bias) {
+  std::vector<u64> out(bias.size());
+  for (std::size_t i = 0; i < bias.size(); ++i) out[i] = static_cast<u64>(bias[i]) & (params.t() - 1);
+  return out;
+}
+
+void add_bias(const he::HeParams& params, std::span<u64> y, std::span<const u64> bias, std::size_t outer,
+              std::size_t inner) {
+  if (bias.empty()) return;
+  const std::size_t C = bias.size();
+  require(y.size() == outer * C * inner, ErrorCode::kInvalidArgument, "add_bias: output size differs from the bias layout");
+  const u64 tmask = params.t() - 1;
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t c = 0; c < C; ++c) {
+      u64* row = y.data() + (o * C + c) * inner;
+      for (std::size_t k = 0; k < inner; ++k) row[k] = (row[k] + bias[c]) & tmask;
+    }
+}
+
 std::size_t CoeffLayerPlan::products_count() const noexcept {
   std::size_t c = 0;
   for (const auto& p : products) c += p.size();

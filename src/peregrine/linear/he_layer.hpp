@@ -72,6 +72,14 @@ struct CoeffLayerPlan {
 /// Thread-safe (pure).
 double product_noise_bound(std::span<const std::size_t> taps, double wmax);
 
+/// Reduces a signed bias (or BN shift) vector mod t (the server's share of a public-to-it constant).
+std::vector<u64> reduce_mod_t(const he::HeParams& params, std::span<const std::int64_t> bias);
+/// y[(o·C + c)·inner + k] += bias[c] mod t for o < outer, c < C = bias.size(), k < inner: the
+/// server adds the bias to its output share (conv/BN: outer = 1, inner = H·W; FC: outer = batch,
+/// inner = 1). Errors: kInvalidArgument when y.size() != outer·C·inner (empty bias: no-op).
+void add_bias(const he::HeParams& params, std::span<u64> y, std::span<const u64> bias, std::size_t outer,
+              std::size_t inner);
+
 /// Bytes on the wire of one layer run (frames included), as the drivers send them.
 struct LayerCost {
   std::size_t bytes_client_to_server = 0;

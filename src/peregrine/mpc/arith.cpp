@@ -6,12 +6,6 @@ namespace peregrine::mpc {
 
 namespace {
 
-void require_shares(const ArithShares& x, const char* what) {
-  u64 acc = 0;
-  for (u64 v : x.v) acc |= v;
-  require((acc & ~x.ring.mask) == 0, ErrorCode::kInvalidArgument, what);
-}
-
 /// Gilboa product, correlation side: this party holds u (n values); the peer (gilboa_choose) holds
 /// v. Adds this party's share of u·v mod 2^ℓ into acc. One COT_{ℓ−j} per bit j of v.
 void gilboa_send(MpcSession& s, std::span<const u64> u, const Ring& r, std::span<u64> acc) {
@@ -43,8 +37,8 @@ void gilboa_choose(MpcSession& s, std::span<const u64> v, const Ring& r, std::sp
 ArithShares mul(MpcSession& s, const ArithShares& x, const ArithShares& y) {
   require(x.ring == y.ring && x.v.size() == y.v.size(), ErrorCode::kInvalidArgument,
           "mul: ring or size mismatch");
-  require_shares(x, "mul: share not below 2^ell");
-  require_shares(y, "mul: share not below 2^ell");
+  require_in_ring(x, "mul: share not below 2^ell");
+  require_in_ring(y, "mul: share not below 2^ell");
   const Ring& r = x.ring;
   ArithShares z{r, std::vector<u64>(x.v.size())};
   for (std::size_t i = 0; i < z.v.size(); ++i) z.v[i] = r.reduce(x.v[i] * y.v[i]);
@@ -55,7 +49,7 @@ ArithShares mul(MpcSession& s, const ArithShares& x, const ArithShares& y) {
 }
 
 ArithShares square(MpcSession& s, const ArithShares& x) {
-  require_shares(x, "square: share not below 2^ell");
+  require_in_ring(x, "square: share not below 2^ell");
   const Ring& r = x.ring;
   ArithShares z{r, std::vector<u64>(x.v.size())};
   for (std::size_t i = 0; i < z.v.size(); ++i) z.v[i] = r.reduce(x.v[i] * x.v[i]);
@@ -81,7 +75,7 @@ ArithShares matmul_server_weights(MpcSession& s, std::span<const std::int64_t> w
   require(wbits >= 1 && wbits <= 32, ErrorCode::kInvalidArgument, "matmul_server_weights: wbits must be in [1, 32]");
   require(K >= 1 && v.v.size() % K == 0, ErrorCode::kInvalidArgument,
           "matmul_server_weights: V must hold K * P values");
-  require_shares(v, "matmul_server_weights: share not below 2^ell");
+  require_in_ring(v, "matmul_server_weights: share not below 2^ell");
   const std::size_t P = v.v.size() / K;
   const std::int64_t lo = -(std::int64_t{1} << (wbits - 1)), hi = (std::int64_t{1} << (wbits - 1)) - 1;
   if (s.is_server()) {

@@ -22,12 +22,6 @@ inline void clear_tail(std::vector<u64>& w, std::size_t n) {
   if (n % 64 != 0 && !w.empty()) w.back() &= (1ULL << (n % 64)) - 1;
 }
 
-void require_in_ring(std::span<const u64> v, u64 mask, const char* what) {
-  u64 acc = 0;
-  for (u64 x : v) acc |= x;
-  require((acc & ~mask) == 0, ErrorCode::kInvalidArgument, what);
-}
-
 // Beaver bit triples c = a ∧ b (XOR-shared), packed 64 per word; consumed front to back.
 struct BitTriples {
   std::vector<u64> a, b, c;

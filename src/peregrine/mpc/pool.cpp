@@ -51,9 +51,7 @@ void check_groups(const ArithShares& x, std::size_t k) {
   require(k >= 1 && x.v.size() % k == 0, ErrorCode::kInvalidArgument,
           "max_groups: need k >= 1 and a multiple of k values");
   require(x.ring.bits >= 2, ErrorCode::kInvalidArgument, "max_groups: ring must have at least 2 bits");
-  u64 acc = 0;
-  for (u64 v : x.v) acc |= v;
-  require((acc & ~x.ring.mask) == 0, ErrorCode::kInvalidArgument, "max_groups: share not below 2^ell");
+  require_in_ring(x, "max_groups: share not below 2^ell");
 }
 
 }  // namespace

@@ -4,6 +4,12 @@
 
 namespace peregrine::mpc {
 
+void require_in_ring(std::span<const u64> v, u64 mask, const char* what) {
+  u64 acc = 0;
+  for (u64 x : v) acc |= x;
+  require((acc & ~mask) == 0, ErrorCode::kInvalidArgument, what);
+}
+
 namespace {
 void same_shape(const ArithShares& a, const ArithShares& b) {
   require(a.ring == b.ring && a.v.size() == b.v.size(), ErrorCode::kInvalidArgument,

@@ -60,6 +60,12 @@ struct BoolShares {
 /// Which side of the protocol this process plays. Party 0 is the server, 1 the client by convention.
 enum class Party : int { kServer = 0, kClient = 1 };
 
+/// Throws Error(kInvalidArgument, what) unless every value of v is below 2^ℓ (v & ~mask == 0):
+/// the input check of every protocol on shares, done before any traffic.
+void require_in_ring(std::span<const u64> v, u64 mask, const char* what);
+/// The same check on a share vector against its own ring.
+inline void require_in_ring(const ArithShares& x, const char* what) { require_in_ring(x.v, x.ring.mask, what); }
+
 // ---- local operations (no communication) --------------------------------------------------
 // All throw Error(kInvalidArgument) on a ring or length mismatch.
 

@@ -6,12 +6,6 @@ namespace peregrine::mpc {
 
 namespace {
 
-void require_shares(const ArithShares& x, const char* what) {
-  u64 acc = 0;
-  for (u64 v : x.v) acc |= v;
-  require((acc & ~x.ring.mask) == 0, ErrorCode::kInvalidArgument, what);
-}
-
 /// x + c for a public c (the server's share moves), same ring.
 ArithShares plus_public(MpcSession& s, const ArithShares& x, u64 c) { return add_public(x, c, s.party()); }
 
@@ -35,7 +29,7 @@ ArithShares wrap_arith(MpcSession& s, const ArithShares& x, MsbHint hint, const 
 
 BoolShares wrap_bits(MpcSession& s, const ArithShares& x, int k) {
   require(k >= 1 && k <= x.ring.bits, ErrorCode::kInvalidArgument, "wrap_bits: k must be in [1, ell]");
-  require_shares(x, "wrap_bits: share not below 2^ell");
+  require_in_ring(x, "wrap_bits: share not below 2^ell");
   const u64 km = Ring(k).mask;
   std::vector<u64> in(x.v.size());
   for (std::size_t i = 0; i < in.size(); ++i)
@@ -45,7 +39,7 @@ BoolShares wrap_bits(MpcSession& s, const ArithShares& x, int k) {
 
 ArithShares wrap_msb_known(MpcSession& s, const ArithShares& x, MsbHint msb, const Ring& out) {
   require(msb != MsbHint::kUnknown, ErrorCode::kInvalidArgument, "wrap_msb_known: the MSB hint is required");
-  require_shares(x, "wrap_msb_known: share not below 2^ell");
+  require_in_ring(x, "wrap_msb_known: share not below 2^ell");
   const std::size_t n = x.v.size();
   ArithShares w{out, std::vector<u64>(n)};
   if (n == 0) return w;
@@ -71,7 +65,7 @@ ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode,
   const Ring& r = x.ring;
   const int ell = r.bits;
   require(ell >= 2 && f >= 1 && f < ell, ErrorCode::kInvalidArgument, "truncate: need 1 <= f < ell");
-  require_shares(x, "truncate: share not below 2^ell");
+  require_in_ring(x, "truncate: share not below 2^ell");
   const std::size_t n = x.v.size();
   const u64 half = u64{1} << (ell - 1);
   const ArithShares xp = plus_public(s, x, half);  // x' = x + 2^{ℓ−1}: the signed range made unsigned
@@ -89,7 +83,7 @@ ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode,
 ArithShares extend(MpcSession& s, const ArithShares& x, int to_bits, bool is_signed, MsbHint msb) {
   const int ell = x.ring.bits;
   require(to_bits > ell && to_bits <= 64, ErrorCode::kInvalidArgument, "extend: need ell < to_bits <= 64");
-  require_shares(x, "extend: share not below 2^ell");
+  require_in_ring(x, "extend: share not below 2^ell");
   const Ring out(to_bits);
   const u64 half = u64{1} << (ell - 1);
   const ArithShares xp = is_signed ? plus_public(s, x, half) : x;
