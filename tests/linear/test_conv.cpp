@@ -3,6 +3,7 @@
 // exactly (before truncation), and the measured bytes must equal the cost model.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -246,4 +247,46 @@ TEST(CheetahConv, InvalidShapesThrow) {
   EXPECT_THROW(prepare_conv(s, too_big, {}), Error);
   std::vector<u64> short_share(5);
   EXPECT_THROW(s.encode_input(short_share), Error);
+}
+
+TEST(CheetahConv, HostileClientGetsTypedErrors) {
+  // A client that sends garbage instead of a ciphertext, a truncated frame, or disconnects: the
+  // server raises a typed error (never a crash or a hang beyond the read timeout).
+  auto P = he::HeParams::cheetah(37);
+  CheetahConvStrategy s(P, conv(2, 6, 6, 2, 3, 1, 1));
+  std::vector<std::int64_t> w(2 * 2 * 9, 3);
+  const PreparedConv pw = prepare_conv(s, w, {});
+  std::vector<u64> x0(2 * 6 * 6, 1);
+  for (int mode = 0; mode < 3; ++mode) {
+    net::ChannelOptions opts;
+    opts.read_timeout = std::chrono::milliseconds(500);
+    auto pr = net::make_memory_pair(opts);
+    Prg p0 = Prg::from_seed(seed(50)), p1 = Prg::from_seed(seed(51));
+    ErrorCode code = ErrorCode::kProtocol;
+    test::run_parties(
+        [&] {
+          try {
+            HeServer he = he_server_setup(*pr.first, P);
+            conv2d_server(*pr.first, he, s, x0, pw, p0);
+          } catch (const Error& e) {
+            code = e.code();
+          }
+        },
+        [&] {
+          he_client_setup(*pr.second, P, p1);
+          if (mode == 0) {
+            std::vector<std::uint8_t> junk(100, 0xab);
+            pr.second->send_frame(junk);
+            pr.second->flush();
+          } else if (mode == 1) {
+            const std::uint64_t huge = std::uint64_t{1} << 40;  // frame length far above the bound
+            pr.second->send(&huge, sizeof huge);
+            pr.second->flush();
+          }
+          pr.second.reset();  // disconnect
+        });
+    if (mode == 0) EXPECT_EQ(code, ErrorCode::kMalformedInput);
+    if (mode == 1) EXPECT_EQ(code, ErrorCode::kSizeLimit);
+    if (mode == 2) EXPECT_TRUE(code == ErrorCode::kPeerClosed || code == ErrorCode::kTimeout);
+  }
 }
