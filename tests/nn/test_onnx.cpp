@@ -1,0 +1,421 @@
+// ONNX import + float reference executor: the shipped models against their PyTorch reference logits,
+// malformed files, the all-at-once unsupported report, and BN folding / bias fusion equivalence.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/core/prg.hpp"
+#include "peregrine/nn/float_exec.hpp"
+#include "peregrine/nn/onnx_import.hpp"
+
+using namespace peregrine;
+using namespace peregrine::nn;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kData = PEREGRINE_SHARED_DATA_DIR;
+
+std::vector<std::uint8_t> read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+std::vector<float> split_floats(const std::string& s) {
+  std::vector<float> v;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) v.push_back(std::stof(item));
+  return v;
+}
+
+// The first `count` test images of the model's dataset, preprocessed as its metadata_props say:
+// (pixel · pixel_scale − mean[c]) / std[c].
+std::vector<Tensor> load_images(const Graph& g, int count) {
+  const Shape& shape = g.shape_of(g.inputs.at(0));  // [1,C,H,W]
+  const std::string& ds = g.metadata.at("dataset");
+  float scale = std::stof(g.metadata.at("pixel_scale"));
+  std::vector<float> mean = split_floats(g.metadata.at("mean")), stdv = split_floats(g.metadata.at("std"));
+  std::size_t C = static_cast<std::size_t>(shape[1]), HW = static_cast<std::size_t>(shape[2] * shape[3]);
+  EXPECT_EQ(mean.size(), C);
+  EXPECT_EQ(stdv.size(), C);
+  std::vector<std::uint8_t> bytes;
+  std::size_t header = 0, record = 0, skip = 0;
+  if (ds == "cifar10") {
+    bytes = read_file(kData / "cifar10" / "test_batch_first1017_lossless.bin");
+    record = 3073;  // label byte, then R, G, B planes of 32×32
+    skip = 1;
+  } else if (ds == "mnist") {
+    bytes = read_file(kData / "mnist" / "t10k-images-idx3-ubyte");
+    header = 16;  // big-endian magic 2051, count, rows, cols
+    record = 784;
+  } else {
+    ADD_FAILURE() << "unknown dataset " << ds;
+    return {};
+  }
+  EXPECT_EQ(C * HW, record - skip);
+  std::vector<Tensor> out;
+  for (int i = 0; i < count; ++i) {
+    Tensor t{shape, std::vector<float>(C * HW)};
+    const std::uint8_t* px = bytes.data() + header + static_cast<std::size_t>(i) * record + skip;
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t q = 0; q < HW; ++q)
+        t.data[c * HW + q] = (static_cast<float>(px[c * HW + q]) * scale - mean[c]) / stdv[c];
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+struct ModelCase {
+  const char* name;
+  int images;  // how many of the 32 reference images to run
+};
+
+class ShippedModel : public ::testing::TestWithParam<ModelCase> {};
+
+// Every ONNX model in ../shared/data/onnx: load, normalise, run the float executor on the first
+// test images, compare with the PyTorch logits. Tolerance: |ours − ref| ≤ 1e-4 · max(1, |ref|)
+// (absolute below 1, relative above).
+TEST_P(ShippedModel, MatchesReferenceLogits) {
+  if (!fs::is_directory(kData / "onnx")) GTEST_SKIP() << "shared data not found at " << kData;
+  const ModelCase mc = GetParam();
+  fs::path model = kData / "onnx" / (std::string(mc.name) + ".onnx");
+  Graph g = load_onnx(model.string());
+  ASSERT_EQ(g.inputs.size(), 1u);
+  ASSERT_EQ(g.outputs.size(), 1u);
+  for (const Node& n : g.nodes) EXPECT_NE(n.op_type, "BatchNormalization") << n.name << " not folded";
+
+  std::vector<std::uint8_t> ref_bytes = read_file(kData / "onnx" / (std::string(mc.name) + ".ref_logits_first32.f32"));
+  ASSERT_EQ(ref_bytes.size(), 32u * 10u * 4u);
+  std::vector<float> ref(32 * 10);
+  std::memcpy(ref.data(), ref_bytes.data(), ref_bytes.size());
+
+  std::vector<Tensor> images = load_images(g, mc.images);
+  auto t0 = std::chrono::steady_clock::now();
+  double max_abs = 0, max_scaled = 0;
+  for (int i = 0; i < mc.images; ++i) {
+    std::vector<Tensor> out = run_float(g, {images[static_cast<std::size_t>(i)]});
+    ASSERT_EQ(out.at(0).shape, (Shape{1, 10}));
+    for (int j = 0; j < 10; ++j) {
+      double r = ref[static_cast<std::size_t>(i * 10 + j)], v = out[0].data[static_cast<std::size_t>(j)];
+      max_abs = std::max(max_abs, std::fabs(v - r));
+      max_scaled = std::max(max_scaled, std::fabs(v - r) / std::max(1.0, std::fabs(r)));
+      EXPECT_LE(std::fabs(v - r), 1e-4 * std::max(1.0, std::fabs(r))) << "image " << i << " class " << j;
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("[ model    ] %-28s images %2d  nodes %3zu  max|err| %.3g  max scaled err %.3g  %.2f s\n", mc.name,
+              mc.images, g.nodes.size(), max_abs, max_scaled, secs);
+}
+
+INSTANTIATE_TEST_SUITE_P(Onnx, ShippedModel,
+                         ::testing::Values(ModelCase{"convmnist_square_mnist", 32}, ModelCase{"lenet_cifar10_crypten", 32},
+                                           ModelCase{"lenet_mnist_shrinkbench", 32}, ModelCase{"mlp_mnist", 32},
+                                           ModelCase{"resnet20_cifar10", 32}, ModelCase{"resnet32_cifar10", 32},
+                                           ModelCase{"resnet44_cifar10", 32}, ModelCase{"resnet56_cifar10", 32},
+                                           ModelCase{"resnet8_cifar10_mlperftiny", 32}, ModelCase{"tfe_a_mnist", 32},
+                                           ModelCase{"tfe_b_mnist", 32}, ModelCase{"tfe_c_mnist", 32}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Every .onnx file in the folder has a case above (a new model must not go untested).
+TEST(ShippedModels, AllFilesCovered) {
+  if (!fs::is_directory(kData / "onnx")) GTEST_SKIP() << "shared data not found at " << kData;
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(kData / "onnx")) n += e.path().extension() == ".onnx";
+  EXPECT_EQ(n, 12u);
+}
+
+// ---- models built in the test with the protobuf API ------------------------------------------
+
+void add_init(onnx::GraphProto& g, const std::string& name, const std::vector<std::int64_t>& dims,
+              const std::vector<float>& v) {
+  auto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  for (auto d : dims) t->add_dims(d);
+  t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+}
+
+onnx::NodeProto* add_node(onnx::GraphProto& g, const std::string& name, const std::string& op,
+                          const std::vector<std::string>& in, const std::vector<std::string>& out) {
+  auto* n = g.add_node();
+  n->set_name(name);
+  n->set_op_type(op);
+  for (const auto& s : in) n->add_input(s);
+  for (const auto& s : out) n->add_output(s);
+  return n;
+}
+
+void add_ints(onnx::NodeProto* n, const std::string& name, const std::vector<std::int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (auto x : v) a->add_ints(x);
+}
+
+void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
+               const std::vector<std::int64_t>& dims) {
+  auto* vi = list->Add();
+  vi->set_name(name);
+  auto* tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (auto d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+// A Constant node holding an int64 tensor.
+void add_int_constant(onnx::GraphProto& g, const std::string& out, const std::vector<std::int64_t>& dims,
+                      const std::vector<std::int64_t>& v) {
+  auto* n = add_node(g, out + "_const", "Constant", {}, {out});
+  auto* a = n->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  auto* t = a->mutable_t();
+  t->set_data_type(onnx::TensorProto::INT64);
+  for (auto d : dims) t->add_dims(d);
+  for (auto x : v) t->add_int64_data(x);
+}
+
+onnx::ModelProto new_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  return m;
+}
+
+std::vector<std::uint8_t> bytes_of(const onnx::ModelProto& m) {
+  std::string s;
+  EXPECT_TRUE(m.SerializeToString(&s));
+  return {s.begin(), s.end()};
+}
+
+std::vector<float> random_floats(Prg& prg, std::size_t n, float lo, float hi) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = lo + (hi - lo) * static_cast<float>(prg.next_u64() >> 40) / static_cast<float>(1 << 24);
+  return v;
+}
+
+Prg test_prg(std::uint8_t tag) {
+  Seed s{};
+  s[0] = tag;
+  return Prg::from_seed(s);  // deterministic test stream
+}
+
+// Pad(0) → Conv → BN → Relu → Dropout → Reshape([Shape(d)[0], -1], folded) → Gemm → BN(1d) →
+// Identity → MatMul → Add(const) → out. Normal form: Conv, Relu, Reshape, Gemm, Gemm.
+onnx::ModelProto bn_model() {
+  Prg prg = test_prg(7);
+  onnx::ModelProto m = new_model();
+  auto& g = *m.mutable_graph();
+  g.set_name("bn_fold");
+  add_value(g.mutable_input(), "x", {1, 3, 6, 6});
+  add_value(g.mutable_output(), "y", {1, 3});
+  add_init(g, "cw", {4, 3, 3, 3}, random_floats(prg, 108, -0.5f, 0.5f));
+  add_init(g, "cb", {4}, random_floats(prg, 4, -0.2f, 0.2f));
+  add_init(g, "g1", {4}, random_floats(prg, 4, 0.5f, 1.5f));
+  add_init(g, "b1", {4}, random_floats(prg, 4, -0.5f, 0.5f));
+  add_init(g, "m1", {4}, random_floats(prg, 4, -0.5f, 0.5f));
+  add_init(g, "v1", {4}, random_floats(prg, 4, 0.2f, 2.0f));
+  add_init(g, "fw", {5, 144}, random_floats(prg, 720, -0.1f, 0.1f));
+  add_init(g, "fb", {5}, random_floats(prg, 5, -0.1f, 0.1f));
+  add_init(g, "g2", {5}, random_floats(prg, 5, 0.5f, 1.5f));
+  add_init(g, "b2", {5}, random_floats(prg, 5, -0.5f, 0.5f));
+  add_init(g, "m2", {5}, random_floats(prg, 5, -0.5f, 0.5f));
+  add_init(g, "v2", {5}, random_floats(prg, 5, 0.2f, 2.0f));
+  add_init(g, "mw", {5, 3}, random_floats(prg, 15, -1.0f, 1.0f));
+  add_init(g, "ab", {3}, random_floats(prg, 3, -1.0f, 1.0f));
+  add_int_constant(g, "zero_pads", {8}, {0, 0, 0, 0, 0, 0, 0, 0});
+  add_node(g, "pad0", "Pad", {"x", "zero_pads"}, {"xp"});
+  auto* conv = add_node(g, "conv", "Conv", {"xp", "cw", "cb"}, {"c"});
+  add_ints(conv, "pads", {1, 1, 1, 1});
+  add_ints(conv, "kernel_shape", {3, 3});
+  add_node(g, "bn1", "BatchNormalization", {"c", "g1", "b1", "m1", "v1"}, {"bn1"});
+  add_node(g, "relu", "Relu", {"bn1"}, {"r"});
+  add_node(g, "drop", "Dropout", {"r"}, {"d"});
+  // torch-style dynamic flatten: x.view(x.size(0), -1)
+  add_node(g, "shape", "Shape", {"d"}, {"ds"});
+  add_int_constant(g, "idx0", {}, {0});
+  add_node(g, "gather", "Gather", {"ds", "idx0"}, {"n"});
+  add_int_constant(g, "axes0", {1}, {0});
+  add_node(g, "unsq", "Unsqueeze", {"n", "axes0"}, {"n1"});
+  add_int_constant(g, "minus1", {1}, {-1});
+  add_node(g, "cat", "Concat", {"n1", "minus1"}, {"newshape"})->add_attribute()->set_name("axis");
+  g.mutable_node(g.node_size() - 1)->mutable_attribute(0)->set_type(onnx::AttributeProto::INT);
+  add_node(g, "flat", "Reshape", {"d", "newshape"}, {"f"});
+  auto* gemm = add_node(g, "fc", "Gemm", {"f", "fw", "fb"}, {"h"});
+  auto* tb = gemm->add_attribute();
+  tb->set_name("transB");
+  tb->set_type(onnx::AttributeProto::INT);
+  tb->set_i(1);
+  add_node(g, "bn2", "BatchNormalization", {"h", "g2", "b2", "m2", "v2"}, {"bn2"});
+  add_node(g, "id", "Identity", {"bn2"}, {"i"});
+  add_node(g, "mm", "MatMul", {"i", "mw"}, {"mmo"});
+  add_node(g, "add", "Add", {"mmo", "ab"}, {"y"});
+  return m;
+}
+
+}  // namespace
+
+TEST(OnnxImport, BatchNormFoldingAndBiasFusionPreserveOutputs) {
+  std::vector<std::uint8_t> bytes = bytes_of(bn_model());
+  Graph folded = load_onnx_bytes(bytes);
+  ImportOptions plain;
+  plain.fold_batchnorm = false;
+  plain.fuse_bias_add = false;
+  Graph unfolded = load_onnx_bytes(bytes, plain);
+
+  std::vector<std::string> ops;
+  for (const Node& n : folded.nodes) ops.push_back(n.op_type);
+  EXPECT_EQ(ops, (std::vector<std::string>{"Conv", "Relu", "Reshape", "Gemm", "Gemm"}));
+  EXPECT_EQ(folded.shape_of("f"), (Shape{1, 144}));
+  int bns = 0;
+  for (const Node& n : unfolded.nodes) bns += n.op_type == "BatchNormalization";
+  EXPECT_EQ(bns, 2);
+  EXPECT_EQ(folded.shape_of("y"), (Shape{1, 3}));
+  EXPECT_EQ(folded.outputs, (std::vector<std::string>{"y"}));
+
+  Prg prg = test_prg(8);
+  for (int trial = 0; trial < 4; ++trial) {
+    Tensor x{{1, 3, 6, 6}, random_floats(prg, 108, -2.0f, 2.0f)};
+    Tensor a = run_float(folded, {x}).at(0), b = run_float(unfolded, {x}).at(0);
+    ASSERT_EQ(a.shape, b.shape);
+    for (std::size_t k = 0; k < a.data.size(); ++k)
+      EXPECT_LE(std::fabs(a.data[k] - b.data[k]), 1e-5 * std::max(1.0f, std::fabs(b.data[k]))) << k;
+  }
+}
+
+TEST(OnnxImport, UnsupportedOpsAreReportedAllAtOnce) {
+  onnx::ModelProto m = new_model();
+  auto& g = *m.mutable_graph();
+  add_value(g.mutable_input(), "x", {1, 2, 5, 5});
+  add_value(g.mutable_output(), "y", {1, 2, 5, 5});
+  add_init(g, "w", {2, 2, 3, 3}, std::vector<float>(36, 0.1f));
+  add_node(g, "first_relu", "Relu", {"x"}, {"a"});
+  add_node(g, "weird_erf", "Erf", {"a"}, {"b"});
+  auto* conv = add_node(g, "dilated_conv", "Conv", {"b", "w"}, {"c"});
+  add_ints(conv, "dilations", {2, 2});
+  add_ints(conv, "pads", {2, 2, 2, 2});
+  auto* pad = add_node(g, "reflect_pad", "Pad", {"c"}, {"d"});
+  auto* mode = pad->add_attribute();
+  mode->set_name("mode");
+  mode->set_type(onnx::AttributeProto::STRING);
+  mode->set_s("reflect");
+  add_node(g, "lrn_norm", "LRN", {"d"}, {"y"});
+  try {
+    load_onnx_bytes(bytes_of(m));
+    FAIL() << "expected Error(kUnsupported)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    std::string what = e.what();
+    for (const char* name : {"weird_erf", "dilated_conv", "reflect_pad", "lrn_norm"})
+      EXPECT_NE(what.find(name), std::string::npos) << name << " missing from: " << what;
+    EXPECT_EQ(what.find("first_relu"), std::string::npos) << what;
+    std::printf("[ report   ] %s\n", what.c_str());
+  }
+}
+
+TEST(OnnxImport, MalformedBytesAreRejected) {
+  auto expect_code = [](const std::vector<std::uint8_t>& b, ErrorCode code, const char* what) {
+    try {
+      load_onnx_bytes(b);
+      ADD_FAILURE() << what << ": expected an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << what << ": " << e.what();
+    }
+  };
+  Prg prg = test_prg(9);
+  for (int trial = 0; trial < 8; ++trial) {
+    std::vector<std::uint8_t> junk(4096);
+    prg.fill(junk.data(), junk.size());
+    expect_code(junk, ErrorCode::kMalformedInput, "random bytes");
+  }
+  expect_code({}, ErrorCode::kMalformedInput, "empty");
+
+  std::vector<std::uint8_t> good = bytes_of(bn_model());
+  EXPECT_NO_THROW(load_onnx_bytes(good));
+  for (std::size_t cut : {good.size() / 2, good.size() - 1, std::size_t{10}}) {
+    std::vector<std::uint8_t> t(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut));
+    expect_code(t, ErrorCode::kMalformedInput, "truncated");
+  }
+
+  // raw_data whose length does not match the dims.
+  onnx::ModelProto m = bn_model();
+  m.mutable_graph()->mutable_initializer(0)->mutable_raw_data()->resize(20);
+  expect_code(bytes_of(m), ErrorCode::kMalformedInput, "raw_data length");
+  // absurd dims are refused before allocation
+  m = bn_model();
+  m.mutable_graph()->mutable_initializer(0)->set_dims(0, std::int64_t{1} << 40);
+  expect_code(bytes_of(m), ErrorCode::kMalformedInput, "huge dims");
+  m = bn_model();
+  m.mutable_graph()->mutable_initializer(0)->set_dims(0, -4);
+  expect_code(bytes_of(m), ErrorCode::kMalformedInput, "negative dims");
+  // a node reading a value nothing defines
+  m = bn_model();
+  m.mutable_graph()->mutable_node(1)->set_input(0, "nowhere");
+  expect_code(bytes_of(m), ErrorCode::kMalformedInput, "undefined value");
+
+  ImportOptions small;
+  small.max_model_bytes = 100;
+  try {
+    load_onnx_bytes(good, small);
+    ADD_FAILURE() << "size limit not enforced";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kSizeLimit);
+  }
+}
+
+TEST(OnnxImport, TruncatedShippedFileIsMalformed) {
+  fs::path p = kData / "onnx" / "tfe_b_mnist.onnx";
+  if (!fs::exists(p)) GTEST_SKIP() << "shared data not found at " << kData;
+  std::vector<std::uint8_t> b = read_file(p);
+  for (std::size_t cut : {b.size() / 2, b.size() / 3, b.size() - 7}) {
+    std::vector<std::uint8_t> t(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(cut));
+    try {
+      load_onnx_bytes(t);
+      ADD_FAILURE() << "truncated at " << cut << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kMalformedInput) << e.what();
+    }
+  }
+}
+
+TEST(OnnxImport, MissingFileIsInvalidArgument) {
+  try {
+    load_onnx("/nonexistent/model.onnx");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
+}
+
+// Byte flips anywhere in a valid model: the importer either accepts the result or throws a
+// peregrine::Error (never another exception type, never a crash; run under ASan/UBSan in CI).
+TEST(OnnxImport, MutatedModelsFailCleanly) {
+  std::vector<std::uint8_t> good = bytes_of(bn_model());
+  Prg prg = test_prg(10);
+  int accepted = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<std::uint8_t> b = good;
+    int flips = 1 + static_cast<int>(prg.uniform_below(4));
+    for (int f = 0; f < flips; ++f) b[prg.uniform_below(b.size())] ^= static_cast<std::uint8_t>(1 + prg.uniform_below(255));
+    try {
+      Graph g = load_onnx_bytes(b);
+      ++accepted;
+      Tensor x{g.shape_of(g.inputs.at(0)), {}};
+      x.data.assign(static_cast<std::size_t>(element_count(x.shape)), 0.5f);
+      run_float(g, {x});
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "trial " << trial << ": non-peregrine exception: " << e.what();
+    }
+  }
+  std::printf("[ mutate   ] %d of 300 mutated models still loaded\n", accepted);
+}
