@@ -47,6 +47,23 @@ void OtSender::cot_and_hash(std::size_t n) {
   detail::tccr_hash_kernel(h1_.data(), t, h1_.data(), n);
 }
 
+void OtSender::cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind) {
+  grow(q_, b);
+  cot_.send_cot(std::span<Block>(q_.data(), b));
+  grow(in_, 2 * b * nb);
+  grow(tw_, 2 * b * nb);
+  const Block d = cot_.delta();
+  for (std::size_t i = 0; i < b; ++i)
+    for (std::size_t k = 0; k < nb; ++k) {
+      const Block t{ctr_ + i, (domain_ << 40) | (kind << 32) | k};
+      in_[i * nb + k] = q_[i];
+      in_[(b + i) * nb + k] = q_[i] ^ d;
+      tw_[i * nb + k] = t;
+      tw_[(b + i) * nb + k] = t;
+    }
+  detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), 2 * b * nb);
+}
+
 void OtSender::send_rot(std::span<std::array<Block, 2>> out) {
   for (std::size_t off = 0; off < out.size(); off += kDerivedBatch) {
     const std::size_t b = std::min(kDerivedBatch, out.size() - off);
@@ -85,27 +102,14 @@ void OtSender::send_chosen_bytes(std::span<const std::uint8_t> m0, std::span<con
   const std::size_t n = m0.size() / msg_bytes;
   const std::size_t nb = (msg_bytes + 15) / 16;  // pad blocks per message
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
-  const Block d = cot_.delta();
   for (std::size_t off = 0; off < n; off += batch) {
     const std::size_t b = std::min(batch, n - off);
-    grow(q_, b);
-    cot_.send_cot(std::span<Block>(q_.data(), b));
-    grow(in_, 2 * b * nb);
-    grow(tw_, 2 * b * nb);
-    for (std::size_t i = 0; i < b; ++i)
-      for (std::size_t k = 0; k < nb; ++k) {
-        const Block t{ctr_ + i, (domain_ << 40) | (std::uint64_t{kBytesPad} << 32) | k};
-        in_[(2 * i) * nb + k] = q_[i];
-        in_[(2 * i + 1) * nb + k] = q_[i] ^ d;
-        tw_[(2 * i) * nb + k] = t;
-        tw_[(2 * i + 1) * nb + k] = t;
-      }
-    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), 2 * b * nb);
+    cot_and_expand(b, nb, kBytesPad);
     grow(wire_, 2 * b * msg_bytes);
     for (std::size_t i = 0; i < b; ++i)
       for (int s = 0; s < 2; ++s) {
         const std::uint8_t* msg = (s ? m1 : m0).data() + (off + i) * msg_bytes;
-        const auto* pad = reinterpret_cast<const std::uint8_t*>(in_.data() + (2 * i + s) * nb);
+        const auto* pad = reinterpret_cast<const std::uint8_t*>(in_.data() + (s * b + i) * nb);
         std::uint8_t* w = wire_.data() + (2 * i + s) * msg_bytes;
         for (std::size_t k = 0; k < msg_bytes; ++k) w[k] = msg[k] ^ pad[k];
       }
@@ -162,22 +166,9 @@ void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span
   const std::uint64_t mask = mask_of(l);
   const std::size_t n = delta.size() / width, nb = (width + 1) / 2;  // pad blocks per side
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
-  const Block d = cot_.delta();
   for (std::size_t off = 0; off < n; off += batch) {
     const std::size_t b = std::min(batch, n - off);
-    grow(q_, b);
-    cot_.send_cot(std::span<Block>(q_.data(), b));
-    grow(in_, 2 * b * nb);
-    grow(tw_, 2 * b * nb);
-    for (std::size_t i = 0; i < b; ++i)
-      for (std::size_t k = 0; k < nb; ++k) {
-        const Block t{ctr_ + i, (domain_ << 40) | (std::uint64_t{kPad} << 32) | k};
-        in_[i * nb + k] = q_[i];
-        in_[(b + i) * nb + k] = q_[i] ^ d;
-        tw_[i * nb + k] = t;
-        tw_[(b + i) * nb + k] = t;
-      }
-    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), 2 * b * nb);
+    cot_and_expand(b, nb, kPad);
     const auto* h0 = reinterpret_cast<const std::uint64_t*>(in_.data());           // [b][2·nb]
     const auto* h1 = reinterpret_cast<const std::uint64_t*>(in_.data() + b * nb);  // [b][2·nb]
     grow(vals_, b * width);
@@ -213,6 +204,20 @@ void OtReceiver::cot_and_hash(std::span<const std::uint8_t> choices) {
   grow(h_, n);
   cot_.recv_cot(choices, std::span<Block>(t_.data(), n));
   detail::tccr_hash_kernel(t_.data(), tweak(kPad, 0), h_.data(), n);
+}
+
+void OtReceiver::cot_and_expand(std::span<const std::uint8_t> choices, std::size_t nb, std::uint64_t kind) {
+  const std::size_t b = choices.size();
+  grow(t_, b);
+  cot_.recv_cot(choices, std::span<Block>(t_.data(), b));
+  grow(in_, b * nb);
+  grow(tw_, b * nb);
+  for (std::size_t i = 0; i < b; ++i)
+    for (std::size_t k = 0; k < nb; ++k) {
+      in_[i * nb + k] = t_[i];
+      tw_[i * nb + k] = Block{ctr_ + i, (domain_ << 40) | (kind << 32) | k};
+    }
+  detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), b * nb);
 }
 
 void OtReceiver::recv_rot(std::span<std::uint8_t> choices_out, std::span<Block> out) {
@@ -257,16 +262,7 @@ void OtReceiver::recv_chosen_bytes(std::span<const std::uint8_t> choices, std::s
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
   for (std::size_t off = 0; off < n; off += batch) {
     const std::size_t b = std::min(batch, n - off);
-    grow(t_, b);
-    cot_.recv_cot(choices.subspan(off, b), std::span<Block>(t_.data(), b));
-    grow(in_, b * nb);
-    grow(tw_, b * nb);
-    for (std::size_t i = 0; i < b; ++i)
-      for (std::size_t k = 0; k < nb; ++k) {
-        in_[i * nb + k] = t_[i];
-        tw_[i * nb + k] = Block{ctr_ + i, (domain_ << 40) | (std::uint64_t{kBytesPad} << 32) | k};
-      }
-    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), b * nb);
+    cot_and_expand(choices.subspan(off, b), nb, kBytesPad);
     grow(wire_, 2 * b * msg_bytes);
     ch_.recv(wire_.data(), 2 * b * msg_bytes);
     for (std::size_t i = 0; i < b; ++i) {
@@ -324,16 +320,7 @@ void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::s
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
   for (std::size_t off = 0; off < n; off += batch) {
     const std::size_t b = std::min(batch, n - off);
-    grow(t_, b);
-    cot_.recv_cot(choices.subspan(off, b), std::span<Block>(t_.data(), b));
-    grow(in_, b * nb);
-    grow(tw_, b * nb);
-    for (std::size_t i = 0; i < b; ++i)
-      for (std::size_t k = 0; k < nb; ++k) {
-        in_[i * nb + k] = t_[i];
-        tw_[i * nb + k] = Block{ctr_ + i, (domain_ << 40) | (std::uint64_t{kPad} << 32) | k};
-      }
-    detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), b * nb);
+    cot_and_expand(choices.subspan(off, b), nb, kPad);
     const auto* h = reinterpret_cast<const std::uint64_t*>(in_.data());  // [b][2·nb]
     const std::size_t nbytes = packed_bytes(b * width, l);
     grow(wire_, nbytes);

@@ -82,6 +82,9 @@ class OtSender {
  private:
   Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
   void cot_and_hash(std::size_t n);  // fills q_ (n COTs), h0_ = H(q), h1_ = H(q ⊕ Δ)
+  // b COTs, each expanded to nb pad blocks per side: in_[(s·b + i)·nb + k] = H(q_i ⊕ s·Δ, tweak
+  // {ctr_ + i, kind, k}) for s ∈ {0, 1}.
+  void cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind);
 
   CotSender& cot_;
   net::Channel& ch_;
@@ -119,6 +122,8 @@ class OtReceiver {
  private:
   Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
   void cot_and_hash(std::span<const std::uint8_t> choices);  // t_ = COTs, h_ = H(t)
+  // COTs with `choices`, each expanded to nb pad blocks: in_[i·nb + k] = H(t_i, {ctr_ + i, kind, k}).
+  void cot_and_expand(std::span<const std::uint8_t> choices, std::size_t nb, std::uint64_t kind);
 
   CotReceiver& cot_;
   net::Channel& ch_;
