@@ -61,12 +61,7 @@ void IknpCotSender::send_cot(std::span<Block> out) {
     detail::prg_columns(keys_.get(), kK, ctr_, C, q_.data());
     ctr_ += C;
     ch_.recv(u_.data(), kK * C * sizeof(Block));
-    for (std::size_t i = 0; i < kK; ++i) {
-      if (!s_[i]) continue;
-      Block* q = q_.data() + i * C;
-      const Block* u = u_.data() + i * C;
-      for (std::size_t k = 0; k < C; ++k) q[k] ^= u[k];
-    }
+    detail::xor_selected_columns(q_.data(), u_.data(), s_.data(), kK, C);
     for (std::size_t c = 0; c < C; ++c) {
       const std::size_t row0 = (g0 + c) * kK;
       if (row0 + kK <= n) {

@@ -49,6 +49,16 @@ void kk_pad_kernel(const Block* rows, const Block* offsets, std::size_t N, std::
 void prg_columns(const AesKey* keys, std::size_t ncols, std::uint64_t ctr, std::size_t nblocks,
                  Block* out) noexcept;
 
+/// The OT-extension sender's correction (IKNP and KK13): q_i ⊕= u_i for every column i < ncols
+/// with s[i] = 1, columns being nblocks Blocks each ([ncols][nblocks] row-major). Plain code.
+inline void xor_selected_columns(Block* q, const Block* u, const std::uint8_t* s, std::size_t ncols,
+                                 std::size_t nblocks) noexcept {
+  for (std::size_t i = 0; i < ncols; ++i) {
+    if (!s[i]) continue;
+    for (std::size_t k = 0; k < nblocks; ++k) q[i * nblocks + k] ^= u[i * nblocks + k];
+  }
+}
+
 /// 128×128 bit-matrix transpose. Row r of the input is in[r * in_stride] (bit j of a Block is bit
 /// j of its little-endian 128-bit value: lo bit 0 .. hi bit 63); out[j] bit r = in row r bit j.
 /// SSE2 byte-unpack + movemask method. in and out must not overlap.

@@ -109,12 +109,7 @@ void KkotSender::send(std::span<const std::uint64_t> msgs, int m, int l) {
     detail::prg_columns(keys_.get(), kK, ctr_, C, q_.data());
     ctr_ += C;
     ch_.recv(u_.data(), kK * C * sizeof(Block));
-    for (std::size_t i = 0; i < kK; ++i) {
-      if (!s_[i]) continue;
-      Block* q = q_.data() + i * C;
-      const Block* u = u_.data() + i * C;
-      for (std::size_t k = 0; k < C; ++k) q[k] ^= u[k];
-    }
+    detail::xor_selected_columns(q_.data(), u_.data(), s_.data(), kK, C);
     columns_to_rows(q_.data(), C, g0 * 128, n, rows_.data(), tmp_.data());
   }
 
@@ -163,6 +158,8 @@ KkotReceiver::KkotReceiver(net::Channel& ch, std::span<const std::array<Block, 2
   u_.resize(kK * kSuper);
   d_.resize(kK * kSuper);
   tmp_.resize(128);
+  code_.resize(2 * 256);
+  for (std::size_t x = 0; x < 256; ++x) wh_code(x, &code_[2 * x]);
 }
 
 KkotReceiver::~KkotReceiver() {
@@ -181,8 +178,6 @@ void KkotReceiver::recv(std::span<const std::uint8_t> choices, std::span<std::ui
   const std::size_t chunks = (n + 127) / 128;
 
   // Phase 1: u_i = G(k_i^0) ⊕ G(k_i^1) ⊕ d_i, streamed; keep the rows t^j.
-  Block code[2 * 256];
-  for (std::size_t x = 0; x < N; ++x) wh_code(x, &code[2 * x]);
   detail::grow(rows_, 2 * n);
   for (std::size_t g0 = 0; g0 < chunks; g0 += kSuper) {
     const std::size_t C = std::min(kSuper, chunks - g0);
@@ -192,7 +187,7 @@ void KkotReceiver::recv(std::span<const std::uint8_t> choices, std::span<std::ui
         Block rows[128];
         const std::size_t base = (g0 + c) * 128;
         for (std::size_t r = 0; r < 128; ++r)
-          rows[r] = base + r < n ? code[2 * choices[base + r] + h] : Block{};
+          rows[r] = base + r < n ? code_[2 * choices[base + r] + h] : Block{};
         detail::transpose128(rows, 1, tmp_.data());
         for (std::size_t i = 0; i < 128; ++i) d_[(h * 128 + i) * C + c] = tmp_[i];
       }

@@ -107,6 +107,7 @@ class KkotReceiver {
   std::uint64_t ctr_ = 0;
   std::uint64_t ot_ = 0;
   std::vector<Block, AlignedAllocator<Block>> t_, u_, d_, rows_, tmp_;
+  std::vector<Block, AlignedAllocator<Block>> code_;  // Walsh–Hadamard codewords, 2 Blocks per x < 256
   std::vector<std::uint64_t> pad_;
   std::vector<std::uint8_t> wire_;
 };
