@@ -1,5 +1,7 @@
 #include "peregrine/mpc/arith.hpp"
 
+#include <algorithm>
+
 #include "peregrine/core/error.hpp"
 
 namespace peregrine::mpc {
@@ -10,11 +12,10 @@ namespace {
 /// v. Adds this party's share of u·v mod 2^ℓ into acc. One COT_{ℓ−j} per bit j of v.
 void gilboa_send(MpcSession& s, std::span<const u64> u, const Ring& r, std::span<u64> acc) {
   const std::size_t n = u.size();
-  std::vector<u64> delta(n), x(n);
+  std::vector<u64> x(n);
   for (int j = 0; j < r.bits; ++j) {
     const int l = r.bits - j;
-    for (std::size_t i = 0; i < n; ++i) delta[i] = u[i];  // masked to l bits by the OT
-    s.ot_sender().send_cot_additive(delta, x, l);
+    s.ot_sender().send_cot_additive(u, x, l);  // the OT masks u to l bits
     for (std::size_t i = 0; i < n; ++i) acc[i] = r.reduce(acc[i] - (x[i] << j));
   }
 }
@@ -96,7 +97,7 @@ ArithShares matmul_server_weights(MpcSession& s, std::span<const std::int64_t> w
   // W·V_1: per weight bit j one vector COT per (m, k); bit j of the wbits-bit two's complement
   // has weight 2^j, the top bit −2^{wbits−1}. Bits j ≥ ℓ vanish mod 2^ℓ.
   const std::size_t n = M * K;
-  std::vector<u64> buf(n * P);
+  std::vector<u64> buf(n * P), delta;  // delta: the client's correlations
   std::vector<std::uint8_t> bit(n);
   for (int j = 0; j < std::min(wbits, r.bits); ++j) {
     const int l = r.bits - j;
@@ -108,11 +109,12 @@ ArithShares matmul_server_weights(MpcSession& s, std::span<const std::int64_t> w
         for (std::size_t k = 0; k < K; ++k)
           for (std::size_t p = 0; p < P; ++p) z.v[m * P + p] += buf[(m * K + k) * P + p] << j;
     } else {
-      std::vector<u64> delta(n * P);
-      for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t k = 0; k < K; ++k)
-          for (std::size_t p = 0; p < P; ++p)
-            delta[(m * K + k) * P + p] = sign ? (0 - v.v[k * P + p]) : v.v[k * P + p];
+      if (delta.empty()) {  // V_1[k, :] repeated for every row m (the same for every bit j)
+        delta.resize(n * P);
+        for (std::size_t m = 0; m < M; ++m) std::copy(v.v.begin(), v.v.end(), delta.begin() + m * K * P);
+      }
+      if (sign)  // the top bit's weight is −2^{wbits−1}
+        for (auto& d : delta) d = 0 - d;
       s.ot_sender().send_cot_additive(delta, buf, l, P);
       for (std::size_t m = 0; m < M; ++m)
         for (std::size_t k = 0; k < K; ++k)
