@@ -285,8 +285,12 @@ TEST(CheetahConv, HostileClientGetsTypedErrors) {
           }
           pr.second.reset();  // disconnect
         });
-    if (mode == 0) EXPECT_EQ(code, ErrorCode::kMalformedInput);
-    if (mode == 1) EXPECT_EQ(code, ErrorCode::kSizeLimit);
-    if (mode == 2) EXPECT_TRUE(code == ErrorCode::kPeerClosed || code == ErrorCode::kTimeout);
+    if (mode == 0) {
+      EXPECT_EQ(code, ErrorCode::kMalformedInput);
+    } else if (mode == 1) {
+      EXPECT_EQ(code, ErrorCode::kSizeLimit);
+    } else {
+      EXPECT_TRUE(code == ErrorCode::kPeerClosed || code == ErrorCode::kTimeout);
+    }
   }
 }

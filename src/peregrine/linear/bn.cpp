@@ -109,12 +109,11 @@ PreparedBn prepare_bn(const CheetahBnStrategy& s, std::span<const std::int64_t> 
                       std::span<const std::int64_t> shift) {
   const auto& P = s.params();
   require(shift.empty() || shift.size() == s.meta().C, ErrorCode::kInvalidArgument, "bn: shift must hold C values");
-  he::CoeffEncoder encoder(P);
-  he::Evaluator ev(P);
   PreparedBn out;
   const auto polys = s.encode_kernels(scale);
-  out.kernels.reserve(polys.size());
-  for (const auto& poly : polys) out.kernels.push_back(ev.prepare(encoder.encode_signed(poly)));
+  out.kernels = prepare_kernels(P, polys.size(), [&](std::size_t k, std::span<std::int64_t> p) {
+    std::copy(polys[k].begin(), polys[k].end(), p.begin());
+  });
   out.shift = reduce_mod_t(*P, shift);
   return out;
 }

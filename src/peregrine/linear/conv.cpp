@@ -268,16 +268,10 @@ PreparedConv prepare_conv(const CheetahConvStrategy& s, std::span<const std::int
                           std::span<const std::int64_t> bias) {
   const auto& P = s.params();
   require(bias.empty() || bias.size() == s.meta().M, ErrorCode::kInvalidArgument, "conv: bias must hold M values");
-  he::CoeffEncoder encoder(P);
-  he::Evaluator ev(P);
-  PreparedConv out;
   s.check_weights(weights);
-  std::vector<std::int64_t> poly(P->n());  // one kernel polynomial at a time (bounded memory)
-  out.kernels.reserve(s.plan().n_kernels);
-  for (std::size_t k = 0; k < s.plan().n_kernels; ++k) {
-    s.encode_kernel_into(weights, k, poly);
-    out.kernels.push_back(ev.prepare(encoder.encode_signed(poly)));
-  }
+  PreparedConv out;
+  out.kernels = prepare_kernels(P, s.plan().n_kernels,
+                                [&](std::size_t k, std::span<std::int64_t> p) { s.encode_kernel_into(weights, k, p); });
   out.bias = reduce_mod_t(*P, bias);
   return out;
 }

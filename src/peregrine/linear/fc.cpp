@@ -180,12 +180,11 @@ PreparedFc prepare_fc(const CheetahFcStrategy& s, std::span<const std::int64_t> 
   const auto& P = s.params();
   require(bias.empty() || bias.size() == s.meta().out_features, ErrorCode::kInvalidArgument,
           "fc: bias must hold out_features values");
-  he::CoeffEncoder encoder(P);
-  he::Evaluator ev(P);
   PreparedFc out;
   const auto polys = s.encode_kernels(weights);
-  out.kernels.reserve(polys.size());
-  for (const auto& poly : polys) out.kernels.push_back(ev.prepare(encoder.encode_signed(poly)));
+  out.kernels = prepare_kernels(P, polys.size(), [&](std::size_t k, std::span<std::int64_t> p) {
+    std::copy(polys[k].begin(), polys[k].end(), p.begin());
+  });
   out.bias = reduce_mod_t(*P, bias);
   return out;
 }

@@ -1,5 +1,6 @@
 #include "peregrine/linear/he_layer.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "peregrine/core/error.hpp"
@@ -35,6 +36,22 @@ double product_noise_bound(std::span<const std::size_t> taps, double wmax) {
     rounding += (static_cast<double>(t) * wmax + 1.0) / 2.0;
   }
   return std::max(1.0, 7.4 * std::sqrt(10.5 * sum_taps) * wmax + rounding);
+}
+
+std::vector<he::PlaintextNtt> prepare_kernels(
+    const he::HeParamsPtr& params, std::size_t count,
+    const std::function<void(std::size_t, std::span<std::int64_t>)>& fill) {
+  he::CoeffEncoder encoder(params);
+  he::Evaluator ev(params);
+  std::vector<std::int64_t> poly(params->n());
+  std::vector<he::PlaintextNtt> out;
+  out.reserve(count);
+  for (std::size_t k = 0; k < count; ++k) {
+    std::fill(poly.begin(), poly.end(), 0);
+    fill(k, poly);
+    out.push_back(ev.prepare(encoder.encode_signed(poly)));
+  }
+  return out;
 }
 
 std::vector<u64> reduce_mod_t(const he::HeParams& params, std::span<const std::int64_t> bias) {

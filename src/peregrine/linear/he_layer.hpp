@@ -14,6 +14,7 @@
 // threads; the drivers use one channel and one Prg each (one thread per session).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -71,6 +72,13 @@ struct CoeffLayerPlan {
 ///   B = 7.4·sqrt(10.5·Σ_γ taps_γ)·w_max + Σ_γ (taps_γ·w_max + 1)/2.
 /// Thread-safe (pure).
 double product_noise_bound(std::span<const std::size_t> taps, double wmax);
+
+/// Prepares `count` kernel polynomials for the server (signed coefficients → NTT form at the top
+/// level), one at a time: fill(k, poly) writes kernel k into poly (N values, zeroed beforehand).
+/// Memory stays at one polynomial of scratch whatever the count.
+std::vector<he::PlaintextNtt> prepare_kernels(
+    const he::HeParamsPtr& params, std::size_t count,
+    const std::function<void(std::size_t, std::span<std::int64_t>)>& fill);
 
 /// Reduces a signed bias (or BN shift) vector mod t (the server's share of a public-to-it constant).
 std::vector<u64> reduce_mod_t(const he::HeParams& params, std::span<const std::int64_t> bias);
