@@ -201,6 +201,19 @@ int try_connect(const addrinfo* ai, Clock::time_point deadline, int* err) {
 
 }  // namespace
 
+namespace {
+/// A connected socket becomes a channel (TCP_NODELAY set); the fd is closed if that fails.
+std::unique_ptr<Channel> adopt_socket(int fd, const ChannelOptions& opts) {
+  set_nodelay(fd);
+  try {
+    return std::make_unique<TcpChannel>(fd, opts);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+}  // namespace
+
 std::unique_ptr<Channel> tcp_connect(const std::string& host, std::uint16_t port,
                                      std::chrono::milliseconds connect_timeout,
                                      const ChannelOptions& opts) {
@@ -210,15 +223,7 @@ std::unique_ptr<Channel> tcp_connect(const std::string& host, std::uint16_t port
   for (;;) {
     for (const addrinfo* ai = addrs.get(); ai != nullptr; ai = ai->ai_next) {
       const int fd = try_connect(ai, deadline, &last_err);
-      if (fd >= 0) {
-        set_nodelay(fd);
-        try {
-          return std::make_unique<TcpChannel>(fd, opts);
-        } catch (...) {
-          ::close(fd);
-          throw;
-        }
-      }
+      if (fd >= 0) return adopt_socket(fd, opts);
       if (Clock::now() >= deadline) break;
     }
     const auto left = deadline - Clock::now();
@@ -275,15 +280,7 @@ std::unique_ptr<Channel> TcpListener::accept(std::chrono::milliseconds timeout, 
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      set_nodelay(fd);
-      try {
-        return std::make_unique<TcpChannel>(fd, opts);
-      } catch (...) {
-        ::close(fd);
-        throw;
-      }
-    }
+    if (fd >= 0) return adopt_socket(fd, opts);
     const int e = errno;
     if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
     if (e != EAGAIN && e != EWOULDBLOCK)

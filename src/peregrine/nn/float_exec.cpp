@@ -24,6 +24,17 @@ std::vector<I64> strides_of(const Shape& s) {
 
 std::size_t at(I64 v) { return static_cast<std::size_t>(v); }
 
+/// A shape seen around axis ax: the product of the dims before it and after it.
+struct AxisSplit {
+  I64 outer = 1, inner = 1;
+};
+AxisSplit split_at(const Shape& shape, std::size_t ax) {
+  AxisSplit a;
+  for (std::size_t d = 0; d < ax; ++d) a.outer *= shape[d];
+  for (std::size_t d = ax + 1; d < shape.size(); ++d) a.inner *= shape[d];
+  return a;
+}
+
 class Exec {
  public:
   Exec(const Graph& g, Values& vals) : g_(g), vals_(vals) {}
@@ -251,9 +262,7 @@ class Exec {
 
   void concat(const Node& n, Tensor& y) {
     std::size_t ax = at(n.attr_int("axis", 0));
-    I64 outer = 1, inner = 1;
-    for (std::size_t d = 0; d < ax; ++d) outer *= y.shape[d];
-    for (std::size_t d = ax + 1; d < y.shape.size(); ++d) inner *= y.shape[d];
+    const auto [outer, inner] = split_at(y.shape, ax);
     std::size_t pos = 0;
     for (I64 o = 0; o < outer; ++o)
       for (std::size_t k = 0; k < n.inputs.size(); ++k) {
@@ -267,9 +276,8 @@ class Exec {
   void softmax(const Node& n, Tensor& y) {
     const Tensor& x = in(n, 0);
     std::size_t ax = at(n.attr_int("axis", 0));
-    I64 outer = 1, len = x.shape[ax], inner = 1;
-    for (std::size_t d = 0; d < ax; ++d) outer *= x.shape[d];
-    for (std::size_t d = ax + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
+    const I64 len = x.shape[ax];
+    const auto [outer, inner] = split_at(x.shape, ax);
     for (I64 o = 0; o < outer; ++o)
       for (I64 q = 0; q < inner; ++q) {
         auto idx = [&](I64 j) { return at((o * len + j) * inner + q); };
@@ -284,9 +292,8 @@ class Exec {
   void argmax(const Node& n, Tensor& y) {
     const Tensor& x = in(n, 0);
     std::size_t ax = at(n.attr_int("axis", 0));
-    I64 outer = 1, len = x.shape[ax], inner = 1;
-    for (std::size_t d = 0; d < ax; ++d) outer *= x.shape[d];
-    for (std::size_t d = ax + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
+    const I64 len = x.shape[ax];
+    const auto [outer, inner] = split_at(x.shape, ax);
     for (I64 o = 0; o < outer; ++o)
       for (I64 q = 0; q < inner; ++q) {
         I64 best = 0;
