@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "../common/two_party.hpp"
+#include "../common/linear_fixture.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/he/params.hpp"
 #include "peregrine/linear/bn.hpp"
@@ -38,13 +38,8 @@ BnMeta bn(std::size_t C, std::size_t H, std::size_t W, int weight_bits = 13) {
   return m;
 }
 
-struct BnRun {
-  std::vector<u64> y, want;
-  LayerCost model;
-  std::size_t sent_client = 0, sent_server = 0;
-};
 
-BnRun run_bn(const BnMeta& m, int ell, std::uint8_t tag, bool with_shift = true) {
+test::LayerRun run_bn(const BnMeta& m, int ell, std::uint8_t tag, bool with_shift = true) {
   auto P = he::HeParams::cheetah(ell);
   const u64 tmask = P->t() - 1;
   Prg gen = Prg::from_seed(seed(tag));
@@ -70,25 +65,10 @@ BnRun run_bn(const BnMeta& m, int ell, std::uint8_t tag, bool with_shift = true)
 
   CheetahBnStrategy s(P, m);
   const PreparedBn pw = prepare_bn(s, g, b);
-  auto pr = net::make_memory_pair();
   Prg p0 = Prg::from_seed(seed(100 + tag)), p1 = Prg::from_seed(seed(200 + tag));
-  BnRun r;
-  std::vector<u64> y0, y1;
-  test::run_parties(
-      [&] {
-        HeServer he = he_server_setup(*pr.first, P);
-        const std::size_t before = pr.first->stats().bytes_sent;
-        y0 = bn_server(*pr.first, he, s, x0, pw, p0);
-        r.sent_server = pr.first->stats().bytes_sent - before;
-      },
-      [&] {
-        HeClient he = he_client_setup(*pr.second, P, p1);
-        const std::size_t before = pr.second->stats().bytes_sent;
-        y1 = bn_client(*pr.second, he, s, x1, p1);
-        r.sent_client = pr.second->stats().bytes_sent - before;
-      });
-  r.y.resize(y0.size());
-  for (std::size_t i = 0; i < y0.size(); ++i) r.y[i] = (y0[i] + y1[i]) & tmask;
+  test::LayerRun r = test::run_layer(
+      P, p1, [&](net::Channel& ch, const HeServer& he) { return bn_server(ch, he, s, x0, pw, p0); },
+      [&](net::Channel& ch, const HeClient& he) { return bn_client(ch, he, s, x1, p1); });
   r.want.resize(n);
   const std::size_t hw = m.H * m.W;
   for (std::size_t c = 0; c < m.C; ++c)
@@ -99,13 +79,7 @@ BnRun run_bn(const BnMeta& m, int ell, std::uint8_t tag, bool with_shift = true)
 }
 
 void expect_exact(const BnMeta& m, int ell, std::uint8_t tag, const std::string& what, bool with_shift = true) {
-  const BnRun r = run_bn(m, ell, tag, with_shift);
-  ASSERT_EQ(r.y.size(), r.want.size()) << what;
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < r.y.size(); ++i) bad += r.y[i] != r.want[i];
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << r.y.size() << " outputs differ";
-  EXPECT_EQ(r.sent_client, r.model.bytes_client_to_server) << what;
-  EXPECT_EQ(r.sent_server, r.model.bytes_server_to_client) << what;
+  test::expect_exact_run(run_bn(m, ell, tag, with_shift), what);
 }
 
 }  // namespace

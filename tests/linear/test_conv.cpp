@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "../common/two_party.hpp"
+#include "../common/linear_fixture.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/he/params.hpp"
 #include "peregrine/linear/conv.hpp"
@@ -51,13 +51,7 @@ std::vector<u64> reference_conv(const Conv2dMeta& m, const std::vector<u64>& x, 
   return y;
 }
 
-struct ConvRun {
-  std::vector<u64> y, want;
-  LayerCost model;
-  std::size_t sent_client = 0, sent_server = 0;
-};
-
-ConvRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, bool with_bias = true) {
+test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, bool with_bias = true) {
   auto P = he::HeParams::cheetah(ell);
   const u64 tmask = P->t() - 1;
   Prg gen = Prg::from_seed(seed(tag));
@@ -87,26 +81,10 @@ ConvRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t t
 
   CheetahConvStrategy s(P, m, policy);
   const PreparedConv pw = prepare_conv(s, w, b);
-  auto pr = net::make_memory_pair();
   Prg p0 = Prg::from_seed(seed(100 + tag)), p1 = Prg::from_seed(seed(200 + tag));
-  ConvRun r;
-  std::vector<u64> y0, y1;
-  std::size_t c_before = 0, s_before = 0;
-  test::run_parties(
-      [&] {
-        HeServer he = he_server_setup(*pr.first, P);
-        s_before = pr.first->stats().bytes_sent;
-        y0 = conv2d_server(*pr.first, he, s, x0, pw, p0);
-        r.sent_server = pr.first->stats().bytes_sent - s_before;
-      },
-      [&] {
-        HeClient he = he_client_setup(*pr.second, P, p1);
-        c_before = pr.second->stats().bytes_sent;
-        y1 = conv2d_client(*pr.second, he, s, x1, p1);
-        r.sent_client = pr.second->stats().bytes_sent - c_before;
-      });
-  r.y.resize(y0.size());
-  for (std::size_t i = 0; i < y0.size(); ++i) r.y[i] = (y0[i] + y1[i]) & tmask;
+  test::LayerRun r = test::run_layer(
+      P, p1, [&](net::Channel& ch, const HeServer& he) { return conv2d_server(ch, he, s, x0, pw, p0); },
+      [&](net::Channel& ch, const HeClient& he) { return conv2d_client(ch, he, s, x1, p1); });
   r.want = reference_conv(m, x, w, b, tmask);
   r.model = s.cost();
   return r;
@@ -127,13 +105,7 @@ Conv2dMeta conv(std::size_t C, std::size_t H, std::size_t W, std::size_t M, std:
 }
 
 void expect_exact(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, const std::string& what) {
-  const ConvRun r = run_conv(m, policy, ell, tag);
-  ASSERT_EQ(r.y.size(), r.want.size()) << what;
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < r.y.size(); ++i) bad += r.y[i] != r.want[i];
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << r.y.size() << " outputs differ";
-  EXPECT_EQ(r.sent_client, r.model.bytes_client_to_server) << what;
-  EXPECT_EQ(r.sent_server, r.model.bytes_server_to_client) << what;
+  test::expect_exact_run(run_conv(m, policy, ell, tag), what);
 }
 
 }  // namespace

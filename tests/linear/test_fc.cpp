@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../common/two_party.hpp"
+#include "../common/linear_fixture.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/he/params.hpp"
 #include "peregrine/linear/fc.hpp"
@@ -84,54 +84,25 @@ std::vector<u64> reference_fc(const FcMeta& m, const FcData& d, u64 tmask) {
   return y;
 }
 
-struct FcRun {
-  std::vector<u64> y, want;
-  LayerCost model;
-  std::size_t sent_client = 0, sent_server = 0;
-  std::size_t m_w = 0, n_w = 0;
-};
 
-FcRun run_fc(const FcMeta& m, int ell, std::uint8_t tag, bool with_bias = true) {
-  auto P = he::HeParams::cheetah(ell);
+test::LayerRun run_fc(const FcMeta& m, std::uint8_t tag, bool with_bias, const CheetahFcStrategy& s) {
+  auto P = s.params();
   const u64 tmask = P->t() - 1;
   const FcData d = make_data(m, tmask, tag, with_bias);
-  CheetahFcStrategy s(P, m);
   const PreparedFc pw = prepare_fc(s, d.w, d.b);
-  auto pr = net::make_memory_pair();
   Prg p0 = Prg::from_seed(seed(100 + tag)), p1 = Prg::from_seed(seed(200 + tag));
-  FcRun r;
-  std::vector<u64> y0, y1;
-  test::run_parties(
-      [&] {
-        HeServer he = he_server_setup(*pr.first, P);
-        const std::size_t before = pr.first->stats().bytes_sent;
-        y0 = fc_server(*pr.first, he, s, d.x0, pw, p0);
-        r.sent_server = pr.first->stats().bytes_sent - before;
-      },
-      [&] {
-        HeClient he = he_client_setup(*pr.second, P, p1);
-        const std::size_t before = pr.second->stats().bytes_sent;
-        y1 = fc_client(*pr.second, he, s, d.x1, p1);
-        r.sent_client = pr.second->stats().bytes_sent - before;
-      });
-  r.y.resize(y0.size());
-  for (std::size_t i = 0; i < y0.size(); ++i) r.y[i] = (y0[i] + y1[i]) & tmask;
+  test::LayerRun r = test::run_layer(
+      P, p1, [&](net::Channel& ch, const HeServer& he) { return fc_server(ch, he, s, d.x0, pw, p0); },
+      [&](net::Channel& ch, const HeClient& he) { return fc_client(ch, he, s, d.x1, p1); });
   r.want = reference_fc(m, d, tmask);
   r.model = s.cost();
-  r.m_w = s.block_rows();
-  r.n_w = s.block_cols();
   return r;
 }
 
 void expect_exact(const FcMeta& m, int ell, std::uint8_t tag, const std::string& what, bool with_bias = true) {
-  const FcRun r = run_fc(m, ell, tag, with_bias);
-  ASSERT_EQ(r.y.size(), r.want.size()) << what;
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < r.y.size(); ++i) bad += r.y[i] != r.want[i];
-  EXPECT_EQ(bad, 0u) << what << " (m_w " << r.m_w << ", n_w " << r.n_w << "): " << bad << " of " << r.y.size()
-                     << " outputs differ";
-  EXPECT_EQ(r.sent_client, r.model.bytes_client_to_server) << what;
-  EXPECT_EQ(r.sent_server, r.model.bytes_server_to_client) << what;
+  const CheetahFcStrategy s(he::HeParams::cheetah(ell), m);
+  test::expect_exact_run(run_fc(m, tag, with_bias, s), what + " (m_w " + std::to_string(s.block_rows()) +
+                                                                ", n_w " + std::to_string(s.block_cols()) + ")");
 }
 
 /// Negacyclic product a·k in Z_t[X]/(X^N + 1), skipping zero coefficients of a (a sparse).

@@ -1,0 +1,62 @@
+// Shared harness of the HE linear-layer tests: both parties as threads over an in-memory channel,
+// HE session set-up, the layer's drivers, reconstruction mod t, and the exactness / byte-model
+// checks every layer test makes.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "two_party.hpp"
+#include "peregrine/linear/he_layer.hpp"
+
+namespace peregrine::test {
+
+/// One two-party run of a linear layer: reconstructed output, the plaintext reference, the cost
+/// model and the bytes each party sent during the layer (HE set-up excluded).
+struct LayerRun {
+  std::vector<linear::u64> y, want;
+  linear::LayerCost model;
+  std::size_t sent_client = 0, sent_server = 0;
+};
+
+/// Runs server(ch, he) and client(ch, he) (each returning its output share) after the HE session
+/// set-up, and fills y = y0 + y1 mod t and the byte counts; want and model are the caller's.
+inline LayerRun run_layer(const he::HeParamsPtr& P, Prg& client_prg,
+                          const std::function<std::vector<linear::u64>(net::Channel&, const linear::HeServer&)>& server,
+                          const std::function<std::vector<linear::u64>(net::Channel&, const linear::HeClient&)>& client) {
+  auto pr = net::make_memory_pair();
+  LayerRun r;
+  std::vector<linear::u64> y0, y1;
+  run_parties(
+      [&] {
+        const linear::HeServer he = linear::he_server_setup(*pr.first, P);
+        const std::size_t before = pr.first->stats().bytes_sent;
+        y0 = server(*pr.first, he);
+        r.sent_server = pr.first->stats().bytes_sent - before;
+      },
+      [&] {
+        const linear::HeClient he = linear::he_client_setup(*pr.second, P, client_prg);
+        const std::size_t before = pr.second->stats().bytes_sent;
+        y1 = client(*pr.second, he);
+        r.sent_client = pr.second->stats().bytes_sent - before;
+      });
+  const linear::u64 tmask = P->t() - 1;
+  r.y.resize(y0.size());
+  for (std::size_t i = 0; i < y0.size(); ++i) r.y[i] = (y0[i] + y1[i]) & tmask;
+  return r;
+}
+
+/// The output equals the reference exactly and the measured bytes equal the cost model.
+inline void expect_exact_run(const LayerRun& r, const std::string& what) {
+  ASSERT_EQ(r.y.size(), r.want.size()) << what;
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < r.y.size(); ++i) bad += r.y[i] != r.want[i];
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << r.y.size() << " outputs differ";
+  EXPECT_EQ(r.sent_client, r.model.bytes_client_to_server) << what;
+  EXPECT_EQ(r.sent_server, r.model.bytes_server_to_client) << what;
+}
+
+}  // namespace peregrine::test
