@@ -1,0 +1,173 @@
+// The two-party engine (DESIGN.md §5): the protocol planner (one strategy per layer, chosen by the
+// strategies' cost models for a network profile), the server's prepared model, the handshake and
+// the executor that walks the fixed-point program (nn/fixed.hpp) on additive shares over Z_{2^ℓ}.
+//
+// A session, in order (each step is a message flow over one net::Channel):
+//   1. the server sends the public plan (fixed-point program + the strategy of every layer, JSON;
+//      never a weight); the client validates it (nn::plan_from_json, strategy names, HE params);
+//   2. both send a hello (magic "PGRN", version, role, ℓ, f, HE params_id, SHA-256 of the plan text)
+//      and check the peer's: any mismatch ends the session on both sides with kProtocol;
+//   3. set-up: the client's public key (when a layer uses HE), base OTs both ways (mpc::MpcSession);
+//   4. online: the client's input share is its quantised input (the server's share is 0), every
+//      node runs on shares (HE layers: linear/*; nonlinear: mpc/*; moves: local), the truncations
+//      are exact (bit-identical to nn::run_fixed);
+//   5. the server sends its share of the logits; only the client learns them.
+// What leaks: the public plan (architecture, ℓ, f, weight bit widths, strategies) and timing.
+//
+// Thread-safety: a ServerModel is immutable after construction and may serve several sessions on
+// different threads at once; a session itself runs on one thread per party.
+// Errors: all typed peregrine::Error; a dropped, stalling or misbehaving peer surfaces as
+// kPeerClosed / kTimeout / kMalformedInput / kProtocol from the step where it happened.
+// Source: DESIGN.md §5; protocols as cited by the linear/ and mpc/ headers.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "peregrine/core/prg.hpp"
+#include "peregrine/he/params.hpp"
+#include "peregrine/net/channel.hpp"
+#include "peregrine/nn/fixed.hpp"
+
+namespace peregrine::engine {
+
+/// A network for the planner's time estimates: bandwidth (bits/s, each way) and round-trip time.
+struct NetworkProfile {
+  std::string name = "lan";
+  double bits_per_second = 3e9;
+  double rtt_seconds = 3e-4;
+  static NetworkProfile lan() { return {"lan", 3e9, 3e-4}; }
+  static NetworkProfile wan() { return {"wan", 4e8, 4e-2}; }
+};
+
+/// The planner's decision for one node of the program (public).
+struct LayerChoice {
+  std::string strategy;            ///< "cheetah-conv", "cheetah-fc", "relu-millionaire", "local", ...
+  std::uint64_t est_bytes_c2s = 0;  ///< estimated (HE layers: exact) bytes client → server
+  std::uint64_t est_bytes_s2c = 0;
+  std::uint64_t est_rounds = 0;
+  double est_seconds = 0;          ///< estimate for the profile: bytes/bandwidth + rounds·RTT + compute
+};
+
+struct LayerStrategies;  // per-node strategy objects (engine.cpp)
+
+/// The plan of a whole session: the fixed-point program, the HE parameters and one choice per
+/// node. Built identically on both sides from the public plan. Immutable after construction.
+class ProtocolPlan {
+ public:
+  /// Plans every node. `forced` (optional) names one strategy per node (what the server sent);
+  /// otherwise each node gets the cheapest available strategy for `profile`.
+  /// Errors: kUnsupported when ℓ is outside the HE parameters' range (13..44) while the program has
+  /// HE layers, or a layer cannot be flooded at its weight bits; kMalformedInput for a `forced`
+  /// list of the wrong size or with a strategy that does not apply to its node.
+  ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile,
+               const std::vector<std::string>* forced = nullptr);
+  ~ProtocolPlan();
+  ProtocolPlan(const ProtocolPlan&) = delete;
+  ProtocolPlan& operator=(const ProtocolPlan&) = delete;
+
+  const nn::FixedPlan& fixed() const noexcept { return fixed_; }
+  const std::vector<LayerChoice>& layers() const noexcept { return layers_; }
+  const he::HeParamsPtr& he_params() const noexcept { return he_; }  ///< null: no HE layer
+  const LayerStrategies& strategies() const noexcept { return *strategies_; }
+  /// The text the server sends and the hello hashes: plan JSON, newline, strategy names.
+  const std::string& wire_text() const noexcept { return wire_; }
+  /// SHA-256 of wire_text().
+  const std::array<std::uint8_t, 32>& hash() const noexcept { return hash_; }
+  /// Sum of the per-layer estimates.
+  LayerChoice total() const;
+
+ private:
+  nn::FixedPlan fixed_;
+  he::HeParamsPtr he_;
+  std::vector<LayerChoice> layers_;
+  std::unique_ptr<LayerStrategies> strategies_;
+  std::string wire_;
+  std::array<std::uint8_t, 32> hash_{};
+};
+
+struct PreparedWeights;  // per-node NTT-form kernels (engine.cpp)
+
+/// The server's side of a model: fixed-point program, weights prepared for HE (NTT form) once.
+/// Immutable; share one ServerModel between concurrent sessions.
+class ServerModel {
+ public:
+  /// Plans (ProtocolPlan) and prepares every HE layer's weights. Cost: the weight preparation
+  /// (NTTs of every kernel polynomial), about a second for ResNet-20 on one core.
+  /// Errors: those of ProtocolPlan and the linear prepare_* functions.
+  ServerModel(nn::FixedModel model, const NetworkProfile& profile = NetworkProfile::lan());
+  ~ServerModel();
+  const nn::FixedModel& model() const noexcept { return model_; }
+  const ProtocolPlan& plan() const noexcept { return *plan_; }
+  const PreparedWeights& prepared() const noexcept { return *prepared_; }
+  double prepare_seconds() const noexcept { return prepare_seconds_; }
+
+ private:
+  nn::FixedModel model_;
+  std::unique_ptr<ProtocolPlan> plan_;
+  std::unique_ptr<PreparedWeights> prepared_;
+  double prepare_seconds_ = 0;
+};
+
+/// Measured cost of one node, for one party (bytes as this party sent / received them).
+struct LayerReport {
+  std::string name;      ///< ONNX node
+  std::string op;        ///< program op (nn::fx_op_name)
+  std::string strategy;
+  double seconds = 0;
+  std::uint64_t bytes_sent = 0, bytes_received = 0, rounds = 0;
+};
+
+/// Measured cost of a session for one party.
+struct PartyReport {
+  double setup_seconds = 0, online_seconds = 0;
+  std::uint64_t setup_bytes_sent = 0, setup_bytes_received = 0;
+  std::uint64_t online_bytes_sent = 0, online_bytes_received = 0;
+  std::uint64_t setup_rounds = 0, online_rounds = 0;
+  std::vector<LayerReport> layers;
+};
+
+/// The client's result: the plan it ran, the revealed logits and its report.
+struct ClientResult {
+  std::shared_ptr<const ProtocolPlan> plan;
+  std::vector<std::uint64_t> logits_ring;  ///< at scale 2^f, ring elements
+  std::vector<float> logits;               ///< dequantised (before the client's post-processing)
+  std::vector<std::uint64_t> input_ring;   ///< the quantised input the client used
+  PartyReport report;
+};
+
+/// Server side of one session on `ch`. Randomness (masks, flooding, OT) from `prg`
+/// (Prg::from_os() outside tests). Errors: see the file comment.
+PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg);
+
+/// Client side of one session. `make_input` is called once the public plan is known and returns
+/// the network input (float, preprocessed, element count of the plan's input); `expected` (may be
+/// null) is a plan hash the client insists on (kProtocol when the server's differs).
+/// Errors: see the file comment; those of make_input.
+ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
+                            Prg& prg, const std::array<std::uint8_t, 32>* expected = nullptr);
+
+/// Both results of a one-process run.
+struct LocalRun {
+  ClientResult client;
+  PartyReport server;
+};
+
+/// The embedded default (DESIGN.md §6 `peregrine run`): both parties in this process, the server
+/// on a second thread, over an in-memory channel pair with `opts` (timeouts, link emulation).
+/// Each party has its own PRG from the OS. When either party fails, its channel is closed so the
+/// other fails promptly too; the first error (the client's first) is rethrown.
+LocalRun run_local(const ServerModel& model,
+                   const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
+                   const net::ChannelOptions& opts = {});
+
+/// Largest public plan a client accepts (bytes).
+inline constexpr std::size_t kMaxPlanBytes = std::size_t{16} << 20;
+
+/// Peak resident set size of this process so far, in bytes (getrusage).
+std::uint64_t peak_rss_bytes();
+
+}  // namespace peregrine::engine

@@ -1,0 +1,1190 @@
+#include "peregrine/nn/fixed.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/nn/float_exec.hpp"
+
+namespace peregrine::nn {
+namespace {
+
+using I64 = std::int64_t;
+using u64 = std::uint64_t;
+
+std::size_t at(I64 v) { return static_cast<std::size_t>(v); }
+
+/// Bits needed for a signed integer of magnitude m (sign bit included).
+int signed_bits(double m) {
+  if (!(m >= 1.0)) return 1;
+  return static_cast<int>(std::floor(std::log2(m))) + 2;
+}
+
+I64 round_fixed(double v, int scale) { return static_cast<I64>(std::llround(std::ldexp(v, scale))); }
+
+// ---- lowering -----------------------------------------------------------------------------------
+
+/// Where an ONNX value lives in the program: value index, and whether it is known non-negative.
+struct Lowered {
+  std::size_t index = 0;
+  bool nonneg = false;
+};
+
+class Lowering {
+ public:
+  Lowering(const Graph& g, const std::vector<Tensor>& calib, const FixedOptions& opt) : g_(g), opt_(opt) {
+    f_ = opt.frac_bits;
+    for (const Tensor& x : calib) {
+      auto all = run_float_all(g, {x});
+      for (auto& [name, t] : all) {
+        double m = 0;
+        for (float v : t.data) m = std::max(m, static_cast<double>(std::fabs(v)));
+        auto& slot = range_[name];
+        slot = std::max(slot, m);
+      }
+    }
+  }
+
+  FixedModel run() {
+    const std::string& in = g_.inputs[0];
+    model_.plan.input = add_value(in, g_.shape_of(in), f_, range_[in]);
+    low_[in] = {model_.plan.input, false};
+    const std::string& out_name = g_.outputs[0];
+    std::string logits = out_name;
+    // Softmax / ArgMax producing the graph output run on the client after the reveal.
+    std::ptrdiff_t last = g_.producer(out_name);
+    if (last >= 0) {
+      const Node& n = g_.nodes[at(last)];
+      if (n.op_type == "Softmax" || n.op_type == "ArgMax") {
+        model_.plan.postprocess = n.op_type;
+        model_.plan.postprocess_axis = n.attr_int("axis", 1);
+        logits = n.inputs.at(0);
+        skip_ = n.name;
+      }
+    }
+    for (const Node& n : g_.nodes) {
+      if (!skip_.empty() && n.name == skip_) continue;
+      try {
+        lower(n);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kUnsupported) throw;
+        unsupported_.push_back(e.what());
+      }
+    }
+    if (!unsupported_.empty()) {
+      std::string msg = "fixed-point lowering: " + std::to_string(unsupported_.size()) + " unsupported node(s):";
+      for (const auto& u : unsupported_) msg += " [" + u + "]";
+      throw Error(ErrorCode::kUnsupported, msg);
+    }
+    auto o = low_.find(logits);
+    if (o == low_.end()) throw Error(ErrorCode::kInvalidArgument, "fixed-point lowering: output '" + logits + "' not computed");
+    model_.plan.output = at_f(o->second).index;
+    finish_ring();
+    model_.plan.frac_bits = f_;
+    model_.plan.headroom_bits = opt_.headroom_bits;
+    model_.plan.metadata = g_.metadata;
+    return std::move(model_);
+  }
+
+ private:
+  [[noreturn]] static void unsupported(const Node& n, const std::string& why) {
+    throw Error(ErrorCode::kUnsupported, "node '" + n.name + "' (" + n.op_type + "): " + why);
+  }
+
+  std::size_t add_value(const std::string& name, const Shape& shape, int scale, double max_abs) {
+    FxValue v;
+    v.name = name;
+    v.shape = shape;
+    v.scale = scale;
+    model_.plan.values.push_back(std::move(v));
+    max_abs_.push_back(max_abs);
+    return model_.plan.values.size() - 1;
+  }
+  std::size_t emit(FxNode node, const std::string& out_name, const Shape& shape, int scale, double max_abs) {
+    node.output = add_value(out_name, shape, scale, max_abs);
+    model_.plan.nodes.push_back(std::move(node));
+    op_of_.push_back(model_.plan.nodes.back().op);
+    return node.output == 0 ? 0 : model_.plan.values.size() - 1;
+  }
+  const FxValue& val(std::size_t i) const { return model_.plan.values[i]; }
+
+  const Lowered& get(const Node& n, std::size_t k) {
+    if (k >= n.inputs.size() || n.inputs[k].empty()) unsupported(n, "missing input");
+    auto it = low_.find(n.inputs[k]);
+    if (it == low_.end()) {
+      if (g_.initializers.count(n.inputs[k])) unsupported(n, "input " + std::to_string(k) + " is a constant here");
+      throw Error(ErrorCode::kInvalidArgument, "fixed-point lowering: value '" + n.inputs[k] + "' not computed");
+    }
+    return it->second;
+  }
+  const Tensor* constant(const Node& n, std::size_t k) const {
+    if (k >= n.inputs.size() || n.inputs[k].empty()) return nullptr;
+    auto it = g_.initializers.find(n.inputs[k]);
+    return it == g_.initializers.end() ? nullptr : &it->second;
+  }
+
+  /// The value at scale 2^f: inserts (once) the truncation of a scale-2^{2f} value.
+  Lowered at_f(const Lowered& x) {
+    if (val(x.index).scale == f_) return x;
+    auto memo = truncated_.find(x.index);
+    if (memo != truncated_.end()) return {memo->second, x.nonneg};
+    FxNode t;
+    t.op = FxOp::kTrunc;
+    t.name = val(x.index).name;
+    t.inputs = {x.index};
+    t.shift = val(x.index).scale - f_;
+    t.nonneg = x.nonneg;
+    std::size_t out = emit(t, val(x.index).name + "@f", val(x.index).shape, f_, max_abs_[x.index]);
+    truncated_[x.index] = out;
+    return {out, x.nonneg};
+  }
+  /// The value at scale 2^scale (≥ its own): x·2^{scale − own} (local, exact).
+  Lowered scale_to(const Lowered& x, int scale) {
+    if (val(x.index).scale == scale) return x;
+    FxNode s;
+    s.op = FxOp::kScaleUp;
+    s.name = val(x.index).name;
+    s.inputs = {x.index};
+    s.shift = scale - val(x.index).scale;
+    return {emit(s, val(x.index).name + "@" + std::to_string(scale), val(x.index).shape, scale, max_abs_[x.index]),
+            x.nonneg};
+  }
+  /// Fraction bits of a layer's weights: at least f, more for small weights so that the largest
+  /// quantised weight has options.weight_bits_target bits (precision of tiny first-layer weights).
+  int weight_frac(const std::vector<float>& w) const {
+    double m = 0;
+    for (float v : w) m = std::max(m, static_cast<double>(std::fabs(v)));
+    if (!(m > 0)) return f_;
+    int fw = opt_.weight_bits_target - 1 - static_cast<int>(std::floor(std::log2(m)));
+    return std::clamp(fw, f_, f_ + 16);
+  }
+  /// Binds an ONNX output; without deferred truncation a scale-2^{2f} result is truncated at once.
+  void bind(const Node& n, Lowered v) {
+    if (!opt_.defer_truncation) v = at_f(v);
+    low_[n.outputs.at(0)] = v;
+  }
+  double range_of(const std::string& name) const {
+    auto it = range_.find(name);
+    return it == range_.end() ? 0.0 : it->second;
+  }
+  const Shape& out_shape(const Node& n) const { return g_.shape_of(n.outputs.at(0)); }
+
+  std::size_t add_weights(std::vector<I64> w, std::vector<I64> b) {
+    model_.weights.entries.push_back({std::move(w), std::move(b)});
+    return model_.weights.entries.size() - 1;
+  }
+  static int weight_bits_of(const std::vector<I64>& w) {
+    I64 m = 0;
+    for (I64 v : w) m = std::max(m, v < 0 ? -v : v);
+    return std::max(2, signed_bits(static_cast<double>(m)));
+  }
+
+  void lower(const Node& n) {
+    const std::string& op = n.op_type;
+    if (op == "Conv") conv(n);
+    else if (op == "Gemm") gemm(n);
+    else if (op == "BatchNormalization") batchnorm(n);
+    else if (op == "Relu") relu(n);
+    else if (op == "Clip") clip(n);
+    else if (op == "Add" || op == "Sub") add_sub(n);
+    else if (op == "Mul") mul(n);
+    else if (op == "MaxPool") maxpool(n);
+    else if (op == "AveragePool" || op == "GlobalAveragePool") avgpool(n);
+    else if (op == "Flatten" || op == "Reshape" || op == "Identity") reshape(n);
+    else if (op == "Slice") slice(n);
+    else if (op == "Pad") pad(n);
+    else if (op == "Concat") concat(n);
+    else if (op == "Softmax" || op == "ArgMax") unsupported(n, "only supported as the last node (done by the client)");
+    else unsupported(n, "op not supported by the fixed-point lowering");
+  }
+
+  void conv(const Node& n) {
+    const Tensor* w = constant(n, 1);
+    if (!w) unsupported(n, "weights must be an initializer");
+    const Tensor* b = constant(n, 2);
+    if (n.inputs.size() > 2 && !n.inputs[2].empty() && !b) unsupported(n, "bias must be an initializer");
+    Lowered x = at_f(get(n, 0));
+    const Shape& xs = val(x.index).shape;
+    if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
+    FxNode c;
+    c.op = FxOp::kConv;
+    c.name = n.name;
+    c.inputs = {x.index};
+    c.C = xs[1]; c.H = xs[2]; c.W = xs[3];
+    c.M = w->shape[0]; c.kh = w->shape[2]; c.kw = w->shape[3];
+    auto st = n.attr_ints("strides", {1, 1});
+    c.sh = st[0]; c.sw = st[1];
+    auto p = n.attr_ints("pads", {0, 0, 0, 0});
+    c.pads = {p[0], p[1], p[2], p[3]};
+    c.groups = n.attr_int("group", 1);
+    const int fw = weight_frac(w->data);
+    std::vector<I64> wq(w->data.size()), bq;
+    for (std::size_t k = 0; k < wq.size(); ++k) wq[k] = round_fixed(w->data[k], fw);
+    if (b) {
+      bq.resize(b->data.size());
+      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed(b->data[k], f_ + fw);
+    }
+    c.has_bias = b != nullptr;
+    c.weight_bits = weight_bits_of(wq);
+    c.weight_index = add_weights(std::move(wq), std::move(bq));
+    bind(n, {emit(c, n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
+  }
+
+  void gemm(const Node& n) {
+    const Tensor* w = constant(n, 1);
+    if (!w) unsupported(n, "weights must be an initializer");
+    const Tensor* b = constant(n, 2);
+    if (n.inputs.size() > 2 && !n.inputs[2].empty() && !b) unsupported(n, "bias must be an initializer");
+    Lowered x = at_f(get(n, 0));
+    const Shape& xs = val(x.index).shape;
+    if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
+    FxNode c;
+    c.op = FxOp::kGemm;
+    c.name = n.name;
+    c.inputs = {x.index};
+    c.K = xs[1];
+    c.N = w->shape[0];
+    const int fw = weight_frac(w->data);
+    std::vector<I64> wq(w->data.size()), bq;
+    for (std::size_t k = 0; k < wq.size(); ++k) wq[k] = round_fixed(w->data[k], fw);
+    if (b) {
+      if (static_cast<I64>(b->data.size()) != c.N) unsupported(n, "bias must have one value per output");
+      bq.resize(b->data.size());
+      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed(b->data[k], f_ + fw);
+    }
+    c.has_bias = b != nullptr;
+    c.weight_bits = weight_bits_of(wq);
+    c.weight_index = add_weights(std::move(wq), std::move(bq));
+    bind(n, {emit(c, n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
+  }
+
+  /// Per-channel affine x·γ[c] + β[c] (γ at 2^f, β at 2^{2f}); x at scale 2^f, shape [1,C,...].
+  void affine(const Node& n, const Lowered& x_in, std::vector<double> gamma, std::vector<double> beta) {
+    Lowered x = at_f(x_in);
+    const Shape& xs = val(x.index).shape;
+    if (xs.size() < 2 || xs[0] != 1) unsupported(n, "input must be [1,C,...]");
+    FxNode a;
+    a.op = FxOp::kAffine;
+    a.name = n.name;
+    a.inputs = {x.index};
+    a.C = xs[1];
+    a.inner = element_count(xs) / std::max<I64>(1, xs[1]);
+    const int fw = weight_frac(std::vector<float>(gamma.begin(), gamma.end()));
+    std::vector<I64> gq(gamma.size()), bq;
+    for (std::size_t k = 0; k < gq.size(); ++k) gq[k] = round_fixed(gamma[k], fw);
+    if (!beta.empty()) {
+      bq.resize(beta.size());
+      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed(beta[k], f_ + fw);
+    }
+    a.has_bias = !beta.empty();
+    a.weight_bits = weight_bits_of(gq);
+    a.weight_index = add_weights(std::move(gq), std::move(bq));
+    bind(n, {emit(a, n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
+  }
+
+  void batchnorm(const Node& n) {
+    const Tensor *gamma = constant(n, 1), *beta = constant(n, 2), *mean = constant(n, 3), *var = constant(n, 4);
+    if (!gamma || !beta || !mean || !var) unsupported(n, "scale, bias, mean and var must be initializers");
+    double eps = n.attr_float("epsilon", 1e-5f);
+    std::size_t C = gamma->data.size();
+    std::vector<double> s(C), t(C);
+    for (std::size_t c = 0; c < C; ++c) {
+      s[c] = gamma->data[c] / std::sqrt(static_cast<double>(var->data[c]) + eps);
+      t[c] = beta->data[c] - mean->data[c] * s[c];
+    }
+    affine(n, get(n, 0), std::move(s), std::move(t));
+  }
+
+  void relu(const Node& n) {
+    Lowered x = get(n, 0);
+    FxNode r;
+    r.op = FxOp::kRelu;
+    r.name = n.name;
+    r.inputs = {x.index};
+    bind(n, {emit(r, n.outputs[0], out_shape(n), val(x.index).scale, range_of(n.outputs[0])), true});
+  }
+
+  std::size_t add_public(const Node& n, std::size_t x, double c, const std::string& tag) {
+    FxNode a;
+    a.op = FxOp::kAddPublic;
+    a.name = n.name;
+    a.inputs = {x};
+    a.constant = round_fixed(c, val(x).scale);
+    return emit(a, n.outputs[0] + tag, val(x).shape, val(x).scale, max_abs_[x] + std::fabs(c));
+  }
+  std::size_t relu_of(const Node& n, std::size_t x, const std::string& tag) {
+    FxNode r;
+    r.op = FxOp::kRelu;
+    r.name = n.name;
+    r.inputs = {x};
+    return emit(r, n.outputs[0] + tag, val(x).shape, val(x).scale, max_abs_[x]);
+  }
+
+  // clip(x, lo, hi) = lo + relu(x − lo) − relu(x − hi); one-sided forms drop a term.
+  void clip(const Node& n) {
+    Lowered x = at_f(get(n, 0));  // clip(⌊x⌋) ≠ ⌊clip(x)⌋ for bounds off the 2^{-f} grid
+    double lo = n.attr_float("min", -std::numeric_limits<float>::infinity());
+    double hi = n.attr_float("max", std::numeric_limits<float>::infinity());
+    if (!(lo <= hi)) unsupported(n, "min > max");
+    std::size_t out;
+    bool nonneg = std::isfinite(lo) && lo >= 0;
+    int scale = val(x.index).scale;
+    const Shape& shape = out_shape(n);
+    auto sub = [&](std::size_t a, std::size_t b) {
+      FxNode s;
+      s.op = FxOp::kSub;
+      s.name = n.name;
+      s.inputs = {a, b};
+      return emit(s, n.outputs[0] + "/sub", shape, scale, max_abs_[a] + max_abs_[b]);
+    };
+    if (std::isfinite(lo)) {
+      std::size_t r1 = relu_of(n, add_public(n, x.index, -lo, "/x-lo"), "/relu_lo");
+      std::size_t acc = r1;
+      if (std::isfinite(hi)) acc = sub(r1, relu_of(n, add_public(n, x.index, -hi, "/x-hi"), "/relu_hi"));
+      out = add_public(n, acc, lo, "");
+    } else if (std::isfinite(hi)) {
+      out = sub(x.index, relu_of(n, add_public(n, x.index, -hi, "/x-hi"), "/relu_hi"));
+    } else {
+      low_[n.outputs[0]] = x;
+      return;
+    }
+    max_abs_[out] = range_of(n.outputs[0]);
+    bind(n, {out, nonneg});
+  }
+
+  void add_sub(const Node& n) {
+    bool is_sub = n.op_type == "Sub";
+    const Tensor* c0 = constant(n, 0);
+    const Tensor* c1 = constant(n, 1);
+    const Shape& ys = out_shape(n);
+    if (c0 && c1) unsupported(n, "both operands constant (not folded)");
+    if (c0 || c1) {
+      if (c0 && is_sub) unsupported(n, "constant minus tensor");
+      const Tensor& c = c0 ? *c0 : *c1;
+      Lowered x = get(n, c0 ? 1 : 0);
+      if (val(x.index).shape != ys) unsupported(n, "the runtime operand must have the output shape");
+      FxNode a;
+      a.op = FxOp::kAddConst;
+      a.name = n.name;
+      a.inputs = {x.index};
+      // Expand the constant to the output shape (numpy broadcasting), quantised at x's scale.
+      Tensor full;
+      full.shape = ys;
+      std::vector<I64> cq(at(element_count(ys)));
+      std::vector<I64> ost(ys.size(), 1), cst(c.shape.size(), 1);
+      for (std::size_t k = ys.size(); k-- > 1;) ost[k - 1] = ost[k] * ys[k];
+      for (std::size_t k = c.shape.size(); k-- > 1;) cst[k - 1] = cst[k] * c.shape[k];
+      std::size_t off = ys.size() - std::min(ys.size(), c.shape.size());
+      for (I64 e = 0; e < static_cast<I64>(cq.size()); ++e) {
+        I64 rem = e, src = 0;
+        for (std::size_t d = 0; d < ys.size(); ++d) {
+          I64 j = rem / ost[d];
+          rem %= ost[d];
+          if (d >= off && c.shape[d - off] != 1) src += j * cst[d - off];
+        }
+        double v = c.data[at(src)];
+        cq[at(e)] = round_fixed(is_sub ? -v : v, val(x.index).scale);
+      }
+      a.weight_index = add_weights(std::move(cq), {});
+      bind(n, {emit(a, n.outputs[0], ys, val(x.index).scale, range_of(n.outputs[0])), false});
+      return;
+    }
+    Lowered a = get(n, 0), b = get(n, 1);
+    if (val(a.index).shape != ys || val(b.index).shape != ys) unsupported(n, "broadcasting between two runtime tensors");
+    // At most one operand may carry untruncated low bits: ⌊(a + 2^f·s)/2^f⌋ = ⌊a/2^f⌋ + s holds,
+    // ⌊(a + b)/2^f⌋ = ⌊a/2^f⌋ + ⌊b/2^f⌋ does not. With both at 2^{2f}, truncate one (preferably
+    // one whose truncation exists already, e.g. a ReLU output that also feeds a conv).
+    if (val(a.index).scale > f_ && val(b.index).scale > f_) {
+      if (truncated_.count(a.index)) a = at_f(a);
+      else b = at_f(b);
+    }
+    int scale = std::max(val(a.index).scale, val(b.index).scale);
+    a = scale_to(a, scale);
+    b = scale_to(b, scale);
+    FxNode s;
+    s.op = is_sub ? FxOp::kSub : FxOp::kAdd;
+    s.name = n.name;
+    s.inputs = {a.index, b.index};
+    bind(n, {emit(s, n.outputs[0], ys, val(a.index).scale, range_of(n.outputs[0])), false});
+  }
+
+  void mul(const Node& n) {
+    const Tensor* c0 = constant(n, 0);
+    const Tensor* c1 = constant(n, 1);
+    if (c0 && c1) unsupported(n, "both operands constant (not folded)");
+    if (c0 || c1) {
+      const Tensor& c = c0 ? *c0 : *c1;
+      Lowered x = get(n, c0 ? 1 : 0);
+      const Shape& xs = val(x.index).shape;
+      if (xs.size() < 2 || xs[0] != 1) unsupported(n, "input must be [1,C,...]");
+      std::size_t C = at(xs[1]);
+      std::vector<double> g(C);
+      I64 cn = element_count(c.shape);
+      if (cn == 1) {
+        std::fill(g.begin(), g.end(), c.data[0]);
+      } else {
+        // per-channel: [C], [C,1,..], [1,C,1,..] aligned to axis 1 of x
+        bool ok = static_cast<std::size_t>(cn) == C;
+        if (ok) {
+          std::size_t off = xs.size() - c.shape.size();
+          for (std::size_t d = 0; d < c.shape.size(); ++d)
+            if (c.shape[d] != 1 && d + off != 1) ok = false;
+        }
+        if (!ok) unsupported(n, "product with a constant must be per-channel or scalar");
+        for (std::size_t k = 0; k < C; ++k) g[k] = c.data[k];
+      }
+      affine(n, x, std::move(g), {});
+      return;
+    }
+    Lowered a = at_f(get(n, 0)), b = at_f(get(n, 1));
+    const Shape& ys = out_shape(n);
+    FxNode m;
+    m.name = n.name;
+    if (n.inputs[0] == n.inputs[1]) {
+      m.op = FxOp::kSquare;
+      m.inputs = {a.index};
+    } else {
+      if (val(a.index).shape != ys || val(b.index).shape != ys) unsupported(n, "broadcasting between two runtime tensors");
+      m.op = FxOp::kMul;
+      m.inputs = {a.index, b.index};
+    }
+    bind(n, {emit(m, n.outputs[0], ys, 2 * f_, range_of(n.outputs[0])), n.inputs[0] == n.inputs[1]});
+  }
+
+  void pool_shape(const Node& n, FxNode& p, const Shape& xs) {
+    if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
+    p.C = xs[1]; p.H = xs[2]; p.W = xs[3];
+    if (n.op_type == "GlobalAveragePool") {
+      p.kh = p.H; p.kw = p.W;
+      p.pads = {0, 0, 0, 0};
+      return;
+    }
+    auto ks = n.attr_ints("kernel_shape");
+    auto st = n.attr_ints("strides", {1, 1});
+    auto pd = n.attr_ints("pads", {0, 0, 0, 0});
+    if (ks.size() != 2 || st.size() != 2 || pd.size() != 4) unsupported(n, "only 2-D pooling");
+    p.kh = ks[0]; p.kw = ks[1]; p.sh = st[0]; p.sw = st[1];
+    p.pads = pd;
+  }
+
+  void maxpool(const Node& n) {
+    Lowered x = get(n, 0);
+    FxNode p;
+    p.op = FxOp::kMaxPool;
+    p.name = n.name;
+    p.inputs = {x.index};
+    pool_shape(n, p, val(x.index).shape);
+    bind(n, {emit(p, n.outputs[0], out_shape(n), val(x.index).scale, range_of(n.outputs[0])), x.nonneg});
+  }
+
+  void avgpool(const Node& n) {
+    Lowered x = at_f(get(n, 0));
+    FxNode p;
+    p.op = FxOp::kAvgPool;
+    p.name = n.name;
+    p.inputs = {x.index};
+    pool_shape(n, p, val(x.index).shape);
+    p.count_include_pad = n.attr_int("count_include_pad", 0) != 0;
+    I64 kmax = p.kh * p.kw;
+    if (kmax > (I64{1} << (f_ + 1))) unsupported(n, "window larger than 2^(f+1): the multiplier would be 0");
+    bind(n, {emit(p, n.outputs[0], out_shape(n), 2 * f_, range_of(n.outputs[0])), x.nonneg});
+  }
+
+  void reshape(const Node& n) {
+    Lowered x = get(n, 0);
+    FxNode r;
+    r.op = FxOp::kReshape;
+    r.name = n.name;
+    r.inputs = {x.index};
+    double m = max_abs_[x.index];
+    low_[n.outputs[0]] = {emit(r, n.outputs[0], out_shape(n), val(x.index).scale, m), x.nonneg};
+  }
+
+  void slice(const Node& n) {
+    Lowered x = get(n, 0);
+    FxNode s;
+    s.op = FxOp::kSlice;
+    s.name = n.name;
+    s.inputs = {x.index};
+    s.starts = n.attr_ints("starts");
+    s.steps = n.attr_ints("steps");
+    low_[n.outputs[0]] = {emit(s, n.outputs[0], out_shape(n), val(x.index).scale, max_abs_[x.index]), x.nonneg};
+  }
+
+  void pad(const Node& n) {
+    Lowered x = get(n, 0);
+    if (n.attr_float("value", 0.0f) != 0.0f) unsupported(n, "only zero padding");
+    FxNode p;
+    p.op = FxOp::kPad;
+    p.name = n.name;
+    p.inputs = {x.index};
+    p.pads = n.attr_ints("pads");
+    low_[n.outputs[0]] = {emit(p, n.outputs[0], out_shape(n), val(x.index).scale, max_abs_[x.index]), x.nonneg};
+  }
+
+  void concat(const Node& n) {
+    std::vector<Lowered> xs;
+    bool same = true, nonneg = true;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      xs.push_back(get(n, k));
+      same = same && val(xs.back().index).scale == val(xs[0].index).scale;
+    }
+    FxNode c;
+    c.op = FxOp::kConcat;
+    c.name = n.name;
+    c.axis = n.attr_int("axis", 0);
+    for (auto& x : xs) {
+      if (!same) x = at_f(x);
+      nonneg = nonneg && x.nonneg;
+      c.inputs.push_back(x.index);
+    }
+    int scale = val(c.inputs[0]).scale;
+    low_[n.outputs[0]] = {emit(c, n.outputs[0], out_shape(n), scale, range_of(n.outputs[0])), nonneg};
+  }
+
+  void finish_ring() {
+    FixedPlan& p = model_.plan;
+    int need = 2 * f_ + 2;  // room for the products of x² and pooling
+    for (std::size_t i = 0; i < p.values.size(); ++i) {
+      int b = signed_bits(std::ldexp(max_abs_[i], p.values[i].scale));
+      need = std::max(need, b + opt_.headroom_bits);
+    }
+    need = std::max(need, opt_.min_ring_bits);
+    if (need > 64)
+      throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: the calibration range needs " + std::to_string(need) +
+                                                   " ring bits (> 64); lower frac_bits or headroom");
+    p.ring_bits = need;
+    for (std::size_t i = 0; i < p.values.size(); ++i) {
+      FxRange r;
+      r.value = p.values[i].name;
+      r.op = i == p.input ? "Input" : "";
+      r.scale = p.values[i].scale;
+      r.max_abs = max_abs_[i];
+      r.bits = signed_bits(std::ldexp(max_abs_[i], r.scale));
+      r.headroom = need - r.bits;
+      p.ranges.push_back(r);
+    }
+    for (const FxNode& nd : p.nodes) p.ranges[nd.output].op = fx_op_name(nd.op);
+  }
+
+  const Graph& g_;
+  FixedOptions opt_;
+  int f_ = 12;
+  std::map<std::string, double> range_;
+  std::map<std::string, Lowered> low_;
+  std::map<std::size_t, std::size_t> truncated_;
+  std::vector<double> max_abs_;
+  std::vector<FxOp> op_of_;
+  std::vector<std::string> unsupported_;
+  std::string skip_;
+  FixedModel model_;
+};
+
+// ---- reference executor ---------------------------------------------------------------------------
+
+std::vector<I64> strides_of(const Shape& s) {
+  std::vector<I64> st(s.size(), 1);
+  for (std::size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
+  return st;
+}
+
+/// Output extent of a window along one axis (floor mode).
+I64 window_out(I64 n, I64 k, I64 s, I64 pb, I64 pe) { return (n + pb + pe - k) / s + 1; }
+
+class Reference {
+ public:
+  Reference(const FixedModel& m) : m_(m), p_(m.plan) {
+    mask_ = p_.ring_bits == 64 ? ~u64{0} : ((u64{1} << p_.ring_bits) - 1);
+  }
+
+  std::vector<std::vector<u64>> run(const std::vector<u64>& input) {
+    vals_.assign(p_.values.size(), {});
+    if (input.size() != at(element_count(p_.values[p_.input].shape)))
+      throw Error(ErrorCode::kInvalidArgument, "fixed executor: input must have " +
+                                                   std::to_string(element_count(p_.values[p_.input].shape)) + " values");
+    vals_[p_.input] = input;
+    for (auto& v : vals_[p_.input]) v &= mask_;
+    for (const FxNode& n : p_.nodes) {
+      std::vector<u64> y(at(element_count(p_.values[n.output].shape)), 0);
+      step(n, y);
+      for (auto& v : y) v &= mask_;
+      vals_[n.output] = std::move(y);
+    }
+    return std::move(vals_);
+  }
+
+ private:
+  const std::vector<u64>& in(const FxNode& n, std::size_t k) const { return vals_[n.inputs[k]]; }
+  I64 sx(u64 v) const { return ring_to_signed(v & mask_, p_.ring_bits); }
+
+  void step(const FxNode& n, std::vector<u64>& y) {
+    const auto& w = m_.weights.entries;
+    switch (n.op) {
+      case FxOp::kConv: conv(n, y); break;
+      case FxOp::kGemm: {
+        const auto& x = in(n, 0);
+        const auto& e = w[n.weight_index];
+        for (I64 j = 0; j < n.N; ++j) {
+          u64 acc = e.b.empty() ? 0 : static_cast<u64>(e.b[at(j)]);
+          for (I64 k = 0; k < n.K; ++k) acc += static_cast<u64>(e.w[at(j * n.K + k)]) * x[at(k)];
+          y[at(j)] = acc;
+        }
+        break;
+      }
+      case FxOp::kAffine: {
+        const auto& x = in(n, 0);
+        const auto& e = w[n.weight_index];
+        for (I64 c = 0; c < n.C; ++c)
+          for (I64 q = 0; q < n.inner; ++q) {
+            std::size_t k = at(c * n.inner + q);
+            y[k] = static_cast<u64>(e.w[at(c)]) * x[k] + (e.b.empty() ? 0 : static_cast<u64>(e.b[at(c)]));
+          }
+        break;
+      }
+      case FxOp::kTrunc: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<u64>(sx(x[k]) >> n.shift);
+        break;
+      }
+      case FxOp::kRelu: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = sx(x[k]) > 0 ? x[k] : 0;
+        break;
+      }
+      case FxOp::kAdd:
+      case FxOp::kSub: {
+        const auto &a = in(n, 0), &b = in(n, 1);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = n.op == FxOp::kAdd ? a[k] + b[k] : a[k] - b[k];
+        break;
+      }
+      case FxOp::kAddConst: {
+        const auto& x = in(n, 0);
+        const auto& c = w[n.weight_index].w;
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(c[k]);
+        break;
+      }
+      case FxOp::kAddPublic: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(n.constant);
+        break;
+      }
+      case FxOp::kScaleUp: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] << n.shift;
+        break;
+      }
+      case FxOp::kSquare: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] * x[k];
+        break;
+      }
+      case FxOp::kMul: {
+        const auto &a = in(n, 0), &b = in(n, 1);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = a[k] * b[k];
+        break;
+      }
+      case FxOp::kMaxPool:
+      case FxOp::kAvgPool: pool(n, y); break;
+      case FxOp::kReshape: y = in(n, 0); break;
+      case FxOp::kSlice: slice(n, y); break;
+      case FxOp::kPad: pad(n, y); break;
+      case FxOp::kConcat: concat(n, y); break;
+    }
+  }
+
+  void conv(const FxNode& n, std::vector<u64>& y) {
+    const auto& x = in(n, 0);
+    const auto& e = m_.weights.entries[n.weight_index];
+    I64 OH = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
+    I64 OW = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
+    I64 Cg = n.C / n.groups, Mg = n.M / n.groups;
+    for (I64 m = 0; m < n.M; ++m) {
+      I64 g = m / Mg;
+      u64 b = e.b.empty() ? 0 : static_cast<u64>(e.b[at(m)]);
+      for (I64 oh = 0; oh < OH; ++oh)
+        for (I64 ow = 0; ow < OW; ++ow) {
+          u64 acc = b;
+          for (I64 c = 0; c < Cg; ++c)
+            for (I64 ky = 0; ky < n.kh; ++ky) {
+              I64 ih = oh * n.sh - n.pads[0] + ky;
+              if (ih < 0 || ih >= n.H) continue;
+              for (I64 kx = 0; kx < n.kw; ++kx) {
+                I64 iw = ow * n.sw - n.pads[1] + kx;
+                if (iw < 0 || iw >= n.W) continue;
+                acc += static_cast<u64>(e.w[at(((m * Cg + c) * n.kh + ky) * n.kw + kx)]) *
+                       x[at(((g * Cg + c) * n.H + ih) * n.W + iw)];
+              }
+            }
+          y[at((m * OH + oh) * OW + ow)] = acc;
+        }
+    }
+  }
+
+  void pool(const FxNode& n, std::vector<u64>& y) {
+    const auto& x = in(n, 0);
+    bool is_max = n.op == FxOp::kMaxPool;
+    I64 OH = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
+    I64 OW = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
+    const I64 pad_value = -(I64{1} << (p_.ring_bits - 2));
+    for (I64 c = 0; c < n.C; ++c)
+      for (I64 oh = 0; oh < OH; ++oh)
+        for (I64 ow = 0; ow < OW; ++ow) {
+          I64 best = std::numeric_limits<I64>::min();
+          u64 sum = 0;
+          I64 cnt = 0, padded = 0;
+          for (I64 ky = 0; ky < n.kh; ++ky)
+            for (I64 kx = 0; kx < n.kw; ++kx) {
+              I64 ih = oh * n.sh - n.pads[0] + ky, iw = ow * n.sw - n.pads[1] + kx;
+              bool inside = ih >= 0 && ih < n.H && iw >= 0 && iw < n.W;
+              // count_include_pad counts window positions inside the padded input
+              if (ih >= -n.pads[0] && ih < n.H + n.pads[2] && iw >= -n.pads[1] && iw < n.W + n.pads[3]) ++padded;
+              if (!inside) {
+                best = std::max(best, pad_value);
+                continue;
+              }
+              u64 v = x[at((c * n.H + ih) * n.W + iw)];
+              best = std::max(best, sx(v));
+              sum += v;
+              ++cnt;
+            }
+          std::size_t o = at((c * OH + oh) * OW + ow);
+          if (is_max) {
+            y[o] = static_cast<u64>(best);
+          } else {
+            I64 k = n.count_include_pad ? padded : cnt;
+            u64 mult = (u64{1} << p_.frac_bits) + static_cast<u64>(k / 2);
+            mult /= static_cast<u64>(std::max<I64>(k, 1));
+            y[o] = sum * mult;
+          }
+        }
+  }
+
+  void slice(const FxNode& n, std::vector<u64>& y) {
+    const auto& x = in(n, 0);
+    const Shape& xs = p_.values[n.inputs[0]].shape;
+    const Shape& ys = p_.values[n.output].shape;
+    auto ist = strides_of(xs), ost = strides_of(ys);
+    for (I64 k = 0; k < static_cast<I64>(y.size()); ++k) {
+      I64 rem = k, src = 0;
+      for (std::size_t d = 0; d < ys.size(); ++d) {
+        I64 j = rem / ost[d];
+        rem %= ost[d];
+        src += (n.starts[d] + j * n.steps[d]) * ist[d];
+      }
+      y[at(k)] = x[at(src)];
+    }
+  }
+
+  void pad(const FxNode& n, std::vector<u64>& y) {
+    const auto& x = in(n, 0);
+    const Shape& xs = p_.values[n.inputs[0]].shape;
+    const Shape& ys = p_.values[n.output].shape;
+    auto ist = strides_of(xs), ost = strides_of(ys);
+    for (I64 k = 0; k < static_cast<I64>(x.size()); ++k) {
+      I64 rem = k, dst = 0;
+      for (std::size_t d = 0; d < xs.size(); ++d) {
+        I64 j = rem / ist[d];
+        rem %= ist[d];
+        dst += (j + n.pads[d]) * ost[d];
+      }
+      y[at(dst)] = x[at(k)];
+    }
+  }
+
+  void concat(const FxNode& n, std::vector<u64>& y) {
+    const Shape& ys = p_.values[n.output].shape;
+    I64 outer = 1, inner = 1;
+    for (I64 d = 0; d < n.axis; ++d) outer *= ys[at(d)];
+    for (std::size_t d = at(n.axis) + 1; d < ys.size(); ++d) inner *= ys[d];
+    std::size_t pos = 0;
+    for (I64 o = 0; o < outer; ++o)
+      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+        const auto& x = in(n, k);
+        I64 blk = p_.values[n.inputs[k]].shape[at(n.axis)] * inner;
+        std::copy(x.begin() + o * blk, x.begin() + (o + 1) * blk, y.begin() + static_cast<std::ptrdiff_t>(pos));
+        pos += at(blk);
+      }
+  }
+
+  const FixedModel& m_;
+  const FixedPlan& p_;
+  u64 mask_ = 0;
+  std::vector<std::vector<u64>> vals_;
+};
+
+}  // namespace
+
+const char* fx_op_name(FxOp op) {
+  switch (op) {
+    case FxOp::kConv: return "Conv";
+    case FxOp::kGemm: return "Gemm";
+    case FxOp::kAffine: return "Affine";
+    case FxOp::kTrunc: return "Trunc";
+    case FxOp::kRelu: return "Relu";
+    case FxOp::kAdd: return "Add";
+    case FxOp::kSub: return "Sub";
+    case FxOp::kAddConst: return "AddConst";
+    case FxOp::kAddPublic: return "AddPublic";
+    case FxOp::kScaleUp: return "ScaleUp";
+    case FxOp::kSquare: return "Square";
+    case FxOp::kMul: return "Mul";
+    case FxOp::kMaxPool: return "MaxPool";
+    case FxOp::kAvgPool: return "AvgPool";
+    case FxOp::kPad: return "Pad";
+    case FxOp::kSlice: return "Slice";
+    case FxOp::kReshape: return "Reshape";
+    case FxOp::kConcat: return "Concat";
+  }
+  return "?";
+}
+
+FixedModel quantize_model(const Graph& graph, const std::vector<Tensor>& calibration, const FixedOptions& options) {
+  if (options.frac_bits < 1 || options.frac_bits > 24)
+    throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: frac_bits must be in [1, 24]");
+  if (options.headroom_bits < 1 || options.headroom_bits > 20)
+    throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: headroom_bits must be in [1, 20]");
+  if (options.weight_bits_target < 4 || options.weight_bits_target > 20)
+    throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: weight_bits_target must be in [4, 20]");
+  if (options.min_ring_bits < 0 || options.min_ring_bits > 64)
+    throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: min_ring_bits must be in [0, 64]");
+  if (calibration.empty()) throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: no calibration input");
+  if (graph.inputs.size() != 1 || graph.outputs.size() != 1)
+    throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: the graph must have one input and one output");
+  Lowering l(graph, calibration, options);
+  return l.run();
+}
+
+std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vector<float>& x) {
+  std::size_t n = at(element_count(plan.values.at(plan.input).shape));
+  if (x.size() != n)
+    throw Error(ErrorCode::kInvalidArgument, "quantize_input: expected " + std::to_string(n) + " values, got " +
+                                                 std::to_string(x.size()));
+  u64 mask = plan.ring_bits == 64 ? ~u64{0} : ((u64{1} << plan.ring_bits) - 1);
+  std::vector<u64> out(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!std::isfinite(x[k])) throw Error(ErrorCode::kInvalidArgument, "quantize_input: non-finite input value");
+    double v = std::ldexp(static_cast<double>(x[k]), plan.frac_bits);
+    if (std::fabs(v) > 9.0e18) throw Error(ErrorCode::kInvalidArgument, "quantize_input: input value out of range");
+    out[k] = static_cast<u64>(std::llround(v)) & mask;
+  }
+  return out;
+}
+
+std::vector<std::vector<std::uint64_t>> run_fixed_all(const FixedModel& model, const std::vector<std::uint64_t>& input) {
+  Reference r(model);
+  return r.run(input);
+}
+
+std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<std::uint64_t>& input) {
+  auto all = run_fixed_all(model, input);
+  return std::move(all.at(model.plan.output));
+}
+
+std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint64_t>& v) {
+  std::vector<float> out(v.size());
+  for (std::size_t k = 0; k < v.size(); ++k)
+    out[k] = static_cast<float>(std::ldexp(static_cast<double>(ring_to_signed(v[k], plan.ring_bits)), -plan.frac_bits));
+  return out;
+}
+
+std::vector<float> postprocess(const FixedPlan& plan, const std::vector<float>& logits) {
+  if (plan.postprocess == "Softmax") {
+    double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+    for (float v : logits) mx = std::max(mx, static_cast<double>(v));
+    std::vector<float> out(logits.size());
+    for (float v : logits) sum += std::exp(v - mx);
+    for (std::size_t k = 0; k < logits.size(); ++k) out[k] = static_cast<float>(std::exp(logits[k] - mx) / sum);
+    return out;
+  }
+  if (plan.postprocess == "ArgMax") {
+    std::size_t best = 0;
+    for (std::size_t k = 1; k < logits.size(); ++k)
+      if (logits[k] > logits[best]) best = k;
+    return {static_cast<float>(best)};
+  }
+  return logits;
+}
+
+// ---- JSON ---------------------------------------------------------------------------------------
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxPlanNodes = 4096;
+
+json node_to_json(const FxNode& n) {
+  json j;
+  j["op"] = fx_op_name(n.op);
+  j["name"] = n.name;
+  j["in"] = n.inputs;
+  j["out"] = n.output;
+  switch (n.op) {
+    case FxOp::kConv:
+      j["M"] = n.M;
+      [[fallthrough]];
+    case FxOp::kMaxPool:
+    case FxOp::kAvgPool:
+      j["C"] = n.C; j["H"] = n.H; j["W"] = n.W; j["kh"] = n.kh; j["kw"] = n.kw;
+      j["sh"] = n.sh; j["sw"] = n.sw; j["pads"] = n.pads;
+      if (n.op == FxOp::kConv) { j["groups"] = n.groups; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits; }
+      if (n.op == FxOp::kAvgPool) j["count_include_pad"] = n.count_include_pad;
+      break;
+    case FxOp::kGemm:
+      j["K"] = n.K; j["N"] = n.N; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits;
+      break;
+    case FxOp::kAffine:
+      j["C"] = n.C; j["inner"] = n.inner; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits;
+      break;
+    case FxOp::kTrunc: j["shift"] = n.shift; j["nonneg"] = n.nonneg; break;
+    case FxOp::kScaleUp: j["shift"] = n.shift; break;
+    case FxOp::kAddPublic: j["constant"] = n.constant; break;
+    case FxOp::kPad: j["pads"] = n.pads; break;
+    case FxOp::kSlice: j["starts"] = n.starts; j["steps"] = n.steps; break;
+    case FxOp::kConcat: j["axis"] = n.axis; break;
+    default: break;
+  }
+  return j;
+}
+
+[[noreturn]] void bad_plan(const std::string& what) {
+  throw Error(ErrorCode::kMalformedInput, "plan: " + what);
+}
+
+FxOp op_from_name(const std::string& s) {
+  for (int k = 0; k <= static_cast<int>(FxOp::kConcat); ++k)
+    if (s == fx_op_name(static_cast<FxOp>(k))) return static_cast<FxOp>(k);
+  bad_plan("unknown op '" + s + "'");
+}
+
+I64 get_int(const json& j, const char* key, I64 lo, I64 hi) {
+  if (!j.contains(key) || !j[key].is_number_integer()) bad_plan(std::string("missing integer '") + key + "'");
+  I64 v = j[key].get<I64>();
+  if (v < lo || v > hi) bad_plan(std::string("'") + key + "' out of range");
+  return v;
+}
+bool get_bool(const json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_boolean()) bad_plan(std::string("missing boolean '") + key + "'");
+  return j[key].get<bool>();
+}
+std::vector<I64> get_ints(const json& j, const char* key, std::size_t max_len, I64 lo, I64 hi) {
+  if (!j.contains(key) || !j[key].is_array() || j[key].size() > max_len) bad_plan(std::string("bad list '") + key + "'");
+  std::vector<I64> out;
+  for (const auto& e : j[key]) {
+    if (!e.is_number_integer()) bad_plan(std::string("bad list '") + key + "'");
+    I64 v = e.get<I64>();
+    if (v < lo || v > hi) bad_plan(std::string("'") + key + "' entry out of range");
+    out.push_back(v);
+  }
+  return out;
+}
+
+/// Checks that a node's shapes are consistent with its op (what the executors index with).
+void check_node(const FixedPlan& p, const FxNode& n) {
+  auto shape = [&](std::size_t v) -> const Shape& { return p.values[v].shape; };
+  auto count = [&](std::size_t v) { return element_count(shape(v)); };
+  const Shape& ys = shape(n.output);
+  auto need = [&](bool ok, const char* what) {
+    if (!ok) bad_plan("node '" + n.name + "' (" + fx_op_name(n.op) + "): " + what);
+  };
+  std::size_t want_inputs = n.op == FxOp::kAdd || n.op == FxOp::kSub || n.op == FxOp::kMul ? 2 : 1;
+  if (n.op == FxOp::kConcat) need(!n.inputs.empty() && n.inputs.size() <= 64, "input count");
+  else need(n.inputs.size() == want_inputs, "input count");
+  switch (n.op) {
+    case FxOp::kConv:
+    case FxOp::kMaxPool:
+    case FxOp::kAvgPool: {
+      need(n.pads.size() == 4, "pads");
+      need(count(n.inputs[0]) == n.C * n.H * n.W, "input size");
+      need(n.kh >= 1 && n.kw >= 1 && n.sh >= 1 && n.sw >= 1, "window");
+      need(n.pads[0] < n.kh && n.pads[2] < n.kh && n.pads[1] < n.kw && n.pads[3] < n.kw, "pads");
+      need(n.H + n.pads[0] + n.pads[2] >= n.kh && n.W + n.pads[1] + n.pads[3] >= n.kw, "window larger than input");
+      I64 oh = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
+      I64 ow = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
+      I64 m = n.op == FxOp::kConv ? n.M : n.C;
+      need(count(n.output) == m * oh * ow, "output size");
+      if (n.op == FxOp::kConv) need(n.groups >= 1 && n.C % n.groups == 0 && n.M % n.groups == 0, "groups");
+      if (n.op == FxOp::kAvgPool) need(n.kh * n.kw <= (I64{1} << (p.frac_bits + 1)), "window");
+      break;
+    }
+    case FxOp::kGemm: need(count(n.inputs[0]) == n.K && count(n.output) == n.N, "sizes"); break;
+    case FxOp::kAffine:
+      need(count(n.inputs[0]) == n.C * n.inner && count(n.output) == n.C * n.inner, "sizes");
+      break;
+    case FxOp::kTrunc: need(n.shift >= 1 && n.shift < p.ring_bits, "shift"); [[fallthrough]];
+    case FxOp::kRelu:
+    case FxOp::kAddConst:
+    case FxOp::kAddPublic:
+    case FxOp::kSquare:
+    case FxOp::kReshape:
+      need(count(n.inputs[0]) == count(n.output), "sizes");
+      break;
+    case FxOp::kScaleUp:
+      need(n.shift >= 1 && n.shift < p.ring_bits, "shift");
+      need(count(n.inputs[0]) == count(n.output), "sizes");
+      break;
+    case FxOp::kAdd:
+    case FxOp::kSub:
+    case FxOp::kMul:
+      need(shape(n.inputs[0]) == ys && shape(n.inputs[1]) == ys, "shapes");
+      break;
+    case FxOp::kPad: {
+      const Shape& xs = shape(n.inputs[0]);
+      need(n.pads.size() == 2 * xs.size() && ys.size() == xs.size(), "pads");
+      for (std::size_t d = 0; d < xs.size(); ++d)
+        need(n.pads[d] >= 0 && n.pads[d + xs.size()] >= 0 && ys[d] == xs[d] + n.pads[d] + n.pads[d + xs.size()], "pads");
+      break;
+    }
+    case FxOp::kSlice: {
+      const Shape& xs = shape(n.inputs[0]);
+      need(n.starts.size() == xs.size() && n.steps.size() == xs.size() && ys.size() == xs.size(), "rank");
+      for (std::size_t d = 0; d < xs.size(); ++d) {
+        need(n.steps[d] >= 1 && n.starts[d] >= 0, "starts/steps");
+        need(ys[d] == 0 || n.starts[d] + (ys[d] - 1) * n.steps[d] < xs[d], "slice out of range");
+      }
+      break;
+    }
+    case FxOp::kConcat: {
+      need(n.axis >= 0 && at(n.axis) < ys.size(), "axis");
+      I64 total = 0;
+      for (std::size_t v : n.inputs) {
+        const Shape& xs = shape(v);
+        need(xs.size() == ys.size(), "rank");
+        for (std::size_t d = 0; d < ys.size(); ++d)
+          if (d != at(n.axis)) need(xs[d] == ys[d], "shapes");
+        total += xs[at(n.axis)];
+      }
+      need(total == ys[at(n.axis)], "axis extent");
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+std::string plan_to_json(const FixedPlan& plan) {
+  json j;
+  j["format"] = "peregrine-plan-1";
+  j["ring_bits"] = plan.ring_bits;
+  j["frac_bits"] = plan.frac_bits;
+  j["input"] = plan.input;
+  j["output"] = plan.output;
+  j["postprocess"] = plan.postprocess;
+  j["postprocess_axis"] = plan.postprocess_axis;
+  json vals = json::array();
+  for (const auto& v : plan.values) vals.push_back({{"name", v.name}, {"shape", v.shape}, {"scale", v.scale}});
+  j["values"] = std::move(vals);
+  json nodes = json::array();
+  for (const auto& n : plan.nodes) nodes.push_back(node_to_json(n));
+  j["nodes"] = std::move(nodes);
+  j["metadata"] = plan.metadata;
+  return j.dump();
+}
+
+FixedPlan plan_from_json(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    bad_plan(std::string("not valid JSON: ") + e.what());
+  }
+  if (!j.is_object() || j.value("format", std::string()) != "peregrine-plan-1") bad_plan("unknown format");
+  FixedPlan p;
+  p.ring_bits = static_cast<int>(get_int(j, "ring_bits", 2, 64));
+  p.frac_bits = static_cast<int>(get_int(j, "frac_bits", 1, 24));
+  if (2 * p.frac_bits + 2 > p.ring_bits) bad_plan("ring too small for the scale");
+  if (!j.contains("values") || !j["values"].is_array() || j["values"].size() > 4 * kMaxPlanNodes + 1) bad_plan("values");
+  for (const auto& v : j["values"]) {
+    if (!v.is_object() || !v.contains("name") || !v["name"].is_string()) bad_plan("value entry");
+    FxValue fv;
+    fv.name = v["name"].get<std::string>();
+    auto s = get_ints(v, "shape", kMaxRank, 0, kMaxTensorElements);
+    fv.shape.assign(s.begin(), s.end());
+    try {
+      element_count(fv.shape);
+    } catch (const Error&) {
+      bad_plan("value '" + fv.name + "' too large");
+    }
+    fv.scale = static_cast<int>(get_int(v, "scale", p.frac_bits, std::min(62, 2 * p.frac_bits + 16)));
+    p.values.push_back(std::move(fv));
+  }
+  I64 nv = static_cast<I64>(p.values.size());
+  if (nv == 0) bad_plan("no values");
+  p.input = at(get_int(j, "input", 0, nv - 1));
+  p.output = at(get_int(j, "output", 0, nv - 1));
+  if (!j.contains("postprocess") || !j["postprocess"].is_string()) bad_plan("postprocess");
+  p.postprocess = j["postprocess"].get<std::string>();
+  if (p.postprocess != "" && p.postprocess != "Softmax" && p.postprocess != "ArgMax") bad_plan("postprocess");
+  p.postprocess_axis = get_int(j, "postprocess_axis", 0, 8);
+  if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].size() > kMaxPlanNodes) bad_plan("nodes");
+  std::vector<bool> defined(p.values.size(), false);
+  defined[p.input] = true;
+  const I64 big = kMaxTensorElements;
+  for (const auto& jn : j["nodes"]) {
+    if (!jn.is_object() || !jn.contains("op") || !jn["op"].is_string()) bad_plan("node entry");
+    FxNode n;
+    n.op = op_from_name(jn["op"].get<std::string>());
+    n.name = jn.value("name", std::string());
+    for (I64 v : get_ints(jn, "in", 64, 0, nv - 1)) {
+      if (!defined[at(v)]) bad_plan("node '" + n.name + "' reads a value before it is defined");
+      n.inputs.push_back(at(v));
+    }
+    n.output = at(get_int(jn, "out", 0, nv - 1));
+    if (defined[n.output]) bad_plan("value defined twice");
+    defined[n.output] = true;
+    switch (n.op) {
+      case FxOp::kConv:
+        n.M = get_int(jn, "M", 1, big);
+        n.groups = get_int(jn, "groups", 1, big);
+        n.has_bias = get_bool(jn, "bias");
+        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        [[fallthrough]];
+      case FxOp::kMaxPool:
+      case FxOp::kAvgPool:
+        n.C = get_int(jn, "C", 1, big); n.H = get_int(jn, "H", 1, big); n.W = get_int(jn, "W", 1, big);
+        n.kh = get_int(jn, "kh", 1, 1 << 16); n.kw = get_int(jn, "kw", 1, 1 << 16);
+        n.sh = get_int(jn, "sh", 1, 1 << 16); n.sw = get_int(jn, "sw", 1, 1 << 16);
+        n.pads = get_ints(jn, "pads", 4, 0, 1 << 16);
+        if (n.op == FxOp::kAvgPool) n.count_include_pad = get_bool(jn, "count_include_pad");
+        break;
+      case FxOp::kGemm:
+        n.K = get_int(jn, "K", 1, big); n.N = get_int(jn, "N", 1, big);
+        n.has_bias = get_bool(jn, "bias");
+        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        break;
+      case FxOp::kAffine:
+        n.C = get_int(jn, "C", 1, big); n.inner = get_int(jn, "inner", 1, big);
+        n.has_bias = get_bool(jn, "bias");
+        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        break;
+      case FxOp::kTrunc: n.nonneg = get_bool(jn, "nonneg"); [[fallthrough]];
+      case FxOp::kScaleUp: n.shift = static_cast<int>(get_int(jn, "shift", 1, 63)); break;
+      case FxOp::kAddPublic:
+        n.constant = get_int(jn, "constant", std::numeric_limits<I64>::min(), std::numeric_limits<I64>::max());
+        break;
+      case FxOp::kPad: n.pads = get_ints(jn, "pads", 2 * kMaxRank, 0, big); break;
+      case FxOp::kSlice:
+        n.starts = get_ints(jn, "starts", kMaxRank, 0, big);
+        n.steps = get_ints(jn, "steps", kMaxRank, 1, big);
+        break;
+      case FxOp::kConcat: n.axis = get_int(jn, "axis", 0, kMaxRank - 1); break;
+      default: break;
+    }
+    check_node(p, n);
+    p.nodes.push_back(std::move(n));
+  }
+  if (!defined[p.output]) bad_plan("the output is never computed");
+  if (p.values[p.output].scale != p.frac_bits) bad_plan("the output must be at scale f");
+  if (j.contains("metadata")) {
+    if (!j["metadata"].is_object()) bad_plan("metadata");
+    for (auto& [k, v] : j["metadata"].items()) {
+      if (!v.is_string()) bad_plan("metadata");
+      p.metadata[k] = v.get<std::string>();
+    }
+  }
+  return p;
+}
+
+}  // namespace peregrine::nn

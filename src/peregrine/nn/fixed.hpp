@@ -1,0 +1,186 @@
+// Fixed-point quantisation plan and the fixed-point reference executor (DESIGN.md §3).
+//
+// `quantize_model` lowers a normalised Graph (graph.hpp) into a FixedModel: a straight-line
+// program of ring operations on Z_{2^ℓ} (one ring for the whole network), the public plan, plus
+// the server's quantised weights. `run_fixed` executes that program on plain integers; it *is*
+// the fixed-point reference that the private run (engine) must reproduce bit for bit, because the
+// engine walks the very same program on shares.
+//
+// Semantics (DESIGN.md §3), for frac_bits f:
+//   * input round(x·2^f); weights round(w·2^{f_w}), biases and BN shifts round(b·2^{f+f_w}), where
+//     f_w = f for ordinary weights and larger for a layer of tiny weights (its largest weight gets
+//     FixedOptions::weight_bits_target bits; e.g. a first conv on raw 0..255 pixels), at most f + 16;
+//   * Conv / Gemm / BN-affine produce scale 2^{f+f_w}, x² / x·y / average pool 2^{2f}; an arithmetic
+//     shift (floor) by the excess returns to 2^f (with f_w = f exactly DESIGN.md §3);
+//   * ReLU, max-pool, add, pad, slice, reshape, concat are exact.
+// Deferred truncation (a public lowering choice that does not change any result): a value above scale 2^f
+// value may flow through ReLU, max-pool, slice, pad, reshape, concat and a residual Add whose other
+// operand is exact at scale 2^f (scaled up by 2^f) before it is truncated, because floor(·/2^f)
+// commutes with all of them:
+//   ReLU(⌊a/2^f⌋) = ⌊ReLU(a)/2^f⌋,  ⌊(a + s·2^f)/2^f⌋ = ⌊a/2^f⌋ + s,  max and moves likewise.
+// (When both Add operands are above 2^f, one is truncated first: floors of sums are not sums of
+// floors.) After a ReLU the value is known non-negative, so the truncation gets the cheaper
+// MSB-known protocol. `FixedOptions::defer_truncation = false` lowers in the plain order (truncate
+// right after each product); the tests show both programs give identical outputs on real images.
+//
+// Ring size: ℓ = max over all values (at their scale) of bits(max |v| seen on the calibration
+// inputs) + 1 sign bit + headroom_bits, at least 2f + 2 and at most 64. Each value's range and
+// headroom is reported (FixedPlan::ranges). Weight bit widths per layer are public (they size the
+// HE noise flooding, linear/he_layer.hpp) and reported too.
+//
+// Source: DESIGN.md §3 (semantics); the lowering and deferred truncation are a reconstruction in
+// the style of CrypTFlow2/Cheetah's ReLU-then-truncate fusion (TECHNIQUES.md §7.5).
+// Thread-safety: plain value types and pure functions; concurrent reads are safe.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "peregrine/nn/graph.hpp"
+
+namespace peregrine::nn {
+
+/// Operations of the fixed-point program. Shapes are row-major, batch 1 dropped where noted.
+enum class FxOp {
+  kConv,      ///< X[C,H,W] → [M,Ho,Wo] at 2^{f+f_w}; server weights [M,C/g,kh,kw], bias [M]
+  kGemm,      ///< X[K] → [N] at 2^{f+f_w}; server weights [N,K], bias [N]
+  kAffine,    ///< X[C,inner] → X·γ[c] + β[c] at 2^{f+f_w}; server γ [C] (at 2^{f_w}), β [C]
+  kTrunc,     ///< arithmetic shift right by `shift` (floor); `nonneg` when the input is known ≥ 0
+  kRelu,      ///< max(x, 0), any scale
+  kAdd,       ///< x + y (same shape, same scale)
+  kSub,       ///< x − y
+  kAddConst,  ///< x + c, c a server-private constant (the model's initializer) at x's scale
+  kAddPublic, ///< x + c, c a public constant (scalar) from the architecture (Clip bounds)
+  kScaleUp,   ///< x · 2^shift (local, public)
+  kSquare,    ///< x² at 2^{2f}
+  kMul,       ///< x · y at 2^{2f} (two runtime tensors)
+  kMaxPool,   ///< X[C,H,W] → [C,Ho,Wo]; padded positions hold −2^{ℓ−2} (below every value)
+  kAvgPool,   ///< X[C,H,W] → round(2^f / k_w)·Σ_window at 2^{2f} (GlobalAveragePool: window = H×W)
+  kPad,       ///< zero padding on any axes: pads = begins then ends
+  kSlice,     ///< out[j] = in[starts + j·steps] per axis
+  kReshape,   ///< no-op on the flat vector (Flatten, Reshape, Identity)
+  kConcat,    ///< along `axis`
+};
+
+/// Name of an op ("Conv", "Trunc", ...), for reports and the JSON plan.
+const char* fx_op_name(FxOp op);
+
+/// One step of the program. Only the fields of its op are meaningful; all are public.
+struct FxNode {
+  FxOp op = FxOp::kReshape;
+  std::string name;                 ///< the ONNX node it comes from
+  std::vector<std::size_t> inputs;  ///< value indices
+  std::size_t output = 0;           ///< value index
+  // Conv / pools: input [C,H,W], window kh×kw, strides, pads (top, left, bottom, right).
+  std::int64_t C = 0, H = 0, W = 0, M = 0, kh = 0, kw = 0, sh = 1, sw = 1, groups = 1;
+  std::vector<std::int64_t> pads;  ///< Conv/pools: 4 values; kPad: 2·rank values
+  bool count_include_pad = false;  ///< kAvgPool
+  // Gemm: in K, out N. Affine: C channels × `inner`.
+  std::int64_t K = 0, N = 0, inner = 0;
+  bool has_bias = false;  ///< Conv/Gemm/Affine: a bias / shift is present
+  int weight_bits = 0;    ///< Conv/Gemm/Affine: |w| ≤ 2^{weight_bits−1} (public bound)
+  int shift = 0;          ///< kTrunc: bits shifted out; kScaleUp: bits shifted in
+  bool nonneg = false;    ///< kTrunc: input known ≥ 0 (after a ReLU)
+  std::int64_t constant = 0;           ///< kAddPublic: the signed constant
+  std::vector<std::int64_t> starts, steps;  ///< kSlice
+  std::int64_t axis = 0;               ///< kConcat
+  std::size_t weight_index = 0;        ///< Conv/Gemm/Affine/AddConst: index into FixedWeights
+};
+
+/// A value of the program: its shape (batch axis kept as in the graph) and scale exponent.
+struct FxValue {
+  std::string name;  ///< the ONNX value it represents (or a derived name)
+  Shape shape;
+  int scale = 0;     ///< f, or f + f_w / 2f before a truncation
+};
+
+/// The calibration range of one value (report).
+struct FxRange {
+  std::string value;
+  std::string op;
+  int scale = 0;
+  double max_abs = 0;   ///< max |v| over the calibration inputs (float)
+  int bits = 0;         ///< bits of max_abs·2^scale plus the sign bit
+  int headroom = 0;     ///< ring_bits − bits
+};
+
+/// The public fixed-point plan: what both parties know (DESIGN.md §1).
+struct FixedPlan {
+  int ring_bits = 0;                ///< ℓ
+  int frac_bits = 12;               ///< f
+  int headroom_bits = 0;            ///< requested headroom
+  std::vector<FxValue> values;
+  std::vector<FxNode> nodes;        ///< in execution order
+  std::size_t input = 0;            ///< value index of the network input ([1,C,H,W])
+  std::size_t output = 0;           ///< value index of the revealed logits (scale f)
+  std::string postprocess;          ///< "", "Softmax" or "ArgMax": done by the client after reveal
+  std::int64_t postprocess_axis = 1;
+  std::vector<FxRange> ranges;      ///< per value, calibration report (empty when loaded from JSON)
+  std::map<std::string, std::string> metadata;  ///< model metadata_props (preprocessing, labels)
+};
+
+/// The server's private part: quantised weights, indexed by FxNode::weight_index.
+struct FixedWeights {
+  struct Entry {
+    std::vector<std::int64_t> w;  ///< Conv [M,C/g,kh,kw] / Gemm [N,K] / Affine γ [C] at 2^{f_w};
+                                  ///< AddConst: the constant, expanded to the output shape
+    std::vector<std::int64_t> b;  ///< bias / shift at 2^{f+f_w} (empty: none)
+  };
+  std::vector<Entry> entries;
+};
+
+struct FixedModel {
+  FixedPlan plan;
+  FixedWeights weights;
+};
+
+/// Quantisation options.
+struct FixedOptions {
+  int frac_bits = 12;          ///< f, 1..24
+  int headroom_bits = 3;       ///< margin above the calibration range, 1..20
+  int weight_bits_target = 12; ///< bits of a layer's largest weight when f_w > f is needed, 4..20
+  int min_ring_bits = 0;       ///< ℓ at least this (0: no extra floor)
+  bool defer_truncation = true;
+};
+
+/// Lowers `graph` into a fixed-point program with one ring for all values, calibrated on
+/// `calibration` (each a float input of the graph input's shape, already preprocessed; at least one).
+/// Errors: kUnsupported listing every node the lowering cannot express (at once); kInvalidArgument
+/// for bad options, no calibration input, a graph without exactly one input and one output, or a
+/// calibration range needing more than 64 ring bits.
+FixedModel quantize_model(const Graph& graph, const std::vector<Tensor>& calibration,
+                          const FixedOptions& options = {});
+
+/// Client step: round(x·2^f) mod 2^ℓ for the network input (float, preprocessed, shape of the plan
+/// input). Errors: kInvalidArgument on a size mismatch or a non-finite value; values beyond the
+/// ring are reduced mod 2^ℓ (as the private protocol would).
+std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vector<float>& x);
+
+/// The fixed-point reference: runs the program on plain ring elements (each < 2^ℓ) and returns
+/// every value (index = value index; the input included). Errors: kInvalidArgument on sizes.
+std::vector<std::vector<std::uint64_t>> run_fixed_all(const FixedModel& model,
+                                                      const std::vector<std::uint64_t>& input);
+/// Only the output value (the logits at scale 2^f, as ring elements).
+std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<std::uint64_t>& input);
+
+/// Ring element (signed, two's complement in ℓ bits) at scale 2^f → float.
+std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint64_t>& v);
+
+/// The client's post-processing (Softmax or ArgMax on the logits); the logits unchanged otherwise.
+std::vector<float> postprocess(const FixedPlan& plan, const std::vector<float>& logits);
+
+/// Public plan → canonical JSON text (no weights, no calibration report). The handshake hashes it.
+std::string plan_to_json(const FixedPlan& plan);
+/// Parses and validates a plan received from the peer or a file: every index in range, shapes
+/// consistent with each op, sizes bounded (kMaxTensorElements, at most 4096 nodes), ring/scale
+/// values in range. Errors: kMalformedInput with the first problem found.
+FixedPlan plan_from_json(const std::string& text);
+
+/// Signed value of a ring element of `bits` bits.
+inline std::int64_t ring_to_signed(std::uint64_t v, int bits) {
+  return bits == 64 ? static_cast<std::int64_t>(v)
+                    : static_cast<std::int64_t>(v << (64 - bits)) >> (64 - bits);
+}
+
+}  // namespace peregrine::nn

@@ -1,0 +1,293 @@
+// The two-party engine: both parties as threads over an in-memory channel; the revealed logits
+// must equal the fixed-point reference (nn::run_fixed) bit for bit, on a synthetic graph that uses
+// every program op and on real models with real images. Plus the handshake refusing mismatched
+// plans, a malformed plan, and a peer that drops mid-session.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/engine/engine.hpp"
+#include "peregrine/mpc/session.hpp"
+#include "peregrine/nn/float_exec.hpp"
+#include "peregrine/nn/input.hpp"
+#include "peregrine/nn/onnx_import.hpp"
+
+using namespace peregrine;
+using namespace peregrine::nn;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kData = PEREGRINE_SHARED_DATA_DIR;
+const fs::path kModels = PEREGRINE_MODELS_DIR;
+
+/// Builds a small graph by hand: every lowering path (Conv with groups and stride, BN affine,
+/// Clip, padded MaxPool, AveragePool, residual Add, x², x·y, Sub, Slice, Pad, Concat, Flatten,
+/// Gemm, Softmax at the end).
+struct Builder {
+  Graph g;
+  Prg prg = Prg::from_seed(Seed{});
+  int k = 0;
+  float uniform(float a) {
+    std::uint32_t r = 0;
+    prg.fill(&r, sizeof r);
+    return a * (static_cast<float>(r) / 4294967296.0f * 2.0f - 1.0f);
+  }
+  std::string init(const Shape& s, float a) {
+    std::string name = "w" + std::to_string(k++);
+    Tensor t;
+    t.shape = s;
+    t.data.resize(static_cast<std::size_t>(element_count(s)));
+    for (auto& v : t.data) v = uniform(a);
+    g.initializers[name] = t;
+    g.shapes[name] = s;
+    return name;
+  }
+  std::string node(const std::string& op, std::vector<std::string> in, const Shape& out,
+                   std::map<std::string, Attribute> attrs = {}) {
+    Node n;
+    n.name = op + std::to_string(k);
+    n.op_type = op;
+    n.inputs = std::move(in);
+    n.outputs = {"v" + std::to_string(k++)};
+    n.attrs = std::move(attrs);
+    g.shapes[n.outputs[0]] = out;
+    g.nodes.push_back(n);
+    return n.outputs[0];
+  }
+};
+
+Graph synthetic() {
+  Builder b;
+  b.g.inputs = {"x"};
+  b.g.shapes["x"] = {1, 4, 8, 8};
+  using A = Attribute;
+  auto c1 = b.node("Conv", {"x", b.init({8, 4, 3, 3}, 0.4f), b.init({8}, 0.2f)}, {1, 8, 8, 8},
+                   {{"strides", A::of_ints({1, 1})}, {"pads", A::of_ints({1, 1, 1, 1})}, {"group", A::of_int(1)}});
+  auto r1 = b.node("Relu", {c1}, {1, 8, 8, 8});
+  auto dw = b.node("Conv", {r1, b.init({8, 1, 3, 3}, 0.5f)}, {1, 8, 4, 4},
+                   {{"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({1, 1, 1, 1})}, {"group", A::of_int(8)}});
+  auto bn = b.node("BatchNormalization", {dw, b.init({8}, 1.0f), b.init({8}, 0.3f), b.init({8}, 0.2f), "var"},
+                   {1, 8, 4, 4}, {{"epsilon", A::of_float(1e-5f)}});
+  b.g.initializers["var"] = Tensor{{8}, std::vector<float>(8, 0.8f)};
+  b.g.shapes["var"] = {8};
+  auto cl = b.node("Clip", {bn}, {1, 8, 4, 4}, {{"min", A::of_float(-0.5f)}, {"max", A::of_float(1.5f)}});
+  auto mp = b.node("MaxPool", {r1}, {1, 8, 4, 4},
+                   {{"kernel_shape", A::of_ints({3, 3})}, {"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({1, 1, 1, 1})}});
+  auto add = b.node("Add", {cl, mp}, {1, 8, 4, 4});
+  auto sq = b.node("Mul", {add, add}, {1, 8, 4, 4});
+  auto mu = b.node("Mul", {sq, cl}, {1, 8, 4, 4});
+  auto sc = b.node("Mul", {mu, b.init({1, 8, 1, 1}, 0.7f)}, {1, 8, 4, 4});
+  auto sub = b.node("Sub", {sc, b.init({1, 8, 1, 1}, 0.3f)}, {1, 8, 4, 4});
+  auto ap = b.node("AveragePool", {sub}, {1, 8, 2, 2},
+                   {{"kernel_shape", A::of_ints({3, 3})}, {"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({1, 1, 0, 0})},
+                    {"count_include_pad", A::of_int(0)}});
+  auto sl = b.node("Slice", {ap}, {1, 4, 2, 1},
+                   {{"starts", A::of_ints({0, 0, 0, 1})}, {"steps", A::of_ints({1, 2, 1, 1})}});
+  auto pd = b.node("Pad", {sl}, {1, 6, 2, 2}, {{"pads", A::of_ints({0, 1, 0, 0, 0, 1, 0, 1})}});
+  auto cat = b.node("Concat", {pd, ap}, {1, 14, 2, 2}, {{"axis", A::of_int(1)}});
+  auto gp = b.node("GlobalAveragePool", {cat}, {1, 14, 1, 1});
+  auto fl = b.node("Flatten", {gp}, {1, 14}, {{"axis", A::of_int(1)}});
+  auto fc = b.node("Gemm", {fl, b.init({5, 14}, 0.5f), b.init({5}, 0.1f)}, {1, 5});
+  auto sm = b.node("Softmax", {fc}, {1, 5}, {{"axis", A::of_int(1)}});
+  b.g.outputs = {sm};
+  return b.g;
+}
+
+Tensor random_input(const Shape& s, std::uint8_t seed) {
+  Seed sd{};
+  sd[0] = seed;
+  Prg prg = Prg::from_seed(sd);
+  Tensor t;
+  t.shape = s;
+  t.data.resize(static_cast<std::size_t>(element_count(s)));
+  for (auto& v : t.data) {
+    std::uint32_t r = 0;
+    prg.fill(&r, sizeof r);
+    v = 2.0f * (static_cast<float>(r) / 4294967296.0f) - 1.0f;
+  }
+  return t;
+}
+
+void expect_private_equals_fixed(const FixedModel& m, const engine::ServerModel& server, const Tensor& x) {
+  auto run = engine::run_local(server, [&](const FixedPlan&) { return x.data; });
+  auto want = run_fixed(m, quantize_input(m.plan, x.data));
+  EXPECT_EQ(run.client.logits_ring, want);
+  EXPECT_EQ(run.client.report.layers.size(), m.plan.nodes.size());
+  EXPECT_EQ(run.server.layers.size(), m.plan.nodes.size());
+  // bytes seen by the two parties agree
+  EXPECT_EQ(run.client.report.online_bytes_sent, run.server.online_bytes_received);
+  EXPECT_EQ(run.server.online_bytes_sent, run.client.report.online_bytes_received);
+}
+
+}  // namespace
+
+TEST(Engine, SyntheticGraphEveryOpBitExact) {
+  Graph g = synthetic();
+  std::vector<Tensor> calib = {random_input({1, 4, 8, 8}, 1), random_input({1, 4, 8, 8}, 2)};
+  FixedModel m = quantize_model(g, calib);
+  EXPECT_EQ(m.plan.postprocess, "Softmax");
+  engine::ServerModel server(m);
+  for (std::uint8_t s : {3, 4}) expect_private_equals_fixed(m, server, random_input({1, 4, 8, 8}, s));
+  // and the client's softmax of the fixed logits is close to the float model's
+  Tensor x = random_input({1, 4, 8, 8}, 5);
+  auto run = engine::run_local(server, [&](const FixedPlan&) { return x.data; });
+  auto probs = postprocess(run.client.plan->fixed(), run.client.logits);
+  auto ref = run_float(g, {x})[0].data;
+  ASSERT_EQ(probs.size(), ref.size());
+  for (std::size_t k = 0; k < ref.size(); ++k) EXPECT_NEAR(probs[k], ref[k], 0.02) << k;
+}
+
+TEST(Engine, DigitsModelOnRealImagesEqualsFixedReference) {
+  fs::path model = kModels / "digits_cnn.onnx";
+  Graph g = load_onnx(model.string());
+  Dataset ds = Dataset::open((kModels / "digits-test-images-idx3-ubyte").string());
+  Preprocess pp = preprocess_from_metadata(g.metadata);
+  std::vector<Tensor> calib;
+  for (std::size_t i = 0; i < 8; ++i) calib.push_back({g.shape_of("input"), apply_preprocess(ds.record(ds.size() - 1 - i), pp)});
+  FixedModel m = quantize_model(g, calib);
+  engine::ServerModel server(m);
+  for (std::size_t i = 0; i < 3; ++i) expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(i), pp)});
+}
+
+TEST(Engine, Resnet20OnOneCifarImageEqualsFixedReference) {
+  fs::path model = kData / "onnx" / "resnet20_cifar10.onnx";
+  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
+  Graph g = load_onnx(model.string());
+  Dataset ds = Dataset::open(data.string());
+  Preprocess pp = preprocess_from_metadata(g.metadata);
+  std::vector<Tensor> calib;
+  for (std::size_t i = 0; i < 4; ++i) calib.push_back({g.shape_of("input"), apply_preprocess(ds.record(1000 + i), pp)});
+  FixedModel m = quantize_model(g, calib);
+  engine::ServerModel server(m);
+  expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(0), pp)});
+}
+
+namespace {
+
+Graph tiny(float w) {
+  Builder b;
+  b.g.inputs = {"x"};
+  b.g.shapes["x"] = {1, 3};
+  auto fc = b.node("Gemm", {"x", "W"}, {1, 2});
+  b.g.initializers["W"] = Tensor{{2, 3}, {w, 0.5f, -0.25f, 1.0f, 0.0f, 0.75f}};
+  b.g.shapes["W"] = {2, 3};
+  auto r = b.node("Relu", {fc}, {1, 2});
+  b.g.outputs = {r};
+  return b.g;
+}
+
+/// Runs server and client on their own threads over a memory pair, closing each channel when its
+/// party ends; returns both errors (empty when none).
+std::pair<std::string, std::string> run_pair(const std::function<void(net::Channel&)>& server,
+                                             const std::function<void(net::Channel&)>& client) {
+  net::ChannelOptions o;
+  o.read_timeout = std::chrono::milliseconds(5000);
+  auto [a, b] = net::make_memory_pair(o);
+  std::string es, ec;
+  std::thread t([&, ch = std::move(a)]() mutable {
+    try {
+      server(*ch);
+    } catch (const Error& e) {
+      es = e.what();
+    }
+    ch.reset();
+  });
+  try {
+    client(*b);
+  } catch (const Error& e) {
+    ec = e.what();
+  }
+  b.reset();
+  t.join();
+  return {es, ec};
+}
+
+}  // namespace
+
+TEST(Engine, HandshakeRefusesADifferentPlanOnBothSides) {
+  Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
+  FixedModel m1 = quantize_model(tiny(1.0f), {x});
+  FixedModel m2 = quantize_model(tiny(1.0f), {x});
+  engine::ServerModel s1(m1);
+  engine::ServerModel s2(m2);
+  // The client insists on a plan hash; here both are the same model, so it succeeds ...
+  auto expected = s2.plan().hash();
+  auto [e0, e1] = run_pair(
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::serve_session(ch, s1, prg);
+      },
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg, &expected);
+      });
+  EXPECT_EQ(e0, "");
+  EXPECT_EQ(e1, "");
+  // ... and with another expected hash the client refuses before any secret flows; the server
+  // sees the session end.
+  expected[0] ^= 1;
+  std::tie(e0, e1) = run_pair(
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::serve_session(ch, s1, prg);
+      },
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg, &expected);
+      });
+  EXPECT_NE(e1.find("not the one this client expects"), std::string::npos) << e1;
+  EXPECT_NE(e0, "");
+}
+
+TEST(Engine, MalformedPlanAndGarbageFromTheServerAreRejected) {
+  Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
+  for (std::string bad : {std::string("not json\nlocal"), std::string("{}\n"), std::string(100, '\xff')}) {
+    auto [e0, e1] = run_pair(
+        [&](net::Channel& ch) {
+          ch.send_frame({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()});
+          ch.flush();
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        },
+        [&](net::Channel& ch) {
+          Prg prg = Prg::from_os();
+          engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg);
+        });
+    EXPECT_NE(e1.find("malformed_input"), std::string::npos) << e1;
+  }
+}
+
+TEST(Engine, ClientDroppingMidSessionEndsTheServerWithAnError) {
+  Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
+  FixedModel m = quantize_model(tiny(1.0f), {x});
+  engine::ServerModel s(m);
+  // The client's input callback fails (e.g. an unreadable image) after the set-up.
+  auto [e0, e1] = run_pair(
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::serve_session(ch, s, prg);
+      },
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::client_session(ch, [&](const FixedPlan&) -> std::vector<float> {
+          throw Error(ErrorCode::kInvalidArgument, "bad image");
+        }, prg);
+      });
+  EXPECT_NE(e1.find("bad image"), std::string::npos) << e1;
+  EXPECT_NE(e0.find("peer_closed"), std::string::npos) << e0;
+  // A client sending a wrong-size input is refused locally before anything is sent.
+  std::tie(e0, e1) = run_pair(
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::serve_session(ch, s, prg);
+      },
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::client_session(ch, [&](const FixedPlan&) { return std::vector<float>{1.0f}; }, prg);
+      });
+  EXPECT_NE(e1.find("invalid_argument"), std::string::npos) << e1;
+  EXPECT_NE(e0, "");
+}
