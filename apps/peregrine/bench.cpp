@@ -10,6 +10,10 @@
 //   5. the client sends its two times (and, with --verify, its output; for a linear op its input
 //      and output shares) to the server; the server checks, builds the JSON object and sends a
 //      verdict byte and the JSON line to the client.
+// For `net`, steps 2-4 are: each party loads and quantises the model (the server also builds its
+// engine::ServerModel -> prepare_seconds; the client loads its input), the ping-pong, then one
+// engine session (its own set-up and online phases, measured by the engine); in step 5 the client
+// sends its engine report as a JSON frame (and, with --verify, its quantised input and the logits).
 #include "bench.hpp"
 
 #include <CLI/CLI.hpp>
@@ -21,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +34,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -36,6 +42,7 @@
 #include "peregrine/core/error.hpp"
 #include "peregrine/core/prg.hpp"
 #include "peregrine/core/timer.hpp"
+#include "peregrine/engine/engine.hpp"
 #include "peregrine/he/params.hpp"
 #include "peregrine/linear/bn.hpp"
 #include "peregrine/linear/conv.hpp"
@@ -46,6 +53,10 @@
 #include "peregrine/mpc/share.hpp"
 #include "peregrine/mpc/truncation.hpp"
 #include "peregrine/net/channel.hpp"
+#include "peregrine/nn/fixed.hpp"
+#include "peregrine/nn/graph.hpp"
+#include "peregrine/nn/input.hpp"
+#include "peregrine/nn/onnx_import.hpp"
 #include "peregrine/ot/cot.hpp"
 #include "peregrine/ot/iknp.hpp"
 
@@ -61,9 +72,9 @@ using Json = nlohmann::ordered_json;
 
 constexpr int kExitMismatch = 3;
 constexpr u64 kMagic = 0x43'4E'45'42'45'52'45'50ULL;  // "PEREBENC" little-endian
-constexpr u64 kWireVersion = 2;
+constexpr u64 kWireVersion = 3;
 
-enum class Op : u64 { kRelu = 1, kTrunc = 2, kReluTrunc = 3, kCot = 4, kConv = 5, kBn = 6, kFc = 7 };
+enum class Op : u64 { kRelu = 1, kTrunc = 2, kReluTrunc = 3, kCot = 4, kConv = 5, kBn = 6, kFc = 7, kNet = 8 };
 
 Op parse_op(const std::string& s) {
   if (s == "relu") return Op::kRelu;
@@ -73,8 +84,9 @@ Op parse_op(const std::string& s) {
   if (s == "conv") return Op::kConv;
   if (s == "bn") return Op::kBn;
   if (s == "fc") return Op::kFc;
+  if (s == "net") return Op::kNet;
   throw Error(ErrorCode::kInvalidArgument,
-              "unknown bench op '" + s + "' (relu, trunc, relutrunc, cot, conv, bn, fc)");
+              "unknown bench op '" + s + "' (relu, trunc, relutrunc, cot, conv, bn, fc, net)");
 }
 
 bool has_shift(Op op) { return op == Op::kTrunc || op == Op::kReluTrunc; }
@@ -120,6 +132,26 @@ linear::FcMeta fc_meta(const BenchOptions& o) {
   return m;
 }
 
+// The dispatch of nn::load_model_input: .png/.jpg/.jpeg/.npy are single inputs, the rest datasets.
+bool is_dataset_path(const std::string& path) {
+  std::string lower(path);
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (const std::string_view ext : {".png", ".jpg", ".jpeg", ".npy"}) {
+    if (std::string_view(lower).ends_with(ext)) return false;
+  }
+  return true;
+}
+
+std::string calib_path(const BenchOptions& o) {
+  if (!o.calib.empty()) return o.calib;
+  if (!is_dataset_path(o.input))
+    throw Error(ErrorCode::kInvalidArgument,
+                "bench net: --input '" + o.input + "' is not a dataset file; give --calib DATASET");
+  return o.input;
+}
+
+std::string input_path(const BenchOptions& o) { return o.input.empty() ? o.calib : o.input; }
+
 struct Config {
   BenchOptions o;
   Op op{};
@@ -133,7 +165,16 @@ Config validate(const BenchOptions& o) {
   if (o.threads != 1)
     throw Error(ErrorCode::kUnsupported,
                 fmt::format("--threads {}: only --threads 1 is supported for now", o.threads));
-  if (is_linear(c.op)) {
+  const bool net_opts = !o.model.empty() || !o.input.empty() || !o.calib.empty() || o.index != 0;
+  require(c.op == Op::kNet || !net_opts, ErrorCode::kInvalidArgument,
+          "--model, --input, --index and --calib are for `bench net`");
+  if (c.op == Op::kNet) {
+    // The ring (ℓ, f) comes from the model's quantisation: --n, --bits and --shift are not used.
+    require(!o.model.empty(), ErrorCode::kInvalidArgument, "bench net needs --model MODEL.onnx");
+    require(!o.input.empty() || !o.calib.empty(), ErrorCode::kInvalidArgument,
+            "bench net needs --input DATASET_OR_IMAGE (or --calib DATASET)");
+    (void)calib_path(o);  // an image --input without --calib fails here, before any process starts
+  } else if (is_linear(c.op)) {
     // Cheetah's HE parameters (he::HeParams::cheetah) exist for 13 ≤ ℓ ≤ 44 only.
     require(o.bits >= 13 && o.bits <= 44, ErrorCode::kInvalidArgument,
             "--bits must be in [13, 44] for the HE linear layers");
@@ -523,10 +564,10 @@ std::unique_ptr<LinearLayer> make_layer(const Config& c, const he::HeParamsPtr& 
 std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
   const BenchOptions& o = c.o;
   const bool lin = is_linear(c.op), conv = c.op == Op::kConv, img = conv || c.op == Op::kBn;
-  const bool fc = c.op == Op::kFc;
+  const bool fc = c.op == Op::kFc, net = c.op == Op::kNet;
   return {{"op", static_cast<u64>(c.op)},
-          {"--n", lin ? 0 : static_cast<u64>(o.n)},
-          {"--bits", static_cast<u64>(c.op == Op::kCot ? 0 : o.bits)},
+          {"--n", lin || net ? 0 : static_cast<u64>(o.n)},
+          {"--bits", static_cast<u64>(c.op == Op::kCot || net ? 0 : o.bits)},
           {"--shift", static_cast<u64>(has_shift(c.op) ? o.shift : 0)},
           {"--threads", static_cast<u64>(o.threads)},
           {"--verify", static_cast<u64>(o.verify)},
@@ -542,7 +583,8 @@ std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
           {"--tile (0 min-bytes, 1 opencheetah)", conv && o.tile == "opencheetah" ? 1u : 0u},
           {"--in", fc ? o.in : 0},
           {"--out", fc ? o.out : 0},
-          {"--batch", fc ? o.batch : 0}};
+          {"--batch", fc ? o.batch : 0},
+          {"--index", net ? static_cast<u64>(o.index) : 0}};
 }
 
 void exchange_header(net::Channel& ch, const Config& c) {
@@ -690,7 +732,7 @@ ServerResult finish_server(net::Channel& ch, Json& j, std::optional<bool> verifi
 ServerResult finish_client(net::Channel& ch) {
   ServerResult r;
   r.code = ch.recv_value<std::uint8_t>();
-  const std::vector<std::uint8_t> js = ch.recv_frame(std::size_t{1} << 20);
+  const std::vector<std::uint8_t> js = ch.recv_frame(std::size_t{16} << 20);
   r.json.assign(js.begin(), js.end());
   if (r.code != 0 && r.code != kExitMismatch)
     throw Error(ErrorCode::kProtocol, "bench: unexpected verdict from the server");
@@ -888,15 +930,203 @@ ServerResult client_linear(const Config& c, net::Channel& ch) {
   return finish_client(ch);
 }
 
+// ---- whole network (net) --------------------------------------------------------------------
+
+constexpr std::size_t kCalibRecords = 16;                   // the calibration dataset's last records
+constexpr std::size_t kMaxReportBytes = std::size_t{16} << 20;  // the client's report frame
+
+// The planner's network profile (both parties plan for the same one: the client checks the hash).
+engine::NetworkProfile net_profile(const BenchOptions& o) {
+  return o.net == "wan" ? engine::NetworkProfile::wan() : engine::NetworkProfile::lan();
+}
+
+// What each party derives from the model file: the fixed-point model and the preprocessing.
+struct NetModel {
+  nn::FixedModel fixed;
+  nn::Preprocess pp;
+  nn::Shape input_shape;
+  std::size_t calib_records = 0;
+  double seconds = 0;  // load + quantisation
+};
+
+// Loads --model and quantises it on the last kCalibRecords records of the calibration dataset.
+NetModel load_net_model(const BenchOptions& o) {
+  Timer t;
+  NetModel m;
+  const nn::Graph g = nn::load_onnx(o.model);
+  require(g.inputs.size() == 1, ErrorCode::kUnsupported, "bench net: the model must have exactly one input");
+  m.pp = nn::preprocess_from_metadata(g.metadata);
+  m.input_shape = g.shape_of(g.inputs[0]);
+  const std::string cpath = calib_path(o);
+  const nn::Dataset ds = nn::Dataset::open(cpath);
+  m.calib_records = std::min(kCalibRecords, ds.size());
+  std::vector<nn::Tensor> calib;
+  for (std::size_t i = ds.size() - m.calib_records; i < ds.size(); ++i) {
+    nn::Tensor x{m.input_shape, nn::apply_preprocess(ds.record(i), m.pp)};
+    if (static_cast<std::int64_t>(x.data.size()) != nn::element_count(m.input_shape))
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("bench net: the records of '{}' have {} values; the model input {} needs {}", cpath,
+                              x.data.size(), nn::shape_to_string(m.input_shape), nn::element_count(m.input_shape)));
+    calib.push_back(std::move(x));
+  }
+  m.fixed = nn::quantize_model(g, calib);
+  m.seconds = t.seconds();
+  return m;
+}
+
+nn::ModelInput load_net_input(const BenchOptions& o, const NetModel& m) {
+  return nn::load_model_input(input_path(o), o.index, m.input_shape, m.pp);
+}
+
+// Party 0, net: quantise, prepare the ServerModel, barrier, serve one session, then collect the
+// client's report (and, with --verify, its input and logits) and build the JSON line.
+ServerResult serve_net(const Config& c, net::Channel& ch) {
+  NetModel m = load_net_model(c.o);
+  std::optional<nn::ModelInput> own;  // --verify: the server loads the client's input itself
+  if (c.o.verify) own = load_net_input(c.o, m);
+  Timer t;
+  const engine::ServerModel model(std::move(m.fixed), net_profile(c.o));
+  const double prepare_s = t.seconds();
+  const std::uint64_t rss_before = engine::peak_rss_bytes();
+
+  barrier(ch, Party::kServer);
+  Prg prg = Prg::from_os();  // the protocol's randomness
+  const engine::PartyReport sr = engine::serve_session(ch, model, prg);
+  const std::uint64_t rss = engine::peak_rss_bytes();
+
+  // Not counted: the session's counters were read when it ended.
+  const std::vector<std::uint8_t> frame = ch.recv_frame(kMaxReportBytes);
+  const Json cr = Json::parse(frame.begin(), frame.end());
+  const nn::FixedPlan& plan = model.model().plan;
+  std::optional<bool> verified;
+  std::size_t mismatches = 0;
+  if (c.o.verify) {
+    // The client's quantised input must be the server's, and its logits the fixed-point reference.
+    const std::vector<u64> want_in = nn::quantize_input(plan, own->data);
+    const std::vector<u64> want = nn::run_fixed(model.model(), want_in);
+    const std::vector<u64> got_in = recv_u64s(ch, want_in.size());
+    const std::vector<u64> got = recv_u64s(ch, want.size());
+    for (std::size_t i = 0; i < want_in.size(); ++i) mismatches += got_in[i] != want_in[i];
+    for (std::size_t i = 0; i < want.size(); ++i) mismatches += got[i] != want[i];
+    verified = mismatches == 0;
+  }
+
+  const engine::LayerChoice est = model.plan().total();
+  Json j;
+  j["op"] = c.o.op;
+  j["model"] = c.o.model;
+  j["input"] = cr.at("input");
+  j["index"] = c.o.index;
+  j["label"] = cr.at("label");
+  j["calibration"] = {{"dataset", calib_path(c.o)}, {"records", m.calib_records}};
+  j["ring_bits"] = plan.ring_bits;
+  j["frac_bits"] = plan.frac_bits;
+  j["nodes"] = plan.nodes.size();
+  run_json(j, c);
+  j["plan_profile"] = net_profile(c.o).name;
+  // The client's view: its set-up, and the latency from its input to its logits.
+  j["setup_seconds"] = cr.at("setup_seconds");
+  j["online_seconds"] = cr.at("online_seconds");
+  j["prepare_seconds"] = prepare_s;
+  j["quantize_seconds"] = m.seconds;
+  j["bytes_client_to_server"] = cr.at("online_bytes_sent");
+  j["bytes_server_to_client"] = cr.at("online_bytes_received");
+  j["setup_bytes_client_to_server"] = cr.at("setup_bytes_sent");
+  j["setup_bytes_server_to_client"] = cr.at("setup_bytes_received");
+  j["rounds"] = cr.at("online_rounds");
+  j["setup_rounds"] = cr.at("setup_rounds");
+  j["server"] = {{"setup_seconds", sr.setup_seconds},
+                 {"online_seconds", sr.online_seconds},
+                 {"bytes_sent", sr.online_bytes_sent},
+                 {"bytes_received", sr.online_bytes_received},
+                 {"rounds", sr.online_rounds}};
+  j["estimate"] = {{"bytes_client_to_server", est.est_bytes_c2s},
+                   {"bytes_server_to_client", est.est_bytes_s2c},
+                   {"rounds", est.est_rounds},
+                   {"seconds", est.est_seconds}};
+  j["peak_rss_bytes"] = {{"server", rss}, {"client", cr.at("peak_rss_bytes")}};
+  j["peak_rss_bytes_pre_session"] = {{"server", rss_before}, {"client", cr.at("peak_rss_bytes_pre_session")}};
+  j["top1"] = cr.at("top1");
+  j["layers"] = cr.at("layers");
+  return finish_server(ch, j, verified, mismatches);
+}
+
+// Party 1, net: quantise (for the plan hash), load the input, barrier, one session, report.
+// The client never builds a ServerModel.
+ServerResult client_net(const Config& c, net::Channel& ch) {
+  std::array<std::uint8_t, 32> expected{};
+  std::vector<float> input;
+  int label = -1;
+  std::string description;
+  {
+    NetModel m = load_net_model(c.o);
+    nn::ModelInput in = load_net_input(c.o, m);
+    input = std::move(in.data);
+    label = in.label;
+    description = std::move(in.description);
+    // The plan this client insists on: its own quantisation, planned for the same profile.
+    const engine::ProtocolPlan plan(std::move(m.fixed.plan), net_profile(c.o));
+    expected = plan.hash();
+  }
+  const std::uint64_t rss_before = engine::peak_rss_bytes();
+
+  barrier(ch, Party::kClient);
+  Prg prg = Prg::from_os();  // the protocol's randomness
+  const engine::ClientResult res =
+      engine::client_session(ch, [&](const nn::FixedPlan&) { return input; }, prg, &expected);
+  const std::uint64_t rss = engine::peak_rss_bytes();
+
+  const engine::PartyReport& r = res.report;
+  Json j;
+  j["input"] = description;
+  j["label"] = label;
+  j["setup_seconds"] = r.setup_seconds;
+  j["online_seconds"] = r.online_seconds;
+  j["setup_bytes_sent"] = r.setup_bytes_sent;
+  j["setup_bytes_received"] = r.setup_bytes_received;
+  j["online_bytes_sent"] = r.online_bytes_sent;
+  j["online_bytes_received"] = r.online_bytes_received;
+  j["setup_rounds"] = r.setup_rounds;
+  j["online_rounds"] = r.online_rounds;
+  j["peak_rss_bytes"] = rss;
+  j["peak_rss_bytes_pre_session"] = rss_before;
+  j["top1"] = res.logits.empty()
+                  ? -1
+                  : static_cast<long long>(std::max_element(res.logits.begin(), res.logits.end()) - res.logits.begin());
+  Json layers = Json::array();
+  for (const engine::LayerReport& l : r.layers) {
+    // The client's counters: what it sent went to the server.
+    layers.push_back({{"name", l.name},
+                      {"op", l.op},
+                      {"strategy", l.strategy},
+                      {"seconds", l.seconds},
+                      {"bytes_client_to_server", l.bytes_sent},
+                      {"bytes_server_to_client", l.bytes_received},
+                      {"rounds", l.rounds}});
+  }
+  j["layers"] = std::move(layers);
+  const std::string text = j.dump();
+  ch.send_frame({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  if (c.o.verify) {
+    // A benchmark only: the client reveals its quantised input and the logits to the server.
+    ch.send(res.input_ring.data(), res.input_ring.size() * sizeof(u64));
+    ch.send(res.logits_ring.data(), res.logits_ring.size() * sizeof(u64));
+  }
+  ch.flush();
+  return finish_client(ch);
+}
+
 // Party 0: runs, collects the client's times (and output), builds the JSON and sends it back.
 ServerResult run_server(const Config& c, net::Channel& ch) {
   exchange_header(ch, c);
+  if (c.op == Op::kNet) return serve_net(c, ch);
   return is_linear(c.op) ? serve_linear(c, ch) : serve_protocol(c, ch);
 }
 
 // Party 1: runs, reports to the server, returns the server's JSON line and exit code.
 ServerResult run_client(const Config& c, net::Channel& ch) {
   exchange_header(ch, c);
+  if (c.op == Op::kNet) return client_net(c, ch);
   return is_linear(c.op) ? client_linear(c, ch) : client_protocol(c, ch);
 }
 
@@ -1023,11 +1253,11 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   auto* b = app.add_subcommand(
       "bench",
       "two-party protocol benchmark over TCP (relu, trunc, relutrunc, cot; HE linear layers conv, "
-      "bn, fc); prints one JSON line");
+      "bn, fc; a whole private inference: net); prints one JSON line");
   b->option_defaults()->always_capture_default();
-  b->add_option("op", o.op, "relu | trunc | relutrunc | cot | conv | bn | fc")
+  b->add_option("op", o.op, "relu | trunc | relutrunc | cot | conv | bn | fc | net")
       ->required()
-      ->check(CLI::IsMember({"relu", "trunc", "relutrunc", "cot", "conv", "bn", "fc"}));
+      ->check(CLI::IsMember({"relu", "trunc", "relutrunc", "cot", "conv", "bn", "fc", "net"}));
   b->add_option("--n", o.n, "number of elements (cot: number of COTs; not for conv, bn, fc)");
   b->add_option("--bits", o.bits, "ring bits l (shares in Z_{2^l})")->check(CLI::Range(2, 64));
   b->add_option("--shift", o.shift, "truncation shift f (trunc, relutrunc)")->check(CLI::Range(1, 63));
@@ -1060,6 +1290,16 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   b->add_option("--in", o.in, "fc: input features K")->group(shape);
   b->add_option("--out", o.out, "fc: output features M")->group(shape);
   b->add_option("--batch", o.batch, "fc: batch rows B")->group(shape);
+  auto* netg = "whole network (net)";
+  b->add_option("--model", o.model, "net: ONNX model file")->group(netg);
+  b->add_option("--input", o.input,
+                "net: the client's input, a dataset (CIFAR-10/100 binary, MNIST idx3), PNG/JPEG or .npy "
+                "(default: --calib)")
+      ->group(netg);
+  b->add_option("--index", o.index, "net: record of the --input dataset")->group(netg);
+  b->add_option("--calib", o.calib,
+                "net: calibration dataset, its last 16 records (default: --input when it is a dataset)")
+      ->group(netg);
   return b;
 }
 

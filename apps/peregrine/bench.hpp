@@ -7,6 +7,16 @@
 // [--batch]). A linear op reports the HE key set-up (setup_seconds), the server's weight preparation
 // (prepare_seconds), the layer itself (seconds, bytes, rounds) and the cost model's bytes.
 //
+// OP `net`: a whole private inference (src/peregrine/engine) of --model MODEL.onnx. Both processes
+// load the model and quantise it (nn::quantize_model) on the last 16 records of --calib (default:
+// --input when it is a dataset file); the server builds an engine::ServerModel (prepare_seconds)
+// and runs engine::serve_session, the client runs engine::client_session on record --index of
+// --input (a dataset, PNG/JPEG image or .npy; default: the --calib dataset), insisting on the plan
+// hash of its own quantisation. The client reports its view (set-up and online seconds, bytes each
+// way, rounds, per-layer costs, top-1, peak RSS) to the server, which prints one JSON line with both
+// parties' peak RSS. --verify: the client also reveals its quantised input and the logits, and the
+// server compares them with its own quantised input and nn::run_fixed (bit-exact).
+//
 // Roles: by default (`--role local`) the process opens a TCP listener on 127.0.0.1 (port 0), forks,
 // the child connects as the client (party 1) and the parent accepts as the server (party 0).
 // `--role server --port P` and `--role client --connect HOST:PORT` run one party each (two
@@ -29,7 +39,7 @@ class App;
 namespace peregrine::app {
 
 struct BenchOptions {
-  std::string op;                                 ///< relu | trunc | relutrunc | cot | conv | bn | fc
+  std::string op;                                 ///< relu | trunc | relutrunc | cot | conv | bn | fc | net
   std::size_t n = std::size_t{1} << 16;           ///< elements (or COTs); not for linear ops
   int bits = 37;                                  ///< ring bits ℓ
   int shift = 12;                                 ///< truncation shift f (trunc ops)
@@ -53,6 +63,11 @@ struct BenchOptions {
   std::string tile = "min-bytes";                 ///< conv: min-bytes | opencheetah
   std::size_t in = 0, out = 0;                    ///< fc: input and output features
   std::size_t batch = 1;                          ///< fc: batch rows
+  // Whole network (net).
+  std::string model;                              ///< ONNX model file
+  std::string input;                              ///< dataset, PNG/JPEG or .npy ("" = --calib)
+  std::size_t index = 0;                          ///< record of --input (datasets)
+  std::string calib;                              ///< calibration dataset ("" = --input)
 };
 
 /// Registers the `bench` subcommand on `app`, filling `o` when parsed; returns the subcommand.

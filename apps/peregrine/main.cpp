@@ -1,4 +1,5 @@
-// The `peregrine` command line: `peregrine demo`, a walk through the HE core with timings, and
+// The `peregrine` command line: `peregrine run | serve | query | inspect | eval` (private inference
+// of an ONNX model, infer.hpp), `peregrine demo`, a walk through the HE core with timings, and
 // `peregrine bench OP`, two-party protocol benchmarks over TCP (bench.hpp).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -7,6 +8,7 @@
 #include <exception>
 
 #include "bench.hpp"
+#include "infer.hpp"
 
 #include "peregrine/core/cpu.hpp"
 #include "peregrine/core/timer.hpp"
@@ -127,7 +129,18 @@ int main(int argc, char** argv) {
   d->add_option("--taps", demo.taps, "kernel taps")->check(CLI::Range(1, 1000));
   peregrine::app::BenchOptions bench;
   auto* b = peregrine::app::add_bench_subcommand(app, bench);
+  peregrine::app::InferOptions infer;
+  auto infer_cmds = peregrine::app::add_infer_subcommands(app, infer);
   CLI11_PARSE(app, argc, argv);
+  for (CLI::App* c : infer_cmds) {
+    if (!c->parsed()) continue;
+    try {
+      return peregrine::app::run_infer(c->get_name(), infer);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "peregrine: %s\n", e.what());
+      return 1;
+    }
+  }
   if (b->parsed()) {
     try {
       return peregrine::app::run_bench(bench);

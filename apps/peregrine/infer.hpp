@@ -1,0 +1,78 @@
+// `peregrine run | serve | query | inspect | eval`: private inference of an ONNX CNN end to end
+// (DESIGN.md §6).
+//
+//   run [MODEL] --input PATH [--index K]   both parties in this process (embedded default); prints
+//                                         the top-k with labels, agreement with the float and
+//                                         fixed-point references, time and bytes, per-layer table
+//   serve MODEL --listen HOST:PORT        keeps the model loaded, one session per client, several
+//                                         at once (--max-sessions); a failing session is logged
+//                                         and the server goes on
+//   query --connect HOST:PORT --input …   the client; never receives weights
+//   inspect MODEL                         ops, shapes, unsupported nodes, quantisation plan,
+//                                         protocol plan with cost estimates
+//   eval MODEL --dataset FILE --limit N   private top-1 vs float top-1 vs labels
+//
+// Without MODEL, `run` uses the project's own model (models/digits_cnn.onnx, trained by
+// python/train_digits.py) and its sample input. Calibration inputs for the fixed-point plan come
+// from --calib, else from the test set named by the model's `dataset` metadata when it is found
+// (../shared/data or models/; the last 16 records, disjoint from the first records `eval` uses),
+// else from random pixel images.
+//
+// Exit codes: 0 success, 1 an error (one line on stderr: "peregrine: <code>: <reason>"),
+// 3 `run` found the private result different from the fixed-point reference.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "peregrine/nn/fixed.hpp"
+#include "peregrine/nn/graph.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace peregrine::app {
+
+struct InferOptions {
+  std::string model;            ///< ONNX file ("" = the default model, run only)
+  std::string input;            ///< image / .npy / dataset file
+  std::size_t index = 0;        ///< record in a dataset file
+  std::string format = "auto";  ///< dataset format: auto | cifar10 | cifar100 | mnist
+  std::string calib;            ///< calibration dataset ("" = automatic)
+  std::size_t calib_n = 16;     ///< calibration records
+  int frac_bits = 12;
+  int headroom_bits = 3;
+  std::size_t top = 3;          ///< top-k printed
+  std::string json_file;        ///< write the JSON report here
+  std::string listen = "127.0.0.1:0";
+  std::string connect;
+  std::string port_file;        ///< serve: write the bound port here (tests, scripts)
+  std::size_t max_sessions = 4; ///< serve: concurrent sessions
+  std::size_t sessions = 0;     ///< serve: stop after this many sessions (0 = forever)
+  double timeout_s = 60;        ///< read / connect timeout (seconds)
+  std::string dataset;          ///< eval
+  std::size_t limit = 100;      ///< eval
+  std::size_t offset = 0;       ///< eval: first record
+};
+
+/// A model ready for the server: the graph (float reference) and its fixed-point program.
+struct LoadedModel {
+  std::string path;
+  nn::Graph graph;
+  nn::FixedModel fixed;
+  std::string calibration;  ///< what the plan was calibrated on (for reports)
+};
+
+/// Loads and quantises MODEL as described above. Errors: those of nn::load_onnx (missing,
+/// corrupt, unsupported model: one message listing every unsupported node) and quantize_model.
+LoadedModel load_model(const InferOptions& o);
+
+/// Registers run, serve, query, inspect and eval on `app`; `o` is filled when one is parsed.
+/// Returns the subcommands in that order.
+std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o);
+
+/// Runs the parsed subcommand `name` ("run", ...). Returns the exit code; throws peregrine::Error.
+int run_infer(const std::string& name, const InferOptions& o);
+
+}  // namespace peregrine::app
