@@ -94,6 +94,17 @@ std::vector<float> make_input(const nn::FixedPlan& plan, const InferOptions& o) 
   return nn::load_model_input(o.input, o.index, shape, pp, format_of(o.format)).data;
 }
 
+/// The float model's logits (before a final Softmax/ArgMax, which the client applies after the
+/// reveal), for the agreement checks.
+std::vector<float> float_logits(const LoadedModel& m, const std::vector<float>& x) {
+  nn::Tensor t{m.graph.shape_of(m.graph.inputs[0]), x};
+  const std::string& out = m.graph.outputs[0];
+  if (m.fixed.plan.postprocess.empty()) return nn::run_float(m.graph, {t})[0].data;
+  std::ptrdiff_t p = m.graph.producer(out);
+  auto all = nn::run_float_all(m.graph, {t});
+  return all.at(m.graph.nodes.at(static_cast<std::size_t>(p)).inputs.at(0)).data;
+}
+
 json layers_json(const engine::PartyReport& client) {
   json a = json::array();
   for (const auto& l : client.layers)
@@ -172,17 +183,10 @@ int cmd_run(InferOptions o) {
   progress("running the two parties (set-up, then " + std::to_string(plan.nodes.size()) + " steps)");
   engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o));
 
-  nn::Tensor x{m.graph.shape_of(m.graph.inputs[0]), in.data};
-  std::vector<float> float_logits = nn::run_float(m.graph, {x})[0].data;
+  std::vector<float> graph_logits = float_logits(m, in.data);
   auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
   std::vector<float> fixed_logits = nn::dequantize(plan, fixed_ring);
   const bool matches = fixed_ring == run.client.logits_ring;
-  // Compare in the logit domain (the graph's own post-processing is monotone or an argmax).
-  std::vector<float> graph_logits = float_logits;
-  if (!plan.postprocess.empty()) {
-    auto all = nn::run_float_all(m.graph, {x});
-    graph_logits = all.at(plan.values.at(plan.output).name).data;
-  }
   const auto labels = nn::labels_from_metadata(plan.metadata);
   const std::vector<float>& logits = run.client.logits;
   std::size_t top1 = argmax(logits), float_top1 = argmax(graph_logits), fixed_top1 = argmax(fixed_logits);
@@ -391,9 +395,7 @@ int cmd_eval(const InferOptions& o) {
     nn::PixelImage img = ds.record(rec);
     std::vector<float> x = nn::apply_preprocess(img, pp);
     engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return x; }, channel_options(o));
-    nn::Tensor t{m.graph.shape_of(m.graph.inputs[0]), x};
-    auto all = nn::run_float_all(m.graph, {t});
-    std::vector<float> fl = all.at(plan.values.at(plan.output).name).data;
+    std::vector<float> fl = float_logits(m, x);
     auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
     std::size_t p1 = argmax(run.client.logits), f1 = argmax(fl), x1 = argmax(nn::dequantize(plan, fixed_ring));
     bool same_fixed = fixed_ring == run.client.logits_ring;
