@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential g++ cmake ninja-build pkg-config
       libsodium-dev libssl-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev python3
-      libonnx-dev libprotobuf-dev protobuf-compiler libstb-dev)
+      libonnx-dev libprotobuf-dev protobuf-compiler libstb-dev zlib1g-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

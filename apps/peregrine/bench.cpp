@@ -584,7 +584,8 @@ std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
           {"--in", fc ? o.in : 0},
           {"--out", fc ? o.out : 0},
           {"--batch", fc ? o.batch : 0},
-          {"--index", net ? static_cast<u64>(o.index) : 0}};
+          // net: only the --verify server loads the client's input itself.
+          {"--index", net && o.verify ? static_cast<u64>(o.index) : 0}};
 }
 
 void exchange_header(net::Channel& ch, const Config& c) {
@@ -1016,7 +1017,7 @@ ServerResult serve_net(const Config& c, net::Channel& ch) {
   j["op"] = c.o.op;
   j["model"] = c.o.model;
   j["input"] = cr.at("input");
-  j["index"] = c.o.index;
+  j["index"] = cr.at("index");
   j["label"] = cr.at("label");
   j["calibration"] = {{"dataset", calib_path(c.o)}, {"records", m.calib_records}};
   j["ring_bits"] = plan.ring_bits;
@@ -1079,6 +1080,7 @@ ServerResult client_net(const Config& c, net::Channel& ch) {
   const engine::PartyReport& r = res.report;
   Json j;
   j["input"] = description;
+  j["index"] = c.o.index;
   j["label"] = label;
   j["setup_seconds"] = r.setup_seconds;
   j["online_seconds"] = r.online_seconds;

@@ -21,7 +21,9 @@
 // the child connects as the client (party 1) and the parent accepts as the server (party 0).
 // `--role server --port P` and `--role client --connect HOST:PORT` run one party each (two
 // terminals or two machines); both must be given the same OP, --n, --bits, --shift and --verify
-// (checked at connection time); for a linear op also the same shape options.
+// (checked at connection time); for a linear op also the same shape options; for net the same
+// --model and calibration data (the client checks the plan hash) and, with --verify, --index (the
+// server loads the client's input itself; the "input" field is the client's description of it).
 //
 // Output: one JSON object on one line on stdout (the server's; in the split roles the client prints
 // the same line), appended to --json FILE as well when given. Exit codes: 0 success, 1 error

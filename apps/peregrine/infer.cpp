@@ -88,11 +88,6 @@ std::string label_of(const std::vector<std::string>& labels, std::size_t k) {
   return k < labels.size() ? labels[k] : std::to_string(k);
 }
 
-std::vector<float> make_input(const nn::FixedPlan& plan, const InferOptions& o) {
-  const nn::Shape& shape = plan.values.at(plan.input).shape;
-  nn::Preprocess pp = nn::preprocess_from_metadata(plan.metadata);
-  return nn::load_model_input(o.input, o.index, shape, pp, format_of(o.format)).data;
-}
 
 /// The float model's logits (before a final Softmax/ArgMax, which the client applies after the
 /// reveal), for the agreement checks.
@@ -235,18 +230,24 @@ int cmd_serve(const InferOptions& o) {
   if (!o.port_file.empty()) {
     std::ofstream f(o.port_file);
     f << listener.port() << "\n";
+    f.close();
+    if (!f) throw Error(ErrorCode::kInvalidArgument, "cannot write the port file '" + o.port_file + "'");
   }
   std::fprintf(stderr, "peregrine: serving %s on %s:%u (ℓ = %d, %zu steps, up to %zu sessions at once)\n", m.path.c_str(),
                host.c_str(), listener.port(), m.fixed.plan.ring_bits, m.fixed.plan.nodes.size(), o.max_sessions);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t active = 0, started = 0;
-  std::vector<std::thread> workers;
+  // Sessions run on detached threads; the shared state outlives every one of them.
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t active = 0;
+  };
+  auto state = std::make_shared<State>();
+  std::size_t started = 0;
   const net::ChannelOptions copts = channel_options(o);
   while (o.sessions == 0 || started < o.sessions) {
     {
-      std::unique_lock lk(mu);
-      cv.wait(lk, [&] { return active < std::max<std::size_t>(1, o.max_sessions); });
+      std::unique_lock lk(state->mu);
+      state->cv.wait(lk, [&] { return state->active < std::max<std::size_t>(1, o.max_sessions); });
     }
     std::unique_ptr<net::Channel> ch;
     try {
@@ -258,10 +259,10 @@ int cmd_serve(const InferOptions& o) {
     }
     std::size_t id = ++started;
     {
-      std::lock_guard lk(mu);
-      ++active;
+      std::lock_guard lk(state->mu);
+      ++state->active;
     }
-    workers.emplace_back([&, id, ch = std::move(ch)]() mutable {
+    std::thread([state, &server, id, ch = std::move(ch)]() mutable {
       try {
         Prg prg = Prg::from_os();
         engine::PartyReport r = engine::serve_session(*ch, server, prg);
@@ -271,12 +272,13 @@ int cmd_serve(const InferOptions& o) {
         std::fprintf(stderr, "peregrine: session %zu failed: %s\n", id, e.what());
       }
       ch.reset();
-      std::lock_guard lk(mu);
-      --active;
-      cv.notify_all();
-    });
+      std::lock_guard lk(state->mu);
+      --state->active;
+      state->cv.notify_all();
+    }).detach();
   }
-  for (auto& t : workers) t.join();
+  std::unique_lock lk(state->mu);
+  state->cv.wait(lk, [&] { return state->active == 0; });
   return 0;
 }
 

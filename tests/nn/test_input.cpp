@@ -4,6 +4,8 @@
 // peregrine::Error with the right code and a message naming the file).
 #include <gtest/gtest.h>
 #include <stb_image_write.h>  // Debian libstb-dev (implementation in libstb)
+#include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <cmath>
@@ -14,7 +16,6 @@
 #include <iterator>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "peregrine/core/error.hpp"
@@ -31,8 +32,8 @@ namespace {
 const fs::path kData = PEREGRINE_SHARED_DATA_DIR;
 using Bytes = std::vector<std::uint8_t>;
 
-#define SKIP_WITHOUT_DATA()                                                                   \
-  do {                                                                                        \
+#define SKIP_WITHOUT_DATA()                                                                         \
+  do {                                                                                              \
     if (!fs::is_directory(kData / "cifar10")) GTEST_SKIP() << "shared data not found at " << kData; \
   } while (0)
 
@@ -155,9 +156,10 @@ const fs::path kMnist = kData / "mnist" / "t10k-images-idx3-ubyte";
 // ---- metadata and preprocessing -----------------------------------------------------------------
 
 TEST(InputMetadata, PreprocessFromMetadata) {
-  const Preprocess pp = preprocess_from_metadata(
-      {{"pixel_scale", "0.00392156862745098"}, {"mean", "0.485,0.456,0.406"}, {"std", "0.229, 0.224 ,0.225"},
-       {"labels", "a,b"}});
+  const Preprocess pp = preprocess_from_metadata({{"pixel_scale", "0.00392156862745098"},
+                                                  {"mean", "0.485,0.456,0.406"},
+                                                  {"std", "0.229, 0.224 ,0.225"},
+                                                  {"labels", "a,b"}});
   EXPECT_DOUBLE_EQ(pp.pixel_scale, 0.00392156862745098);
   ASSERT_EQ(pp.mean.size(), 3u);
   ASSERT_EQ(pp.std_dev.size(), 3u);
@@ -176,10 +178,10 @@ TEST(InputMetadata, PreprocessFromMetadata) {
 
 TEST(InputMetadata, MalformedPreprocessThrows) {
   using M = std::map<std::string, std::string>;
-  for (const M& m : {M{{"mean", "0.1,,0.2"}}, M{{"mean", "0.1;0.2"}}, M{{"mean", ""}}, M{{"std", "0.3,0"}},
-                     M{{"std", "abc"}}, M{{"pixel_scale", "1,2"}}, M{{"pixel_scale", "0"}}, M{{"pixel_scale", "-1"}},
-                     M{{"pixel_scale", "nan"}}, M{{"mean", "inf"}}, M{{"mean", "1,2,3"}, {"std", "1,2"}},
-                     M{{"mean", "1 2"}}}) {
+  for (const M& m :
+       {M{{"mean", "0.1,,0.2"}}, M{{"mean", "0.1;0.2"}}, M{{"mean", ""}}, M{{"std", "0.3,0"}}, M{{"std", "abc"}},
+        M{{"pixel_scale", "1,2"}}, M{{"pixel_scale", "0"}}, M{{"pixel_scale", "-1"}}, M{{"pixel_scale", "nan"}},
+        M{{"mean", "inf"}}, M{{"mean", "1,2,3"}, {"std", "1,2"}}, M{{"mean", "1 2"}}}) {
     const std::string msg = expect_error(ErrorCode::kMalformedInput, [&] { (void)preprocess_from_metadata(m); });
     EXPECT_NE(msg.find("metadata"), std::string::npos) << msg;
   }
@@ -345,8 +347,7 @@ TEST(InputDataset, MnistSyntheticLabelsFile) {
   for (const Bytes& bad : {make_idx1(2051, 3, {4, 1, 9}), make_idx1(2049, 4, {4, 1, 9, 0}), make_idx1(2049, 3, {4, 1}),
                            make_idx1(2049, 3, {4, 1, 9, 9}), Bytes{0, 0, 8}}) {
     write_bytes(labels, bad);
-    const std::string msg =
-        expect_error(ErrorCode::kMalformedInput, [&] { (void)Dataset::open(images.string()); });
+    const std::string msg = expect_error(ErrorCode::kMalformedInput, [&] { (void)Dataset::open(images.string()); });
     EXPECT_NE(msg.find("toy-labels-idx1-ubyte"), std::string::npos) << msg;
   }
 }
@@ -395,8 +396,7 @@ TEST(InputModel, TfeBMnistMatchesReferenceLogits) {
 
 TEST(InputModel, DescriptionAndLabel) {
   SKIP_WITHOUT_DATA();
-  const ModelInput in =
-      load_model_input(kCifar10.string(), 0, {1, 3, 32, 32}, Preprocess{}, DatasetFormat::kCifar10);
+  const ModelInput in = load_model_input(kCifar10.string(), 0, {1, 3, 32, 32}, Preprocess{}, DatasetFormat::kCifar10);
   EXPECT_EQ(in.label, 3);
   EXPECT_NE(in.description.find("cifar10 record 0"), std::string::npos) << in.description;
   EXPECT_NE(in.description.find("label 3"), std::string::npos) << in.description;
@@ -456,7 +456,8 @@ TEST(InputNpy, RoundTripsIntoModelInput) {
     const PixelImage px = Dataset::open(kMnist.string()).record(0);
     const fs::path p = dir / "digit.npy";
     write_bytes(p, make_npy(npy_dict("|u1", "(28, 28)"), px.chw, 3));
-    EXPECT_EQ(load_model_input(p.string(), 0, mshape, mpp).data, load_model_input(kMnist.string(), 0, mshape, mpp).data);
+    EXPECT_EQ(load_model_input(p.string(), 0, mshape, mpp).data,
+              load_model_input(kMnist.string(), 0, mshape, mpp).data);
   }
 }
 
@@ -495,8 +496,10 @@ TEST(InputNpy, BadFilesThrow) {
       {"header longer than file", long_header, ErrorCode::kMalformedInput},
       {"header length 2 GiB", v2_huge, ErrorCode::kMalformedInput},
       {"lying shape", make_npy(npy_dict("<f4", "(1000,)"), f4x4), ErrorCode::kMalformedInput},
-      {"huge dims", make_npy(npy_dict("<f4", "(4294967296, 4294967296, 4294967296)"), f4x4), ErrorCode::kMalformedInput},
-      {"dim overflow", make_npy(npy_dict("<f4", "(123456789012345678901234567890,)"), f4x4), ErrorCode::kMalformedInput},
+      {"huge dims", make_npy(npy_dict("<f4", "(4294967296, 4294967296, 4294967296)"), f4x4),
+       ErrorCode::kMalformedInput},
+      {"dim overflow", make_npy(npy_dict("<f4", "(123456789012345678901234567890,)"), f4x4),
+       ErrorCode::kMalformedInput},
       {"negative dim", make_npy(npy_dict("<f4", "(-4,)"), f4x4), ErrorCode::kMalformedInput},
       {"trailing data", make_npy(npy_dict("<f4", "(3,)"), f4x4), ErrorCode::kMalformedInput},
       {"rank 9", make_npy(npy_dict("|u1", "(1, 1, 1, 1, 1, 1, 1, 1, 1)"), {7}), ErrorCode::kMalformedInput},
@@ -528,7 +531,8 @@ TEST(InputNpy, ModelInputShapeAndValueChecks) {
   const Shape shape{1, 1, 2, 2};
   const fs::path wrong = dir / "wrong.npy";
   write_bytes(wrong, make_npy(npy_dict("<f4", "(1, 4)"), float_bytes({1, 2, 3, 4})));
-  std::string msg = expect_error(ErrorCode::kInvalidArgument, [&] { (void)load_model_input(wrong.string(), 0, shape, {}); });
+  std::string msg =
+      expect_error(ErrorCode::kInvalidArgument, [&] { (void)load_model_input(wrong.string(), 0, shape, {}); });
   EXPECT_NE(msg.find("[1,4]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[1,1,2,2]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("wrong.npy"), std::string::npos) << msg;
@@ -601,11 +605,13 @@ TEST(InputImage, PngRoundTripGrayAndRgb) {
   ASSERT_EQ(in.data.size(), 45u);
   EXPECT_FLOAT_EQ(in.data[15 + 4], static_cast<float>((rgb[4 * 3 + 1] / 255.0 - 0.5) / 0.25));
   EXPECT_EQ(in.label, -1);
-  const std::string msg = expect_error(ErrorCode::kInvalidArgument,
-                                       [&] { (void)load_model_input((dir / "c.PNG").string(), 0, {1, 3, 32, 32}, pp); });
+  const std::string msg = expect_error(ErrorCode::kInvalidArgument, [&] {
+    (void)load_model_input((dir / "c.PNG").string(), 0, {1, 3, 32, 32}, pp);
+  });
   EXPECT_NE(msg.find("image is 5x3 but the model expects 32x32"), std::string::npos) << msg;
-  expect_error(ErrorCode::kInvalidArgument,
-               [&] { (void)load_model_input((dir / "c.PNG").string(), 0, {1, 2, 3, 5}, pp); });
+  expect_error(ErrorCode::kInvalidArgument, [&] {
+    (void)load_model_input((dir / "c.PNG").string(), 0, {1, 2, 3, 5}, pp);
+  });
   expect_error(ErrorCode::kInvalidArgument, [&] { (void)load_image_file((dir / "c.PNG").string(), 4); });
 }
 
@@ -657,7 +663,60 @@ TEST(InputImage, CorruptImagesThrow) {
   Bytes big = png;
   big[16] = 0x00, big[17] = 0x00, big[18] = 0x20, big[19] = 0x00;  // width 2^13
   big[20] = 0x00, big[21] = 0x00, big[22] = 0x10, big[23] = 0x00;  // height 2^12: 2^25 pixels
+  const Bytes crc = be32_bytes(static_cast<std::uint32_t>(crc32(0L, big.data() + 12, 17)));  // IHDR type + data
+  std::copy(crc.begin(), crc.end(), big.begin() + 29);
   expect_error(ErrorCode::kSizeLimit, [&] { (void)decode_image(big, 3, "big.png"); });
+}
+
+// A PNG built by hand: signature, IHDR, one IDAT holding zlib(`raw`), IEND, with real CRCs.
+Bytes hand_png(std::uint32_t w, std::uint32_t h, std::uint8_t depth, std::uint8_t ctype, const Bytes& raw) {
+  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  auto chunk = [&](const char* type, const Bytes& data) {
+    Bytes len = be32_bytes(static_cast<std::uint32_t>(data.size()));
+    out.insert(out.end(), len.begin(), len.end());
+    Bytes body(type, type + 4);
+    body.insert(body.end(), data.begin(), data.end());
+    out.insert(out.end(), body.begin(), body.end());
+    Bytes crc = be32_bytes(static_cast<std::uint32_t>(crc32(0L, body.data(), static_cast<uInt>(body.size()))));
+    out.insert(out.end(), crc.begin(), crc.end());
+  };
+  Bytes ihdr = be32_bytes(w), hb = be32_bytes(h);
+  ihdr.insert(ihdr.end(), hb.begin(), hb.end());
+  ihdr.insert(ihdr.end(), {depth, ctype, 0, 0, 0});
+  chunk("IHDR", ihdr);
+  uLongf zlen = compressBound(static_cast<uLong>(raw.size()));
+  Bytes z(zlen);
+  EXPECT_EQ(compress2(z.data(), &zlen, raw.data(), static_cast<uLong>(raw.size()), 9), Z_OK);
+  z.resize(zlen);
+  chunk("IDAT", z);
+  chunk("IEND", {});
+  return out;
+}
+
+TEST(InputImage, PngStructureAndInflationBound) {
+  // 2x2 gray, filter type 0 per row: decodes as given.
+  const Bytes good = hand_png(2, 2, 8, 0, {0, 10, 20, 0, 30, 40});
+  EXPECT_EQ(decode_image(good, 1, "good.png").chw, (Bytes{10, 20, 30, 40}));
+  // 1x1 image whose data inflates to 8 MiB (a few KiB compressed): refused before stb decodes it.
+  const Bytes bomb = hand_png(1, 1, 8, 0, Bytes(std::size_t{8} << 20, 0));
+  ASSERT_LT(bomb.size(), 64u * 1024u);
+  std::string msg = expect_error(ErrorCode::kMalformedInput, [&] { (void)decode_image(bomb, 1, "bomb.png"); });
+  EXPECT_NE(msg.find("inflates to more than the 2 bytes"), std::string::npos) << msg;
+  // A flipped byte inside the IHDR (bad CRC), bytes after IEND, truncated zlib data, no IDAT.
+  Bytes flipped = good;
+  flipped[20] ^= 1;
+  msg = expect_error(ErrorCode::kMalformedInput, [&] { (void)decode_image(flipped, 1, "flip.png"); });
+  EXPECT_NE(msg.find("CRC"), std::string::npos) << msg;
+  Bytes trailing = good;
+  trailing.push_back(0);
+  expect_error(ErrorCode::kMalformedInput, [&] { (void)decode_image(trailing, 1, "t.png"); });
+  const Bytes short_data = hand_png(4, 4, 8, 0, Bytes(3, 0));  // the stream ends, but too early for stb
+  expect_error(ErrorCode::kMalformedInput, [&] { (void)decode_image(short_data, 1, "s.png"); });
+  Bytes cut = good;
+  cut.resize(cut.size() - 12 - 14);  // drop IEND and part of IDAT
+  expect_error(ErrorCode::kMalformedInput, [&] { (void)decode_image(cut, 1, "cut.png"); });
+  // Invalid colour type / depth pair.
+  expect_error(ErrorCode::kMalformedInput, [&] { (void)decode_image(hand_png(2, 2, 3, 2, {0}), 1, "d.png"); });
 }
 
 // ---- bad dataset inputs ---------------------------------------------------------------------------
@@ -674,7 +733,8 @@ TEST(InputBad, MissingEmptyAndNonRegularFiles) {
   expect_error(ErrorCode::kInvalidArgument, [&] { (void)Dataset::open((dir / "missing.bin").string()); });
   expect_error(ErrorCode::kInvalidArgument, [&] { (void)load_npy((dir / "missing.npy").string()); });
   write_bytes(dir / "empty.bin", {});
-  std::string msg = expect_error(ErrorCode::kMalformedInput, [&] { (void)Dataset::open((dir / "empty.bin").string()); });
+  std::string msg =
+      expect_error(ErrorCode::kMalformedInput, [&] { (void)Dataset::open((dir / "empty.bin").string()); });
   EXPECT_NE(msg.find("empty.bin"), std::string::npos) << msg;
   write_bytes(dir / "empty.npy", {});
   expect_error(ErrorCode::kMalformedInput, [&] { (void)load_npy((dir / "empty.npy").string()); });
@@ -692,8 +752,9 @@ TEST(InputBad, TruncatedCifar) {
   EXPECT_NE(msg.find("cifar10_cut.bin"), std::string::npos) << msg;
   msg = expect_error(ErrorCode::kMalformedInput, [&] { (void)Dataset::open(p.string(), DatasetFormat::kCifar10); });
   EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
-  expect_error(ErrorCode::kMalformedInput,
-               [&] { (void)load_model_input(p.string(), 0, {1, 3, 32, 32}, {}, DatasetFormat::kCifar10); });
+  expect_error(ErrorCode::kMalformedInput, [&] {
+    (void)load_model_input(p.string(), 0, {1, 3, 32, 32}, {}, DatasetFormat::kCifar10);
+  });
   // A label byte outside 0..9.
   Bytes two(raw.begin(), raw.begin() + 2 * 3073);
   two[3073] = 10;
@@ -725,8 +786,8 @@ TEST(InputBad, MnistHeaders) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    const std::string msg =
-        expect_error(ErrorCode::kMalformedInput, [&] { (void)Dataset::from_bytes(c.bytes, DatasetFormat::kMnist, "m.idx3"); });
+    const std::string msg = expect_error(ErrorCode::kMalformedInput,
+                                         [&] { (void)Dataset::from_bytes(c.bytes, DatasetFormat::kMnist, "m.idx3"); });
     EXPECT_NE(msg.find("m.idx3"), std::string::npos) << msg;
   }
   // Auto-detection: the bad magic is not MNIST, and 34 bytes are no CIFAR file either.
@@ -740,15 +801,20 @@ TEST(InputBad, MnistHeaders) {
 
 TEST(InputBad, GzipAndOutOfRangeAndShapeMismatch) {
   SKIP_WITHOUT_DATA();
-  expect_error(ErrorCode::kUnsupported, [] { (void)Dataset::open((kData / "mnist" / "t10k-images-idx3-ubyte.gz").string()); });
+  expect_error(ErrorCode::kUnsupported,
+               [] { (void)Dataset::open((kData / "mnist" / "t10k-images-idx3-ubyte.gz").string()); });
   const Dataset ds = Dataset::open(kCifar10.string());
   std::string msg = expect_error(ErrorCode::kInvalidArgument, [&] { (void)ds.record(1017); });
   EXPECT_NE(msg.find("1017"), std::string::npos) << msg;
   EXPECT_NE(msg.find(kCifar10.string()), std::string::npos) << msg;
   expect_error(ErrorCode::kInvalidArgument, [&] { (void)ds.label(std::size_t{1} << 40); });
-  expect_error(ErrorCode::kInvalidArgument, [&] { (void)load_model_input(kCifar10.string(), 5000, {1, 3, 32, 32}, {}); });
+  expect_error(ErrorCode::kInvalidArgument, [&] {
+    (void)load_model_input(kCifar10.string(), 5000, {1, 3, 32, 32}, {});
+  });
   // MNIST records into a CIFAR-shaped model.
-  msg = expect_error(ErrorCode::kInvalidArgument, [&] { (void)load_model_input(kMnist.string(), 0, {1, 3, 32, 32}, {}); });
+  msg = expect_error(ErrorCode::kInvalidArgument, [&] {
+    (void)load_model_input(kMnist.string(), 0, {1, 3, 32, 32}, {});
+  });
   EXPECT_NE(msg.find("[1,28,28]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[1,3,32,32]"), std::string::npos) << msg;
   // An explicit format that does not fit the file.

@@ -4,14 +4,15 @@
 #include <stb_image.h>  // Debian libstb-dev (implementation in libstb, linked through pkg-config)
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>  // Debian zlib1g-dev: bounded pre-inflation of PNG data
 
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cfloat>
+#include <charconv>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -205,8 +206,7 @@ constexpr std::size_t kMaxMetadataValues = 4096;
 
 std::vector<double> parse_numbers(const std::string& key, const std::string& value) {
   auto bad = [&](const std::string& why) -> void {
-    throw Error(ErrorCode::kMalformedInput,
-                "model metadata '" + key + "' = '" + printable(value, 120) + "': " + why);
+    throw Error(ErrorCode::kMalformedInput, "model metadata '" + key + "' = '" + printable(value, 120) + "': " + why);
   };
   std::vector<double> out;
   const auto items = split_commas(value);
@@ -215,8 +215,7 @@ std::vector<double> parse_numbers(const std::string& key, const std::string& val
     if (it.empty()) bad("empty item in the comma-separated list");
     double v = 0;
     const auto [end, ec] = std::from_chars(it.data(), it.data() + it.size(), v);
-    if (ec != std::errc() || end != it.data() + it.size())
-      bad("'" + printable(it, 40) + "' is not a number");
+    if (ec != std::errc() || end != it.data() + it.size()) bad("'" + printable(it, 40) + "' is not a number");
     if (!std::isfinite(v)) bad("'" + printable(it, 40) + "' is not finite");
     out.push_back(v);
   }
@@ -283,7 +282,8 @@ std::vector<float> apply_preprocess(const PixelImage& img, const Preprocess& pp)
     const double sd = pp.std_dev.empty() ? 1.0 : pp.std_dev[pp.std_dev.size() == 1 ? 0 : c];
     // Per pixel value: 256 entries instead of HW divisions.
     std::array<float, 256> lut;
-    for (int p = 0; p < 256; ++p) lut[static_cast<std::size_t>(p)] = static_cast<float>((p * pp.pixel_scale - mean) / sd);
+    for (int p = 0; p < 256; ++p)
+      lut[static_cast<std::size_t>(p)] = static_cast<float>((p * pp.pixel_scale - mean) / sd);
     const std::uint8_t* src = img.chw.data() + c * HW;
     float* dst = out.data() + c * HW;
     for (std::size_t q = 0; q < HW; ++q) dst[q] = lut[src[q]];
@@ -292,6 +292,109 @@ std::vector<float> apply_preprocess(const PixelImage& img, const Preprocess& pp)
 }
 
 // ---- images --------------------------------------------------------------------------------------
+
+namespace {
+
+// Bytes of image data a PNG with this header inflates to: per (Adam7 pass and) row, one filter byte
+// plus the packed samples.
+std::uint64_t png_raw_bytes(std::uint64_t w, std::uint64_t h, std::uint64_t bits_per_pixel, bool interlaced) {
+  auto rows = [&](std::uint64_t pw, std::uint64_t ph) { return pw && ph ? ph * (1 + (pw * bits_per_pixel + 7) / 8) : 0; };
+  if (!interlaced) return rows(w, h);
+  static constexpr std::uint64_t kAdam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                                 {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+  std::uint64_t total = 0;
+  for (const auto& p : kAdam7) {
+    const std::uint64_t pw = w > p[0] ? (w - p[0] + p[2] - 1) / p[2] : 0;
+    const std::uint64_t ph = h > p[1] ? (h - p[1] + p[3] - 1) / p[3] : 0;
+    total += rows(pw, ph);
+  }
+  return total;
+}
+
+// Validates a PNG before stb_image sees it: chunk lengths within the file, every CRC, IHDR first
+// with a valid header, IEND last with nothing after it, and the image data inflated (zlib, into a
+// fixed scratch buffer) to no more than the header's image needs. stb_image would otherwise grow
+// its output buffer up to 4 GiB for a small file whose data inflates far beyond its declared size.
+void check_png(std::span<const std::uint8_t> b, const std::string& name) {
+  auto bad = [&](const std::string& why) { fail(ErrorCode::kMalformedInput, name, why); };
+  struct Inflater {
+    z_stream zs{};
+    bool init = false;
+    ~Inflater() {
+      if (init) inflateEnd(&zs);
+    }
+  } inf;
+  if (inflateInit(&inf.zs) != Z_OK) fail(ErrorCode::kInvalidArgument, name, "zlib inflateInit failed");
+  inf.init = true;
+  std::array<std::uint8_t, 32768> scratch;
+  std::uint64_t limit = 0, produced = 0;
+  bool have_idat = false, stream_end = false;
+  std::size_t pos = 8;
+  for (bool first = true;; first = false) {
+    if (b.size() - pos < 12) bad("truncated PNG: no complete chunk at byte " + u64s(pos) + " (IEND missing)");
+    const std::uint32_t len = be32(&b[pos]);
+    if (len > 0x7fffffffu || len > b.size() - pos - 12)
+      bad("truncated PNG: the chunk at byte " + u64s(pos) + " declares " + u64s(len) + " bytes but only " +
+          u64s(b.size() - pos - 12) + " follow");
+    const std::uint8_t* type = &b[pos + 4];
+    const std::uint8_t* data = type + 4;
+    const std::string tname = printable(std::string_view(reinterpret_cast<const char*>(type), 4));
+    if (crc32(crc32(0L, Z_NULL, 0), type, len + 4) != be32(data + len))
+      bad("PNG chunk '" + tname + "' at byte " + u64s(pos) + " has a bad CRC (corrupt file)");
+    pos += 12 + std::size_t{len};
+    if (first) {
+      if (tname != "IHDR" || len != 13) bad("PNG does not start with a 13-byte IHDR chunk");
+      const std::uint64_t w = be32(data), h = be32(data + 4);
+      const unsigned depth = data[8], ctype = data[9];
+      if (w == 0 || h == 0 || w > 0x7fffffffu || h > 0x7fffffffu)
+        bad("PNG header declares an image of " + u64s(w) + "x" + u64s(h));
+      if (w * h > kMaxImagePixels)
+        fail(ErrorCode::kSizeLimit, name,
+             "image is " + u64s(w) + "x" + u64s(h) + ", above the limit of " + u64s(kMaxImagePixels) + " pixels");
+      unsigned samples = 0;
+      bool depth_ok = false;
+      switch (ctype) {
+        case 0: samples = 1, depth_ok = depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16; break;
+        case 2: samples = 3, depth_ok = depth == 8 || depth == 16; break;
+        case 3: samples = 1, depth_ok = depth == 1 || depth == 2 || depth == 4 || depth == 8; break;
+        case 4: samples = 2, depth_ok = depth == 8 || depth == 16; break;
+        case 6: samples = 4, depth_ok = depth == 8 || depth == 16; break;
+        default: break;
+      }
+      if (!depth_ok)
+        bad("PNG header has colour type " + std::to_string(ctype) + " with bit depth " + std::to_string(depth));
+      if (data[10] != 0 || data[11] != 0 || data[12] > 1)
+        bad("PNG header has an unknown compression, filter or interlace method");
+      limit = png_raw_bytes(w, h, std::uint64_t{samples} * depth, data[12] == 1);
+      continue;
+    }
+    if (tname == "IEND") break;
+    if (tname == "CgBI") fail(ErrorCode::kUnsupported, name, "Apple CgBI PNGs are not supported");
+    if (tname != "IDAT" || stream_end) continue;
+    have_idat = true;
+    inf.zs.next_in = const_cast<Bytef*>(data);
+    inf.zs.avail_in = len;
+    while (inf.zs.avail_in > 0) {
+      inf.zs.next_out = scratch.data();
+      inf.zs.avail_out = static_cast<uInt>(scratch.size());
+      const int r = inflate(&inf.zs, Z_NO_FLUSH);
+      produced += scratch.size() - inf.zs.avail_out;
+      if (produced > limit)
+        bad("PNG image data inflates to more than the " + u64s(limit) + " bytes its header declares");
+      if (r == Z_STREAM_END) {
+        stream_end = true;
+        break;
+      }
+      if (r != Z_OK && !(r == Z_BUF_ERROR && inf.zs.avail_in == 0))
+        bad(std::string("corrupt PNG image data (zlib: ") + (inf.zs.msg ? inf.zs.msg : "error") + ")");
+    }
+  }
+  if (pos != b.size()) bad(u64s(b.size() - pos) + " bytes after the PNG IEND chunk");
+  if (!have_idat) bad("PNG has no image data (IDAT)");
+  if (!stream_end) bad("truncated PNG image data (the zlib stream does not end)");
+}
+
+}  // namespace
 
 PixelImage decode_image(std::span<const std::uint8_t> bytes, std::size_t channels, const std::string& name) {
   if (channels != 1 && channels != 3)
@@ -307,10 +410,13 @@ PixelImage decode_image(std::span<const std::uint8_t> bytes, std::size_t channel
   const bool jpeg = bytes.size() >= 3 ? (bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
                                       : (bytes[0] == 0xff && (bytes.size() < 2 || bytes[1] == 0xd8));
   if (!png && !jpeg)
-    fail(ErrorCode::kUnsupported, name,
-         "not a PNG or JPEG file (first bytes " + hex_bytes(bytes.data(), std::min<std::size_t>(bytes.size(), 8)) + ")");
+    fail(
+        ErrorCode::kUnsupported, name,
+        "not a PNG or JPEG file (first bytes " + hex_bytes(bytes.data(), std::min<std::size_t>(bytes.size(), 8)) + ")");
   const char* kind = png ? "PNG" : "JPEG";
-  if (bytes.size() < (png ? 8u : 3u)) fail(ErrorCode::kMalformedInput, name, std::string("truncated ") + kind + " signature");
+  if (bytes.size() < (png ? 8u : 3u))
+    fail(ErrorCode::kMalformedInput, name, std::string("truncated ") + kind + " signature");
+  if (png) check_png(bytes, name);
   auto reason = [] {
     const char* r = stbi_failure_reason();
     return std::string(r ? r : "unknown error");
@@ -363,7 +469,8 @@ const char* dataset_format_name(DatasetFormat fmt) noexcept {
 }
 
 DatasetFormat parse_dataset_format(const std::string& name) {
-  for (DatasetFormat f : {DatasetFormat::kAuto, DatasetFormat::kCifar10, DatasetFormat::kCifar100, DatasetFormat::kMnist})
+  for (DatasetFormat f :
+       {DatasetFormat::kAuto, DatasetFormat::kCifar10, DatasetFormat::kCifar100, DatasetFormat::kMnist})
     if (name == dataset_format_name(f)) return f;
   throw Error(ErrorCode::kInvalidArgument,
               "unknown dataset format '" + printable(name, 40) + "' (expected auto, cifar10, cifar100 or mnist)");
@@ -378,8 +485,8 @@ constexpr std::uint32_t kIdx3Magic = 2051, kIdx1Magic = 2049;
 std::string mnist_labels_path(const std::string& path) {
   const fs::path p(path);
   std::string file = p.filename().string();
-  for (auto [from, to] : {std::pair<std::string_view, std::string_view>{"images-idx3", "labels-idx1"},
-                          {"images.idx3", "labels.idx1"}}) {
+  for (auto [from, to] :
+       {std::pair<std::string_view, std::string_view>{"images-idx3", "labels-idx1"}, {"images.idx3", "labels.idx1"}}) {
     const std::size_t k = file.rfind(from);
     if (k != std::string::npos) {
       file.replace(k, from.size(), to);
@@ -435,8 +542,10 @@ Dataset Dataset::open_source(std::shared_ptr<const Source> src, DatasetFormat fm
     } else {
       const bool d10 = size % kCifar10Record == 0, d100 = size % kCifar100Record == 0;
       if (d10 && d100) {
-        if (name_says_cifar100(name)) f = DatasetFormat::kCifar100;
-        else if (name_says_cifar10(name)) f = DatasetFormat::kCifar10;
+        if (name_says_cifar100(name))
+          f = DatasetFormat::kCifar100;
+        else if (name_says_cifar10(name))
+          f = DatasetFormat::kCifar10;
         else
           fail(ErrorCode::kInvalidArgument, name,
                "size " + u64s(size) +
@@ -477,13 +586,12 @@ Dataset Dataset::open_source(std::shared_ptr<const Source> src, DatasetFormat fm
   }
 
   // MNIST idx3: magic, count, rows, cols (big-endian uint32), then count·rows·cols bytes.
-  if (hn < 16)
-    fail(ErrorCode::kMalformedInput, name, "truncated MNIST idx3 header: " + u64s(size) + " bytes, need 16");
+  if (hn < 16) fail(ErrorCode::kMalformedInput, name, "truncated MNIST idx3 header: " + u64s(size) + " bytes, need 16");
   const std::uint32_t magic = be32(head);
   if (magic != kIdx3Magic)
     fail(ErrorCode::kMalformedInput, name,
-         "bad magic " + std::to_string(magic) + " (bytes " + hex_bytes(head, 4) + "), expected 2051 for MNIST idx3 images" +
-             (magic == kIdx1Magic ? " (this is an idx1 labels file)" : ""));
+         "bad magic " + std::to_string(magic) + " (bytes " + hex_bytes(head, 4) +
+             "), expected 2051 for MNIST idx3 images" + (magic == kIdx1Magic ? " (this is an idx1 labels file)" : ""));
   const std::uint64_t count = be32(head + 4), rows = be32(head + 8), cols = be32(head + 12);
   if (rows == 0 || cols == 0 || rows * cols > kMaxImagePixels)
     fail(ErrorCode::kMalformedInput, name,
@@ -539,7 +647,8 @@ int Dataset::label(std::size_t i) const {
          "record index " + u64s(i) + " is out of range: the file holds " + u64s(count_) + " records");
   if (format_ == DatasetFormat::kMnist) return has_labels_ ? int{mnist_labels_[i]} : -1;
   std::uint8_t lb[2] = {};
-  src_->read_at(header_bytes_ + static_cast<std::uint64_t>(i) * record_bytes_, lb, static_cast<std::size_t>(label_bytes_));
+  src_->read_at(header_bytes_ + static_cast<std::uint64_t>(i) * record_bytes_, lb,
+                static_cast<std::size_t>(label_bytes_));
   if (format_ == DatasetFormat::kCifar10) {
     if (lb[0] > 9)
       fail(ErrorCode::kMalformedInput, name_,
@@ -624,7 +733,9 @@ class NpyHeaderParser {
   }
 
  private:
-  [[noreturn]] void bad(const std::string& why) const { fail(ErrorCode::kMalformedInput, name_, "malformed .npy header: " + why); }
+  [[noreturn]] void bad(const std::string& why) const {
+    fail(ErrorCode::kMalformedInput, name_, "malformed .npy header: " + why);
+  }
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   void ws() {
     while (pos_ < s_.size() && s_[pos_] == ' ') ++pos_;
@@ -720,16 +831,18 @@ NpyArray parse_npy_source(const Source& src, const std::string& name) {
   const std::uint64_t size = src.size();
   if (size == 0) fail(ErrorCode::kMalformedInput, name, "file is empty");
   if (size > kMaxInputFileBytes)
-    fail(ErrorCode::kSizeLimit, name, "file is " + u64s(size) + " bytes, above the limit of " + u64s(kMaxInputFileBytes));
+    fail(ErrorCode::kSizeLimit, name,
+         "file is " + u64s(size) + " bytes, above the limit of " + u64s(kMaxInputFileBytes));
   if (size < 10) fail(ErrorCode::kMalformedInput, name, "truncated .npy preamble: " + u64s(size) + " bytes");
   std::uint8_t pre[12] = {};
   src.read_at(0, pre, static_cast<std::size_t>(std::min<std::uint64_t>(size, 12)));
   if (std::memcmp(pre, kMagic, 6) != 0)
-    fail(ErrorCode::kMalformedInput, name, "not a .npy file (first bytes " + hex_bytes(pre, 6) + ", expected 93 4e 55 4d 50 59)");
+    fail(ErrorCode::kMalformedInput, name,
+         "not a .npy file (first bytes " + hex_bytes(pre, 6) + ", expected 93 4e 55 4d 50 59)");
   const int major = pre[6], minor = pre[7];
   if (major < 1 || major > 3 || minor != 0)
-    fail(ErrorCode::kUnsupported, name, ".npy format version " + std::to_string(major) + "." + std::to_string(minor) +
-                                            " (supported: 1.0, 2.0, 3.0)");
+    fail(ErrorCode::kUnsupported, name,
+         ".npy format version " + std::to_string(major) + "." + std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
   std::uint64_t hlen = 0, hstart = 0;
   if (major == 1) {
     hlen = std::uint64_t{pre[8]} | (std::uint64_t{pre[9]} << 8);
@@ -758,9 +871,12 @@ NpyArray parse_npy_source(const Source& src, const std::string& name) {
 
   std::size_t item = 0;
   bool u8 = false, f8 = false;
-  if (h.descr == "<f4") item = 4;
-  else if (h.descr == "<f8") item = 8, f8 = true;
-  else if (h.descr == "|u1" || h.descr == "<u1") item = 1, u8 = true;
+  if (h.descr == "<f4")
+    item = 4;
+  else if (h.descr == "<f8")
+    item = 8, f8 = true;
+  else if (h.descr == "|u1" || h.descr == "<u1")
+    item = 1, u8 = true;
   else if (h.descr == ">f4" || h.descr == ">f8")
     fail(ErrorCode::kUnsupported, name, "big-endian dtype '" + h.descr + "' is not supported (save as little-endian)");
   else
@@ -780,11 +896,15 @@ NpyArray parse_npy_source(const Source& src, const std::string& name) {
       huge = false;
       break;
     }
-    if (count > (std::uint64_t{1} << 40) / d) huge = true;
-    else count *= d;
+    if (count > (std::uint64_t{1} << 40) / d)
+      huge = true;
+    else
+      count *= d;
   }
   if (huge || count * item != data_bytes) {
-    const std::string declared = huge ? "more than 2^40 elements" : u64s(count) + " elements x " + u64s(item) + " bytes = " + u64s(count * item) + " bytes";
+    const std::string declared =
+        huge ? "more than 2^40 elements"
+             : u64s(count) + " elements x " + u64s(item) + " bytes = " + u64s(count * item) + " bytes";
     if (huge || count * item > data_bytes)
       fail(ErrorCode::kMalformedInput, name,
            "truncated: the header declares shape " + npy_shape_string(h.shape) + " (" + declared + ") but only " +
@@ -852,8 +972,7 @@ ModelInput load_model_input(const std::string& path, std::size_t index, const st
     throw Error(ErrorCode::kInvalidArgument,
                 "model input shape " + shape_to_string(input_shape) + " is not [1,C,H,W] with positive C, H, W");
   if (input_shape[1] > kMaxTensorElements || input_shape[2] > kMaxTensorElements ||
-      input_shape[3] > kMaxTensorElements ||
-      input_shape[1] * input_shape[2] > kMaxTensorElements / input_shape[3])
+      input_shape[3] > kMaxTensorElements || input_shape[1] * input_shape[2] > kMaxTensorElements / input_shape[3])
     throw Error(ErrorCode::kInvalidArgument,
                 "model input shape " + shape_to_string(input_shape) + " has more than 2^28 elements");
   const auto C = static_cast<std::size_t>(input_shape[1]), H = static_cast<std::size_t>(input_shape[2]),

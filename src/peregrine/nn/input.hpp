@@ -160,9 +160,9 @@ class Dataset {
   std::string name_;
   DatasetFormat format_ = DatasetFormat::kAuto;
   std::size_t count_ = 0, C_ = 0, H_ = 0, W_ = 0;
-  std::uint64_t header_bytes_ = 0;   ///< bytes before record 0
-  std::uint64_t record_bytes_ = 0;   ///< bytes per record, label bytes included
-  std::uint64_t label_bytes_ = 0;    ///< label bytes at the start of each record (CIFAR)
+  std::uint64_t header_bytes_ = 0;  ///< bytes before record 0
+  std::uint64_t record_bytes_ = 0;  ///< bytes per record, label bytes included
+  std::uint64_t label_bytes_ = 0;   ///< label bytes at the start of each record (CIFAR)
   bool has_labels_ = false;
   std::vector<std::uint8_t> mnist_labels_;  ///< MNIST labels (empty when no labels file)
 };
@@ -176,12 +176,14 @@ struct NpyArray {
 };
 
 /// Loads a .npy file: format versions 1.0, 2.0 and 3.0; dtypes '<f4', '<f8' (converted to float,
-/// rounding to nearest) and '|u1'; C order only. The header dictionary is parsed strictly (exactly
-/// the keys descr, fortran_order, shape; Python literals only; header ≤ 64 KiB; rank ≤ 8) and the
-/// data must be exactly shape-product × itemsize bytes. Throws Error(kInvalidArgument) when the file
-/// cannot be read, Error(kSizeLimit) above kMaxInputFileBytes, Error(kMalformedInput) for a bad
-/// magic/header or a size that does not match the header (including element counts above 2^28),
-/// Error(kUnsupported) for fortran_order True, big-endian or other dtypes. Thread-safe.
+/// rounding to nearest; magnitudes above FLT_MAX become ±inf) and '|u1'; C order only. The header
+/// dictionary is parsed strictly (exactly the keys descr, fortran_order, shape; Python literals
+/// only; header ≤ 64 KiB; rank ≤ 8), and the data must be exactly shape-product × itemsize bytes,
+/// checked before anything is allocated. Throws Error(kInvalidArgument) when the file cannot be
+/// read; Error(kSizeLimit) for a file above kMaxInputFileBytes or an array above 2^28 elements;
+/// Error(kMalformedInput) for a bad magic or header or a data size that does not match the header;
+/// Error(kUnsupported) for fortran_order True, big-endian or other dtypes, other format versions.
+/// Thread-safe.
 NpyArray load_npy(const std::string& path);
 
 /// Same as load_npy, from the bytes of a .npy file; `name` is used in messages. Thread-safe.
@@ -194,9 +196,9 @@ std::vector<float> apply_preprocess(const PixelImage& img, const Preprocess& pp)
 
 /// One client input, ready for the network.
 struct ModelInput {
-  std::vector<float> data;   ///< [1,C,H,W] float, preprocessed, row-major
-  int label = -1;            ///< true class when the source knows it (dataset records), else -1
-  std::string description;   ///< one line: what was loaded ("cifar10 record 0 of x.bin (label 3)")
+  std::vector<float> data;  ///< [1,C,H,W] float, preprocessed, row-major
+  int label = -1;           ///< true class when the source knows it (dataset records), else -1
+  std::string description;  ///< one line: what was loaded ("cifar10 record 0 of x.bin (label 3)")
 };
 
 /// Loads one network input for a model whose input shape is `input_shape` = [1,C,H,W].
