@@ -5,16 +5,6 @@
 # models/README.md.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-PKGS=(python3-sklearn python3-torch python3-onnx python3-pil)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+"$root/scripts/apt_install.sh" python3-sklearn python3-torch python3-onnx python3-pil
 cd "$root"
 exec /usr/bin/python3 python/train_digits.py "$@"

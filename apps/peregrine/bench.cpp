@@ -15,6 +15,7 @@
 // engine session (its own set-up and online phases, measured by the engine); in step 5 the client
 // sends its engine report as a JSON frame (and, with --verify, its quantised input and the logits).
 #include "bench.hpp"
+#include "infer.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -933,7 +934,6 @@ ServerResult client_linear(const Config& c, net::Channel& ch) {
 
 // ---- whole network (net) --------------------------------------------------------------------
 
-constexpr std::size_t kCalibRecords = 16;                   // the calibration dataset's last records
 constexpr std::size_t kMaxReportBytes = std::size_t{16} << 20;  // the client's report frame
 
 // The planner's network profile (both parties plan for the same one: the client checks the hash).
@@ -950,27 +950,19 @@ struct NetModel {
   double seconds = 0;  // load + quantisation
 };
 
-// Loads --model and quantises it on the last kCalibRecords records of the calibration dataset.
+// Loads --model and quantises it as `peregrine run` does (app::load_model: the last 16 records of
+// the calibration dataset).
 NetModel load_net_model(const BenchOptions& o) {
   Timer t;
+  InferOptions io;
+  io.model = o.model;
+  io.calib = calib_path(o);
+  LoadedModel lm = load_model(io);
   NetModel m;
-  const nn::Graph g = nn::load_onnx(o.model);
-  require(g.inputs.size() == 1, ErrorCode::kUnsupported, "bench net: the model must have exactly one input");
-  m.pp = nn::preprocess_from_metadata(g.metadata);
-  m.input_shape = g.shape_of(g.inputs[0]);
-  const std::string cpath = calib_path(o);
-  const nn::Dataset ds = nn::Dataset::open(cpath);
-  m.calib_records = std::min(kCalibRecords, ds.size());
-  std::vector<nn::Tensor> calib;
-  for (std::size_t i = ds.size() - m.calib_records; i < ds.size(); ++i) {
-    nn::Tensor x{m.input_shape, nn::apply_preprocess(ds.record(i), m.pp)};
-    if (static_cast<std::int64_t>(x.data.size()) != nn::element_count(m.input_shape))
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("bench net: the records of '{}' have {} values; the model input {} needs {}", cpath,
-                              x.data.size(), nn::shape_to_string(m.input_shape), nn::element_count(m.input_shape)));
-    calib.push_back(std::move(x));
-  }
-  m.fixed = nn::quantize_model(g, calib);
+  m.pp = nn::preprocess_from_metadata(lm.graph.metadata);
+  m.input_shape = lm.graph.shape_of(lm.graph.inputs[0]);
+  m.fixed = std::move(lm.fixed);
+  m.calib_records = lm.calib_records;
   m.seconds = t.seconds();
   return m;
 }

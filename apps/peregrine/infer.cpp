@@ -471,8 +471,16 @@ LoadedModel load_model(const InferOptions& o) {
   if (!cpath.empty()) {
     nn::Dataset ds = nn::Dataset::open(cpath, o.calib.empty() ? nn::DatasetFormat::kAuto : format_of(o.format));
     std::size_t k = std::min(o.calib_n, ds.size());
-    for (std::size_t i = 0; i < k; ++i) calib.push_back({shape, nn::apply_preprocess(ds.record(ds.size() - 1 - i), pp)});
+    for (std::size_t i = 0; i < k; ++i) {
+      nn::Tensor x{shape, nn::apply_preprocess(ds.record(ds.size() - 1 - i), pp)};
+      if (static_cast<std::int64_t>(x.data.size()) != nn::element_count(shape))
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("the records of '{}' have {} values; the model input {} needs {}", cpath, x.data.size(),
+                                nn::shape_to_string(shape), nn::element_count(shape)));
+      calib.push_back(std::move(x));
+    }
     m.calibration = fmt::format("the last {} records of {}", k, cpath);
+    m.calib_records = k;
   } else {
     // No data: random pixel images through the model's preprocessing, with 2 more bits of headroom.
     if (shape.size() != 4) throw Error(ErrorCode::kInvalidArgument, "no calibration data: pass --calib DATASET");
@@ -487,6 +495,7 @@ LoadedModel load_model(const InferOptions& o) {
       calib.push_back({shape, nn::apply_preprocess(img, pp)});
     }
     fo.headroom_bits += 2;
+    m.calib_records = o.calib_n;
     m.calibration = fmt::format("{} random pixel images (no dataset found; headroom +2 bits)", o.calib_n);
   }
   m.fixed = nn::quantize_model(m.graph, calib, fo);

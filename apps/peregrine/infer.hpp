@@ -62,6 +62,7 @@ struct LoadedModel {
   nn::Graph graph;
   nn::FixedModel fixed;
   std::string calibration;  ///< what the plan was calibrated on (for reports)
+  std::size_t calib_records = 0;  ///< calibration inputs used
 };
 
 /// Loads and quantises MODEL as described above. Errors: those of nn::load_onnx (missing,

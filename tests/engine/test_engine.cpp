@@ -206,6 +206,14 @@ std::pair<std::string, std::string> run_pair(const std::function<void(net::Chann
   return {es, ec};
 }
 
+/// The server side of run_pair: one session of `model`.
+std::function<void(net::Channel&)> serving(const engine::ServerModel& model) {
+  return [&model](net::Channel& ch) {
+    Prg prg = Prg::from_os();
+    engine::serve_session(ch, model, prg);
+  };
+}
+
 }  // namespace
 
 TEST(Engine, HandshakeRefusesADifferentPlanOnBothSides) {
@@ -217,10 +225,7 @@ TEST(Engine, HandshakeRefusesADifferentPlanOnBothSides) {
   // The client insists on a plan hash; here both are the same model, so it succeeds ...
   auto expected = s2.plan().hash();
   auto [e0, e1] = run_pair(
-      [&](net::Channel& ch) {
-        Prg prg = Prg::from_os();
-        engine::serve_session(ch, s1, prg);
-      },
+      serving(s1),
       [&](net::Channel& ch) {
         Prg prg = Prg::from_os();
         engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg, &expected);
@@ -231,10 +236,7 @@ TEST(Engine, HandshakeRefusesADifferentPlanOnBothSides) {
   // sees the session end.
   expected[0] ^= 1;
   std::tie(e0, e1) = run_pair(
-      [&](net::Channel& ch) {
-        Prg prg = Prg::from_os();
-        engine::serve_session(ch, s1, prg);
-      },
+      serving(s1),
       [&](net::Channel& ch) {
         Prg prg = Prg::from_os();
         engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg, &expected);
@@ -266,10 +268,7 @@ TEST(Engine, ClientDroppingMidSessionEndsTheServerWithAnError) {
   engine::ServerModel s(m);
   // The client's input callback fails (e.g. an unreadable image) after the set-up.
   auto [e0, e1] = run_pair(
-      [&](net::Channel& ch) {
-        Prg prg = Prg::from_os();
-        engine::serve_session(ch, s, prg);
-      },
+      serving(s),
       [&](net::Channel& ch) {
         Prg prg = Prg::from_os();
         engine::client_session(ch, [&](const FixedPlan&) -> std::vector<float> {
@@ -280,10 +279,7 @@ TEST(Engine, ClientDroppingMidSessionEndsTheServerWithAnError) {
   EXPECT_NE(e0.find("peer_closed"), std::string::npos) << e0;
   // A client sending a wrong-size input is refused locally before anything is sent.
   std::tie(e0, e1) = run_pair(
-      [&](net::Channel& ch) {
-        Prg prg = Prg::from_os();
-        engine::serve_session(ch, s, prg);
-      },
+      serving(s),
       [&](net::Channel& ch) {
         Prg prg = Prg::from_os();
         engine::client_session(ch, [&](const FixedPlan&) { return std::vector<float>{1.0f}; }, prg);

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <sstream>
+#include <tuple>
 #include <thread>
 
 #include "peregrine/core/error.hpp"
@@ -87,8 +89,12 @@ constexpr double kReluBytes37 = 853, kTruncBytes37 = 1153, kTruncKnownBytes37 = 
 // ciphertext moved, and the nonlinear protocols' throughput in bytes per second of CPU.
 constexpr double kSecondsPerProduct = 6e-6, kSecondsPerCiphertext = 2e-4, kNonlinearBytesPerSecond = 4e8;
 
-LayerChoice he_choice(const std::string& name, const linear::LayerCost& c, std::size_t cts,
-                      const NetworkProfile& p) {
+/// The choice for an HE strategy `s` (conv, FC or BN): its exact bytes, one round, and compute from
+/// its product and ciphertext counts.
+template <class Strategy>
+LayerChoice he_choice(const std::string& name, const Strategy& s, const NetworkProfile& p) {
+  const linear::LayerCost c = s.cost();
+  const std::size_t cts = s.plan().n_in + s.plan().products.size();
   LayerChoice l;
   l.strategy = name;
   l.est_bytes_c2s = c.bytes_client_to_server;
@@ -155,7 +161,7 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
         for (auto& [name, policy] : cands) {
           if (forced && (*forced)[i] != name) continue;
           auto s = std::make_unique<linear::CheetahConvStrategy>(he_, conv_meta(n), policy);
-          LayerChoice cand = he_choice(name, s->cost(), s->plan().n_in + s->plan().products.size(), profile);
+          LayerChoice cand = he_choice(name, *s, profile);
           if (!chosen || cand.est_seconds < c.est_seconds) {
             c = cand;
             strategies_->conv[i] = std::move(s);
@@ -168,14 +174,14 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
       case FxOp::kGemm: {
         want("cheetah-fc");
         auto s = std::make_unique<linear::CheetahFcStrategy>(he_, fc_meta(n));
-        c = he_choice("cheetah-fc", s->cost(), s->plan().n_in + s->plan().products.size(), profile);
+        c = he_choice("cheetah-fc", *s, profile);
         strategies_->fc[i] = std::move(s);
         break;
       }
       case FxOp::kAffine: {
         want("cheetah-bn");
         auto s = std::make_unique<linear::CheetahBnStrategy>(he_, bn_meta(n));
-        c = he_choice("cheetah-bn", s->cost(), s->plan().n_in + s->plan().products.size(), profile);
+        c = he_choice("cheetah-bn", *s, profile);
         strategies_->bn[i] = std::move(s);
         break;
       }
@@ -485,6 +491,18 @@ struct Mark {
 };
 Mark mark(const net::Channel& ch) { return {ch.stats(), std::chrono::steady_clock::now()}; }
 
+/// Seconds, bytes sent, bytes received and rounds from mark a to mark b (one phase of a report).
+std::tuple<double, std::uint64_t, std::uint64_t, std::uint64_t> delta(const Mark& a, const Mark& b) {
+  return {std::chrono::duration<double>(b.t - a.t).count(), b.st.bytes_sent - a.st.bytes_sent,
+          b.st.bytes_received - a.st.bytes_received, b.st.rounds - a.st.rounds};
+}
+void record_setup(PartyReport& r, const Mark& a, const Mark& b) {
+  std::tie(r.setup_seconds, r.setup_bytes_sent, r.setup_bytes_received, r.setup_rounds) = delta(a, b);
+}
+void record_online(PartyReport& r, const Mark& a, const Mark& b) {
+  std::tie(r.online_seconds, r.online_bytes_sent, r.online_bytes_received, r.online_rounds) = delta(a, b);
+}
+
 }  // namespace
 
 PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg) {
@@ -499,10 +517,7 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg) 
   mpc::MpcSession s(ch, mpc::Party::kServer, prg);
   ch.flush();
   Mark m1 = mark(ch);
-  rep.setup_seconds = std::chrono::duration<double>(m1.t - m0.t).count();
-  rep.setup_bytes_sent = m1.st.bytes_sent - m0.st.bytes_sent;
-  rep.setup_bytes_received = m1.st.bytes_received - m0.st.bytes_received;
-  rep.setup_rounds = m1.st.rounds - m0.st.rounds;
+  record_setup(rep, m0, m1);
 
   // The server's input share is 0: the client holds the whole quantised input.
   mpc::Ring ring(plan.fixed().ring_bits);
@@ -511,11 +526,7 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg) 
   ex.run(std::move(x), rep);
   mpc::reveal_send(ch, ex.output());
   ch.flush();
-  Mark m2 = mark(ch);
-  rep.online_seconds = std::chrono::duration<double>(m2.t - m1.t).count();
-  rep.online_bytes_sent = m2.st.bytes_sent - m1.st.bytes_sent;
-  rep.online_bytes_received = m2.st.bytes_received - m1.st.bytes_received;
-  rep.online_rounds = m2.st.rounds - m1.st.rounds;
+  record_online(rep, m1, mark(ch));
   return rep;
 }
 
@@ -530,16 +541,8 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   if (nl == std::string::npos) throw Error(ErrorCode::kMalformedInput, "plan: no strategy list");
   nn::FixedPlan fixed = nn::plan_from_json(text.substr(0, nl));
   std::vector<std::string> strategies;
-  {
-    std::string list = text.substr(nl + 1);
-    std::size_t pos = 0;
-    while (pos <= list.size() && !list.empty()) {
-      auto comma = list.find(',', pos);
-      strategies.push_back(list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
-  }
+  std::istringstream list(text.substr(nl + 1));
+  for (std::string item; std::getline(list, item, ',');) strategies.push_back(item);
   auto plan = std::make_shared<const ProtocolPlan>(std::move(fixed), NetworkProfile::lan(), &strategies);
   if (plan->wire_text() != text)
     throw Error(ErrorCode::kMalformedInput, "plan: not in canonical form (re-encoding differs)");
@@ -551,25 +554,18 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   if (plan->he_params()) hc = linear::he_client_setup(ch, plan->he_params(), prg);
   mpc::MpcSession s(ch, mpc::Party::kClient, prg);
   ch.flush();
-  Mark m1 = mark(ch);
-  rep.setup_seconds = std::chrono::duration<double>(m1.t - m0.t).count();
-  rep.setup_bytes_sent = m1.st.bytes_sent - m0.st.bytes_sent;
-  rep.setup_bytes_received = m1.st.bytes_received - m0.st.bytes_received;
-  rep.setup_rounds = m1.st.rounds - m0.st.rounds;
+  record_setup(rep, m0, mark(ch));
 
   // The input is produced after the set-up so that a bad input is reported before any secret
   // flows; the session then ends with the error (the server sees the channel close).
   res.input_ring = nn::quantize_input(plan->fixed(), make_input(plan->fixed()));
-  Mark m1b = mark(ch);
+  // The online phase starts once the input exists (make_input does no I/O on the channel).
+  Mark m1 = mark(ch);
   mpc::Ring ring(plan->fixed().ring_bits);
   Executor ex(*plan, s, hc ? &*hc : nullptr, nullptr, nullptr, nullptr);
   ex.run(mpc::ArithShares{ring, res.input_ring}, rep);
   res.logits_ring = mpc::reveal_receive(ch, ex.output());
-  Mark m2 = mark(ch);
-  rep.online_seconds = std::chrono::duration<double>(m2.t - m1b.t).count();
-  rep.online_bytes_sent = m2.st.bytes_sent - m1.st.bytes_sent;
-  rep.online_bytes_received = m2.st.bytes_received - m1.st.bytes_received;
-  rep.online_rounds = m2.st.rounds - m1.st.rounds;
+  record_online(rep, m1, mark(ch));
   res.logits = nn::dequantize(plan->fixed(), res.logits_ring);
   return res;
 }

@@ -7,6 +7,7 @@
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/nn/float_exec.hpp"
+#include "peregrine/nn/moves.hpp"
 
 namespace peregrine::nn {
 namespace {
@@ -103,10 +104,10 @@ class Lowering {
     return model_.plan.values.size() - 1;
   }
   std::size_t emit(FxNode node, const std::string& out_name, const Shape& shape, int scale, double max_abs) {
-    node.output = add_value(out_name, shape, scale, max_abs);
+    const std::size_t out = add_value(out_name, shape, scale, max_abs);
+    node.output = out;
     model_.plan.nodes.push_back(std::move(node));
-    op_of_.push_back(model_.plan.nodes.back().op);
-    return node.output == 0 ? 0 : model_.plan.values.size() - 1;
+    return out;
   }
   const FxValue& val(std::size_t i) const { return model_.plan.values[i]; }
 
@@ -153,9 +154,10 @@ class Lowering {
   }
   /// Fraction bits of a layer's weights: at least f, more for small weights so that the largest
   /// quantised weight has options.weight_bits_target bits (precision of tiny first-layer weights).
-  int weight_frac(const std::vector<float>& w) const {
+  template <class T>
+  int weight_frac(const std::vector<T>& w) const {
     double m = 0;
-    for (float v : w) m = std::max(m, static_cast<double>(std::fabs(v)));
+    for (T v : w) m = std::max(m, static_cast<double>(std::fabs(static_cast<float>(v))));
     if (!(m > 0)) return f_;
     int fw = opt_.weight_bits_target - 1 - static_cast<int>(std::floor(std::log2(m)));
     return std::clamp(fw, f_, f_ + 16);
@@ -219,17 +221,25 @@ class Lowering {
     auto p = n.attr_ints("pads", {0, 0, 0, 0});
     c.pads = {p[0], p[1], p[2], p[3]};
     c.groups = n.attr_int("group", 1);
-    const int fw = weight_frac(w->data);
-    std::vector<I64> wq(w->data.size()), bq;
-    for (std::size_t k = 0; k < wq.size(); ++k) wq[k] = round_fixed(w->data[k], fw);
+    emit_weighted(n, std::move(c), w->data, b ? &b->data : nullptr);
+  }
+
+  /// Quantises a layer's weights at 2^{f_w} and its bias / shift at 2^{f+f_w} (null: none) into
+  /// the server's weights, fills `node`'s public weight fields, then emits and binds its output
+  /// at scale 2^{f+f_w}.
+  template <class T>
+  void emit_weighted(const Node& n, FxNode node, const std::vector<T>& w, const std::vector<T>* b) {
+    const int fw = weight_frac(w);
+    std::vector<I64> wq(w.size()), bq;
+    for (std::size_t k = 0; k < wq.size(); ++k) wq[k] = round_fixed(w[k], fw);
     if (b) {
-      bq.resize(b->data.size());
-      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed(b->data[k], f_ + fw);
+      bq.resize(b->size());
+      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed((*b)[k], f_ + fw);
     }
-    c.has_bias = b != nullptr;
-    c.weight_bits = weight_bits_of(wq);
-    c.weight_index = add_weights(std::move(wq), std::move(bq));
-    bind(n, {emit(c, n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
+    node.has_bias = b != nullptr;
+    node.weight_bits = weight_bits_of(wq);
+    node.weight_index = add_weights(std::move(wq), std::move(bq));
+    bind(n, {emit(std::move(node), n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
   }
 
   void gemm(const Node& n) {
@@ -246,22 +256,12 @@ class Lowering {
     c.inputs = {x.index};
     c.K = xs[1];
     c.N = w->shape[0];
-    const int fw = weight_frac(w->data);
-    std::vector<I64> wq(w->data.size()), bq;
-    for (std::size_t k = 0; k < wq.size(); ++k) wq[k] = round_fixed(w->data[k], fw);
-    if (b) {
-      if (static_cast<I64>(b->data.size()) != c.N) unsupported(n, "bias must have one value per output");
-      bq.resize(b->data.size());
-      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed(b->data[k], f_ + fw);
-    }
-    c.has_bias = b != nullptr;
-    c.weight_bits = weight_bits_of(wq);
-    c.weight_index = add_weights(std::move(wq), std::move(bq));
-    bind(n, {emit(c, n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
+    if (b && static_cast<I64>(b->data.size()) != c.N) unsupported(n, "bias must have one value per output");
+    emit_weighted(n, std::move(c), w->data, b ? &b->data : nullptr);
   }
 
-  /// Per-channel affine x·γ[c] + β[c] (γ at 2^f, β at 2^{2f}); x at scale 2^f, shape [1,C,...].
-  void affine(const Node& n, const Lowered& x_in, std::vector<double> gamma, std::vector<double> beta) {
+  /// Per-channel affine x·γ[c] + β[c] (β empty: none); x at scale 2^f, shape [1,C,...].
+  void affine(const Node& n, const Lowered& x_in, const std::vector<double>& gamma, const std::vector<double>& beta) {
     Lowered x = at_f(x_in);
     const Shape& xs = val(x.index).shape;
     if (xs.size() < 2 || xs[0] != 1) unsupported(n, "input must be [1,C,...]");
@@ -271,17 +271,7 @@ class Lowering {
     a.inputs = {x.index};
     a.C = xs[1];
     a.inner = element_count(xs) / std::max<I64>(1, xs[1]);
-    const int fw = weight_frac(std::vector<float>(gamma.begin(), gamma.end()));
-    std::vector<I64> gq(gamma.size()), bq;
-    for (std::size_t k = 0; k < gq.size(); ++k) gq[k] = round_fixed(gamma[k], fw);
-    if (!beta.empty()) {
-      bq.resize(beta.size());
-      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed(beta[k], f_ + fw);
-    }
-    a.has_bias = !beta.empty();
-    a.weight_bits = weight_bits_of(gq);
-    a.weight_index = add_weights(std::move(gq), std::move(bq));
-    bind(n, {emit(a, n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
+    emit_weighted(n, std::move(a), gamma, beta.empty() ? nullptr : &beta);
   }
 
   void batchnorm(const Node& n) {
@@ -294,7 +284,7 @@ class Lowering {
       s[c] = gamma->data[c] / std::sqrt(static_cast<double>(var->data[c]) + eps);
       t[c] = beta->data[c] - mean->data[c] * s[c];
     }
-    affine(n, get(n, 0), std::move(s), std::move(t));
+    affine(n, get(n, 0), s, t);
   }
 
   void relu(const Node& n) {
@@ -435,7 +425,7 @@ class Lowering {
         if (!ok) unsupported(n, "product with a constant must be per-channel or scalar");
         for (std::size_t k = 0; k < C; ++k) g[k] = c.data[k];
       }
-      affine(n, x, std::move(g), {});
+      affine(n, x, g, {});
       return;
     }
     Lowered a = at_f(get(n, 0)), b = at_f(get(n, 1));
@@ -576,19 +566,12 @@ class Lowering {
   std::map<std::string, Lowered> low_;
   std::map<std::size_t, std::size_t> truncated_;
   std::vector<double> max_abs_;
-  std::vector<FxOp> op_of_;
   std::vector<std::string> unsupported_;
   std::string skip_;
   FixedModel model_;
 };
 
 // ---- reference executor ---------------------------------------------------------------------------
-
-std::vector<I64> strides_of(const Shape& s) {
-  std::vector<I64> st(s.size(), 1);
-  for (std::size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
-  return st;
-}
 
 /// Output extent of a window along one axis (floor mode).
 I64 window_out(I64 n, I64 k, I64 s, I64 pb, I64 pe) { return (n + pb + pe - k) / s + 1; }
@@ -761,51 +744,24 @@ class Reference {
         }
   }
 
+  const Shape& shape(std::size_t v) const { return p_.values[v].shape; }
+
   void slice(const FxNode& n, std::vector<u64>& y) {
-    const auto& x = in(n, 0);
-    const Shape& xs = p_.values[n.inputs[0]].shape;
-    const Shape& ys = p_.values[n.output].shape;
-    auto ist = strides_of(xs), ost = strides_of(ys);
-    for (I64 k = 0; k < static_cast<I64>(y.size()); ++k) {
-      I64 rem = k, src = 0;
-      for (std::size_t d = 0; d < ys.size(); ++d) {
-        I64 j = rem / ost[d];
-        rem %= ost[d];
-        src += (n.starts[d] + j * n.steps[d]) * ist[d];
-      }
-      y[at(k)] = x[at(src)];
-    }
+    detail::slice_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.starts, n.steps);
   }
 
   void pad(const FxNode& n, std::vector<u64>& y) {
-    const auto& x = in(n, 0);
-    const Shape& xs = p_.values[n.inputs[0]].shape;
-    const Shape& ys = p_.values[n.output].shape;
-    auto ist = strides_of(xs), ost = strides_of(ys);
-    for (I64 k = 0; k < static_cast<I64>(x.size()); ++k) {
-      I64 rem = k, dst = 0;
-      for (std::size_t d = 0; d < xs.size(); ++d) {
-        I64 j = rem / ist[d];
-        rem %= ist[d];
-        dst += (j + n.pads[d]) * ost[d];
-      }
-      y[at(dst)] = x[at(k)];
-    }
+    detail::pad_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.pads);
   }
 
   void concat(const FxNode& n, std::vector<u64>& y) {
-    const Shape& ys = p_.values[n.output].shape;
-    I64 outer = 1, inner = 1;
-    for (I64 d = 0; d < n.axis; ++d) outer *= ys[at(d)];
-    for (std::size_t d = at(n.axis) + 1; d < ys.size(); ++d) inner *= ys[d];
-    std::size_t pos = 0;
-    for (I64 o = 0; o < outer; ++o)
-      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-        const auto& x = in(n, k);
-        I64 blk = p_.values[n.inputs[k]].shape[at(n.axis)] * inner;
-        std::copy(x.begin() + o * blk, x.begin() + (o + 1) * blk, y.begin() + static_cast<std::ptrdiff_t>(pos));
-        pos += at(blk);
-      }
+    std::vector<const std::vector<u64>*> parts;
+    std::vector<const Shape*> shapes;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      parts.push_back(&in(n, k));
+      shapes.push_back(&shape(n.inputs[k]));
+    }
+    detail::concat_into(parts, shapes, y, shape(n.output), at(n.axis));
   }
 
   const FixedModel& m_;

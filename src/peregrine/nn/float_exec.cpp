@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "peregrine/core/error.hpp"
+#include "peregrine/nn/moves.hpp"
 
 namespace peregrine::nn {
 namespace {
@@ -16,11 +17,7 @@ using Values = std::map<std::string, Tensor>;
   throw Error(ErrorCode::kInvalidArgument, "float executor: node '" + n.name + "' (" + n.op_type + "): " + what);
 }
 
-std::vector<I64> strides_of(const Shape& s) {
-  std::vector<I64> st(s.size(), 1);
-  for (std::size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
-  return st;
-}
+using detail::strides_of;
 
 std::size_t at(I64 v) { return static_cast<std::size_t>(v); }
 
@@ -231,46 +228,23 @@ class Exec {
   // out[j] = in[starts + j·steps] per axis
   void slice(const Node& n, Tensor& y) {
     const Tensor& x = in(n, 0);
-    std::vector<I64> starts = n.attr_ints("starts"), steps = n.attr_ints("steps");
-    std::vector<I64> ist = strides_of(x.shape), ost = strides_of(y.shape);
-    for (I64 k = 0; k < static_cast<I64>(y.data.size()); ++k) {
-      I64 rem = k, src = 0;
-      for (std::size_t d = 0; d < y.shape.size(); ++d) {
-        I64 j = rem / ost[d];
-        rem %= ost[d];
-        src += (starts[d] + j * steps[d]) * ist[d];
-      }
-      y.data[at(k)] = x.data[at(src)];
-    }
+    detail::slice_into(x.data, x.shape, y.data, y.shape, n.attr_ints("starts"), n.attr_ints("steps"));
   }
 
   // zero padding: pads = begins (one per axis) then ends
   void pad(const Node& n, Tensor& y) {
     const Tensor& x = in(n, 0);
-    std::vector<I64> pads = n.attr_ints("pads");
-    std::vector<I64> ist = strides_of(x.shape), ost = strides_of(y.shape);
-    for (I64 k = 0; k < static_cast<I64>(x.data.size()); ++k) {
-      I64 rem = k, dst = 0;
-      for (std::size_t d = 0; d < x.shape.size(); ++d) {
-        I64 j = rem / ist[d];
-        rem %= ist[d];
-        dst += (j + pads[d]) * ost[d];
-      }
-      y.data[at(dst)] = x.data[at(k)];
-    }
+    detail::pad_into(x.data, x.shape, y.data, y.shape, n.attr_ints("pads"));
   }
 
   void concat(const Node& n, Tensor& y) {
-    std::size_t ax = at(n.attr_int("axis", 0));
-    const auto [outer, inner] = split_at(y.shape, ax);
-    std::size_t pos = 0;
-    for (I64 o = 0; o < outer; ++o)
-      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-        const Tensor& x = in(n, k);
-        I64 blk = x.shape[ax] * inner;
-        std::copy(x.data.begin() + o * blk, x.data.begin() + (o + 1) * blk, y.data.begin() + static_cast<std::ptrdiff_t>(pos));
-        pos += at(blk);
-      }
+    std::vector<const std::vector<float>*> parts;
+    std::vector<const Shape*> shapes;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      parts.push_back(&in(n, k).data);
+      shapes.push_back(&in(n, k).shape);
+    }
+    detail::concat_into(parts, shapes, y.data, y.shape, at(n.attr_int("axis", 0)));
   }
 
   void softmax(const Node& n, Tensor& y) {
