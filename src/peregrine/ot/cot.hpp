@@ -32,6 +32,10 @@ class CotSender {
   virtual Block delta() const noexcept = 0;
   /// Produces out.size() correlated messages m0 (interactive: talks to the paired receiver).
   virtual void send_cot(std::span<Block> out) = 0;
+  /// Pairs with the receiver's recv_random_cot. The default is send_cot (a back-end whose
+  /// receiver draws its bits itself and derandomises them, as IKNP); a silent back-end whose
+  /// choice bits are random by construction overrides it and skips the derandomisation.
+  virtual void send_random_cot(std::span<Block> out) { send_cot(out); }
 };
 
 /// Receiver of correlated OT. choices[i] ∈ {0, 1}. Not thread-safe.
@@ -41,9 +45,10 @@ class CotReceiver {
   /// With chosen bits: out[i] = m0_i ⊕ choices[i]·Δ.
   virtual void recv_cot(std::span<const std::uint8_t> choices, std::span<Block> out) = 0;
   /// With random bits: writes choices_out[i] ∈ {0, 1} and out[i] = m0_i ⊕ choices_out[i]·Δ.
-  /// choices_out.size() == out.size(). The paired sender calls send_cot as for recv_cot.
-  /// The default draws the bits from `prg` and calls recv_cot; a back-end whose choice bits are
-  /// random by construction (silent OT) overrides it and may ignore `prg`.
+  /// choices_out.size() == out.size().
+  /// The paired sender calls send_random_cot. The default draws the bits from `prg` and calls
+  /// recv_cot; a back-end whose choice bits are random by construction (silent OT) overrides it
+  /// and may ignore `prg`.
   virtual void recv_random_cot(std::span<std::uint8_t> choices_out, std::span<Block> out, Prg& prg) {
     prg.fill(choices_out.data(), choices_out.size());
     for (auto& c : choices_out) c &= 1;

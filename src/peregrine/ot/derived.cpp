@@ -35,11 +35,12 @@ Block OtSender::tweak(std::uint64_t kind, std::uint64_t sub) const noexcept {
   return Block{ctr_, (domain_ << 40) | (kind << 32) | sub};
 }
 
-void OtSender::cot_and_hash(std::size_t n) {
+void OtSender::cot_and_hash(std::size_t n, bool random_choices) {
   grow(q_, n);
   grow(h0_, n);
   grow(h1_, n);
-  cot_.send_cot(std::span<Block>(q_.data(), n));
+  if (random_choices) cot_.send_random_cot(std::span<Block>(q_.data(), n));
+  else cot_.send_cot(std::span<Block>(q_.data(), n));
   const Block t = tweak(kPad, 0);
   detail::tccr_hash_kernel(q_.data(), t, h0_.data(), n);
   const Block d = cot_.delta();
@@ -67,7 +68,7 @@ void OtSender::cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind)
 void OtSender::send_rot(std::span<std::array<Block, 2>> out) {
   for (std::size_t off = 0; off < out.size(); off += kDerivedBatch) {
     const std::size_t b = std::min(kDerivedBatch, out.size() - off);
-    cot_and_hash(b);
+    cot_and_hash(b, /*random_choices=*/true);
     for (std::size_t i = 0; i < b; ++i) out[off + i] = {h0_[i], h1_[i]};
     ctr_ += b;
   }

@@ -81,7 +81,9 @@ class OtSender {
 
  private:
   Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
-  void cot_and_hash(std::size_t n);  // fills q_ (n COTs), h0_ = H(q), h1_ = H(q ⊕ Δ)
+  // fills q_ (n COTs; send_random_cot when the receiver uses its own random bits),
+  // h0_ = H(q), h1_ = H(q ⊕ Δ)
+  void cot_and_hash(std::size_t n, bool random_choices = false);
   // b COTs, each expanded to nb pad blocks per side: in_[(s·b + i)·nb + k] = H(q_i ⊕ s·Δ, tweak
   // {ctr_ + i, kind, k}) for s ∈ {0, 1}.
   void cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind);
