@@ -2,7 +2,8 @@
 //
 // Wire sequence of one run (both parties):
 //   1. header: both send their parameters and check the peer's (not timed, not counted);
-//   2. set-up: MpcSession (base OTs + KK13 seeding) or, for `cot`, setup_iknp -> setup_seconds;
+//   2. set-up: MpcSession (base OTs, IKNP, then Ferret or KK13 seeding per --ot) or, for `cot`,
+//      setup_iknp (+ the Ferret set-up with --ot silent) -> setup_seconds and setup bytes;
 //      for a linear op, the HE key set-up (client key generation + public key transfer) ->
 //      setup_seconds, then the server's weight preparation (NTT form) -> prepare_seconds;
 //   3. a one-byte ping-pong, so that both parties start the op at (about) the same time;
@@ -59,6 +60,7 @@
 #include "peregrine/nn/input.hpp"
 #include "peregrine/nn/onnx_import.hpp"
 #include "peregrine/ot/cot.hpp"
+#include "peregrine/ot/ferret.hpp"
 #include "peregrine/ot/iknp.hpp"
 
 namespace peregrine::app {
@@ -91,6 +93,15 @@ Op parse_op(const std::string& s) {
 }
 
 bool has_shift(Op op) { return op == Op::kTrunc || op == Op::kReluTrunc; }
+
+mpc::OtBackend ot_of(const BenchOptions& o) {
+  auto b = mpc::parse_ot_backend(o.ot);
+  if (!b) throw Error(ErrorCode::kInvalidArgument, "--ot must be silent or iknp");
+  return *b;
+}
+mpc::TruncMode trunc_mode_of(const BenchOptions& o) {
+  return o.trunc_mode == "approx" ? mpc::TruncMode::kApprox : mpc::TruncMode::kExact;
+}
 bool is_linear(Op op) { return op == Op::kConv || op == Op::kBn || op == Op::kFc; }
 
 // Synthetic layers: |w| < 2^12 (weights, BN scales), so the public weight bound is 13 bits
@@ -285,6 +296,8 @@ std::vector<u64> plaintext_inputs(const Config& c, const Ring& ring, std::size_t
     // |x| < 2^{ℓ-2}: uniform in [-(2^{ℓ-2} - 1), 2^{ℓ-2} - 1].
     const u64 b = u64{1} << (c.o.bits - 2);
     for (auto& v : x) v = (gen.uniform_below(2 * b - 1) - (b - 1)) & ring.mask;
+    if (c.op == Op::kTrunc && c.o.msb == "zero")  // MSB public (= 0): inputs in [0, 2^{ℓ-2})
+      for (auto& v : x) v = ring.centred(v) < 0 ? (0 - v) & ring.mask : v;
   }
   return x;
 }
@@ -571,6 +584,9 @@ std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
           {"--bits", static_cast<u64>(c.op == Op::kCot || net ? 0 : o.bits)},
           {"--shift", static_cast<u64>(has_shift(c.op) ? o.shift : 0)},
           {"--threads", static_cast<u64>(o.threads)},
+          {"--ot (1 silent, 2 iknp)", lin ? 0 : static_cast<u64>(ot_of(o))},
+          {"--trunc-mode (1 approx)", has_shift(c.op) && o.trunc_mode == "approx" ? 1u : 0u},
+          {"--msb (1 zero)", c.op == Op::kTrunc && o.msb == "zero" ? 1u : 0u},
           {"--verify", static_cast<u64>(o.verify)},
           {"--net (0 none, 1 lan, 2 wan)", static_cast<u64>(o.net == "none" ? 0 : o.net == "lan" ? 1 : 2)},
           {"--c", img ? o.c : 0},
@@ -630,6 +646,7 @@ net::ChannelStats diff(const net::ChannelStats& a, const net::ChannelStats& b) {
 }
 
 struct Timed {
+  net::ChannelStats setup_stats;
   double setup_s = 0;
   double op_s = 0;
   net::ChannelStats op_stats;
@@ -653,9 +670,17 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
   Prg prg = Prg::from_os();  // this party's protocol randomness
   if (c.op == Op::kCot) {
     Timer t;
+    const net::ChannelStats z0 = ch.stats();
     ot::OtPair pair = ot::setup_iknp(ch, me == Party::kServer, prg);
+    // Instance 0 (party 0 sends) only: the silent run bootstraps Ferret from IKNP in that direction.
+    std::unique_ptr<ot::FerretCotSender> fs;
+    std::unique_ptr<ot::FerretCotReceiver> fr;
+    const bool silent = ot_of(c.o) == mpc::OtBackend::kSilent;
+    if (silent && me == Party::kServer) fs = std::make_unique<ot::FerretCotSender>(ch, *pair.sender, prg);
+    if (silent && me == Party::kClient) fr = std::make_unique<ot::FerretCotReceiver>(ch, *pair.receiver, prg);
     ch.flush();
     st.t.setup_s = t.seconds();
+    st.t.setup_stats = diff(z0, ch.stats());
     st.cot_out.assign(c.o.n, ot::Block{});
     if (me == Party::kClient) {
       st.choices.resize(c.o.n);
@@ -665,7 +690,11 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
     barrier(ch, me);
     const net::ChannelStats s0 = ch.stats();
     t.reset();
-    if (me == Party::kServer) pair.sender->send_cot(st.cot_out);  // instance 0: party 0 sends
+    // Silent: random-choice COTs (Ferret's native output; a chosen bit adds 1 bit per COT);
+    // IKNP: chosen-bit COTs (its native form).
+    if (silent && me == Party::kServer) fs->send_random_cot(st.cot_out);
+    else if (silent) fr->recv_random_cot(st.choices, st.cot_out, prg);
+    else if (me == Party::kServer) pair.sender->send_cot(st.cot_out);  // instance 0: party 0 sends
     else pair.receiver->recv_cot(st.choices, st.cot_out);
     ch.flush();
     st.t.op_s = t.seconds();
@@ -680,21 +709,23 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
   const ArithShares in = my_shares(ring, me, c.o.n, &st.x);
 
   Timer t;
-  mpc::MpcSession s(ch, me, prg);
+  const net::ChannelStats z0 = ch.stats();
+  mpc::MpcSession s(ch, me, prg, ot_of(c.o));
   ch.flush();
   st.t.setup_s = t.seconds();
+  st.t.setup_stats = diff(z0, ch.stats());
   barrier(ch, me);
   const net::ChannelStats s0 = ch.stats();
   t.reset();
   switch (c.op) {
     case Op::kRelu: st.out = mpc::relu(s, in); break;
     case Op::kTrunc:
-      st.out = mpc::truncate(s, in, c.o.shift, mpc::TruncMode::kExact, mpc::MsbHint::kUnknown);
+      st.out = mpc::truncate(s, in, c.o.shift, trunc_mode_of(c.o),
+                             c.o.msb == "zero" ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
       break;
     case Op::kReluTrunc:
       // ReLU outputs are non-negative, so MSB = 0 is public knowledge.
-      st.out = mpc::truncate(s, mpc::relu(s, in), c.o.shift, mpc::TruncMode::kExact,
-                             mpc::MsbHint::kZero);
+      st.out = mpc::truncate(s, mpc::relu(s, in), c.o.shift, trunc_mode_of(c.o), mpc::MsbHint::kZero);
       break;
     default: break;
   }
@@ -764,7 +795,10 @@ ServerResult serve_protocol(const Config& c, net::Channel& ch) {
     } else {
       const std::vector<u64> opened = mpc::reveal_receive(ch, st.out);
       const std::vector<u64> want = reference(c, *st.ring, st.x);
-      for (std::size_t i = 0; i < c.o.n; ++i) mismatches += opened[i] != want[i];
+      // Approximate truncation: floor(x / 2^f) − c with c ∈ {0, 1} (mpc/truncation.hpp).
+      const bool approx = has_shift(c.op) && trunc_mode_of(c.o) == mpc::TruncMode::kApprox;
+      for (std::size_t i = 0; i < c.o.n; ++i)
+        mismatches += opened[i] != want[i] && !(approx && opened[i] == ((want[i] - 1) & st.ring->mask));
     }
     verified = mismatches == 0;
   }
@@ -776,8 +810,14 @@ ServerResult serve_protocol(const Config& c, net::Channel& ch) {
   j["n"] = c.o.n;
   if (c.op != Op::kCot) j["bits"] = c.o.bits;
   if (has_shift(c.op)) j["shift"] = c.o.shift;
+  if (has_shift(c.op)) j["trunc_mode"] = c.o.trunc_mode;
+  if (c.op == Op::kTrunc) j["msb"] = c.o.msb;
+  j["ot"] = c.o.ot;
   run_json(j, c);
   j["seconds"] = seconds;
+  // Set-up traffic as the server's channel saw it (base OTs, IKNP, Ferret set-up or KK13 seeds).
+  j["setup_bytes_client_to_server"] = st.t.setup_stats.bytes_received;
+  j["setup_bytes_server_to_client"] = st.t.setup_stats.bytes_sent;
   j["setup_seconds"] = std::max(st.t.setup_s, client_setup);
   j["server_seconds"] = st.t.op_s;
   j["client_seconds"] = client_op;
@@ -789,6 +829,10 @@ ServerResult serve_protocol(const Config& c, net::Channel& ch) {
   if (c.op == Op::kCot) {
     j["cots_per_second"] = seconds > 0 ? static_cast<double>(c.o.n) / seconds : 0.0;
     j["bytes_per_cot"] = static_cast<double>(s.bytes_sent + s.bytes_received) / static_cast<double>(c.o.n);
+    j["bits_per_cot"] = 8.0 * static_cast<double>(s.bytes_sent + s.bytes_received) / static_cast<double>(c.o.n);
+    j["bits_per_cot_with_setup"] =
+        8.0 * static_cast<double>(s.bytes_sent + s.bytes_received + st.t.setup_stats.bytes_sent +
+                                  st.t.setup_stats.bytes_received) / static_cast<double>(c.o.n);
   }
   return finish_server(ch, j, verified, mismatches);
 }
@@ -984,7 +1028,7 @@ ServerResult serve_net(const Config& c, net::Channel& ch) {
 
   barrier(ch, Party::kServer);
   Prg prg = Prg::from_os();  // the protocol's randomness
-  const engine::PartyReport sr = engine::serve_session(ch, model, prg);
+  const engine::PartyReport sr = engine::serve_session(ch, model, prg, ot_of(c.o));
   const std::uint64_t rss = engine::peak_rss_bytes();
 
   // Not counted: the session's counters were read when it ended.
@@ -1016,6 +1060,7 @@ ServerResult serve_net(const Config& c, net::Channel& ch) {
   j["frac_bits"] = plan.frac_bits;
   j["nodes"] = plan.nodes.size();
   run_json(j, c);
+  j["ot"] = c.o.ot;
   j["plan_profile"] = net_profile(c.o).name;
   // The client's view: its set-up, and the latency from its input to its logits.
   j["setup_seconds"] = cr.at("setup_seconds");
@@ -1066,7 +1111,7 @@ ServerResult client_net(const Config& c, net::Channel& ch) {
   barrier(ch, Party::kClient);
   Prg prg = Prg::from_os();  // the protocol's randomness
   const engine::ClientResult res =
-      engine::client_session(ch, [&](const nn::FixedPlan&) { return input; }, prg, &expected);
+      engine::client_session(ch, [&](const nn::FixedPlan&) { return input; }, prg, &expected, ot_of(c.o));
   const std::uint64_t rss = engine::peak_rss_bytes();
 
   const engine::PartyReport& r = res.report;
@@ -1269,6 +1314,12 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   b->add_option("--port-file", o.port_file, "--role server: write the listening port to this file");
   b->add_option("--connect", o.connect, "--role client: server address HOST:PORT");
   b->add_option("--timeout", o.timeout_s, "read / accept / connect timeout in seconds");
+  b->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp")
+      ->check(CLI::IsMember({"silent", "iknp"}));
+  b->add_option("--trunc-mode", o.trunc_mode, "trunc, relutrunc: exact | approx (Cheetah's, error ≤ 1 LSB)")
+      ->check(CLI::IsMember({"exact", "approx"}));
+  b->add_option("--msb", o.msb, "trunc: unknown | zero (non-negative inputs, MSB public as after a ReLU)")
+      ->check(CLI::IsMember({"unknown", "zero"}));
   auto* shape = "linear layer shape";
   b->add_option("--c", o.c, "conv, bn: input channels C")->group(shape);
   b->add_option("--h", o.h, "conv, bn: input height H")->group(shape);

@@ -55,6 +55,9 @@ struct BenchOptions {
   std::string port_file;                          ///< --role server: write the bound port here
   std::string connect;                            ///< --role client: HOST:PORT
   double timeout_s = 120;                         ///< read / accept / connect timeout
+  std::string ot = "silent";                      ///< OT back-end: silent (Ferret) | iknp
+  std::string trunc_mode = "exact";               ///< trunc, relutrunc: exact | approx (|err| ≤ 1)
+  std::string msb = "unknown";                    ///< trunc: unknown | zero (inputs ≥ 0, MSB public)
   // Linear-layer shapes (conv, bn: input [c, h, w]; fc: input [batch, in]).
   std::size_t c = 0, h = 0, w = 0;                ///< conv, bn: input channels, height, width
   std::size_t m = 0;                              ///< conv: output channels

@@ -145,8 +145,15 @@ net::ChannelOptions channel_options(const InferOptions& o) {
   return c;
 }
 
-json report_json(const engine::ClientResult& r, const engine::PartyReport* server) {
+mpc::OtBackend ot_of(const InferOptions& o) {
+  auto b = mpc::parse_ot_backend(o.ot);
+  if (!b) throw Error(ErrorCode::kInvalidArgument, "--ot must be silent or iknp");
+  return *b;
+}
+
+json report_json(const engine::ClientResult& r, const engine::PartyReport* server, const InferOptions& o) {
   json j;
+  j["ot"] = mpc::ot_backend_name(ot_of(o));
   j["setup_seconds"] = r.report.setup_seconds;
   j["online_seconds"] = r.report.online_seconds;
   j["bytes_client_to_server"] = r.report.online_bytes_sent;
@@ -176,7 +183,7 @@ int cmd_run(InferOptions o) {
   progress("preparing the server's weights");
   engine::ServerModel server(m.fixed);
   progress("running the two parties (set-up, then " + std::to_string(plan.nodes.size()) + " steps)");
-  engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o));
+  engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o), ot_of(o));
 
   std::vector<float> graph_logits = float_logits(m, in.data);
   auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
@@ -202,7 +209,7 @@ int cmd_run(InferOptions o) {
              c.online_seconds, c.online_bytes_sent / 1e6, c.online_bytes_received / 1e6, c.online_rounds, rss / 1e6);
   print_layers(c);
 
-  json j = report_json(run.client, &run.server);
+  json j = report_json(run.client, &run.server, o);
   j["model"] = m.path;
   j["input"] = in.description;
   j["label"] = in.label;
@@ -262,10 +269,10 @@ int cmd_serve(const InferOptions& o) {
       std::lock_guard lk(state->mu);
       ++state->active;
     }
-    std::thread([state, &server, id, ch = std::move(ch)]() mutable {
+    std::thread([state, &server, id, ot = ot_of(o), ch = std::move(ch)]() mutable {
       try {
         Prg prg = Prg::from_os();
-        engine::PartyReport r = engine::serve_session(*ch, server, prg);
+        engine::PartyReport r = engine::serve_session(*ch, server, prg, ot);
         std::fprintf(stderr, "peregrine: session %zu done: online %.3f s, %.2f MB sent, %.2f MB received\n", id,
                      r.online_seconds, r.online_bytes_sent / 1e6, r.online_bytes_received / 1e6);
       } catch (const std::exception& e) {
@@ -299,7 +306,7 @@ int cmd_query(const InferOptions& o) {
         label = in.label;
         return in.data;
       },
-      prg);
+      prg, nullptr, ot_of(o));
   ch.reset();
   const nn::FixedPlan& plan = r.plan->fixed();
   const auto labels = nn::labels_from_metadata(plan.metadata);
@@ -311,7 +318,7 @@ int cmd_query(const InferOptions& o) {
   fmt::print("set-up   {:.3f} s; online {:.3f} s, {:.2f} MB c→s, {:.2f} MB s→c, {} rounds\n", r.report.setup_seconds,
              r.report.online_seconds, r.report.online_bytes_sent / 1e6, r.report.online_bytes_received / 1e6,
              r.report.online_rounds);
-  json j = report_json(r, nullptr);
+  json j = report_json(r, nullptr, o);
   j["model"] = plan.metadata.count("source") ? plan.metadata.at("source") : "(server's model)";
   j["input"] = description;
   j["label"] = label;
@@ -396,7 +403,7 @@ int cmd_eval(const InferOptions& o) {
     std::size_t rec = o.offset + i;
     nn::PixelImage img = ds.record(rec);
     std::vector<float> x = nn::apply_preprocess(img, pp);
-    engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return x; }, channel_options(o));
+    engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return x; }, channel_options(o), ot_of(o));
     std::vector<float> fl = float_logits(m, x);
     auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
     std::size_t p1 = argmax(run.client.logits), f1 = argmax(fl), x1 = argmax(nn::dequantize(plan, fixed_ring));
@@ -510,6 +517,8 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
     c->add_option("--headroom", o.headroom_bits, "ring bits above the calibration range")->check(CLI::Range(1, 20));
     c->add_option("--json", o.json_file, "write the report as JSON");
     c->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(CLI::Range(0.1, 3600.0));
+    c->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; server and client must agree")
+        ->check(CLI::IsMember({"silent", "iknp"}));
   };
   auto input_opts = [&](CLI::App* c) {
     c->add_option("--input", o.input, "PNG/JPEG image, .npy, or CIFAR-10/100 / MNIST file");
@@ -533,6 +542,8 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   input_opts(query);
   query->add_option("--json", o.json_file, "write the report as JSON");
   query->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(CLI::Range(0.1, 3600.0));
+  query->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; must match the server")
+      ->check(CLI::IsMember({"silent", "iknp"}));
   CLI::App* inspect = app.add_subcommand("inspect", "ops, shapes, quantisation and protocol plans");
   inspect->add_option("model", o.model, "ONNX model")->required();
   common_model(inspect);

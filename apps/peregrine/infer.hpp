@@ -54,6 +54,7 @@ struct InferOptions {
   std::string dataset;          ///< eval
   std::size_t limit = 100;      ///< eval
   std::size_t offset = 0;       ///< eval: first record
+  std::string ot = "silent";    ///< OT back-end: silent (Ferret) | iknp; both ends must agree
 };
 
 /// A model ready for the server: the graph (float reference) and its fixed-point program.

@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <span>
@@ -31,7 +32,18 @@ inline Seed test_seed(std::uint8_t tag) {
   return s;
 }
 
-/// Both sessions over one memory channel pair (server = s0 on ch0, client = s1 on ch1).
+/// The OT back-end of the test sessions: PEREGRINE_TEST_OT=iknp|silent (default silent). ctest
+/// runs the mpc suite once per back-end (tests/CMakeLists.txt).
+inline OtBackend test_backend() {
+  const char* v = std::getenv("PEREGRINE_TEST_OT");
+  if (v == nullptr || *v == 0) return OtBackend::kSilent;
+  auto b = parse_ot_backend(v);
+  if (!b) throw Error(ErrorCode::kInvalidArgument, "PEREGRINE_TEST_OT must be iknp or silent");
+  return *b;
+}
+
+/// Both sessions over one memory channel pair (server = s0 on ch0, client = s1 on ch1), on
+/// test_backend().
 struct SessionPair {
   std::unique_ptr<net::Channel> ch0, ch1;
   Prg prg0 = Prg::from_seed(test_seed(1)), prg1 = Prg::from_seed(test_seed(2));
@@ -41,8 +53,9 @@ struct SessionPair {
     auto pr = net::make_memory_pair(opts);
     ch0 = std::move(pr.first);
     ch1 = std::move(pr.second);
-    run_parties([&] { s0 = std::make_unique<MpcSession>(*ch0, Party::kServer, prg0); },
-                [&] { s1 = std::make_unique<MpcSession>(*ch1, Party::kClient, prg1); });
+    const OtBackend ot = test_backend();
+    run_parties([&] { s0 = std::make_unique<MpcSession>(*ch0, Party::kServer, prg0, ot); },
+                [&] { s1 = std::make_unique<MpcSession>(*ch1, Party::kClient, prg1, ot); });
   }
   MpcSession& session(int party) { return party == 0 ? *s0 : *s1; }
   /// Bytes sent by both endpoints so far.

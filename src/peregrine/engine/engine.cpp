@@ -269,7 +269,7 @@ ServerModel::~ServerModel() = default;
 namespace {
 
 constexpr std::uint32_t kMagic = 0x4e524750;  // "PGRN" little-endian
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;  // 2: OT back-end byte (silent OT by default)
 
 struct Hello {
   std::uint32_t magic = kMagic;
@@ -277,7 +277,7 @@ struct Hello {
   std::uint8_t role = 0;  // 0 server, 1 client
   std::uint8_t ring_bits = 0;
   std::uint8_t frac_bits = 0;
-  std::uint8_t reserved = 0;
+  std::uint8_t ot_backend = 0;  // mpc::OtBackend
   u64 he_params_id = 0;
   std::array<std::uint8_t, 32> plan_hash{};
 };
@@ -289,14 +289,15 @@ std::vector<std::uint8_t> encode_hello(const Hello& h) {
   b[8] = h.role;
   b[9] = h.ring_bits;
   b[10] = h.frac_bits;
-  b[11] = 0;
+  b[11] = h.ot_backend;
   std::memcpy(b.data() + 12, &h.he_params_id, 8);
   std::memcpy(b.data() + 20, h.plan_hash.data(), 32);
   return b;
 }
 
-Hello hello_for(const ProtocolPlan& p, mpc::Party me) {
+Hello hello_for(const ProtocolPlan& p, mpc::Party me, mpc::OtBackend ot) {
   Hello h;
+  h.ot_backend = static_cast<std::uint8_t>(ot);
   h.role = me == mpc::Party::kServer ? 0 : 1;
   h.ring_bits = static_cast<std::uint8_t>(p.fixed().ring_bits);
   h.frac_bits = static_cast<std::uint8_t>(p.fixed().frac_bits);
@@ -307,8 +308,8 @@ Hello hello_for(const ProtocolPlan& p, mpc::Party me) {
 
 /// Sends ours, reads the peer's, and checks every field. Both sides run the same checks, so a
 /// mismatch ends the session on both with the same reason.
-void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me) {
-  Hello mine = hello_for(p, me);
+void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me, mpc::OtBackend ot) {
+  Hello mine = hello_for(p, me, ot);
   ch.send_frame(encode_hello(mine));
   ch.flush();
   auto b = ch.recv_frame(64);
@@ -319,6 +320,7 @@ void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me) {
   peer.role = b[8];
   peer.ring_bits = b[9];
   peer.frac_bits = b[10];
+  peer.ot_backend = b[11];
   std::memcpy(&peer.he_params_id, b.data() + 12, 8);
   std::memcpy(peer.plan_hash.data(), b.data() + 20, 32);
   if (peer.magic != kMagic) throw Error(ErrorCode::kProtocol, "handshake: the peer is not a Peregrine endpoint");
@@ -328,6 +330,8 @@ void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me) {
   if (peer.role == mine.role) throw Error(ErrorCode::kProtocol, "handshake: both ends claim the same role");
   if (peer.ring_bits != mine.ring_bits || peer.frac_bits != mine.frac_bits)
     throw Error(ErrorCode::kProtocol, "handshake: fixed-point format differs (ring/scale bits)");
+  if (peer.ot_backend != mine.ot_backend)
+    throw Error(ErrorCode::kProtocol, "handshake: the peers use different OT back-ends (silent / iknp)");
   if (peer.he_params_id != mine.he_params_id) throw Error(ErrorCode::kProtocol, "handshake: HE parameter ids differ");
   if (peer.plan_hash != mine.plan_hash)
     throw Error(ErrorCode::kProtocol, "handshake: the peers' architecture/quantisation plans differ (hash mismatch)");
@@ -505,16 +509,16 @@ void record_online(PartyReport& r, const Mark& a, const Mark& b) {
 
 }  // namespace
 
-PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg) {
+PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, mpc::OtBackend ot) {
   PartyReport rep;
   Mark m0 = mark(ch);
   const ProtocolPlan& plan = model.plan();
   const std::string& text = plan.wire_text();
   ch.send_frame({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
-  exchange_hello(ch, plan, mpc::Party::kServer);
+  exchange_hello(ch, plan, mpc::Party::kServer, ot);
   std::optional<linear::HeServer> hs;
   if (plan.he_params()) hs = linear::he_server_setup(ch, plan.he_params());
-  mpc::MpcSession s(ch, mpc::Party::kServer, prg);
+  mpc::MpcSession s(ch, mpc::Party::kServer, prg, ot);
   ch.flush();
   Mark m1 = mark(ch);
   record_setup(rep, m0, m1);
@@ -531,7 +535,7 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg) 
 }
 
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                            Prg& prg, const std::array<std::uint8_t, 32>* expected) {
+                            Prg& prg, const std::array<std::uint8_t, 32>* expected, mpc::OtBackend ot) {
   ClientResult res;
   PartyReport& rep = res.report;
   Mark m0 = mark(ch);
@@ -549,10 +553,10 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   if (expected && *expected != plan->hash())
     throw Error(ErrorCode::kProtocol, "the server's model plan is not the one this client expects");
   res.plan = plan;
-  exchange_hello(ch, *plan, mpc::Party::kClient);
+  exchange_hello(ch, *plan, mpc::Party::kClient, ot);
   std::optional<linear::HeClient> hc;
   if (plan->he_params()) hc = linear::he_client_setup(ch, plan->he_params(), prg);
-  mpc::MpcSession s(ch, mpc::Party::kClient, prg);
+  mpc::MpcSession s(ch, mpc::Party::kClient, prg, ot);
   ch.flush();
   record_setup(rep, m0, mark(ch));
 
@@ -572,14 +576,14 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
 
 LocalRun run_local(const ServerModel& model,
                    const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                   const net::ChannelOptions& opts) {
+                   const net::ChannelOptions& opts, mpc::OtBackend ot) {
   auto [cch, sch] = net::make_memory_pair(opts);
   LocalRun out;
   std::exception_ptr server_error, client_error;
   std::thread server([&, ch = std::move(sch)]() mutable {
     try {
       Prg prg = Prg::from_os();
-      out.server = serve_session(*ch, model, prg);
+      out.server = serve_session(*ch, model, prg, ot);
     } catch (...) {
       server_error = std::current_exception();
     }
@@ -587,7 +591,7 @@ LocalRun run_local(const ServerModel& model,
   });
   try {
     Prg prg = Prg::from_os();
-    out.client = client_session(*cch, make_input, prg);
+    out.client = client_session(*cch, make_input, prg, nullptr, ot);
   } catch (...) {
     client_error = std::current_exception();
   }

@@ -5,9 +5,11 @@
 // A session, in order (each step is a message flow over one net::Channel):
 //   1. the server sends the public plan (fixed-point program + the strategy of every layer, JSON;
 //      never a weight); the client validates it (nn::plan_from_json, strategy names, HE params);
-//   2. both send a hello (magic "PGRN", version, role, ℓ, f, HE params_id, SHA-256 of the plan text)
-//      and check the peer's: any mismatch ends the session on both sides with kProtocol;
-//   3. set-up: the client's public key (when a layer uses HE), base OTs both ways (mpc::MpcSession);
+//   2. both send a hello (magic "PGRN", version, role, ℓ, f, OT back-end, HE params_id, SHA-256 of
+//      the plan text) and check the peer's: any mismatch ends the session on both sides with
+//      kProtocol;
+//   3. set-up: the client's public key (when a layer uses HE), base OTs, IKNP and (by default)
+//      silent Ferret COT both ways (mpc::MpcSession);
 //   4. online: the client's input share is its quantised input (the server's share is 0), every
 //      node runs on shares (HE layers: linear/*; nonlinear: mpc/*; moves: local), the truncations
 //      are exact (bit-identical to nn::run_fixed);
@@ -29,6 +31,7 @@
 
 #include "peregrine/core/prg.hpp"
 #include "peregrine/he/params.hpp"
+#include "peregrine/mpc/session.hpp"
 #include "peregrine/net/channel.hpp"
 #include "peregrine/nn/fixed.hpp"
 
@@ -140,15 +143,18 @@ struct ClientResult {
 };
 
 /// Server side of one session on `ch`. Randomness (masks, flooding, OT) from `prg`
-/// (Prg::from_os() outside tests). Errors: see the file comment.
-PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg);
+/// (Prg::from_os() outside tests); `ot` the OT back-end, which the client must use too (else
+/// kProtocol at the hello). Errors: see the file comment.
+PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg,
+                          mpc::OtBackend ot = mpc::OtBackend::kSilent);
 
 /// Client side of one session. `make_input` is called once the public plan is known and returns
 /// the network input (float, preprocessed, element count of the plan's input); `expected` (may be
 /// null) is a plan hash the client insists on (kProtocol when the server's differs).
 /// Errors: see the file comment; those of make_input.
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                            Prg& prg, const std::array<std::uint8_t, 32>* expected = nullptr);
+                            Prg& prg, const std::array<std::uint8_t, 32>* expected = nullptr,
+                            mpc::OtBackend ot = mpc::OtBackend::kSilent);
 
 /// Both results of a one-process run.
 struct LocalRun {
@@ -162,7 +168,7 @@ struct LocalRun {
 /// other fails promptly too; the first error (the client's first) is rethrown.
 LocalRun run_local(const ServerModel& model,
                    const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                   const net::ChannelOptions& opts = {});
+                   const net::ChannelOptions& opts = {}, mpc::OtBackend ot = mpc::OtBackend::kSilent);
 
 /// Largest public plan a client accepts (bytes).
 inline constexpr std::size_t kMaxPlanBytes = std::size_t{16} << 20;

@@ -157,18 +157,22 @@ std::size_t tree_gates(int q) {
 
 }  // namespace
 
-int millionaire_leaf_bits(int ell) {
+int millionaire_leaf_bits(int ell, OtBackend ot) {
   require(ell >= 1 && ell <= 64, ErrorCode::kInvalidArgument, "millionaire: ell must be in [1, 64]");
+  const bool silent = ot == OtBackend::kSilent;
+  // Estimated bits per element: leaf OTs + AND gates (see the header for both models).
+  const std::size_t leaf_base = silent ? 0 : 256, and_bits = silent ? 4 : 256 + 4;
+  const int max_m = silent ? 4 : 6;
   int best = 1;
   std::size_t best_bits = ~std::size_t{0};
-  for (int m = 1; m <= 6; ++m) {
+  for (int m = 1; m <= max_m; ++m) {
     const int q = (ell + m - 1) / m, rem = ell % m;
-    std::size_t bits = tree_gates(q) * (256 + 4);
+    std::size_t bits = tree_gates(q) * and_bits;
     for (int j = 0; j < q; ++j) {
       const int w = (j == q - 1 && rem != 0) ? rem : m;
-      bits += 256 + (std::size_t{2} << w);
+      bits += leaf_base + (silent ? static_cast<std::size_t>(w) : 0) + (std::size_t{2} << w);
     }
-    if (bits < best_bits) {
+    if (bits < best_bits || (silent && bits == best_bits)) {
       best_bits = bits;
       best = m;
     }
@@ -189,9 +193,12 @@ BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y) {
 
 BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, int m) {
   require(ell >= 1 && ell <= 64, ErrorCode::kInvalidArgument, "millionaire: ell must be in [1, 64]");
-  require(m >= 0 && m <= ot::kMaxOneOfNBits, ErrorCode::kInvalidArgument,
+  require(m == kLeafBitsDefault || (m >= 0 && m <= ot::kMaxOneOfNBits), ErrorCode::kInvalidArgument,
           "millionaire: leaf bits m must be in [0, 8]");
-  if (m == 0) m = millionaire_leaf_bits(ell);
+  if (m == kLeafBitsDefault)
+    m = s.ot_backend() == OtBackend::kSilent ? millionaire_leaf_bits(ell, OtBackend::kSilent) : kMillionaireLeafBits;
+  else if (m == 0)
+    m = millionaire_leaf_bits(ell, s.ot_backend());
   require_in_ring(input, Ring(ell).mask, "millionaire: input not below 2^ell");
   const std::size_t n = input.size();
   BoolShares result(n);

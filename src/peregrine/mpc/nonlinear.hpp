@@ -1,5 +1,6 @@
 // Non-linear building blocks on secret shares (TECHNIQUES.md §7.2–§7.4, DESIGN.md §4.3):
-// millionaire (secure comparison), DReLU, ReLU, B2A and the multiplexer, over IKNP OT.
+// millionaire (secure comparison), DReLU, ReLU, B2A and the multiplexer, over the session's OT
+// (silent Ferret COT or IKNP, mpc/session.hpp).
 //
 // Source: D. Rathee, M. Rathee, N. Kumar, N. Chandran, D. Gupta, A. Rastogi, R. Sharma,
 // "CrypTFlow2: Practical 2-Party Secure Inference", CCS 2020 (ePrint 2020/1002):
@@ -28,18 +29,23 @@
 
 namespace peregrine::mpc {
 
-/// Default leaf width m of the millionaire (1-out-of-2^m OT per m-bit digit), CrypTFlow2's choice.
-/// m = 4 balances bytes against the KK13 sender's 2^m pad hashes per digit: ReLU at ℓ = 37 costs
-/// 853 bytes per element with m = 4 and 622 with m = 6, but the m = 6 sender hashes 2.7× more
-/// (measured: m = 6 about 1.9× slower on loopback, an even trade at 3 Gbps, a win on WAN).
-/// Pass m = 0 to pick the byte-minimal width per ℓ (millionaire_leaf_bits).
+/// CrypTFlow2's leaf width m of the millionaire (1-out-of-2^m OT per m-bit digit), the default on
+/// the IKNP back-end. m = 4 balances bytes against the KK13 sender's 2^m pad hashes per digit: ReLU
+/// at ℓ = 37 costs 853 bytes per element with m = 4 and 622 with m = 6, but the m = 6 sender hashes
+/// 2.7× more (measured: m = 6 about 1.9× slower on loopback, an even trade at 3 Gbps, a win on WAN).
 inline constexpr int kMillionaireLeafBits = 4;
+/// Leaf-width argument meaning "the session's default": kMillionaireLeafBits on IKNP, the
+/// byte-minimal width of millionaire_leaf_bits(ℓ, kSilent) on silent OT (m = 3 at ℓ = 36).
+inline constexpr int kLeafBitsDefault = -1;
 
-/// The leaf width m ∈ [1, 6] that minimises the estimated traffic of a millionaire on ℓ bits with
-/// KK13 leaves (256 + 2^w·2 bits per digit of w bits) and ROT bit triples (256 + 4 bits per AND
-/// gate): m = 6 for ℓ = 12 and ℓ = 36 (about 1 and 4.6 kbit per element). m ≤ 6 bounds the
-/// sender's work (2^m pad hashes per digit). 1 ≤ ℓ ≤ 64, else kInvalidArgument.
-int millionaire_leaf_bits(int ell);
+/// The leaf width m that minimises the estimated traffic of a millionaire on ℓ bits.
+/// IKNP: KK13 leaves (256 + 2^w·2 bits per digit of w bits) and ROT bit triples (256 + 4 bits per
+/// AND gate), m ∈ [1, 6]: m = 6 for ℓ = 12 and ℓ = 36 (about 1 and 4.6 kbit per element).
+/// Silent OT: leaves of w chosen-bit COTs (w bits) + 2^w·2 bits, AND gates 4 bits (their triples
+/// come from random COTs, ~0.5 bit), m ∈ [1, 4], ties to the larger m (fewer rounds):
+/// m = 3 at ℓ = 36 (≈ 312 bits) and m = 4 at ℓ = 12 (≈ 116 bits).
+/// m ≤ 6 bounds the sender's work (2^m pad hashes per digit). 1 ≤ ℓ ≤ 64, else kInvalidArgument.
+int millionaire_leaf_bits(int ell, OtBackend ot = OtBackend::kIknp);
 
 /// Secure comparison. The server (party 0) passes its x, the client (party 1) its y (n values
 /// each, both ℓ-bit unsigned: every value < 2^ℓ). Returns this party's boolean shares of
@@ -49,14 +55,15 @@ int millionaire_leaf_bits(int ell);
 /// 1-out-of-2^w OT (w = m, or ℓ mod m for the top digit; KK13, MpcSession::send_1_of_n) with
 /// 2-bit messages giving shares of (gt_j, eq_j); then an AND tree of depth ⌈log2 q⌉
 /// (gt = gt_hi ⊕ eq_hi·gt_lo, eq = eq_hi·eq_lo; eq is skipped at the root) with < 2q AND gates per
-/// element from bit triples. m = 0 picks millionaire_leaf_bits(ℓ).
+/// element from bit triples. m = 0 picks millionaire_leaf_bits(ℓ, session back-end); m =
+/// kLeafBitsDefault the session's default (see there).
 /// Rounds: triples (ROT both ways) + leaf OTs (one round trip per 2^21/2^w OTs) + ⌈log2 q⌉ AND
 /// exchanges.
 /// Cost per element (IKNP): q·(256 + 2^w·2) bits for the leaves, 2·128 bits per AND gate for the
 /// triples, 4 bits per AND gate for the openings.
-/// Errors: kInvalidArgument unless 1 ≤ ℓ ≤ 64, 0 ≤ m ≤ 8, every input < 2^ℓ.
+/// Errors: kInvalidArgument unless 1 ≤ ℓ ≤ 64, m = kLeafBitsDefault or 0 ≤ m ≤ 8, every input < 2^ℓ.
 BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell,
-                          int m = kMillionaireLeafBits);
+                          int m = kLeafBitsDefault);
 
 /// AND of shared bit vectors (x.n == y.n) with Beaver triples made from ROT: returns shares of
 /// x ∧ y. One ROT batch both ways (2·128 bits per bit) and one exchange (4 bits per bit).
@@ -67,7 +74,7 @@ BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y);
 /// 1{(x_0 mod 2^{ℓ−1}) + (x_1 mod 2^{ℓ−1}) ≥ 2^{ℓ−1}} = millionaire on ℓ−1 bits of
 /// x_0 mod 2^{ℓ−1} against 2^{ℓ−1} − 1 − (x_1 mod 2^{ℓ−1}) (CrypTFlow2 §4; TECHNIQUES.md §7.3).
 /// Shape: n = x.v.size() elements. Errors: kInvalidArgument when ℓ < 2 or a share ≥ 2^ℓ.
-BoolShares drelu(MpcSession& s, const ArithShares& x, int m = kMillionaireLeafBits);
+BoolShares drelu(MpcSession& s, const ArithShares& x, int m = kLeafBitsDefault);
 
 /// B2A: boolean shares of n bits → arithmetic shares over `ring` of the same bits (value 0/1).
 /// c = c_0 + c_1 − 2·c_0·c_1 with c_0·c_1 from one additive COT_ℓ (server sends)
@@ -84,7 +91,7 @@ ArithShares mux(MpcSession& s, const BoolShares& b, const ArithShares& x);
 /// ReLU(x) = DReLU(x)·x via the multiplexer (TECHNIQUES.md §7.3), 2 ≤ ℓ ≤ 64, n = x.v.size().
 /// Optionally returns the DReLU shares (the sign bits are reused by later layers, §7.5).
 /// Cost: millionaire on ℓ−1 bits + 2 COT_ℓ per element.
-ArithShares relu(MpcSession& s, const ArithShares& x, int m = kMillionaireLeafBits,
+ArithShares relu(MpcSession& s, const ArithShares& x, int m = kLeafBitsDefault,
                  BoolShares* drelu_out = nullptr);
 
 }  // namespace peregrine::mpc

@@ -2,8 +2,30 @@
 
 namespace peregrine::mpc {
 
-MpcSession::MpcSession(net::Channel& ch, Party me, Prg& prg)
-    : ch_(ch), me_(me), prg_(prg), pair_(ot::setup_iknp(ch, me == Party::kServer, prg)) {
+const char* ot_backend_name(OtBackend b) noexcept { return b == OtBackend::kIknp ? "iknp" : "silent"; }
+
+std::optional<OtBackend> parse_ot_backend(std::string_view s) noexcept {
+  if (s == "silent" || s == "ferret") return OtBackend::kSilent;
+  if (s == "iknp") return OtBackend::kIknp;
+  return std::nullopt;
+}
+
+MpcSession::MpcSession(net::Channel& ch, Party me, Prg& prg, OtBackend ot)
+    : ch_(ch), me_(me), prg_(prg), backend_(ot), pair_(ot::setup_iknp(ch, me == Party::kServer, prg)) {
+  if (ot == OtBackend::kSilent) {
+    auto make_sender = [&] { silent_snd_ = std::make_unique<ot::FerretCotSender>(ch_, *pair_.sender, prg_); };
+    auto make_receiver = [&] { silent_rcv_ = std::make_unique<ot::FerretCotReceiver>(ch_, *pair_.receiver, prg_); };
+    if (is_server()) {
+      make_sender();
+      make_receiver();
+    } else {
+      make_receiver();
+      make_sender();
+    }
+    snd_ = std::make_unique<ot::OtSender>(*silent_snd_, ch_, /*domain=*/1);
+    rcv_ = std::make_unique<ot::OtReceiver>(*silent_rcv_, ch_, prg_, /*domain=*/1);
+    return;
+  }
   snd_ = std::make_unique<ot::OtSender>(*pair_.sender, ch_, /*domain=*/1);
   rcv_ = std::make_unique<ot::OtReceiver>(*pair_.receiver, ch_, prg_, /*domain=*/1);
   both_ways([&](ot::OtSender& snd) { kkr_ = ot::KkotReceiver::from_rot(snd, ch_, /*domain=*/2); },
