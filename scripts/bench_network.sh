@@ -5,7 +5,8 @@
 # --verify (the client's logits must equal nn::run_fixed bit for bit; exit 3 otherwise).
 # Writes the JSON lines to OUT_JSON (truncated first) and prints a markdown table; MB = 10^6 bytes.
 # Usage: scripts/bench_network.sh [OUT_JSON]      (default bench_network.json, relative to the
-#        current directory; BUILD=build, DATA=../shared/data, NET=none|lan|wan in the environment)
+#        current directory; BUILD=build, DATA=../shared/data, NET=none|lan|wan, OTS="silent iknp"
+#        (the OT back-ends to run) in the environment)
 set -euo pipefail
 OUT=${1:-bench_network.json}
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 DATA=${DATA:-../shared/data}
 NET=${NET:-none}
+OTS=${OTS:-silent iknp}
 P="$BUILD/apps/peregrine/peregrine"
 IMAGES="$DATA/cifar10/test_batch_first1017_lossless.bin"
 MODELS=(resnet20_cifar10 resnet32_cifar10)
@@ -22,22 +24,26 @@ MODELS=(resnet20_cifar10 resnet32_cifar10)
 
 : > "$OUT"
 for m in "${MODELS[@]}"; do
-  echo "bench_network.sh: $m ..." >&2
-  "$P" bench net --model "$DATA/onnx/$m.onnx" --input "$IMAGES" --index 0 --net "$NET" --threads 1 \
-    --verify --json "$OUT" > /dev/null
+  for ot in $OTS; do
+    echo "bench_network.sh: $m ($ot OT) ..." >&2
+    "$P" bench net --model "$DATA/onnx/$m.onnx" --input "$IMAGES" --index 0 --net "$NET" --threads 1 \
+      --ot "$ot" --verify --json "$OUT" > /dev/null
+  done
 done
 
 python3 - "$OUT" <<'PY'
 import json, os, sys
 runs = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
 MB = 1e6
-print("| model | ℓ / f | setup s | online s | MB c→s | MB s→c | rounds | peak RSS server / client MB "
+print("| model | OT | ℓ / f | setup s | setup MB | online s | MB c→s | MB s→c | rounds | peak RSS server / client MB "
       "| prepare s | top-1 (label) | verified |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
     name = os.path.splitext(os.path.basename(r["model"]))[0]
     rss = r["peak_rss_bytes"]
-    print(f"| {name} | {r['ring_bits']} / {r['frac_bits']} | {r['setup_seconds']:.3f} | {r['online_seconds']:.3f} "
+    setup_mb = (r["setup_bytes_client_to_server"] + r["setup_bytes_server_to_client"]) / MB
+    print(f"| {name} | {r['ot']} | {r['ring_bits']} / {r['frac_bits']} | {r['setup_seconds']:.3f} | {setup_mb:.1f} "
+          f"| {r['online_seconds']:.3f} "
           f"| {r['bytes_client_to_server'] / MB:.1f} | {r['bytes_server_to_client'] / MB:.1f} | {r['rounds']} "
           f"| {rss['server'] / MB:.0f} / {rss['client'] / MB:.0f} | {r['prepare_seconds']:.3f} "
           f"| {r['top1']} ({r['label']}) | {r.get('verified')} |")

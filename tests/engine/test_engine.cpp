@@ -245,6 +245,30 @@ TEST(Engine, HandshakeRefusesADifferentPlanOnBothSides) {
   EXPECT_NE(e0, "");
 }
 
+TEST(Engine, OtBackendsMustMatchAndBothRunTheSameResult) {
+  Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
+  FixedModel m = quantize_model(tiny(1.0f), {x});
+  engine::ServerModel server(m);
+  // A silent-OT server and an IKNP client: both sides stop at the hello with the reason.
+  auto [e0, e1] = run_pair(
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::serve_session(ch, server, prg, mpc::OtBackend::kSilent);
+      },
+      [&](net::Channel& ch) {
+        Prg prg = Prg::from_os();
+        engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg, nullptr, mpc::OtBackend::kIknp);
+      });
+  EXPECT_NE(e0.find("different OT back-ends"), std::string::npos) << e0;
+  EXPECT_NE(e1.find("different OT back-ends"), std::string::npos) << e1;
+  // Matching back-ends: the same logits, equal to the fixed-point reference, on either.
+  const auto want = run_fixed(m, quantize_input(m.plan, x.data));
+  for (auto ot : {mpc::OtBackend::kSilent, mpc::OtBackend::kIknp}) {
+    auto run = engine::run_local(server, [&](const FixedPlan&) { return x.data; }, {}, ot);
+    EXPECT_EQ(run.client.logits_ring, want) << mpc::ot_backend_name(ot);
+  }
+}
+
 TEST(Engine, MalformedPlanAndGarbageFromTheServerAreRejected) {
   Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
   for (std::string bad : {std::string("not json\nlocal"), std::string("{}\n"), std::string(100, '\xff')}) {

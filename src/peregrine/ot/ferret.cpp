@@ -96,7 +96,7 @@ void lpn_encode(const FerretParams& p, std::size_t row0, std::size_t rows, const
   std::uint32_t idx[kEncodeRows * kRowWeight];
   Block ctr[kEncodeRows / 2 * 5];
   const std::uint64_t k = p.k;
-  constexpr std::size_t kAhead = 8;
+  constexpr std::size_t kAhead = 32;
   for (std::size_t j = 0; j < rows; j += kEncodeRows) {
     const std::size_t R = std::min(kEncodeRows, rows - j), pairs = R / 2, first = (row0 + j) / 2;
     for (std::size_t q = 0; q < pairs; ++q)
