@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark table of the nonlinear-protocol issue: IKNP COT, ReLU, truncation, ReLU+truncation,
+# The benchmark table of the nonlinear-protocol issue on the IKNP back-end (--ot iknp; the silent
+# back-end has its own table, scripts/bench_silent.sh): IKNP COT, ReLU, truncation, ReLU+truncation,
 # each as two processes over loopback TCP, one thread per party, l = 37, f = 12, with the ratios to
 # the CrypTFlow2 reference figures measured on this kind of machine (TECHNIQUES.md §7; issue 3).
 # Usage: scripts/bench_nonlinear.sh [BUILD_DIR] [JSON_OUT]   (after scripts/setup.sh)
@@ -9,10 +10,10 @@ BUILD=${1:-build}
 OUT=${2:-$BUILD/bench_nonlinear.jsonl}
 P="$BUILD/apps/peregrine/peregrine"
 : > "$OUT"
-"$P" bench cot --n 10000000 --json "$OUT" > /dev/null
-"$P" bench relu --n 65536 --verify --json "$OUT" > /dev/null
+"$P" bench cot --n 10000000 --ot iknp --json "$OUT" > /dev/null
+"$P" bench relu --n 65536 --ot iknp --verify --json "$OUT" > /dev/null
 for op in relu trunc relutrunc; do
-  "$P" bench "$op" --n 1048576 --bits 37 --shift 12 --verify --json "$OUT" > /dev/null
+  "$P" bench "$op" --n 1048576 --bits 37 --shift 12 --ot iknp --verify --json "$OUT" > /dev/null
 done
 python3 - "$OUT" <<'PY'
 import json, sys
