@@ -6,7 +6,7 @@
 // Gilboa's method ("Two party RSA key generation", CRYPTO 1999, §3) on additive COT (derived.hpp):
 // for each bit j of v, one COT_{ℓ−j} with B choosing by bit j and A's correlation u mod 2^{ℓ−j};
 // 2^j·(r + v_j·u) summed over j gives shares of u·v mod 2^ℓ. Cost: Σ_j (128 + ℓ − j) bits
-// (IKNP) = 128·ℓ + ℓ(ℓ+1)/2 bits per cross term.
+// (IKNP) = 128·ℓ + ℓ(ℓ+1)/2 bits per cross term; with silent OT ℓ + ℓ(ℓ+1)/2 (+ ~0.2·ℓ).
 //
 // Common rules: as nonlinear.hpp (batched over n, matching calls on both sides, semi-honest,
 // kInvalidArgument before any traffic, channel errors when the peer goes away). One thread per

@@ -60,7 +60,8 @@ int millionaire_leaf_bits(int ell, OtBackend ot = OtBackend::kIknp);
 /// Rounds: triples (ROT both ways) + leaf OTs (one round trip per 2^21/2^w OTs) + ⌈log2 q⌉ AND
 /// exchanges.
 /// Cost per element (IKNP): q·(256 + 2^w·2) bits for the leaves, 2·128 bits per AND gate for the
-/// triples, 4 bits per AND gate for the openings.
+/// triples, 4 bits per AND gate for the openings. Silent OT: q·(w + 2^w·2) bits for the leaves,
+/// 4 bits per AND gate, plus ~0.2 bit per COT of Ferret traffic (ℓ = 36, m = 3: ≈ 312 bits).
 /// Errors: kInvalidArgument unless 1 ≤ ℓ ≤ 64, m = kLeafBitsDefault or 0 ≤ m ≤ 8, every input < 2^ℓ.
 BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell,
                           int m = kLeafBitsDefault);
@@ -78,7 +79,8 @@ BoolShares drelu(MpcSession& s, const ArithShares& x, int m = kLeafBitsDefault);
 
 /// B2A: boolean shares of n bits → arithmetic shares over `ring` of the same bits (value 0/1).
 /// c = c_0 + c_1 − 2·c_0·c_1 with c_0·c_1 from one additive COT_ℓ (server sends)
-/// (CrypTFlow2 §3 "B2A"; TECHNIQUES.md §7.4). Cost: one COT (128 bits, IKNP) + ℓ bits per bit.
+/// (CrypTFlow2 §3 "B2A"; TECHNIQUES.md §7.4). Cost: one COT (128 bits with IKNP, 1 bit silent) +
+/// ℓ bits per bit.
 ArithShares b2a(MpcSession& s, const BoolShares& b, const Ring& ring);
 
 /// Multiplexer: shares of b (n bits) and of x (n elements over Z_{2^ℓ}) → shares of b·x.
@@ -90,7 +92,7 @@ ArithShares mux(MpcSession& s, const BoolShares& b, const ArithShares& x);
 
 /// ReLU(x) = DReLU(x)·x via the multiplexer (TECHNIQUES.md §7.3), 2 ≤ ℓ ≤ 64, n = x.v.size().
 /// Optionally returns the DReLU shares (the sign bits are reused by later layers, §7.5).
-/// Cost: millionaire on ℓ−1 bits + 2 COT_ℓ per element.
+/// Cost: millionaire on ℓ−1 bits + 2 COT_ℓ per element (ℓ = 37: 6822 bits with IKNP, 404 silent).
 ArithShares relu(MpcSession& s, const ArithShares& x, int m = kLeafBitsDefault,
                  BoolShares* drelu_out = nullptr);
 

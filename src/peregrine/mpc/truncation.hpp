@@ -26,7 +26,8 @@ BoolShares wrap_bits(MpcSession& s, const ArithShares& x, int k);
 /// Arithmetic shares over `out` of wrap_i = 1{x_0 + x_1 ≥ 2^ℓ} when MSB(x) is publicly known
 /// (hint kZero or kOne; derived, TECHNIQUES.md §7.5): MSB(x) = 0 gives wrap = msb_0 ∨ msb_1, MSB(x)
 /// = 1 gives wrap = msb_0 ∧ msb_1, where msb_p is the top bit of party p's share. The product
-/// msb_0·msb_1 costs one additive COT over `out` (128 + out.bits bits, IKNP). Errors:
+/// msb_0·msb_1 costs one additive COT over `out` (128 + out.bits bits with IKNP, 1 + out.bits
+/// silent). Errors:
 /// kInvalidArgument for kUnknown.
 ArithShares wrap_msb_known(MpcSession& s, const ArithShares& x, MsbHint msb, const Ring& out);
 
@@ -44,7 +45,8 @@ enum class TruncMode {
 /// Cost per element (IKNP + KK13): exact/unknown = Mill_ℓ + Mill_f + 2 B2A; approx/unknown =
 /// Mill_ℓ + 1 B2A; exact/known = Mill_f + 2 COTs; approx/known = 1 COT of f bits. Measured at
 /// ℓ = 37, f = 12, m = 4, both directions: 1153, 927, 244 and 17.5 bytes (CrypTFlow2's exact
-/// truncation: 1451 MB per 2^20, ≈ 1384 bytes). Rounds: those of the millionaires plus one each.
+/// truncation: 1451 MB per 2^20, ≈ 1384 bytes); silent OT (default leaf width): exact/unknown
+/// 495 bits, exact/known 152 bits, approx/known 13 bits (docs/BENCHMARKS.md). Rounds: those of the millionaires plus one each.
 /// Errors: kInvalidArgument unless 1 ≤ f < ℓ and ℓ ≥ 2, or a share ≥ 2^ℓ.
 ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode = TruncMode::kExact,
                      MsbHint msb = MsbHint::kUnknown);
