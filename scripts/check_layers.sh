@@ -21,6 +21,13 @@ done
 if grep -rnE '\bstd::rand\b|\bsrand\(|std::mt19937|std::random_device' "$src"; then
   echo "non-cryptographic randomness in library code"; bad=1
 fi
+# Secrets come only from the secure PRG (core/prg): no other file may reach an OS or library
+# randomness source directly (libsodium randombytes / *_random, OpenSSL RAND_*, getrandom,
+# /dev/urandom, arc4random) or a standard-library engine.
+if grep -rnE 'randombytes|_random\(|RAND_(bytes|priv_bytes)|getrandom|/dev/u?random|arc4random|std::(minstd_rand|ranlux|knuth_b|default_random_engine|mt19937)' \
+    "$src" | grep -v "^$src/core/prg\.\(cpp\|hpp\):"; then
+  echo "randomness outside core/prg (the secure PRG is the only source)"; bad=1
+fi
 if grep -rnE '(^|[^_a-zA-Z:.])(std::)?(exit|abort|quick_exit|_Exit)\(' "$src"; then
   echo "exit/abort in library code"; bad=1
 fi
