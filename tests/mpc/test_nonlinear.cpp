@@ -164,16 +164,19 @@ TEST(Nonlinear, AndBits) {
 
 TEST(Nonlinear, ReluCommunicationEll37) {
   // Bytes per element of ReLU at ℓ = 37 (n = 4096, both directions summed, set-up excluded), on
-  // the back-end of the run, against the cost models of nonlinear.hpp:
-  //   IKNP + KK13, m = 4: millionaire on 36 bits = 9 leaves of KK13 1-of-16 OT (9·(256 + 16·2) =
-  //   2592 bits) + 15 AND gates (2 ROTs = 256 bits of triples + 4 bits of openings each: 3900 bits),
-  //   multiplexer = 2 COT_37 (2·(128 + 37) = 330 bits): 6822 bits ≈ 853 bytes (CrypTFlow2's ReLU:
-  //   971 MiB for 2^20, ≈ 971 bytes), plus padding of IKNP batches to 128 OTs and of triples to
-  //   64 elements. m = 0 (byte-minimal, m = 6): 6·(256 + 128) + 9·260 + 330 = 4974 bits.
-  //   Silent (Ferret), default m = 3: 12 leaves of 3 chosen-bit COTs + 8·2 bits (228 bits) + 21 AND
-  //   gates of 4 bits (84) + 2·(1 + 37) bits of multiplexer (76) = 388 bits, plus Ferret's
-  //   generation traffic (~0.2 bit for each of the ~80 COTs): ≈ 404 bits ≈ 50.5 bytes.
-  //   m = 0 is also m = 3 there.
+  // the back-end of the run, against the cost models of nonlinear.hpp (millionaire on 36 bits;
+  // digit 0 sends gt only; tree pairs share eq_hi: one ROT per direction per pair and 2·(3p − 1)
+  // opened bits per level of p pairs):
+  //   IKNP + KK13, m = 4: 9 leaves (9·256 + 8·16·2 + 16 = 2576 bits) + 8 tree pairs (8·256 =
+  //   2048 bits of triples, 22 + 10 + 4 + 4 = 40 bits of openings) + multiplexer = 2 COT_37
+  //   (2·(128 + 37) = 330 bits): 4994 bits ≈ 624 bytes (CrypTFlow2's ReLU: 971 MiB for 2^20,
+  //   ≈ 971 bytes), plus padding of IKNP batches to 128 OTs and of triples to 64 elements.
+  //   m = 0 (byte-minimal, m = 6): 6·256 + 5·128 + 64 = 2240 + 5·256 + 24 + 330 = 3874 bits.
+  //   Silent (Ferret), default m = 3: 12 leaves of 3 chosen-bit COTs + 11·16 + 8 bits (220 bits) +
+  //   11 tree pairs (34 + 16 + 4 + 4 = 58 bits of openings) + 2·(1 + 37) bits of multiplexer (76)
+  //   = 354 bits, plus Ferret's generation traffic (~0.39 bit for each of the 60 COTs, ferret_b12):
+  //   ≈ 377 bits ≈ 47 bytes. m = 0 is m = 2 there: 18 leaves (176) + 17 pairs (92 bits) + 76, 72
+  //   COTs: ≈ 372 bits.
   SessionPair sp;
   const bool silent = sp.s0->ot_backend() == OtBackend::kSilent;
   Prg gen = Prg::from_seed(test_seed(14));
@@ -182,8 +185,8 @@ TEST(Nonlinear, ReluCommunicationEll37) {
   auto x = edge_and_random(r, gen, n);
   auto [x0, x1] = split(r, x, gen);
   ArithShares y0, y1;
-  // Warm-up: the first main Ferret iteration reserves its successor's 606 659 COTs (15 KB each
-  // way), which a short run would otherwise carry.
+  // Warm-up: the first main Ferret iteration sends its trees (481 KB per direction), which a short run
+  // would otherwise carry.
   run_parties([&] { y0 = relu(*sp.s0, x0); }, [&] { y1 = relu(*sp.s1, x1); });
   const auto before0 = sp.ch0->stats(), before1 = sp.ch1->stats();
   run_parties([&] { y0 = relu(*sp.s0, x0); }, [&] { y1 = relu(*sp.s1, x1); });
@@ -196,7 +199,7 @@ TEST(Nonlinear, ReluCommunicationEll37) {
               static_cast<unsigned long long>(after0.rounds - before0.rounds),
               static_cast<unsigned long long>(after1.rounds - before1.rounds));
   RecordProperty("relu37_bytes_per_element", static_cast<int>(per_elem));
-  const double model = (silent ? 404.0 : 6822.0) / 8;
+  const double model = (silent ? 377.0 : 4994.0) / 8;
   EXPECT_GT(per_elem, 0.95 * model);
   EXPECT_LT(per_elem, 1.10 * model);
   const auto y = reconstruct(y0, y1);
@@ -204,13 +207,13 @@ TEST(Nonlinear, ReluCommunicationEll37) {
 
   // The byte-minimal leaf width (m = 0 → millionaire_leaf_bits(36, back-end)).
   EXPECT_EQ(millionaire_leaf_bits(36), 6);
-  EXPECT_EQ(millionaire_leaf_bits(36, OtBackend::kSilent), 3);
+  EXPECT_EQ(millionaire_leaf_bits(36, OtBackend::kSilent), 2);
   const auto mid0 = sp.ch0->stats(), mid1 = sp.ch1->stats();
   run_parties([&] { y0 = relu(*sp.s0, x0, 0); }, [&] { y1 = relu(*sp.s1, x1, 0); });
   const auto end0 = sp.ch0->stats(), end1 = sp.ch1->stats();
   const double min_bytes = static_cast<double>((end0.bytes_sent - mid0.bytes_sent) +
                                                (end1.bytes_sent - mid1.bytes_sent)) / static_cast<double>(n);
-  const double min_model = (silent ? 404.0 : 4974.0) / 8;
+  const double min_model = (silent ? 372.0 : 3874.0) / 8;
   EXPECT_GT(min_bytes, 0.95 * min_model);
   EXPECT_LT(min_bytes, 1.10 * min_model);
   const auto y6 = reconstruct(y0, y1);

@@ -22,18 +22,20 @@ inline void clear_tail(std::vector<u64>& w, std::size_t n) {
   if (n % 64 != 0 && !w.empty()) w.back() &= (1ULL << (n % 64)) - 1;
 }
 
-// Beaver bit triples c = a ∧ b (XOR-shared), packed 64 per word; consumed front to back.
+// Pairs of Beaver bit triples sharing their b: c1 = a1 ∧ b, c2 = a2 ∧ b (XOR-shared), packed 64
+// per word; consumed front to back. One random OT each way makes one pair: its messages carry
+// two bits, so the sender's difference gives (a1, a2) and the receiver's choice gives b.
 struct BitTriples {
-  std::vector<u64> a, b, c;
+  std::vector<u64> a1, a2, b, c1, c2;
   std::size_t pos = 0;
 };
 
-// Makes `words`·64 triples from ROTs both ways (see nonlinear.hpp). Same call on both sides.
+// Makes `words`·64 triple pairs from ROTs both ways (see nonlinear.hpp). Same call on both sides.
+// As sender of the ROT with messages (s0, s1) this party holds u = s0 and a = s0 ⊕ s1 (two bits);
+// as receiver with choice b it holds v = s_b: u ⊕ v of the two parties is a·b of the cross terms.
 BitTriples make_triples(MpcSession& s, std::size_t words) {
   BitTriples t;
-  t.a.assign(words, 0);
-  t.b.assign(words, 0);
-  t.c.assign(words, 0);
+  for (auto* v : {&t.a1, &t.a2, &t.b, &t.c1, &t.c2}) v->assign(words, 0);
   const std::size_t total = words * 64;
   std::vector<std::array<ot::Block, 2>> sm;
   std::vector<ot::Block> rm;
@@ -46,34 +48,45 @@ BitTriples make_triples(MpcSession& s, std::size_t words) {
     s.both_ways([&](ot::OtSender& snd) { snd.send_rot(sm); },
                 [&](ot::OtReceiver& rcv) { rcv.recv_rot(ch, rm); });
     for (std::size_t i = 0; i < cnt; ++i) {
-      const u64 u = sm[i][0].lo & 1;
-      const u64 ab = u ^ (sm[i][1].lo & 1);  // my a-bit (as sender)
-      const u64 bb = ch[i] & 1;              // my b-bit (as receiver)
-      const u64 v = rm[i].lo & 1;
-      const std::size_t k = off + i;
-      t.a[k >> 6] |= ab << (k & 63);
-      t.b[k >> 6] |= bb << (k & 63);
-      t.c[k >> 6] |= ((ab & bb) ^ u ^ v) << (k & 63);
+      const u64 u = sm[i][0].lo & 3;
+      const u64 a = u ^ (sm[i][1].lo & 3);  // my (a1, a2) bits (as sender)
+      const u64 bb = ch[i] & 1;             // my b bit (as receiver)
+      const u64 c = (bb ? a : 0) ^ u ^ (rm[i].lo & 3);
+      const std::size_t k = off + i, wi = k >> 6, sh = k & 63;
+      t.a1[wi] |= (a & 1) << sh;
+      t.a2[wi] |= (a >> 1) << sh;
+      t.b[wi] |= bb << sh;
+      t.c1[wi] |= (c & 1) << sh;
+      t.c2[wi] |= (c >> 1) << sh;
     }
   }
   return t;
 }
 
-// z = x ∧ y on packed shares (x.size() == y.size() == z.size() words), consuming triples.
-// One exchange: each party sends d = x ⊕ a, e = y ⊕ b, then receives the peer's.
-void and_words(MpcSession& s, BitTriples& t, std::span<const u64> x, std::span<const u64> y,
-               std::span<u64> z) {
-  const std::size_t w = x.size();
-  require(t.pos + w <= t.a.size(), ErrorCode::kInvalidArgument, "bit triples exhausted");
-  const u64* a = t.a.data() + t.pos;
+// One exchange of Beaver ANDs on packed shares, consuming y.size() words of triple pairs:
+// z1 = x1 ∧ y, and z2 = x2 ∧ y' with y' the LAST x2.size() words of y (x2 may be shorter or
+// empty; each word of x2 uses the triple pair of the y word it meets).
+// Each party sends e = y ⊕ b, d1 = x1 ⊕ a1, d2 = x2 ⊕ a2 (the shared operand y is opened once
+// for both products), then receives the peer's.
+void and_shared(MpcSession& s, BitTriples& t, std::span<const u64> y, std::span<const u64> x1,
+                std::span<const u64> x2, std::span<u64> z1, std::span<u64> z2) {
+  const std::size_t w = y.size(), w2 = x2.size();
+  require(x1.size() == w && z1.size() == w && w2 <= w && z2.size() == w2, ErrorCode::kInvalidArgument,
+          "and: operand sizes differ");
+  require(t.pos + w <= t.b.size(), ErrorCode::kInvalidArgument, "bit triples exhausted");
+  const u64* a1 = t.a1.data() + t.pos;
+  const u64* a2 = t.a2.data() + t.pos;
   const u64* b = t.b.data() + t.pos;
-  const u64* c = t.c.data() + t.pos;
+  const u64* c1 = t.c1.data() + t.pos;
+  const u64* c2 = t.c2.data() + t.pos;
   t.pos += w;
-  std::vector<u64> mine(2 * w), peer(2 * w);
+  std::vector<u64> mine(2 * w + w2), peer(2 * w + w2);
   for (std::size_t i = 0; i < w; ++i) {
-    mine[i] = x[i] ^ a[i];
-    mine[w + i] = y[i] ^ b[i];
+    mine[i] = y[i] ^ b[i];
+    mine[w + i] = x1[i] ^ a1[i];
   }
+  const std::size_t o = w - w2;  // x2[i] meets y[o + i]
+  for (std::size_t i = 0; i < w2; ++i) mine[2 * w + i] = x2[i] ^ a2[o + i];
   // Both parties send before receiving; pieces of at most kExchangeWords keep the unread data in
   // flight bounded (a blocking transport with small buffers cannot deadlock on a large batch).
   auto& ch = s.channel();
@@ -85,14 +98,19 @@ void and_words(MpcSession& s, BitTriples& t, std::span<const u64> x, std::span<c
   }
   const u64 server = s.is_server() ? ~0ULL : 0;
   for (std::size_t i = 0; i < w; ++i) {
-    const u64 d = mine[i] ^ peer[i], e = mine[w + i] ^ peer[w + i];
-    z[i] = c[i] ^ (d & b[i]) ^ (e & a[i]) ^ (d & e & server);
+    const u64 e = mine[i] ^ peer[i], d = mine[w + i] ^ peer[w + i];
+    z1[i] = c1[i] ^ (d & b[i]) ^ (e & a1[i]) ^ (d & e & server);
+  }
+  for (std::size_t i = 0; i < w2; ++i) {
+    const u64 e = mine[o + i] ^ peer[o + i], d = mine[2 * w + i] ^ peer[2 * w + i];
+    z2[i] = c2[o + i] ^ (d & b[o + i]) ^ (e & a2[o + i]) ^ (d & e & server);
   }
 }
 
 // Leaf OTs for one group of digits of equal width w (digit indices first..first+cnt-1):
 // fills gt[j], eq[j] (packed n bits) with this party's shares of 1{x_j > y_j}, 1{x_j == y_j}.
-void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int first, int cnt,
+// bits = 1 transfers gt only (the least significant digit, whose eq the tree never uses).
+void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int first, int cnt, int bits,
                 std::vector<std::vector<u64>>& gt, std::vector<std::vector<u64>>& eq) {
   const std::size_t n = input.size();
   const std::size_t nn = std::size_t{1} << w;
@@ -119,9 +137,9 @@ void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int fir
         const u64 gs = static_cast<u64>(bit_at(gt[j], i)), es = static_cast<u64>(bit_at(eq[j], i));
         u64* row = msgs.data() + (f - off) * nn;
         for (u64 v = 0; v < nn; ++v)
-          row[v] = (gs ^ static_cast<u64>(xj > v)) | ((es ^ static_cast<u64>(xj == v)) << 1);
+          row[v] = (gs ^ static_cast<u64>(xj > v)) | (bits == 2 ? (es ^ static_cast<u64>(xj == v)) << 1 : 0);
       }
-      s.send_1_of_n(msgs, w, 2);
+      s.send_1_of_n(msgs, w, bits);
     }
   } else {
     std::vector<std::uint8_t> choice;
@@ -134,7 +152,7 @@ void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int fir
         const int j = first + static_cast<int>(f / n);
         choice[f - off] = static_cast<std::uint8_t>((input[f % n] >> (j * m)) & dmask);
       }
-      s.recv_1_of_n(choice, out, w, 2);
+      s.recv_1_of_n(choice, out, w, bits);
       for (std::size_t f = off; f < off + c; ++f) {
         const int j = first + static_cast<int>(f / n);
         const std::size_t i = f % n;
@@ -145,14 +163,21 @@ void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int fir
   }
 }
 
-// Number of AND gates (per element) of the tree over q leaves; the root skips eq.
-std::size_t tree_gates(int q) {
-  std::size_t gates = 0;
-  for (int c = q; c > 1; c = (c + 1) / 2) {
-    const int pairs = c / 2;
-    gates += static_cast<std::size_t>(pairs) * ((c + 1) / 2 == 1 ? 1 : 2);
-  }
-  return gates;
+// The AND tree over q leaves (digit 0 least significant): level by level, c nodes → ⌈c/2⌉, pair k
+// = nodes (2k, 2k+1), 2k+1 the more significant; gt = gt_hi ⊕ eq_hi·gt_lo and eq = eq_hi·eq_lo,
+// where node 0 (which holds digit 0) never needs eq, so pair 0 has one AND and every other pair two
+// sharing eq_hi (one triple pair). Returns the triple pairs (= ROTs each way) per element.
+std::size_t tree_pairs(int q) {
+  std::size_t pairs = 0;
+  for (int c = q; c > 1; c = (c + 1) / 2) pairs += static_cast<std::size_t>(c / 2);
+  return pairs;
+}
+// Bits opened per element by the tree (both parties): per level with p pairs, e and d1 for every
+// pair and d2 for pairs 1..p−1, one bit each per party.
+std::size_t tree_open_bits(int q) {
+  std::size_t bits = 0;
+  for (int c = q; c > 1; c = (c + 1) / 2) bits += 2 * static_cast<std::size_t>(2 * (c / 2) + (c / 2 - 1));
+  return bits;
 }
 
 }  // namespace
@@ -160,17 +185,17 @@ std::size_t tree_gates(int q) {
 int millionaire_leaf_bits(int ell, OtBackend ot) {
   require(ell >= 1 && ell <= 64, ErrorCode::kInvalidArgument, "millionaire: ell must be in [1, 64]");
   const bool silent = ot == OtBackend::kSilent;
-  // Estimated bits per element: leaf OTs + AND gates (see the header for both models).
-  const std::size_t leaf_base = silent ? 0 : 256, and_bits = silent ? 4 : 256 + 4;
+  // Estimated bits per element: leaf OTs + the AND tree (see the header for both models).
+  const std::size_t leaf_base = silent ? 0 : 256, pair_bits = silent ? 0 : 256;
   const int max_m = silent ? 4 : 6;
   int best = 1;
   std::size_t best_bits = ~std::size_t{0};
   for (int m = 1; m <= max_m; ++m) {
     const int q = (ell + m - 1) / m, rem = ell % m;
-    std::size_t bits = tree_gates(q) * and_bits;
+    std::size_t bits = tree_pairs(q) * pair_bits + tree_open_bits(q);
     for (int j = 0; j < q; ++j) {
       const int w = (j == q - 1 && rem != 0) ? rem : m;
-      bits += leaf_base + (silent ? static_cast<std::size_t>(w) : 0) + (std::size_t{2} << w);
+      bits += leaf_base + (silent ? static_cast<std::size_t>(w) : 0) + ((j == 0 ? std::size_t{1} : 2) << w);
     }
     if (bits < best_bits || (silent && bits == best_bits)) {
       best_bits = bits;
@@ -186,7 +211,7 @@ BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y) {
   BoolShares z(x.n);
   if (x.n == 0) return z;
   BitTriples t = make_triples(s, z.words.size());
-  and_words(s, t, x.words, y.words, z.words);
+  and_shared(s, t, y.words, x.words, {}, z.words, {});
   clear_tail(z.words, z.n);
   return z;
 }
@@ -196,7 +221,7 @@ BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, in
   require(m == kLeafBitsDefault || (m >= 0 && m <= ot::kMaxOneOfNBits), ErrorCode::kInvalidArgument,
           "millionaire: leaf bits m must be in [0, 8]");
   if (m == kLeafBitsDefault)
-    m = s.ot_backend() == OtBackend::kSilent ? millionaire_leaf_bits(ell, OtBackend::kSilent) : kMillionaireLeafBits;
+    m = s.ot_backend() == OtBackend::kSilent ? kSilentLeafBits : kMillionaireLeafBits;
   else if (m == 0)
     m = millionaire_leaf_bits(ell, s.ot_backend());
   require_in_ring(input, Ring(ell).mask, "millionaire: input not below 2^ell");
@@ -207,39 +232,38 @@ BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, in
   const int q = (ell + m - 1) / m;
   const int qfull = ell / m, rem = ell % m;
 
-  // Stage 1: all bit triples of the tree at once (ROT both ways).
-  const std::size_t gates = tree_gates(q);
+  // Stage 1: all bit triple pairs of the tree at once (ROT both ways).
+  const std::size_t pairs_total = tree_pairs(q);
   BitTriples t;
-  if (gates > 0) t = make_triples(s, gates * w);
+  if (pairs_total > 0) t = make_triples(s, pairs_total * w);
 
-  // Stage 2: leaves, digit j = bits [j·m, j·m + w_j) (j = 0 least significant).
+  // Stage 2: leaves, digit j = bits [j·m, j·m + w_j) (j = 0 least significant, gt only).
   std::vector<std::vector<u64>> gt(q, std::vector<u64>(w, 0)), eq(q, std::vector<u64>(w, 0));
-  if (qfull > 0) leaf_group(s, input, m, m, 0, qfull, gt, eq);
-  if (rem > 0) leaf_group(s, input, m, rem, qfull, 1, gt, eq);
+  if (qfull > 0) leaf_group(s, input, m, m, 0, 1, 1, gt, eq);
+  if (qfull > 1) leaf_group(s, input, m, m, 1, qfull - 1, 2, gt, eq);
+  if (rem > 0) leaf_group(s, input, m, rem, qfull, 1, qfull == 0 ? 1 : 2, gt, eq);
 
-  // Stage 3: AND tree, one exchange per level; pairs (2k, 2k+1), 2k+1 the more significant.
-  std::vector<u64> xs, ys, zs;
+  // Stage 3: AND tree, one exchange per level (tree_pairs above).
+  std::vector<u64> ys, x1s, x2s, z1s, z2s;
   for (int c = q; c > 1;) {
     const int pairs = c / 2, next = (c + 1) / 2;
-    const bool root = next == 1;
-    const std::size_t groups = static_cast<std::size_t>(pairs) * (root ? 1 : 2);
-    xs.assign(groups * w, 0);
-    ys.assign(groups * w, 0);
-    zs.assign(groups * w, 0);
+    const std::size_t pw = static_cast<std::size_t>(pairs) * w, ew = static_cast<std::size_t>(pairs - 1) * w;
+    ys.resize(pw);
+    x1s.resize(pw);
+    x2s.resize(ew);
+    z1s.assign(pw, 0);
+    z2s.assign(ew, 0);
     for (int k = 0; k < pairs; ++k) {
-      std::copy(eq[2 * k + 1].begin(), eq[2 * k + 1].end(), xs.begin() + k * w);
-      std::copy(gt[2 * k].begin(), gt[2 * k].end(), ys.begin() + k * w);
-      if (!root) {
-        std::copy(eq[2 * k + 1].begin(), eq[2 * k + 1].end(), xs.begin() + (pairs + k) * w);
-        std::copy(eq[2 * k].begin(), eq[2 * k].end(), ys.begin() + (pairs + k) * w);
-      }
+      std::copy(eq[2 * k + 1].begin(), eq[2 * k + 1].end(), ys.begin() + k * w);
+      std::copy(gt[2 * k].begin(), gt[2 * k].end(), x1s.begin() + k * w);
+      if (k > 0) std::copy(eq[2 * k].begin(), eq[2 * k].end(), x2s.begin() + (k - 1) * w);
     }
-    and_words(s, t, xs, ys, zs);
+    and_shared(s, t, ys, x1s, x2s, z1s, z2s);
     for (int k = 0; k < pairs; ++k) {
-      std::vector<u64> g(w), e(w);
+      std::vector<u64> g(w), e(w, 0);
       for (std::size_t i = 0; i < w; ++i) {
-        g[i] = gt[2 * k + 1][i] ^ zs[k * w + i];
-        if (!root) e[i] = zs[(pairs + k) * w + i];
+        g[i] = gt[2 * k + 1][i] ^ z1s[k * w + i];
+        if (k > 0) e[i] = z2s[(k - 1) * w + i];
       }
       gt[k] = std::move(g);
       eq[k] = std::move(e);

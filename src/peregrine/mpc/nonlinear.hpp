@@ -5,9 +5,11 @@
 // Source: D. Rathee, M. Rathee, N. Kumar, N. Chandran, D. Gupta, A. Rastogi, R. Sharma,
 // "CrypTFlow2: Practical 2-Party Secure Inference", CCS 2020 (ePrint 2020/1002):
 //   §3 / Algorithm 1 millionaire with m-bit leaves and an AND tree, §4 DReLU, §3 "multiplexer" and
-//   "B2A" (Boolean to arithmetic via COT_l). AND gates use Beaver bit triples, each made from two
-//   random OTs, one per direction (a reconstruction of the standard ROT→triple conversion: a ROT
-//   (m0, m1) / (c, m_c) gives c·(lsb m0 ⊕ lsb m1) = lsb m0 ⊕ lsb m_c).
+//   "B2A" (Boolean to arithmetic via COT_l). AND gates use Beaver bit triples made from random OTs,
+//   one per direction (a reconstruction of the standard ROT→triple conversion: a ROT (m0, m1) /
+//   (c, m_c) gives c·(m0 ⊕ m1) = m0 ⊕ m_c bitwise). Each ROT pair yields two triples that share
+//   their b (two message bits per ROT), used by the two ANDs of a tree node that share eq_hi
+//   (CrypTFlow2 §3's "correlated triples", here in ROT form: a reconstruction).
 //
 // Conventions shared by every function here:
 //   * n = number of elements; every stage is batched over all n (one OT batch or one exchange).
@@ -31,19 +33,24 @@ namespace peregrine::mpc {
 
 /// CrypTFlow2's leaf width m of the millionaire (1-out-of-2^m OT per m-bit digit), the default on
 /// the IKNP back-end. m = 4 balances bytes against the KK13 sender's 2^m pad hashes per digit: ReLU
-/// at ℓ = 37 costs 853 bytes per element with m = 4 and 622 with m = 6, but the m = 6 sender hashes
+/// at ℓ = 37 costs 624 bytes per element with m = 4 and 484 with m = 6, but the m = 6 sender hashes
 /// 2.7× more (measured: m = 6 about 1.9× slower on loopback, an even trade at 3 Gbps, a win on WAN).
 inline constexpr int kMillionaireLeafBits = 4;
-/// Leaf-width argument meaning "the session's default": kMillionaireLeafBits on IKNP, the
-/// byte-minimal width of millionaire_leaf_bits(ℓ, kSilent) on silent OT (m = 3 at ℓ = 36).
+/// The default leaf width on the silent back-end. At ℓ = 36, m = 3 needs 58 COTs per comparison
+/// and ≈ 301 bits with Ferret's traffic; the byte-minimal m = 2 saves 6 bits (2 %) for 70 COTs,
+/// and the COTs' LPN encoding dominates the time.
+inline constexpr int kSilentLeafBits = 3;
+/// Leaf-width argument meaning "the session's default": kMillionaireLeafBits on IKNP,
+/// kSilentLeafBits on silent OT.
 inline constexpr int kLeafBitsDefault = -1;
 
 /// The leaf width m that minimises the estimated traffic of a millionaire on ℓ bits.
-/// IKNP: KK13 leaves (256 + 2^w·2 bits per digit of w bits) and ROT bit triples (256 + 4 bits per
-/// AND gate), m ∈ [1, 6]: m = 6 for ℓ = 12 and ℓ = 36 (about 1 and 4.6 kbit per element).
-/// Silent OT: leaves of w chosen-bit COTs (w bits) + 2^w·2 bits, AND gates 4 bits (their triples
-/// come from random COTs, ~0.5 bit), m ∈ [1, 4], ties to the larger m (fewer rounds):
-/// m = 3 at ℓ = 36 (≈ 312 bits) and m = 4 at ℓ = 12 (≈ 116 bits).
+/// IKNP: KK13 leaves (256 + 2^w·2 bits per digit of w bits, 2^w for the least significant digit)
+/// and one ROT per direction (256 bits) per tree pair, plus the openings; m ∈ [1, 6]: m = 6 at
+/// ℓ = 36 (≈ 3.5 kbit per element). Silent OT: leaves of w chosen-bit COTs (w bits) + 2^w·2 bits
+/// (2^w for digit 0), the tree's openings only (its triples come from random COTs, ≈ 0.4 bit
+/// each); m ∈ [1, 4], ties to the larger m (fewer rounds): m = 2 at ℓ = 36 (≈ 268 bits) and m = 4
+/// at ℓ = 12 (≈ 91 bits).
 /// m ≤ 6 bounds the sender's work (2^m pad hashes per digit). 1 ≤ ℓ ≤ 64, else kInvalidArgument.
 int millionaire_leaf_bits(int ell, OtBackend ot = OtBackend::kIknp);
 
@@ -53,21 +60,24 @@ int millionaire_leaf_bits(int ell, OtBackend ot = OtBackend::kIknp);
 ///
 /// Protocol (CrypTFlow2 §3, Algorithm 1; TECHNIQUES.md §7.2): q = ⌈ℓ/m⌉ digits; per digit one
 /// 1-out-of-2^w OT (w = m, or ℓ mod m for the top digit; KK13, MpcSession::send_1_of_n) with
-/// 2-bit messages giving shares of (gt_j, eq_j); then an AND tree of depth ⌈log2 q⌉
-/// (gt = gt_hi ⊕ eq_hi·gt_lo, eq = eq_hi·eq_lo; eq is skipped at the root) with < 2q AND gates per
-/// element from bit triples. m = 0 picks millionaire_leaf_bits(ℓ, session back-end); m =
-/// kLeafBitsDefault the session's default (see there).
+/// 2-bit messages giving shares of (gt_j, eq_j) (1 bit, gt only, for the least significant digit:
+/// no tree node containing it needs eq); then an AND tree of depth ⌈log2 q⌉
+/// (gt = gt_hi ⊕ eq_hi·gt_lo, eq = eq_hi·eq_lo) where the node holding digit 0 skips eq and the
+/// two ANDs of every other pair share eq_hi, so they use one pair of triples and open eq_hi once.
+/// m = 0 picks millionaire_leaf_bits(ℓ, session back-end); m = kLeafBitsDefault the session's
+/// default (see there).
 /// Rounds: triples (ROT both ways) + leaf OTs (one round trip per 2^21/2^w OTs) + ⌈log2 q⌉ AND
 /// exchanges.
-/// Cost per element (IKNP): q·(256 + 2^w·2) bits for the leaves, 2·128 bits per AND gate for the
-/// triples, 4 bits per AND gate for the openings. Silent OT: q·(w + 2^w·2) bits for the leaves,
-/// 4 bits per AND gate, plus ~0.2 bit per COT of Ferret traffic (ℓ = 36, m = 3: ≈ 312 bits).
+/// Cost per element, with p_i pairs at tree level i: openings Σ 2·(3·p_i − 1) bits; triples one
+/// ROT per direction per pair (Σ p_i). IKNP: q·256 + Σ_j 2^w_j·2 bits for the leaves (2^w for
+/// digit 0), 256 bits per pair. Silent OT: Σ_j (w_j + 2^w_j·2) bits for the leaves, plus ≈ 0.39 bit
+/// per COT of Ferret traffic (ℓ = 36, m = 3: 220 + 58 = 278 bits and 58 COTs).
 /// Errors: kInvalidArgument unless 1 ≤ ℓ ≤ 64, m = kLeafBitsDefault or 0 ≤ m ≤ 8, every input < 2^ℓ.
 BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell,
                           int m = kLeafBitsDefault);
 
 /// AND of shared bit vectors (x.n == y.n) with Beaver triples made from ROT: returns shares of
-/// x ∧ y. One ROT batch both ways (2·128 bits per bit) and one exchange (4 bits per bit).
+/// x ∧ y. One ROT batch both ways (2·128 bits per bit with IKNP) and one exchange (4 bits per bit).
 BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y);
 
 /// DReLU on arithmetic shares x over Z_{2^ℓ}, 2 ≤ ℓ ≤ 64: boolean shares of 1{x ≥ 0} in two's
@@ -92,7 +102,7 @@ ArithShares mux(MpcSession& s, const BoolShares& b, const ArithShares& x);
 
 /// ReLU(x) = DReLU(x)·x via the multiplexer (TECHNIQUES.md §7.3), 2 ≤ ℓ ≤ 64, n = x.v.size().
 /// Optionally returns the DReLU shares (the sign bits are reused by later layers, §7.5).
-/// Cost: millionaire on ℓ−1 bits + 2 COT_ℓ per element (ℓ = 37: 6822 bits with IKNP, 404 silent).
+/// Cost: millionaire on ℓ−1 bits + 2 COT_ℓ per element (ℓ = 37: 4994 bits with IKNP, 377 silent).
 ArithShares relu(MpcSession& s, const ArithShares& x, int m = kLeafBitsDefault,
                  BoolShares* drelu_out = nullptr);
 

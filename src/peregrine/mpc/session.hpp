@@ -33,7 +33,7 @@ std::optional<OtBackend> parse_ot_backend(std::string_view s) noexcept;
 /// Construction is interactive: both parties construct their session at the same time (party 0 =
 /// Party::kServer is the first party of setup_iknp). It runs 2×128 base OTs (three message flows)
 /// and IKNP both ways; then, with OtBackend::kSilent (the default), a Ferret instance each way
-/// bootstrapped from 47 709 IKNP COTs (about 0.8 MB per direction, one set-up LPN iteration and the
+/// bootstrapped from 25 784 IKNP COTs (about 0.4 MB per direction, one set-up LPN iteration and the
 /// first main reserve); with OtBackend::kIknp, a KK13 1-out-of-N extension each way (ot/kkot.hpp)
 /// seeded from 2×256 IKNP random OTs. Every protocol runs unchanged on either back-end.
 /// Afterwards `ot_sender()` pairs with the peer's `ot_receiver()` and vice versa; calls on a pair

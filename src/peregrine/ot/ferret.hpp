@@ -34,13 +34,20 @@
 // Chosen choice bits (recv_cot): R sends d = c ⊕ x (1 bit per COT, packed), S flips y_j by d_j·Δ.
 // Random choice bits (recv_random_cot / send_random_cot): no traffic beyond the generation.
 //
-// Parameters (FerretParams): the regular-noise primal-LPN sets of the Ferret authors' public code
-// (emp-toolkit/emp-ot, emp-ot/ferret/constants.h, the 128-bit sets of the paper's §5/§6), a set-up
-// instance bootstrapped from any COT back-end (IKNP here) and the main instance, which bootstraps
-// itself. Cost (measured and derived in docs/BENCHMARKS.md): the main instance sends
-// t·h·128 = 2.15 Mbit per 10.0 M usable COTs (0.21 bit per COT) from S to R; set-up: k + t·h COTs
-// of the base back-end (47 709 IKNP COTs, 0.76 MB) and one set-up iteration.
-// Memory per instance: the current and the next reserve (2·(k + t·h) blocks, 19 MB) plus one
+// Parameters (FerretParams): the current regular-noise primal-LPN sets of the Ferret authors'
+// public code (emp-toolkit/emp-ot, emp-ot/ferret/constants.h, PrimalLPNParameter ferret_b13 /
+// ferret_b12 / ferret_b11, 128-bit; they replaced the original paper's sets after the later
+// analyses of regular LPN), each a set-up instance bootstrapped from any COT back-end (IKNP here)
+// and a main instance that bootstraps itself. Peregrine uses ferret_b12: measured in one run (3·10^7
+// random COTs, sender and receiver on one core each), b13 / b12 / b11 make about 10 / 17 / 20 M COT/s: the LPN encoding
+// reads 10 random rows of the k-block secret per output, and k = 452 000 / 238 000 / 124 000
+// blocks (7.2 / 3.8 / 2.0 MB) decides how much of it stays in cache. Their wire cost is t·h·128
+// bits per iteration: 0.21 / 0.39 / 0.70 bit per usable COT. b12 is the knee (1.6× the speed of
+// b13 for 0.17 bit per COT more; b11 costs 0.31 bit more for another 1.2×).
+// Cost with b12: the main instance sends t·h·128 = 3.85 Mbit per 10.0 M usable COTs
+// (0.385 bit per COT) from S to R; set-up: k + t·h = 25 784 COTs of the base back-end (0.41 MB
+// with IKNP) and one set-up iteration.
+// Memory per instance: the current and the next reserve (2·(k + t·h) blocks, 8.6 MB) plus one
 // chunk of outputs (64 Ki blocks, 1 MB); outputs are produced chunk by chunk as consumed.
 //
 // Security: semi-honest, 128-bit computational under regular-noise LPN for the parameters below,
@@ -78,12 +85,12 @@ struct FerretParams {
   constexpr std::size_t reserve() const noexcept { return k + t * static_cast<std::size_t>(log_bin); }
 };
 
-/// Set-up instance (emp-ot ferret/constants.h: N_PRE_REG = 649 728, K_PRE_REG = 36 288,
-/// T_PRE_REG = 1 269, BIN_SZ_PRE_REG = 9): seeded with 47 709 COTs of another back-end.
-inline constexpr FerretParams kFerretSetup{649728, 36288, 1269, 9, 1};
-/// Main instance (emp-ot ferret/constants.h: N_REG = 10 608 640, K_REG = 589 824, T_REG = 1 295,
-/// BIN_SZ_REG = 13): 10 001 981 usable COTs per iteration after reserving 606 659 for the next.
-inline constexpr FerretParams kFerretMain{10608640, 589824, 1295, 13, 2};
+/// Set-up instance (emp-ot ferret/constants.h, ferret_b12: n_pre = 268 800, k_pre = 17 384,
+/// t_pre = 1 050, log_bin_sz_pre = 8): seeded with 25 784 COTs of another back-end.
+inline constexpr FerretParams kFerretSetup{268800, 17384, 1050, 8, 1};
+/// Main instance (emp-ot ferret/constants.h, ferret_b12: n = 10 268 672, k = 238 000, t = 2 507,
+/// log_bin_sz = 12): 10 000 588 usable COTs per iteration after reserving 268 084 for the next.
+inline constexpr FerretParams kFerretMain{10268672, 238000, 2507, 12, 2};
 
 /// Counters of one Ferret instance (both roles).
 struct FerretStats {
