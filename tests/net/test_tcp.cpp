@@ -74,6 +74,39 @@ TEST(Tcp, PeerNotReadingGivesSendTimeout) {
             ErrorCode::kTimeout);
 }
 
+// A peer that drips one byte well inside read_timeout keeps every single wait short, but the
+// session time limit still ends the session with a typed error (issue 7, hostile peers).
+TEST(Tcp, DrippingPeerHitsTheSessionTimeLimit) {
+  ChannelOptions slow;
+  slow.read_timeout = 2000ms;
+  slow.session_timeout = 600ms;
+  auto [a, b] = make_tcp_pair(slow);
+  std::thread drip([&, &a = a] {
+    try {
+      for (int i = 0; i < 40; ++i) {
+        const std::uint8_t byte = 7;
+        a->send(&byte, 1);
+        a->flush();
+        std::this_thread::sleep_for(50ms);
+      }
+    } catch (const Error&) {
+    }
+  });
+  std::vector<std::uint8_t> got(64);
+  std::string what;
+  const auto code = error_code_of([&] {
+    try {
+      b->recv(got.data(), got.size());  // 64 bytes would take 3.2 s at this rate
+    } catch (const Error& e) {
+      what = e.what();
+      throw;
+    }
+  });
+  drip.join();
+  EXPECT_EQ(code, ErrorCode::kTimeout);
+  EXPECT_NE(what.find("session time limit"), std::string::npos) << what;
+}
+
 TEST(Tcp, MultipleSessionsOnOneListener) {
   TcpListener l("127.0.0.1", 0);
   for (int i = 0; i < 3; ++i) {

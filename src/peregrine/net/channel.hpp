@@ -46,6 +46,10 @@ struct ChannelOptions {
   /// A receive that sees no byte for this long throws Error(kTimeout). Also bounds a TCP send
   /// that makes no progress (peer not reading) and an accept/poll step.
   std::chrono::milliseconds read_timeout{30000};
+  /// Whole-session limit (0 = none), counted from the channel's creation: once it has passed,
+  /// every wait for the peer throws Error(kTimeout), so a peer that drips one byte just inside
+  /// read_timeout cannot hold a session forever. Enforced by the TCP transport.
+  std::chrono::milliseconds session_timeout{0};
   /// Largest frame accepted by recv_frame, in bytes (checked before any allocation).
   std::size_t max_frame_bytes = std::size_t{1} << 30;
   /// Optional link emulation: bandwidth in bits/s (0 = unlimited) and one-way delay.

@@ -87,7 +87,12 @@ void set_nodelay(int fd) {
 
 class TcpChannel final : public Channel {
  public:
-  TcpChannel(int fd, const ChannelOptions& o) : Channel(o), fd_(fd), in_(kInBuffer) {}
+  TcpChannel(int fd, const ChannelOptions& o)
+      : Channel(o),
+        fd_(fd),
+        in_(kInBuffer),
+        session_deadline_(o.session_timeout.count() > 0 ? Clock::now() + o.session_timeout
+                                                        : Clock::time_point::max()) {}
   ~TcpChannel() override {
     close_output();
     ::close(fd_);
@@ -155,14 +160,18 @@ class TcpChannel final : public Channel {
 
   void wait_ready(short events, const char* timeout_what) {
     int perr = 0;
-    if (!poll_until(fd_, events, Clock::now() + options().read_timeout, &perr))
-      throw Error(ErrorCode::kTimeout, timeout_what);
+    const auto now = Clock::now();
+    const auto read_deadline = now + options().read_timeout;
+    const bool session_bound = session_deadline_ < read_deadline;
+    if (!poll_until(fd_, events, session_bound ? session_deadline_ : read_deadline, &perr))
+      throw Error(ErrorCode::kTimeout, session_bound ? "the session time limit has passed" : timeout_what);
     if (perr != 0) throw Error(ErrorCode::kPeerClosed, "poll failed: " + errno_text(perr));
   }
 
   int fd_;
   std::vector<std::uint8_t> in_;
   std::size_t in_pos_ = 0, in_end_ = 0;
+  Clock::time_point session_deadline_;  ///< ChannelOptions::session_timeout after creation
 };
 
 /// One non-blocking connect attempt to `ai` until `deadline`. Returns the fd or -1 with *err set.
