@@ -1,7 +1,10 @@
 // Fuzz target: every deserialiser of HE objects (he/serialize.hpp) on bytes from a peer or a file.
 // Input: byte 0 selects the object (ciphertext, plaintext, public key, secret key, Galois keys,
 // trimmed response) and the parameter set (Cheetah N = 4096 / ℓ = 37, or a small slot set with
-// a special prime); the rest is the buffer.
+// a special prime); the rest is the buffer. (There are no relinearisation keys: the library has no
+// ciphertext × ciphertext product, so Galois keys are the only key-switching keys.)
+// Seeds: every object for both sets (seeded / full / coefficient-form / level-1 ciphertexts,
+// Galois keys for rotations and the row swap, trimmed responses with several dropped-bit counts).
 #include "fuzz_target.hpp"
 #include "peregrine/core/prg.hpp"
 #include "peregrine/he/encoder.hpp"
@@ -74,17 +77,27 @@ std::vector<std::vector<std::uint8_t>> seeds() {
     add(0, he::serialize(*P, ct));
     ct.c1_seed.reset();
     add(0, he::serialize(*P, ct));
+    he::Evaluator ev(P);
+    he::Ciphertext coeff = ct;
+    ev.from_ntt(coeff);
+    add(0, he::serialize(*P, coeff));  // coefficient form (flags 0)
     add(1, he::serialize(*P, pt));
     add(2, he::serialize(*P, pk));
+    add(2, he::serialize(*P, kg.public_key(sk, prg)));
     add(3, he::serialize(*P, sk));
-    if (which == 1) add(4, he::serialize(*P, kg.galois_keys(sk, kg.rotation_elements({1}), prg)));
-    if (which == 0) {
-      he::Evaluator ev(P);
-      ev.mod_switch_to_inplace(ct, 1);
-      std::vector<std::uint32_t> idx(kKept);
-      for (std::uint32_t i = 0; i < kKept; ++i) idx[i] = 3 * i;
-      add(5, he::serialize(*P, ev.trim(ct, 20, 10, idx)));
+    // Galois keys exist only with a special prime (the slot set); several elements incl. row swap.
+    if (which == 1) {
+      add(4, he::serialize(*P, kg.galois_keys(sk, kg.rotation_elements({1}), prg)));
+      add(4, he::serialize(*P, kg.galois_keys(sk, {3, 5, 2 * P->n() - 1}, prg)));
     }
+    // A level-1 ciphertext and trimmed responses (several dropped-bit counts) from it.
+    ev.mod_switch_to_inplace(ct, 1);
+    add(0, he::serialize(*P, ct));
+    std::vector<std::uint32_t> idx(kKept);
+    for (std::uint32_t i = 0; i < kKept; ++i) idx[i] = 3 * i;
+    add(5, he::serialize(*P, ev.trim(ct, 20, 10, idx)));
+    add(5, he::serialize(*P, ev.trim(ct, 0, 0, idx)));
+    add(5, he::serialize(*P, ev.trim(ct, 1, 30, idx)));
   }
   return out;
 }

@@ -2,12 +2,12 @@
 # Long fuzzing runs for releases (SECURITY.md): builds the libFuzzer binaries with clang
 # (ASan + UBSan + libFuzzer), seeds each corpus with real messages from the plain driver, and runs
 # every target for SECONDS (default 600). CI instead runs the plain drivers briefly under ctest.
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET ...]     (targets: frame he base_ot input)
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET ...]     (targets: frame he base_ot input handshake onnx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER=${1:-600}
 shift || true
-TARGETS=${*:-frame he base_ot input}
+TARGETS=${*:-frame he base_ot input handshake onnx}
 command -v clang++ > /dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang)"; exit 1; }
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPEREGRINE_LIBFUZZER=ON -DPEREGRINE_BUILD_BENCH=OFF -DPEREGRINE_BUILD_TESTS=OFF > /dev/null

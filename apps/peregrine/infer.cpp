@@ -4,16 +4,23 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/engine/engine.hpp"
@@ -242,20 +249,46 @@ int cmd_serve(const InferOptions& o) {
   }
   std::fprintf(stderr, "peregrine: serving %s on %s:%u (ℓ = %d, %zu steps, up to %zu sessions at once)\n", m.path.c_str(),
                host.c_str(), listener.port(), m.fixed.plan.ring_bits, m.fixed.plan.nodes.size(), o.max_sessions);
-  // Sessions run on detached threads; the shared state outlives every one of them.
+  // One thread per session. A finishing session queues its id in `finished`; this thread joins it
+  // (before every accept and at the end), so no session thread outlives cmd_serve and none is left
+  // unjoined in a server that runs forever.
   struct State {
     std::mutex mu;
     std::condition_variable cv;
     std::size_t active = 0;
+    std::vector<std::thread::id> finished;
   };
   auto state = std::make_shared<State>();
+  std::map<std::thread::id, std::thread> threads;
+  struct JoinAll {  // also on an exception: a joinable std::thread must not be destroyed
+    std::map<std::thread::id, std::thread>& threads;
+    ~JoinAll() {
+      for (auto& [tid, t] : threads)
+        if (t.joinable()) t.join();
+    }
+  } join_all{threads};
+  auto reap = [&] {
+    std::vector<std::thread::id> done;
+    {
+      std::lock_guard lk(state->mu);
+      done.swap(state->finished);
+    }
+    for (auto id : done) {
+      auto it = threads.find(id);
+      if (it == threads.end()) continue;
+      it->second.join();
+      threads.erase(it);
+    }
+  };
   std::size_t started = 0;
   const net::ChannelOptions copts = channel_options(o);
+  const mpc::OtBackend ot = ot_of(o);
   while (o.sessions == 0 || started < o.sessions) {
     {
       std::unique_lock lk(state->mu);
       state->cv.wait(lk, [&] { return state->active < std::max<std::size_t>(1, o.max_sessions); });
     }
+    reap();
     std::unique_ptr<net::Channel> ch;
     try {
       ch = listener.accept(std::chrono::milliseconds(1000), copts);
@@ -269,23 +302,49 @@ int cmd_serve(const InferOptions& o) {
       std::lock_guard lk(state->mu);
       ++state->active;
     }
-    std::thread([state, &server, id, ot = ot_of(o), ch = std::move(ch)]() mutable {
-      try {
-        Prg prg = Prg::from_os();
-        engine::PartyReport r = engine::serve_session(*ch, server, prg, ot);
-        std::fprintf(stderr, "peregrine: session %zu done: online %.3f s, %.2f MB sent, %.2f MB received\n", id,
-                     r.online_seconds, r.online_bytes_sent / 1e6, r.online_bytes_received / 1e6);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "peregrine: session %zu failed: %s\n", id, e.what());
-      }
-      ch.reset();
+    std::thread t;
+    try {
+      t = std::thread([state, &server, id, ot, ch = std::move(ch)]() mutable {
+        try {
+          Prg prg = Prg::from_os();
+          engine::PartyReport r = engine::serve_session(*ch, server, prg, ot);
+          std::fprintf(stderr, "peregrine: session %zu done: online %.3f s, %.2f MB sent, %.2f MB received\n", id,
+                       r.online_seconds, r.online_bytes_sent / 1e6, r.online_bytes_received / 1e6);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "peregrine: session %zu failed: %s\n", id, e.what());
+        }
+        ch.reset();
+        bool idle = false;
+        {
+          std::lock_guard lk(state->mu);
+          idle = --state->active == 0;
+        }
+#if defined(__GLIBC__)
+        // The session that leaves the server idle hands the free pages of every malloc arena back
+        // to the kernel: glibc raises its mmap threshold after the first large free, so later
+        // sessions' buffers come from the per-thread arenas, which otherwise stay resident (idle RSS
+        // after 8 digits sessions at once: 116 MB without this; docs/BENCHMARKS.md "Service soak").
+        if (idle) ::malloc_trim(0);
+#else
+        (void)idle;
+#endif
+        std::lock_guard lk(state->mu);
+        state->finished.push_back(std::this_thread::get_id());
+        state->cv.notify_all();
+      });
+    } catch (const std::system_error& e) {  // no thread: the session's channel is closed with the lambda
+      std::fprintf(stderr, "peregrine: session %zu failed: cannot start a thread: %s\n", id, e.what());
       std::lock_guard lk(state->mu);
       --state->active;
-      state->cv.notify_all();
-    }).detach();
+      continue;
+    }
+    threads.emplace(t.get_id(), std::move(t));
   }
-  std::unique_lock lk(state->mu);
-  state->cv.wait(lk, [&] { return state->active == 0; });
+  {
+    std::unique_lock lk(state->mu);
+    state->cv.wait(lk, [&] { return state->active == 0; });
+  }
+  reap();
   return 0;
 }
 

@@ -4,11 +4,13 @@
 // plans, a malformed plan, and a peer that drops mid-session.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/engine/engine.hpp"
+#include "peregrine/engine/wire.hpp"
 #include "peregrine/mpc/session.hpp"
 #include "peregrine/nn/float_exec.hpp"
 #include "peregrine/nn/input.hpp"
@@ -310,4 +312,112 @@ TEST(Engine, ClientDroppingMidSessionEndsTheServerWithAnError) {
       });
   EXPECT_NE(e1.find("invalid_argument"), std::string::npos) << e1;
   EXPECT_NE(e0, "");
+}
+
+// Fuzz regression (fuzz_onnx): a convolution may pad more than its kernel (PyTorch allows a 1×1
+// conv with padding 1); the server planned it but the client refused the plan ("pads"), so such a
+// model could never be served. Now the session runs and equals the fixed-point reference.
+TEST(Engine, ConvPaddedMoreThanItsKernelRunsEndToEnd) {
+  Builder b;
+  b.g.inputs = {"x"};
+  b.g.shapes["x"] = {1, 2, 3, 3};
+  using A = Attribute;
+  auto c = b.node("Conv", {"x", b.init({3, 2, 1, 1}, 0.5f), b.init({3}, 0.2f)}, {1, 3, 5, 6},
+                  {{"strides", A::of_ints({1, 1})}, {"pads", A::of_ints({1, 2, 1, 1})}, {"group", A::of_int(1)}});
+  auto f = b.node("Flatten", {c}, {1, 90}, {{"axis", A::of_int(1)}});
+  b.g.outputs = {b.node("Gemm", {f, b.init({4, 90}, 0.3f)}, {1, 4})};
+  const Tensor x = random_input({1, 2, 3, 3}, 6);
+  FixedModel m = quantize_model(b.g, {x});
+  engine::ServerModel server(m);
+  const std::string& text = server.plan().wire_text();
+  EXPECT_EQ(engine::detail::decode_plan({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()})->hash(),
+            server.plan().hash());
+  expect_private_equals_fixed(m, server, x);
+}
+
+// The hello on the wire (engine/wire.hpp): 52 bytes that round-trip, and every field checked.
+TEST(Engine, HelloDecodesOnlyFiftyTwoBytesAndChecksEveryField) {
+  using namespace engine::detail;
+  FixedModel m = quantize_model(tiny(1.0f), {Tensor{{1, 3}, {0.5f, -1.0f, 2.0f}}});
+  engine::ProtocolPlan plan(m.plan, engine::NetworkProfile::lan());
+  const Hello server = hello_for(plan, mpc::Party::kServer, mpc::OtBackend::kSilent);
+  const Hello client = hello_for(plan, mpc::Party::kClient, mpc::OtBackend::kSilent);
+  std::vector<std::uint8_t> b = encode_hello(server);
+  ASSERT_EQ(b.size(), kHelloBytes);
+  EXPECT_EQ(encode_hello(decode_hello(b)), b);
+  EXPECT_NO_THROW(check_hello(client, decode_hello(b)));
+  for (std::size_t n : {std::size_t{0}, std::size_t{51}, std::size_t{53}}) {
+    std::vector<std::uint8_t> c = b;
+    c.resize(n);
+    EXPECT_THROW(decode_hello(c), Error) << n;
+  }
+  // Flipping any bit of the hello is refused (the role byte holds 0 or 1, nothing else).
+  for (std::size_t i = 0; i < 8 * kHelloBytes; ++i) {
+    std::vector<std::uint8_t> c = b;
+    c[i / 8] ^= static_cast<std::uint8_t>(1u << (i % 8));
+    try {
+      check_hello(client, decode_hello(c));
+      ADD_FAILURE() << "bit " << i << " flipped and accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kProtocol) << i;
+    }
+  }
+}
+
+// Hostile-plan regression (fuzz_handshake seeds, found by hand-crafted plans): a 500-byte plan
+// with one batch-norm over 2^28 elements or one 4096→4096-channel conv on 64×64 passed every
+// check and made the client build the HE layout (2.6 GB, seconds; a 16384-channel conv did not
+// finish). Now the size budget refuses them before any layer is planned.
+TEST(Engine, PlansAboveTheSizeBudgetAreRefusedBeforePlanning) {
+  auto make = [](FxOp op, const Shape& in, const Shape& out, auto&& set) {
+    FixedPlan p;
+    p.ring_bits = 37;
+    p.frac_bits = 12;
+    p.values = {{"x", in, 12}, {"c", out, 24}, {"y", out, 12}};
+    FxNode he;
+    he.op = op;
+    he.name = "big";
+    he.inputs = {0};
+    he.output = 1;
+    he.weight_bits = 13;
+    set(he);
+    FxNode t;
+    t.op = FxOp::kTrunc;
+    t.name = "t";
+    t.inputs = {1};
+    t.output = 2;
+    t.shift = 12;
+    p.nodes = {he, t};
+    p.input = 0;
+    p.output = 2;
+    return p;
+  };
+  const std::int64_t k14 = std::int64_t{1} << 14;
+  struct Case {
+    FixedPlan plan;
+    const char* strategy;
+  };
+  std::vector<Case> cases;
+  cases.push_back({make(FxOp::kAffine, {1, k14, k14}, {1, k14, k14}, [&](FxNode& n) { n.C = k14; n.inner = k14; }),
+                   "cheetah-bn"});
+  cases.push_back({make(FxOp::kConv, {1, 4096, 64, 64}, {1, 4096, 64, 64}, [](FxNode& n) {
+                     n.C = 4096; n.H = 64; n.W = 64; n.M = 4096; n.kh = 1; n.kw = 1; n.pads = {0, 0, 0, 0};
+                   }),
+                   "cheetah-conv"});
+  cases.push_back({make(FxOp::kGemm, {1, std::int64_t{1} << 24}, {1, 1024}, [](FxNode& n) { n.K = std::int64_t{1} << 24; n.N = 1024; }),
+                   "cheetah-fc"});
+  for (const Case& c : cases) {
+    const std::string text = plan_to_json(c.plan) + "\n" + c.strategy + ",trunc-exact";
+    ASSERT_NO_THROW(plan_from_json(text.substr(0, text.find('\n'))));  // a valid plan, only too big
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      engine::detail::decode_plan({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+      ADD_FAILURE() << c.strategy << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+      EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0) << c.strategy;
+    EXPECT_THROW(engine::ProtocolPlan(c.plan, engine::NetworkProfile::lan()), Error) << c.strategy;
+  }
 }

@@ -288,3 +288,138 @@ TEST(FixedPlanJson, MalformedPlansAreRejected) {
   expect_bad(replace("\"op\":\"Relu\"", "\"op\":\"Launch\""));
   expect_bad(replace("peregrine-plan-1", "peregrine-plan-2"));
 }
+
+// Fuzz regression (fuzz_onnx): a plan whose names or metadata are not UTF-8 (from a hand-built
+// Graph; the importer refuses such models) is refused with a typed error, not nlohmann's
+// type_error, when it is encoded; and a convolution padded more than its kernel round-trips.
+TEST(FixedPlanJson, NonUtf8StringsAreATypedErrorAndWideConvPaddingRoundTrips) {
+  Node relu;
+  relu.op_type = "Relu";
+  Graph g = single(relu, {1, 4}, {1, 4});
+  FixedModel m = quantize_model(g, {tensor({1, 4}, {1, -2, 3, -4})});
+  for (int where = 0; where < 2; ++where) {
+    FixedPlan p = m.plan;
+    if (where == 0) p.nodes.at(0).name = "relu\xff";
+    else p.metadata["labels"] = "a,\xc3";
+    try {
+      (void)plan_to_json(p);
+      ADD_FAILURE() << "encoded " << where;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    }
+  }
+
+  Node conv;
+  conv.op_type = "Conv";
+  conv.inputs = {"w"};
+  conv.attrs["pads"] = Attribute::of_ints({2, 1, 2, 0});
+  conv.attrs["strides"] = Attribute::of_ints({1, 1});
+  conv.attrs["group"] = Attribute::of_int(1);
+  Graph c = single(conv, {1, 1, 2, 2}, {1, 2, 6, 3});
+  c.initializers["w"] = tensor({2, 1, 1, 1}, {0.5f, -0.25f});
+  c.shapes["w"] = {2, 1, 1, 1};
+  FixedModel cm = quantize_model(c, {tensor({1, 1, 2, 2}, {1, 2, 3, 4})});
+  const std::string text = plan_to_json(cm.plan);
+  EXPECT_EQ(plan_to_json(plan_from_json(text)), text);
+}
+
+// Overflow regression (found reviewing what fuzz_handshake feeds plan_from_json): C·H·W and M·Ho·Wo
+// of a received node were multiplied in int64 (signed overflow, UB); with C = H = W = M = 2^28 the
+// products wrapped to 0 and matched zero-size values, so the node passed validation.
+TEST(FixedPlanJson, HugeNodeFieldsDoNotOverflowIntoAValidPlan) {
+  const std::int64_t big = std::int64_t{1} << 28;
+  for (FxOp op : {FxOp::kConv, FxOp::kMaxPool}) {
+    FixedPlan p;
+    p.ring_bits = 37;
+    p.frac_bits = 12;
+    p.values = {{"x", {1, 0}, 12}, {"y", {1, 0}, 12}};
+    FxNode n;
+    n.op = op;
+    n.name = "huge";
+    n.inputs = {0};
+    n.output = 1;
+    n.C = big; n.H = big; n.W = big; n.M = big;
+    n.kh = 1; n.kw = 1;
+    n.pads = {0, 0, 0, 0};
+    n.weight_bits = 13;
+    p.nodes = {n};
+    p.input = 0;
+    p.output = 1;
+    const std::string text = plan_to_json(p);
+    try {
+      plan_from_json(text);
+      ADD_FAILURE() << fx_op_name(op) << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kMalformedInput) << e.what();
+    }
+  }
+}
+
+// Fuzz regression (fuzz_handshake): a node "name" or the "format" of another JSON type made
+// nlohmann throw type_error 302 (not a peregrine::Error) out of plan_from_json.
+TEST(FixedPlanJson, FieldsOfTheWrongJsonTypeAreMalformed) {
+  Node relu;
+  relu.op_type = "Relu";
+  Graph g = single(relu, {1, 4}, {1, 4});
+  const std::string good = plan_to_json(quantize_model(g, {tensor({1, 4}, {1, -2, 3, -4})}).plan);
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    const auto pos = s.find(from);
+    EXPECT_NE(pos, std::string::npos) << from;
+    if (pos != std::string::npos) s.replace(pos, from.size(), to);
+    return s;
+  };
+  for (const std::string& text : {replaced("\"name\":\"n\"", "\"name\":[1]"), replaced("\"name\":\"n\"", "\"name\":7"),
+                                  replaced("\"format\":\"peregrine-plan-1\"", "\"format\":5"),
+                                  replaced("\"format\":\"peregrine-plan-1\"", "\"format\":null")}) {
+    try {
+      plan_from_json(text);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kMalformedInput) << e.what();
+    }
+  }
+}
+
+// Fuzz regression (fuzz_onnx): a Slice with a negative step (reversal) was lowered as is; the
+// server planned it but every client refuses such a plan (steps ≥ 1; the private slice has no
+// reversal), so the model could not be served. The lowering now refuses it up front.
+TEST(FixedOps, NegativeSliceStepsAreUnsupported) {
+  Node sl;
+  sl.op_type = "Slice";
+  sl.attrs["starts"] = Attribute::of_ints({0, 3});
+  sl.attrs["steps"] = Attribute::of_ints({1, -1});
+  Graph g = single(sl, {1, 4}, {1, 4});
+  try {
+    quantize_model(g, {tensor({1, 4}, {1, -2, 3, -4})});
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+  }
+}
+
+// Fuzz regression (fuzz_onnx under UBSan): a non-finite or huge weight was rounded with llround
+// (unspecified result, LLONG_MIN), then negated in the weight-bit count (signed overflow, UB); a
+// merely large one gave weights of more than the 32 bits a plan may carry, so the client refused
+// the server's plan. Both are kUnsupported at quantisation now.
+TEST(FixedOps, NonFiniteOrHugeWeightsAreUnsupported) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), -3e38f, 1e12f}) {
+    for (int where = 0; where < 2; ++where) {  // weight, bias
+      Node gemm;
+      gemm.op_type = "Gemm";
+      gemm.inputs = {"w", "b"};
+      Graph g = single(gemm, {1, 2}, {1, 2});
+      g.initializers["w"] = tensor({2, 2}, {0.5f, where == 0 ? bad : 0.25f, -0.5f, 1.0f});
+      g.initializers["b"] = tensor({2}, {where == 1 ? bad : 0.1f, 0.2f});
+      g.shapes["w"] = {2, 2};
+      g.shapes["b"] = {2};
+      if (where == 1 && bad == 1e12f) continue;  // a bias of 2^40·2^24 fits the range of round_fixed
+      try {
+        quantize_model(g, {tensor({1, 2}, {1, -2})});
+        ADD_FAILURE() << bad << " as " << (where ? "bias" : "weight") << ": accepted";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+      }
+    }
+  }
+}

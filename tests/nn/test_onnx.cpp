@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -418,4 +419,89 @@ TEST(OnnxImport, MutatedModelsFailCleanly) {
     }
   }
   std::printf("[ mutate   ] %d of 300 mutated models still loaded\n", accepted);
+}
+
+// Fuzz regression (fuzz_onnx): a pooling pad must be below the kernel on its own axis (ONNX), not
+// only below the larger kernel side; else a window may hold no input element and the client
+// refuses the server's plan (nn::plan_from_json checks per axis).
+TEST(OnnxImport, PoolPaddingNotBelowTheKernelOnItsAxisIsMalformed) {
+  for (const char* op : {"MaxPool", "AveragePool"}) {
+    onnx::ModelProto m = new_model();
+    auto& g = *m.mutable_graph();
+    add_value(g.mutable_input(), "x", {1, 2, 5, 5});
+    add_value(g.mutable_output(), "y", {1, 2, 7, 3});
+    auto* pool = add_node(g, "pool", op, {"x"}, {"y"});
+    add_ints(pool, "kernel_shape", {1, 3});
+    add_ints(pool, "pads", {1, 0, 1, 0});  // pad 1 on H, where the kernel is 1
+    try {
+      load_onnx_bytes(bytes_of(m));
+      ADD_FAILURE() << op << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kMalformedInput) << e.what();
+    }
+    pool->mutable_attribute(1)->set_ints(0, 0);
+    pool->mutable_attribute(1)->set_ints(2, 0);
+    pool->mutable_attribute(1)->set_ints(1, 2);  // pad 2 on W, where the kernel is 3: fine
+    pool->mutable_attribute(1)->set_ints(3, 2);
+    EXPECT_EQ(load_onnx_bytes(bytes_of(m)).shape_of("y"), (Shape{1, 2, 5, 7})) << op;
+  }
+}
+
+// Fuzz regression (fuzz_onnx): names and metadata reach the JSON plan, whose encoder throws a
+// non-peregrine exception on bytes that are not UTF-8; the importer refuses them up front.
+TEST(OnnxImport, StringsThatAreNotUtf8AreMalformed) {
+  auto expect_malformed = [](const onnx::ModelProto& m, const char* what) {
+    try {
+      load_onnx_bytes(bytes_of(m));
+      ADD_FAILURE() << what << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kMalformedInput) << what << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+    }
+  };
+  onnx::ModelProto m = bn_model();
+  m.mutable_graph()->mutable_node(1)->set_name("conv\x80");
+  expect_malformed(m, "node name");
+  m = bn_model();
+  m.mutable_graph()->mutable_node(2)->set_output(0, "bn\xc3");  // truncated 2-byte sequence
+  m.mutable_graph()->mutable_node(3)->set_input(0, "bn\xc3");
+  expect_malformed(m, "value name");
+  m = bn_model();
+  auto* p = m.add_metadata_props();
+  p->set_key("labels");
+  p->set_value("a,\xed\xa0\x80");  // a UTF-16 surrogate
+  expect_malformed(m, "metadata value");
+  m = bn_model();
+  m.mutable_graph()->mutable_input(0)->set_name("x\xc0\xaf");  // overlong '/'
+  m.mutable_graph()->mutable_node(1)->set_input(0, "x\xc0\xaf");  // pad0 reads x
+  expect_malformed(m, "input name");
+  // Valid multi-byte UTF-8 is fine.
+  m = bn_model();
+  m.mutable_graph()->mutable_node(1)->set_name("faltung_\xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80");
+  p = m.add_metadata_props();
+  p->set_key("labels");
+  p->set_value("null,eins,zw\xc3\xb6lf");
+  EXPECT_NO_THROW(load_onnx_bytes(bytes_of(m)));
+}
+
+// Overflow regression (fuzz_onnx review): Slice's element count was ⌈(e − s + step − 1)/step⌉,
+// which overflows int64 for a step near ±2^63 (UB). Any step is fine now; a step that only meets
+// one element is stored as 1 (the plan bounds steps by 2^28), and a runtime Slice keeps its
+// reversal (negative step) for the float model.
+TEST(OnnxImport, SliceStepsOfAnySizeGiveTheRightShape) {
+  const std::int64_t big = std::numeric_limits<std::int64_t>::max(), low = std::numeric_limits<std::int64_t>::min();
+  onnx::ModelProto m = new_model();
+  auto& g = *m.mutable_graph();
+  add_value(g.mutable_input(), "x", {1, 3, 6, 6});
+  add_value(g.mutable_output(), "y", {1, 1, 1, 3});
+  add_int_constant(g, "st", {3}, {0, 5, 1});
+  add_int_constant(g, "en", {3}, {big, low, big});
+  add_int_constant(g, "ax", {3}, {1, 2, 3});
+  add_int_constant(g, "sp", {3}, {big, low, 2});
+  add_node(g, "slice", "Slice", {"x", "st", "en", "ax", "sp"}, {"y"});
+  Graph gr = load_onnx_bytes(bytes_of(m));
+  EXPECT_EQ(gr.shape_of("y"), (Shape{1, 1, 1, 3}));
+  ASSERT_EQ(gr.nodes.size(), 1u);
+  EXPECT_EQ(gr.nodes[0].attr_ints("steps"), (std::vector<std::int64_t>{1, 1, 1, 2}));
+  EXPECT_EQ(gr.nodes[0].attr_ints("starts"), (std::vector<std::int64_t>{0, 0, 5, 1}));
 }

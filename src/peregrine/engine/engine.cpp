@@ -1,4 +1,5 @@
 #include "peregrine/engine/engine.hpp"
+#include "peregrine/engine/wire.hpp"
 
 #include <openssl/evp.h>
 #include <sys/resource.h>
@@ -117,6 +118,39 @@ LayerChoice nonlinear_choice(const std::string& name, double bytes, std::uint64_
   return l;
 }
 
+u64 sat_mul(u64 a, u64 b) { return b != 0 && a > ~u64{0} / b ? ~u64{0} : a * b; }
+
+/// Refuses a plan above the size budget (engine.hpp) before any layer is planned: the HE
+/// strategies allocate their layout (Θ(output elements + products)) when they are built, and a
+/// client builds them from what the server sent.
+void check_budget(const nn::FixedPlan& p) {
+  auto count = [&](std::size_t v) { return static_cast<u64>(nn::element_count(p.values.at(v).shape)); };
+  u64 total = 0;  // ≤ (4·4096 + 1) values of ≤ 2^28 elements each: no overflow
+  for (std::size_t v = 0; v < p.values.size(); ++v) total += count(v);
+  if (total > kMaxPlanElements)
+    throw Error(ErrorCode::kUnsupported, "plan: its values hold " + std::to_string(total) +
+                                             " elements in all, above the limit of " + std::to_string(kMaxPlanElements));
+  u64 all_macs = 0;
+  for (const FxNode& n : p.nodes) {
+    if (!is_he_op(n.op)) continue;
+    const u64 in = count(n.inputs.at(0)), out = count(n.output);
+    u64 macs = out;  // Affine: one product per element
+    if (n.op == FxOp::kConv)
+      macs = sat_mul(out, sat_mul(static_cast<u64>(n.C / std::max<I64>(1, n.groups)), sat_mul(at(n.kh), at(n.kw))));
+    if (n.op == FxOp::kGemm) macs = sat_mul(at(n.K), at(n.N));
+    if (in > kMaxHeLayerElements || out > kMaxHeLayerElements || macs > kMaxHeLayerMacs)
+      throw Error(ErrorCode::kUnsupported, "plan: node '" + n.name + "' (" + nn::fx_op_name(n.op) +
+                                               ") exceeds the HE layer limits (" + std::to_string(in) + " → " +
+                                               std::to_string(out) + " elements, " + std::to_string(macs) +
+                                               " multiply-accumulates)");
+    all_macs += macs;  // ≤ 4096 nodes of ≤ 2^32 each: no overflow
+  }
+  if (all_macs > kMaxPlanMacs)
+    throw Error(ErrorCode::kUnsupported, "plan: " + std::to_string(all_macs) +
+                                             " multiply-accumulates in the HE layers, above the limit of " +
+                                             std::to_string(kMaxPlanMacs));
+}
+
 void sha256(const std::string& text, std::array<std::uint8_t, 32>& out) {
   unsigned int len = 0;
   if (EVP_Digest(text.data(), text.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 || len != 32)
@@ -133,6 +167,7 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
   const int ell = fixed_.ring_bits;
   if (forced && forced->size() != nodes.size())
     throw Error(ErrorCode::kMalformedInput, "plan: expected " + std::to_string(nodes.size()) + " strategies");
+  check_budget(fixed_);
   bool any_he = std::any_of(nodes.begin(), nodes.end(), [](const FxNode& n) { return is_he_op(n.op); });
   if (any_he) {
     if (ell < 13 || ell > 44)
@@ -266,24 +301,10 @@ ServerModel::~ServerModel() = default;
 
 // ---- handshake -----------------------------------------------------------------------------------
 
-namespace {
-
-constexpr std::uint32_t kMagic = 0x4e524750;  // "PGRN" little-endian
-constexpr std::uint32_t kVersion = 2;  // 2: OT back-end byte (silent OT by default)
-
-struct Hello {
-  std::uint32_t magic = kMagic;
-  std::uint32_t version = kVersion;
-  std::uint8_t role = 0;  // 0 server, 1 client
-  std::uint8_t ring_bits = 0;
-  std::uint8_t frac_bits = 0;
-  std::uint8_t ot_backend = 0;  // mpc::OtBackend
-  u64 he_params_id = 0;
-  std::array<std::uint8_t, 32> plan_hash{};
-};
+namespace detail {
 
 std::vector<std::uint8_t> encode_hello(const Hello& h) {
-  std::vector<std::uint8_t> b(4 + 4 + 4 + 8 + 32);
+  std::vector<std::uint8_t> b(kHelloBytes);
   std::memcpy(b.data(), &h.magic, 4);
   std::memcpy(b.data() + 4, &h.version, 4);
   b[8] = h.role;
@@ -293,6 +314,20 @@ std::vector<std::uint8_t> encode_hello(const Hello& h) {
   std::memcpy(b.data() + 12, &h.he_params_id, 8);
   std::memcpy(b.data() + 20, h.plan_hash.data(), 32);
   return b;
+}
+
+Hello decode_hello(std::span<const std::uint8_t> b) {
+  if (b.size() != kHelloBytes) throw Error(ErrorCode::kProtocol, "handshake: malformed hello from the peer");
+  Hello h;
+  std::memcpy(&h.magic, b.data(), 4);
+  std::memcpy(&h.version, b.data() + 4, 4);
+  h.role = b[8];
+  h.ring_bits = b[9];
+  h.frac_bits = b[10];
+  h.ot_backend = b[11];
+  std::memcpy(&h.he_params_id, b.data() + 12, 8);
+  std::memcpy(h.plan_hash.data(), b.data() + 20, 32);
+  return h;
 }
 
 Hello hello_for(const ProtocolPlan& p, mpc::Party me, mpc::OtBackend ot) {
@@ -306,27 +341,12 @@ Hello hello_for(const ProtocolPlan& p, mpc::Party me, mpc::OtBackend ot) {
   return h;
 }
 
-/// Sends ours, reads the peer's, and checks every field. Both sides run the same checks, so a
-/// mismatch ends the session on both with the same reason.
-void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me, mpc::OtBackend ot) {
-  Hello mine = hello_for(p, me, ot);
-  ch.send_frame(encode_hello(mine));
-  ch.flush();
-  auto b = ch.recv_frame(64);
-  if (b.size() != 52) throw Error(ErrorCode::kProtocol, "handshake: malformed hello from the peer");
-  Hello peer;
-  std::memcpy(&peer.magic, b.data(), 4);
-  std::memcpy(&peer.version, b.data() + 4, 4);
-  peer.role = b[8];
-  peer.ring_bits = b[9];
-  peer.frac_bits = b[10];
-  peer.ot_backend = b[11];
-  std::memcpy(&peer.he_params_id, b.data() + 12, 8);
-  std::memcpy(peer.plan_hash.data(), b.data() + 20, 32);
-  if (peer.magic != kMagic) throw Error(ErrorCode::kProtocol, "handshake: the peer is not a Peregrine endpoint");
-  if (peer.version != kVersion)
+void check_hello(const Hello& mine, const Hello& peer) {
+  if (peer.magic != kHelloMagic) throw Error(ErrorCode::kProtocol, "handshake: the peer is not a Peregrine endpoint");
+  if (peer.version != kHelloVersion)
     throw Error(ErrorCode::kProtocol, "handshake: protocol version " + std::to_string(peer.version) + " (we speak " +
-                                          std::to_string(kVersion) + ")");
+                                          std::to_string(kHelloVersion) + ")");
+  if (peer.role > 1) throw Error(ErrorCode::kProtocol, "handshake: unknown role " + std::to_string(peer.role));
   if (peer.role == mine.role) throw Error(ErrorCode::kProtocol, "handshake: both ends claim the same role");
   if (peer.ring_bits != mine.ring_bits || peer.frac_bits != mine.frac_bits)
     throw Error(ErrorCode::kProtocol, "handshake: fixed-point format differs (ring/scale bits)");
@@ -335,6 +355,37 @@ void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me, mpc:
   if (peer.he_params_id != mine.he_params_id) throw Error(ErrorCode::kProtocol, "handshake: HE parameter ids differ");
   if (peer.plan_hash != mine.plan_hash)
     throw Error(ErrorCode::kProtocol, "handshake: the peers' architecture/quantisation plans differ (hash mismatch)");
+}
+
+std::shared_ptr<const ProtocolPlan> decode_plan(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() > kMaxPlanBytes) throw Error(ErrorCode::kSizeLimit, "plan: larger than kMaxPlanBytes");
+  std::string text(bytes.begin(), bytes.end());
+  auto nl = text.find('\n');
+  if (nl == std::string::npos) throw Error(ErrorCode::kMalformedInput, "plan: no strategy list");
+  nn::FixedPlan fixed = nn::plan_from_json(text.substr(0, nl));
+  std::vector<std::string> strategies;
+  std::istringstream list(text.substr(nl + 1));
+  for (std::string item; std::getline(list, item, ',');) strategies.push_back(item);
+  auto plan = std::make_shared<const ProtocolPlan>(std::move(fixed), NetworkProfile::lan(), &strategies);
+  if (plan->wire_text() != text)
+    throw Error(ErrorCode::kMalformedInput, "plan: not in canonical form (re-encoding differs)");
+  return plan;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::Hello;
+
+/// Sends ours, reads the peer's, and checks every field. Both sides run the same checks, so a
+/// mismatch ends the session on both with the same reason.
+void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me, mpc::OtBackend ot) {
+  const Hello mine = detail::hello_for(p, me, ot);
+  ch.send_frame(detail::encode_hello(mine));
+  ch.flush();
+  auto b = ch.recv_frame(64);
+  detail::check_hello(mine, detail::decode_hello(b));
 }
 
 // ---- executor ------------------------------------------------------------------------------------
@@ -539,17 +590,7 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   ClientResult res;
   PartyReport& rep = res.report;
   Mark m0 = mark(ch);
-  auto bytes = ch.recv_frame(kMaxPlanBytes);
-  std::string text(bytes.begin(), bytes.end());
-  auto nl = text.find('\n');
-  if (nl == std::string::npos) throw Error(ErrorCode::kMalformedInput, "plan: no strategy list");
-  nn::FixedPlan fixed = nn::plan_from_json(text.substr(0, nl));
-  std::vector<std::string> strategies;
-  std::istringstream list(text.substr(nl + 1));
-  for (std::string item; std::getline(list, item, ',');) strategies.push_back(item);
-  auto plan = std::make_shared<const ProtocolPlan>(std::move(fixed), NetworkProfile::lan(), &strategies);
-  if (plan->wire_text() != text)
-    throw Error(ErrorCode::kMalformedInput, "plan: not in canonical form (re-encoding differs)");
+  auto plan = detail::decode_plan(ch.recv_frame(kMaxPlanBytes));
   if (expected && *expected != plan->hash())
     throw Error(ErrorCode::kProtocol, "the server's model plan is not the one this client expects");
   res.plan = plan;

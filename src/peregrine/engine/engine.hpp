@@ -64,8 +64,9 @@ class ProtocolPlan {
   /// Plans every node. `forced` (optional) names one strategy per node (what the server sent);
   /// otherwise each node gets the cheapest available strategy for `profile`.
   /// Errors: kUnsupported when ℓ is outside the HE parameters' range (13..44) while the program has
-  /// HE layers, or a layer cannot be flooded at its weight bits; kMalformedInput for a `forced`
-  /// list of the wrong size or with a strategy that does not apply to its node.
+  /// HE layers, a layer cannot be flooded at its weight bits, or the plan exceeds the size budget
+  /// (kMaxPlanElements, kMaxHeLayerElements, kMaxHeLayerMacs, kMaxPlanMacs); kMalformedInput for a
+  /// `forced` list of the wrong size or with a strategy that does not apply to its node.
   ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile,
                const std::vector<std::string>* forced = nullptr);
   ~ProtocolPlan();
@@ -172,6 +173,15 @@ LocalRun run_local(const ServerModel& model,
 
 /// Largest public plan a client accepts (bytes).
 inline constexpr std::size_t kMaxPlanBytes = std::size_t{16} << 20;
+
+/// Size budget of a plan, checked by ProtocolPlan (on both sides) before any layer is planned, so
+/// that a plan from a hostile server cannot make the client allocate or compute without bound.
+/// ImageNet-size CNNs fit (ResNet-50: about 2^25 elements in all, 2^27 multiply-accumulates in its
+/// largest layer, 2^32 in all; VGG-16: 2^34 in all).
+inline constexpr std::uint64_t kMaxPlanElements = std::uint64_t{1} << 26;     ///< Σ elements of all values
+inline constexpr std::uint64_t kMaxHeLayerElements = std::uint64_t{1} << 24;  ///< input / output of an HE layer
+inline constexpr std::uint64_t kMaxHeLayerMacs = std::uint64_t{1} << 32;      ///< multiply-accumulates of an HE layer
+inline constexpr std::uint64_t kMaxPlanMacs = std::uint64_t{1} << 36;         ///< Σ over the HE layers
 
 /// Peak resident set size of this process so far, in bytes (getrusage).
 std::uint64_t peak_rss_bytes();

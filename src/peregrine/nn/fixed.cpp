@@ -23,7 +23,15 @@ int signed_bits(double m) {
   return static_cast<int>(std::floor(std::log2(m))) + 2;
 }
 
-I64 round_fixed(double v, int scale) { return static_cast<I64>(std::llround(std::ldexp(v, scale))); }
+/// round(v·2^scale) for a weight, bias or constant of the model. Errors: kUnsupported when v is not
+/// finite or the result is not below 2^62 in magnitude (no ring holds it; llround would be
+/// unspecified and the weight-bit count would overflow).
+I64 round_fixed(double v, int scale) {
+  const double x = std::ldexp(v, scale);
+  if (!(std::fabs(x) < 0x1p62))
+    throw Error(ErrorCode::kUnsupported, "a weight, bias or constant is not finite or exceeds 2^62 at its fixed-point scale");
+  return static_cast<I64>(std::llround(x));
+}
 
 // ---- lowering -----------------------------------------------------------------------------------
 
@@ -158,6 +166,7 @@ class Lowering {
   int weight_frac(const std::vector<T>& w) const {
     double m = 0;
     for (T v : w) m = std::max(m, static_cast<double>(std::fabs(static_cast<float>(v))));
+    if (!std::isfinite(m)) throw Error(ErrorCode::kUnsupported, "a weight is not finite");
     if (!(m > 0)) return f_;
     int fw = opt_.weight_bits_target - 1 - static_cast<int>(std::floor(std::log2(m)));
     return std::clamp(fw, f_, f_ + 16);
@@ -238,6 +247,7 @@ class Lowering {
     }
     node.has_bias = b != nullptr;
     node.weight_bits = weight_bits_of(wq);
+    if (node.weight_bits > 32) unsupported(n, "weights need " + std::to_string(node.weight_bits) + " bits (at most 32)");
     node.weight_index = add_weights(std::move(wq), std::move(bq));
     bind(n, {emit(std::move(node), n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
   }
@@ -500,6 +510,9 @@ class Lowering {
     s.inputs = {x.index};
     s.starts = n.attr_ints("starts");
     s.steps = n.attr_ints("steps");
+    // The private slice (linear::strided_slice) and the plan take positive steps only.
+    if (std::any_of(s.steps.begin(), s.steps.end(), [](std::int64_t v) { return v < 1; }))
+      unsupported(n, "negative Slice steps (reversal)");
     low_[n.outputs[0]] = {emit(s, n.outputs[0], out_shape(n), val(x.index).scale, max_abs_[x.index]), x.nonneg};
   }
 
@@ -937,6 +950,13 @@ std::vector<I64> get_ints(const json& j, const char* key, std::size_t max_len, I
   return out;
 }
 
+/// a·b for a, b ≥ 0, saturating at the I64 maximum: the fields of a received node are each ≤ 2^28
+/// and their products are compared with element counts (≤ 2^28), so saturation never compares equal.
+I64 smul(I64 a, I64 b) {
+  I64 r;
+  return __builtin_mul_overflow(a, b, &r) ? std::numeric_limits<I64>::max() : r;
+}
+
 /// Checks that a node's shapes are consistent with its op (what the executors index with).
 void check_node(const FixedPlan& p, const FxNode& n) {
   auto shape = [&](std::size_t v) -> const Shape& { return p.values[v].shape; };
@@ -953,21 +973,24 @@ void check_node(const FixedPlan& p, const FxNode& n) {
     case FxOp::kMaxPool:
     case FxOp::kAvgPool: {
       need(n.pads.size() == 4, "pads");
-      need(count(n.inputs[0]) == n.C * n.H * n.W, "input size");
+      need(count(n.inputs[0]) == smul(smul(n.C, n.H), n.W), "input size");
       need(n.kh >= 1 && n.kw >= 1 && n.sh >= 1 && n.sw >= 1, "window");
-      need(n.pads[0] < n.kh && n.pads[2] < n.kh && n.pads[1] < n.kw && n.pads[3] < n.kw, "pads");
+      // A pooling window must hold an input element (ONNX: pad < kernel per axis); a convolution
+      // may pad more (its padded positions are zeros).
+      if (n.op != FxOp::kConv)
+        need(n.pads[0] < n.kh && n.pads[2] < n.kh && n.pads[1] < n.kw && n.pads[3] < n.kw, "pads");
       need(n.H + n.pads[0] + n.pads[2] >= n.kh && n.W + n.pads[1] + n.pads[3] >= n.kw, "window larger than input");
       I64 oh = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
       I64 ow = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
       I64 m = n.op == FxOp::kConv ? n.M : n.C;
-      need(count(n.output) == m * oh * ow, "output size");
+      need(count(n.output) == smul(smul(m, oh), ow), "output size");
       if (n.op == FxOp::kConv) need(n.groups >= 1 && n.C % n.groups == 0 && n.M % n.groups == 0, "groups");
       if (n.op == FxOp::kAvgPool) need(n.kh * n.kw <= (I64{1} << (p.frac_bits + 1)), "window");
       break;
     }
     case FxOp::kGemm: need(count(n.inputs[0]) == n.K && count(n.output) == n.N, "sizes"); break;
     case FxOp::kAffine:
-      need(count(n.inputs[0]) == n.C * n.inner && count(n.output) == n.C * n.inner, "sizes");
+      need(count(n.inputs[0]) == smul(n.C, n.inner) && count(n.output) == smul(n.C, n.inner), "sizes");
       break;
     case FxOp::kTrunc: need(n.shift >= 1 && n.shift < p.ring_bits, "shift"); [[fallthrough]];
     case FxOp::kRelu:
@@ -1036,17 +1059,23 @@ std::string plan_to_json(const FixedPlan& plan) {
   for (const auto& n : plan.nodes) nodes.push_back(node_to_json(n));
   j["nodes"] = std::move(nodes);
   j["metadata"] = plan.metadata;
-  return j.dump();
+  try {
+    return j.dump();
+  } catch (const json::exception&) {  // type_error 316: a string that is not UTF-8
+    throw Error(ErrorCode::kInvalidArgument, "plan: a name or metadata entry is not valid UTF-8");
+  }
 }
 
-FixedPlan plan_from_json(const std::string& text) {
+namespace {
+
+FixedPlan plan_from_text(const std::string& text) {
   json j;
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {
     bad_plan(std::string("not valid JSON: ") + e.what());
   }
-  if (!j.is_object() || j.value("format", std::string()) != "peregrine-plan-1") bad_plan("unknown format");
+  if (!j.is_object() || !j.contains("format") || j["format"] != "peregrine-plan-1") bad_plan("unknown format");
   FixedPlan p;
   p.ring_bits = static_cast<int>(get_int(j, "ring_bits", 2, 64));
   p.frac_bits = static_cast<int>(get_int(j, "frac_bits", 1, 24));
@@ -1082,7 +1111,10 @@ FixedPlan plan_from_json(const std::string& text) {
     if (!jn.is_object() || !jn.contains("op") || !jn["op"].is_string()) bad_plan("node entry");
     FxNode n;
     n.op = op_from_name(jn["op"].get<std::string>());
-    n.name = jn.value("name", std::string());
+    if (jn.contains("name")) {
+      if (!jn["name"].is_string()) bad_plan("node name");
+      n.name = jn["name"].get<std::string>();
+    }
     for (I64 v : get_ints(jn, "in", 64, 0, nv - 1)) {
       if (!defined[at(v)]) bad_plan("node '" + n.name + "' reads a value before it is defined");
       n.inputs.push_back(at(v));
@@ -1141,6 +1173,16 @@ FixedPlan plan_from_json(const std::string& text) {
     }
   }
   return p;
+}
+
+}  // namespace
+
+FixedPlan plan_from_json(const std::string& text) {
+  try {
+    return plan_from_text(text);
+  } catch (const json::exception& e) {  // a field of another JSON type than the one read
+    bad_plan(std::string("a field has the wrong JSON type (") + e.what() + ")");
+  }
 }
 
 }  // namespace peregrine::nn

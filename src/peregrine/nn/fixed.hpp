@@ -171,6 +171,7 @@ std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint
 std::vector<float> postprocess(const FixedPlan& plan, const std::vector<float>& logits);
 
 /// Public plan → canonical JSON text (no weights, no calibration report). The handshake hashes it.
+/// Errors: kInvalidArgument when a name or metadata string is not valid UTF-8.
 std::string plan_to_json(const FixedPlan& plan);
 /// Parses and validates a plan received from the peer or a file: every index in range, shapes
 /// consistent with each op, sizes bounded (kMaxTensorElements, at most 4096 nodes), ring/scale

@@ -251,7 +251,8 @@ class Exec {
     const Tensor& x = in(n, 0);
     std::size_t ax = at(n.attr_int("axis", 0));
     const I64 len = x.shape[ax];
-    const auto [outer, inner] = split_at(x.shape, ax);
+    const AxisSplit split = split_at(x.shape, ax);  // no structured binding: the lambda captures it (clang 14)
+    const I64 outer = split.outer, inner = split.inner;
     for (I64 o = 0; o < outer; ++o)
       for (I64 q = 0; q < inner; ++q) {
         auto idx = [&](I64 j) { return at((o * len + j) * inner + q); };

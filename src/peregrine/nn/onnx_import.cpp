@@ -20,6 +20,60 @@ using I64 = std::int64_t;
 
 [[noreturn]] void malformed(const std::string& what) { throw Error(ErrorCode::kMalformedInput, what); }
 
+// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). Names
+// and metadata end up in error messages and in the JSON plan, which must be valid text.
+bool valid_utf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t len;
+    unsigned lo = 0x80, hi = 0xbf;  // bounds of the second byte
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
+    else return false;
+    if (s.size() - i < len) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xbf)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// Checks every string of the model that the importer may copy into the graph, a message or the
+// plan, before any of them is used (the message names the place, never the bad bytes).
+void check_strings(const onnx::ModelProto& m) {
+  auto need = [](const std::string& s, const std::string& where) {
+    if (!valid_utf8(s)) malformed(where + " is not valid UTF-8");
+  };
+  for (int k = 0; k < m.metadata_props_size(); ++k) {
+    need(m.metadata_props(k).key(), "metadata key " + std::to_string(k));
+    need(m.metadata_props(k).value(), "metadata value " + std::to_string(k));
+  }
+  for (int k = 0; k < m.opset_import_size(); ++k) need(m.opset_import(k).domain(), "opset domain " + std::to_string(k));
+  if (!m.has_graph()) return;
+  const onnx::GraphProto& g = m.graph();
+  for (int k = 0; k < g.initializer_size(); ++k) need(g.initializer(k).name(), "initializer name " + std::to_string(k));
+  for (int k = 0; k < g.input_size(); ++k) need(g.input(k).name(), "graph input name " + std::to_string(k));
+  for (int k = 0; k < g.output_size(); ++k) need(g.output(k).name(), "graph output name " + std::to_string(k));
+  for (int k = 0; k < g.node_size(); ++k) {
+    const onnx::NodeProto& n = g.node(k);
+    const std::string where = "node " + std::to_string(k);
+    need(n.name(), where + ": name");
+    need(n.op_type(), where + ": op type");
+    need(n.domain(), where + ": domain");
+    for (const auto& v : n.input()) need(v, where + ": an input name");
+    for (const auto& v : n.output()) need(v, where + ": an output name");
+    for (const auto& a : n.attribute()) {
+      need(a.name(), where + ": an attribute name");
+      need(a.ref_attr_name(), where + ": an attribute reference");
+      need(a.s(), where + ": a string attribute");
+    }
+  }
+}
+
 // ---- constants during import: float32 or int64 ------------------------------------------------
 
 struct Const {
@@ -97,18 +151,19 @@ SlicePlan plan_slice(const Shape& shape, const std::vector<I64>& starts, const s
     if (step == 0) malformed("Slice: step 0");
     I64 s = starts[k] < 0 ? starts[k] + dim : starts[k];  // no overflow: dim ≥ 0
     I64 e = ends[k] < 0 ? ends[k] + dim : ends[k];
-    I64 count;
+    I64 count;  // ⌈distance / |step|⌉ without overflow for any int64 step
     if (step > 0) {
       s = std::clamp<I64>(s, 0, dim);
       e = std::clamp<I64>(e, 0, dim);
-      count = e > s ? (e - s + step - 1) / step : 0;
+      count = e > s ? (e - s - 1) / step + 1 : 0;
     } else {
       s = std::clamp<I64>(s, 0, dim - 1);
       e = std::clamp<I64>(e, -1, dim - 1);
-      count = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      const I64 mag = step == std::numeric_limits<I64>::min() ? std::numeric_limits<I64>::max() : -step;
+      count = s > e ? (s - e - 1) / mag + 1 : 0;
     }
     p.starts[static_cast<std::size_t>(ax)] = count ? s : 0;
-    p.steps[static_cast<std::size_t>(ax)] = step;
+    p.steps[static_cast<std::size_t>(ax)] = count > 1 ? step : 1;  // the step only matters from 2 elements on
     p.out[static_cast<std::size_t>(ax)] = count;
   }
   return p;
@@ -342,6 +397,7 @@ class Importer {
 };
 
 void Importer::read_graph() {
+  check_strings(model_);
   if (!model_.has_graph()) malformed("model has no graph");
   const onnx::GraphProto& g = model_.graph();
   bool opset_seen = false;
@@ -751,7 +807,7 @@ bool Importer::canonicalize(Node& n) {
     if (x.size() != 4) { issue(n, "only 2-D convolution on [N,C,H,W] is supported"); return false; }
     if (w->shape.size() != 4) malformed(node_label(n) + ": weight must be [M,C/g,kh,kw]");
     I64 g = n.attr_int("group", 1), M = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    if (g <= 0 || x[1] % g || M % g || w->shape[1] * g != x[1]) malformed(node_label(n) + ": group/channel mismatch");
+    if (g <= 0 || x[1] % g || M % g || w->shape[1] != x[1] / g) malformed(node_label(n) + ": group/channel mismatch");
     if (b && (b->shape.size() != 1 || b->shape[0] != M)) malformed(node_label(n) + ": bias must be [M]");
     std::vector<I64> ks = n.attr_ints("kernel_shape", {kh, kw});
     if (ks != std::vector<I64>{kh, kw}) malformed(node_label(n) + ": kernel_shape differs from the weight");
@@ -876,7 +932,8 @@ bool Importer::canonicalize(Node& n) {
                      pads = n.attr_ints("pads", {0, 0, 0, 0});
     if (n.attr_string("auto_pad", "NOTSET") == "VALID") pads = {0, 0, 0, 0};
     if (ks.size() != 2 || st.size() != 2 || pads.size() != 4 || ks[0] <= 0 || ks[1] <= 0 || st[0] <= 0 ||
-        st[1] <= 0 || std::any_of(pads.begin(), pads.end(), [&](I64 p) { return p < 0 || p >= std::max(ks[0], ks[1]); }))
+        st[1] <= 0 || std::any_of(pads.begin(), pads.end(), [](I64 p) { return p < 0 || p > (1 << 20); }) ||
+        pads[0] >= ks[0] || pads[2] >= ks[0] || pads[1] >= ks[1] || pads[3] >= ks[1])  // ONNX: pad < kernel per axis
       malformed(node_label(n) + ": bad kernel_shape/strides/pads");
     I64 hp = x[2] + pads[0] + pads[2], wp = x[3] + pads[1] + pads[3];
     if (hp < ks[0] || wp < ks[1]) malformed(node_label(n) + ": kernel larger than the padded input");

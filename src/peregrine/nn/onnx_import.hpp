@@ -17,7 +17,8 @@
 //   * Error(kSizeLimit): the file/buffer exceeds options.max_model_bytes (checked before parsing).
 //   * Error(kMalformedInput): protobuf parse failure; missing graph; tensor data whose length does
 //     not match its shape; negative or oversized dims (rank ≤ 8, ≤ 2^28 elements per tensor, checked
-//     before allocation); undefined or twice-defined values; cycles; inconsistent shapes.
+//     before allocation); undefined or twice-defined values; cycles; inconsistent shapes; a name,
+//     op type, attribute string or metadata entry that is not valid UTF-8.
 //   * Error(kUnsupported): one error listing *every* unsupported op type, attribute, data type or
 //     non-constant operand in the model, each with its node name, e.g.
 //     "unsupported: 2 unsupported construct(s) in the model: node 'a' (Foo): op type ...; ...".

@@ -1,0 +1,251 @@
+// Seed models shared by the onnx and handshake fuzz targets: the ONNX files shipped in models/
+// (read at run time from PEREGRINE_MODELS_DIR, the source tree's models/ folder) and a small
+// synthetic ONNX model built here with the protobuf API that uses every supported op and every
+// folded form (so the mutations start from each code path of the importer and the lowering), plus
+// the quantisation a `serve` runs on them.
+#pragma once
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "peregrine/nn/fixed.hpp"
+#include "peregrine/nn/graph.hpp"
+
+namespace peregrine::fuzz {
+
+using Bytes = std::vector<std::uint8_t>;
+
+inline Bytes read_file_bytes(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+/// The .onnx files of the source tree's models/ folder (sorted by name).
+inline std::vector<Bytes> shipped_onnx_models() {
+  std::vector<std::filesystem::path> paths;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(PEREGRINE_MODELS_DIR, ec))
+    if (e.path().extension() == ".onnx") paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  std::vector<Bytes> out;
+  for (const auto& p : paths) out.push_back(read_file_bytes(p));
+  return out;
+}
+
+namespace seed_detail {
+
+inline void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
+                      const std::vector<std::int64_t>& dims) {
+  auto* tt = list->Add();
+  tt->set_name(name);
+  auto* t = tt->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx::TensorProto::FLOAT);
+  for (auto d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+inline void add_floats(onnx::GraphProto& g, const std::string& name, const std::vector<std::int64_t>& dims,
+                       float scale, int salt) {
+  auto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  std::int64_t count = 1;
+  for (auto d : dims) {
+    t->add_dims(d);
+    count *= d;
+  }
+  std::vector<float> v(static_cast<std::size_t>(count));
+  for (std::size_t k = 0; k < v.size(); ++k)  // deterministic, varied, within ±scale
+    v[k] = scale * static_cast<float>(static_cast<int>((k * 37 + static_cast<std::size_t>(salt) * 11) % 41) - 20) / 20.0f;
+  t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+}
+
+inline onnx::NodeProto* add_node(onnx::GraphProto& g, const std::string& op, const std::vector<std::string>& in,
+                                 const std::vector<std::string>& out) {
+  auto* n = g.add_node();
+  n->set_name(op + "_" + out.at(0));
+  n->set_op_type(op);
+  for (const auto& s : in) n->add_input(s);
+  for (const auto& s : out) n->add_output(s);
+  return n;
+}
+
+inline void attr_ints(onnx::NodeProto* n, const std::string& name, const std::vector<std::int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (auto x : v) a->add_ints(x);
+}
+
+inline void attr_int(onnx::NodeProto* n, const std::string& name, std::int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+// A Constant node with an int64 (or float) tensor value.
+inline void int_constant(onnx::GraphProto& g, const std::string& out, const std::vector<std::int64_t>& dims,
+                         const std::vector<std::int64_t>& v) {
+  auto* a = add_node(g, "Constant", {}, {out})->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  auto* t = a->mutable_t();
+  t->set_data_type(onnx::TensorProto::INT64);
+  for (auto d : dims) t->add_dims(d);
+  for (auto x : v) t->add_int64_data(x);
+}
+
+inline void float_constant(onnx::GraphProto& g, const std::string& out, const std::vector<std::int64_t>& dims,
+                           const std::vector<float>& v) {
+  auto* a = add_node(g, "Constant", {}, {out})->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  auto* t = a->mutable_t();
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  for (auto d : dims) t->add_dims(d);
+  for (auto x : v) t->add_float_data(x);
+}
+
+}  // namespace seed_detail
+
+/// A small opset-13 model over x [1,3,8,8] that uses every runtime op of the importer (Pad, Conv
+/// with stride/groups, BatchNormalization, Relu, Clip, MaxPool, AveragePool, Add, Sub, Mul,
+/// Slice, Concat, GlobalAveragePool, Reshape, Flatten, Gemm, MatMul, Identity, Dropout, Softmax or
+/// ArgMax) and every folded form (Constant, ConstantOfShape, Shape, Gather, Unsqueeze, Squeeze,
+/// Transpose, Cast, Div), with preprocessing metadata.
+inline onnx::ModelProto synthetic_onnx(bool argmax = false) {
+  using namespace seed_detail;
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  for (auto [k, v] : {std::pair{"pixel_scale", "0.00392156862745098"}, {"mean", "0.5,0.4,0.3"}, {"std", "0.25,0.25,0.5"},
+                      {"labels", "a,b,c,d,e"}}) {
+    auto* p = m.add_metadata_props();
+    p->set_key(k);
+    p->set_value(v);
+  }
+  auto& g = *m.mutable_graph();
+  g.set_name("fuzz_seed");
+  add_value(g.mutable_input(), "x", {1, 3, 8, 8});
+  add_value(g.mutable_output(), "y", argmax ? std::vector<std::int64_t>{1, 1} : std::vector<std::int64_t>{1, 5});
+  add_floats(g, "w1", {8, 3, 3, 3}, 0.4f, 1);
+  add_floats(g, "b1", {8}, 0.2f, 2);
+  for (int k = 0; k < 2; ++k) {
+    const std::string s = std::to_string(k);
+    add_floats(g, "gamma" + s, {8}, 0.3f, 3 + k);
+    add_floats(g, "beta" + s, {8}, 0.2f, 5 + k);
+    add_floats(g, "mean" + s, {8}, 0.2f, 7 + k);
+    auto* var = g.add_initializer();
+    var->set_name("var" + s);
+    var->set_data_type(onnx::TensorProto::FLOAT);
+    var->add_dims(8);
+    for (int c = 0; c < 8; ++c) var->add_float_data(0.5f + 0.1f * static_cast<float>(c));
+  }
+  add_floats(g, "wdw", {8, 1, 3, 3}, 0.5f, 9);
+  add_floats(g, "mscale", {1, 8, 1, 1}, 0.7f, 10);
+  add_floats(g, "mshift", {1, 8, 1, 1}, 0.3f, 11);
+  add_floats(g, "fw", {5, 14}, 0.5f, 12);
+  add_floats(g, "fb", {5}, 0.1f, 13);
+
+  int_constant(g, "pads0", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  add_node(g, "Pad", {"x", "pads0"}, {"xp"});
+  add_node(g, "Conv", {"xp", "w1", "b1"}, {"c1"});
+  add_node(g, "BatchNormalization", {"c1", "gamma0", "beta0", "mean0", "var0"}, {"n1"});
+  add_node(g, "Relu", {"n1"}, {"r1"});
+  auto* dw = add_node(g, "Conv", {"r1", "wdw"}, {"dw"});
+  attr_ints(dw, "strides", {2, 2});
+  attr_ints(dw, "pads", {1, 1, 1, 1});
+  attr_ints(dw, "kernel_shape", {3, 3});
+  attr_int(dw, "group", 8);
+  add_node(g, "BatchNormalization", {"dw", "gamma1", "beta1", "mean1", "var1"}, {"n2"});
+  float_constant(g, "lo", {}, {-0.5f});
+  float_constant(g, "hi", {}, {1.5f});
+  add_node(g, "Clip", {"n2", "lo", "hi"}, {"cl"});
+  auto* mp = add_node(g, "MaxPool", {"r1"}, {"mp"});
+  attr_ints(mp, "kernel_shape", {3, 3});
+  attr_ints(mp, "strides", {2, 2});
+  attr_ints(mp, "pads", {1, 1, 1, 1});
+  add_node(g, "Add", {"cl", "mp"}, {"sum"});
+  add_node(g, "Mul", {"sum", "sum"}, {"sq"});
+  add_node(g, "Mul", {"sq", "cl"}, {"mu"});
+  add_node(g, "Mul", {"mu", "mscale"}, {"sc"});
+  add_node(g, "Sub", {"sc", "mshift"}, {"sub"});
+  auto* ap = add_node(g, "AveragePool", {"sub"}, {"ap"});
+  attr_ints(ap, "kernel_shape", {3, 3});
+  attr_ints(ap, "strides", {2, 2});
+  attr_ints(ap, "pads", {1, 1, 0, 0});
+  attr_int(ap, "count_include_pad", 0);
+  int_constant(g, "sl_starts", {2}, {0, 1});
+  int_constant(g, "sl_ends", {2}, {8, 2});
+  int_constant(g, "sl_axes", {2}, {1, 3});
+  int_constant(g, "sl_steps", {2}, {2, 1});
+  add_node(g, "Slice", {"ap", "sl_starts", "sl_ends", "sl_axes", "sl_steps"}, {"sl"});  // [1,4,2,1]
+  int_constant(g, "pads1", {8}, {0, 1, 0, 0, 0, 1, 0, 1});
+  add_node(g, "Pad", {"sl", "pads1"}, {"pd"});  // [1,6,2,2]
+  attr_int(add_node(g, "Concat", {"pd", "ap"}, {"cat"}), "axis", 1);  // [1,14,2,2]
+  add_node(g, "GlobalAveragePool", {"cat"}, {"gp"});                  // [1,14,1,1]
+  add_node(g, "Dropout", {"gp"}, {"gpd"});
+  // torch's x.view(x.size(0), -1), folded: Shape → Gather → Unsqueeze → Concat → Reshape
+  add_node(g, "Shape", {"gpd"}, {"shp"});
+  int_constant(g, "idx0", {}, {0});
+  add_node(g, "Gather", {"shp", "idx0"}, {"n0"});
+  int_constant(g, "axes0", {1}, {0});
+  add_node(g, "Unsqueeze", {"n0", "axes0"}, {"n0u"});
+  int_constant(g, "minus1", {1}, {-1});
+  attr_int(add_node(g, "Concat", {"n0u", "minus1"}, {"newshape"}), "axis", 0);
+  add_node(g, "Reshape", {"gpd", "newshape"}, {"f"});  // [1,14]
+  add_node(g, "Identity", {"f"}, {"fi"});
+  attr_int(add_node(g, "Gemm", {"fi", "fw", "fb"}, {"h"}), "transB", 1);  // [1,5]
+  // A folded weight: ConstantOfShape [5,14] → Transpose → Div 2 → Cast → MatMul, then Add(bias)
+  // from a Squeeze of a [1,5] constant (Gemm bias fusion).
+  int_constant(g, "cs_shape", {2}, {5, 14});
+  {
+    auto* n = add_node(g, "ConstantOfShape", {"cs_shape"}, {"cs"});
+    auto* a = n->add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    a->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+    a->mutable_t()->add_dims(1);
+    a->mutable_t()->add_float_data(0.05f);
+  }
+  add_node(g, "Transpose", {"cs"}, {"cst"});  // [14,5]
+  float_constant(g, "two", {}, {2.0f});
+  add_node(g, "Div", {"cst", "two"}, {"csd"});
+  attr_int(add_node(g, "Cast", {"csd"}, {"csc"}), "to", onnx::TensorProto::FLOAT);
+  add_node(g, "MatMul", {"f", "csc"}, {"mm"});
+  float_constant(g, "bias2", {1, 5}, {0.1f, -0.1f, 0.2f, -0.2f, 0.0f});
+  int_constant(g, "axes1", {1}, {0});
+  add_node(g, "Squeeze", {"bias2", "axes1"}, {"bias2s"});
+  add_node(g, "Add", {"mm", "bias2s"}, {"mmb"});
+  add_node(g, "Add", {"h", "mmb"}, {"logits"});
+  if (argmax) {
+    auto* am = add_node(g, "ArgMax", {"logits"}, {"y"});
+    attr_int(am, "axis", 1);
+  } else {
+    attr_int(add_node(g, "Softmax", {"logits"}, {"y"}), "axis", 1);
+  }
+  return m;
+}
+
+inline Bytes bytes_of(const onnx::ModelProto& m) {
+  std::string s;
+  m.SerializeToString(&s);
+  return {s.begin(), s.end()};
+}
+
+/// A deterministic calibration input for `g`'s single input (values in [−1, 1]).
+inline nn::Tensor calibration_input(const nn::Graph& g) {
+  nn::Tensor t;
+  t.shape = g.shape_of(g.inputs.at(0));
+  t.data.resize(static_cast<std::size_t>(nn::element_count(t.shape)));
+  for (std::size_t k = 0; k < t.data.size(); ++k)
+    t.data[k] = static_cast<float>(static_cast<int>((k * 7919) % 257) - 128) / 128.0f;
+  return t;
+}
+
+}  // namespace peregrine::fuzz
