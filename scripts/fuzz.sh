@@ -9,8 +9,11 @@ SECONDS_PER=${1:-600}
 shift || true
 TARGETS=${*:-frame he base_ot input handshake onnx}
 command -v clang++ > /dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang)"; exit 1; }
+# The library is built with ASan + UBSan and libFuzzer's coverage instrumentation too (else only
+# the target file is guided and checked).
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPEREGRINE_LIBFUZZER=ON -DPEREGRINE_BUILD_BENCH=OFF -DPEREGRINE_BUILD_TESTS=OFF > /dev/null
+  -DPEREGRINE_LIBFUZZER=ON -DPEREGRINE_SANITIZE=ON -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link \
+  -DPEREGRINE_BUILD_BENCH=OFF -DPEREGRINE_BUILD_TESTS=OFF > /dev/null
 for t in $TARGETS; do
   cmake --build build-fuzz --target "fuzz_$t" "libfuzz_$t"
   mkdir -p "build-fuzz/corpus/$t"

@@ -42,10 +42,10 @@
 # not those top chunks. That residue depends on which session freed last in which arena: it varies
 # from burst to burst and does not grow. Measured on the digits model (docs/BENCHMARKS.md, "Service
 # soak"): idle RSS ~15 MB after one session and flat over 1000 sequential sessions in both modes;
-# after a burst of 8 at once, 15-23 MB with strict and 28-61 MB with glibc's defaults (without the
-# malloc_trim, 116 MB). Hence 16 MB (strict) and 64 MB (glibc) from start to end, and 8 MB over the
-# sequential phase, which is steady from its first session: over 1000 sequential sessions that
-# catches a leak of 8 KB per session, over the whole soak one of 16 KB (strict).
+# after a burst of 8 at once, 15-22 MB with strict and 47-61 MB with glibc's defaults (66-72 MB
+# without the malloc_trim). Hence 16 MB (strict) and 64 MB (glibc) from start to end, and 8 MB
+# over the sequential phase, which is steady from its first session: over 1000 sequential sessions
+# that catches a leak of 8 KB per session, over the whole soak one of 16 KB (strict).
 #
 # Prints progress lines, then one JSON line: sessions, sequential, concurrent, rounds, allocator, seconds
 # (wall time of the soak's queries), server_online_mean_s (the server's logged online time per
