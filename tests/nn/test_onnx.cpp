@@ -505,3 +505,22 @@ TEST(OnnxImport, SliceStepsOfAnySizeGiveTheRightShape) {
   EXPECT_EQ(gr.nodes[0].attr_ints("steps"), (std::vector<std::int64_t>{1, 1, 1, 2}));
   EXPECT_EQ(gr.nodes[0].attr_ints("starts"), (std::vector<std::int64_t>{0, 0, 5, 1}));
 }
+
+// Fuzz regression (fuzz_onnx): a Shape node without an input made the constant folder call
+// std::vector::at(0) on its empty input list (std::out_of_range, not a peregrine::Error).
+TEST(OnnxImport, ShapeWithoutAnInputIsMalformed) {
+  for (const char* input : std::initializer_list<const char*>{"", nullptr}) {
+    onnx::ModelProto m = bn_model();
+    auto* shape = m.mutable_graph()->add_node();
+    shape->set_name("shape_of_nothing");
+    shape->set_op_type("Shape");
+    if (input) shape->add_input(input);  // an empty name, or no input at all
+    shape->add_output("nothing_shape");
+    try {
+      load_onnx_bytes(bytes_of(m));
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kMalformedInput) << e.what();
+    }
+  }
+}

@@ -581,7 +581,8 @@ bool Importer::try_fold(Node& n) {
       out = make_float(s, std::vector<float>(cnt, 0.0f));
     }
   } else if (op == "Shape") {
-    Shape s = shape(n.inputs.at(0));
+    if (!has_input(n, 0)) malformed(node_label(n) + ": missing input 0");
+    Shape s = shape(n.inputs[0]);
     I64 r = static_cast<I64>(s.size());
     I64 a = n.attr_int("start", 0), b = n.attr_int("end", r);
     if (a < 0) a += r;
