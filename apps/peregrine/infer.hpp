@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "peregrine/mpc/session.hpp"
 #include "peregrine/nn/fixed.hpp"
 #include "peregrine/nn/graph.hpp"
 
@@ -69,6 +70,10 @@ struct LoadedModel {
 /// Loads and quantises MODEL as described above. Errors: those of nn::load_onnx (missing,
 /// corrupt, unsupported model: one message listing every unsupported node) and quantize_model.
 LoadedModel load_model(const InferOptions& o);
+
+/// The OT back-end of an --ot value ("silent" | "iknp"), shared by the infer and bench commands.
+/// Errors: kInvalidArgument for anything else.
+mpc::OtBackend ot_backend_option(const std::string& value);
 
 /// Registers run, serve, query, inspect and eval on `app`; `o` is filled when one is parsed.
 /// Returns the subcommands in that order.

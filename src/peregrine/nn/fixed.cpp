@@ -211,11 +211,18 @@ class Lowering {
     else unsupported(n, "op not supported by the fixed-point lowering");
   }
 
-  void conv(const Node& n) {
+  /// A weighted layer's weights (input 1) and optional bias (input 2, null when absent); both must
+  /// be initializers.
+  std::pair<const Tensor*, const Tensor*> weights_and_bias(const Node& n) {
     const Tensor* w = constant(n, 1);
     if (!w) unsupported(n, "weights must be an initializer");
     const Tensor* b = constant(n, 2);
     if (n.inputs.size() > 2 && !n.inputs[2].empty() && !b) unsupported(n, "bias must be an initializer");
+    return {w, b};
+  }
+
+  void conv(const Node& n) {
+    const auto [w, b] = weights_and_bias(n);
     Lowered x = at_f(get(n, 0));
     const Shape& xs = val(x.index).shape;
     if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
@@ -253,10 +260,7 @@ class Lowering {
   }
 
   void gemm(const Node& n) {
-    const Tensor* w = constant(n, 1);
-    if (!w) unsupported(n, "weights must be an initializer");
-    const Tensor* b = constant(n, 2);
-    if (n.inputs.size() > 2 && !n.inputs[2].empty() && !b) unsupported(n, "bias must be an initializer");
+    const auto [w, b] = weights_and_bias(n);
     Lowered x = at_f(get(n, 0));
     const Shape& xs = val(x.index).shape;
     if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
