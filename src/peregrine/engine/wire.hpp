@@ -23,7 +23,7 @@
 namespace peregrine::engine::detail {
 
 inline constexpr std::uint32_t kHelloMagic = 0x4e524750;  // "PGRN" little-endian
-inline constexpr std::uint32_t kHelloVersion = 3;         // 2: OT back-end byte; 3: Ferret ferret_b12 sets
+inline constexpr std::uint32_t kHelloVersion = 4;  // 2: OT back-end byte; 3: Ferret ferret_b12 sets; 4: slot-PRF 1-of-N OT
 inline constexpr std::size_t kHelloBytes = 52;
 
 struct Hello {
