@@ -149,3 +149,32 @@ TEST(OtKernels, PackBits) {
       ASSERT_EQ(get_bit(out[i / 128], static_cast<int>(i % 128)), i < n && c[i] != 0) << n << " " << i;
   }
 }
+
+// The LPN matrix indices: both kernels equal the definition (AES-128 of {lo0 + b, hi}, each 32-bit
+// word w mapped to ⌊w·k / 2^32⌋), for every tail length and across a 2^64 counter wrap.
+TEST(OtKernels, LpnIndicesMatchDefinitionOnEveryKernel) {
+  detail::AesKey key;
+  detail::aes_expand_key(Block{0x0123456789ABCDEFULL, 0xFEDCBA9876543210ULL}, key);
+  const std::uint32_t k = 238000;
+  for (const std::uint64_t lo0 : {std::uint64_t{0}, std::uint64_t{12345}, ~std::uint64_t{0} - 20}) {
+    for (const std::size_t nb : {std::size_t{1}, std::size_t{3}, std::size_t{8}, std::size_t{15},
+                                 std::size_t{16}, std::size_t{17}, std::size_t{2560}, std::size_t{2563}}) {
+      std::vector<Block> ctr(nb);
+      for (std::size_t b = 0; b < nb; ++b) ctr[b] = Block{lo0 + b, 77};
+      detail::aes_ecb(key, ctr.data(), ctr.data(), nb);
+      std::vector<std::uint32_t> want(4 * nb), got(4 * nb, 0xFFFFFFFFu);
+      std::memcpy(want.data(), ctr.data(), 16 * nb);
+      for (auto& w : want) w = static_cast<std::uint32_t>((static_cast<std::uint64_t>(w) * k) >> 32);
+      detail::lpn_indices_aesni(key, lo0, 77, nb, k, got.data());
+      ASSERT_EQ(got, want) << "aesni " << lo0 << " " << nb;
+      std::fill(got.begin(), got.end(), 0xFFFFFFFFu);
+      detail::lpn_indices(key, lo0, 77, nb, k, got.data());
+      ASSERT_EQ(got, want) << "dispatch " << lo0 << " " << nb;
+      if (detail::vaes_available()) {
+        std::fill(got.begin(), got.end(), 0xFFFFFFFFu);
+        detail::lpn_indices_vaes(key, lo0, 77, nb, k, got.data());
+        ASSERT_EQ(got, want) << "vaes " << lo0 << " " << nb;
+      }
+    }
+  }
+}

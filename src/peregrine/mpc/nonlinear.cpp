@@ -107,37 +107,40 @@ void and_shared(MpcSession& s, BitTriples& t, std::span<const u64> y, std::span<
   }
 }
 
-// Leaf OTs for one group of digits of equal width w (digit indices first..first+cnt-1):
-// fills gt[j], eq[j] (packed n bits) with this party's shares of 1{x_j > y_j}, 1{x_j == y_j}.
-// bits = 1 transfers gt only (the least significant digit, whose eq the tree never uses).
-void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int first, int cnt, int bits,
-                std::vector<std::vector<u64>>& gt, std::vector<std::vector<u64>>& eq) {
+// Leaf OTs for a set of digits of equal width w: fills gt[j], eq[j] (packed n bits) for every j in
+// `digits` with this party's shares of 1{x_j > y_j}, 1{x_j == y_j}, x being the server's input and
+// y the client's. The sender of the 1-of-2^w OTs is the server when server_sends, else the client;
+// the sender's shares are random, its messages are indexed by the receiver's digit. bits = 1
+// transfers gt only (the least significant digit, whose eq the tree never uses).
+void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, std::span<const int> digits, int bits,
+                bool server_sends, std::vector<std::vector<u64>>& gt, std::vector<std::vector<u64>>& eq) {
   const std::size_t n = input.size();
   const std::size_t nn = std::size_t{1} << w;
   const u64 dmask = nn - 1;
-  const std::size_t total = n * static_cast<std::size_t>(cnt);  // OT index f = k·n + i
+  const std::size_t total = n * digits.size();  // OT index f = k·n + i, digit digits[k]
   const std::size_t chunk = std::max<std::size_t>(1, kLeafMsgWords / nn);
-  if (s.is_server()) {
-    for (int k = 0; k < cnt; ++k) {  // the server's shares are random
-      auto& g = gt[first + k];
-      auto& e = eq[first + k];
-      s.prg().fill(g.data(), g.size() * sizeof(u64));
-      s.prg().fill(e.data(), e.size() * sizeof(u64));
-      clear_tail(g, n);
-      clear_tail(e, n);
+  if (s.is_server() == server_sends) {
+    const bool mine_is_x = s.is_server();  // the sender's digit is x (server) or y (client)
+    for (const int j : digits) {  // the sender's shares are random
+      s.prg().fill(gt[j].data(), gt[j].size() * sizeof(u64));
+      s.prg().fill(eq[j].data(), eq[j].size() * sizeof(u64));
+      clear_tail(gt[j], n);
+      clear_tail(eq[j], n);
     }
     std::vector<u64> msgs;
     for (std::size_t off = 0; off < total; off += chunk) {
       const std::size_t c = std::min(chunk, total - off);
       msgs.resize(c * nn);
       for (std::size_t f = off; f < off + c; ++f) {
-        const int j = first + static_cast<int>(f / n);
+        const int j = digits[f / n];
         const std::size_t i = f % n;
-        const u64 xj = (input[i] >> (j * m)) & dmask;
+        const u64 dj = (input[i] >> (j * m)) & dmask;
         const u64 gs = static_cast<u64>(bit_at(gt[j], i)), es = static_cast<u64>(bit_at(eq[j], i));
         u64* row = msgs.data() + (f - off) * nn;
-        for (u64 v = 0; v < nn; ++v)
-          row[v] = (gs ^ static_cast<u64>(xj > v)) | (bits == 2 ? (es ^ static_cast<u64>(xj == v)) << 1 : 0);
+        for (u64 v = 0; v < nn; ++v) {
+          const u64 g = mine_is_x ? static_cast<u64>(dj > v) : static_cast<u64>(v > dj);
+          row[v] = (gs ^ g) | (bits == 2 ? (es ^ static_cast<u64>(dj == v)) << 1 : 0);
+        }
       }
       s.send_1_of_n(msgs, w, bits);
     }
@@ -149,12 +152,12 @@ void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, int fir
       choice.resize(c);
       out.resize(c);
       for (std::size_t f = off; f < off + c; ++f) {
-        const int j = first + static_cast<int>(f / n);
+        const int j = digits[f / n];
         choice[f - off] = static_cast<std::uint8_t>((input[f % n] >> (j * m)) & dmask);
       }
       s.recv_1_of_n(choice, out, w, bits);
       for (std::size_t f = off; f < off + c; ++f) {
-        const int j = first + static_cast<int>(f / n);
+        const int j = digits[f / n];
         const std::size_t i = f % n;
         gt[j][i >> 6] |= (out[f - off] & 1) << (i & 63);
         eq[j][i >> 6] |= ((out[f - off] >> 1) & 1) << (i & 63);
@@ -237,11 +240,17 @@ BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, in
   BitTriples t;
   if (pairs_total > 0) t = make_triples(s, pairs_total * w);
 
-  // Stage 2: leaves, digit j = bits [j·m, j·m + w_j) (j = 0 least significant, gt only).
+  // Stage 2: leaves, digit j = bits [j·m, j·m + w_j) (j = 0 least significant, gt only). The OT
+  // direction alternates by digit (even j: the server sends, odd j: the client), so that both
+  // links carry about the same bytes and both parties do about the same hashing.
   std::vector<std::vector<u64>> gt(q, std::vector<u64>(w, 0)), eq(q, std::vector<u64>(w, 0));
-  if (qfull > 0) leaf_group(s, input, m, m, 0, 1, 1, gt, eq);
-  if (qfull > 1) leaf_group(s, input, m, m, 1, qfull - 1, 2, gt, eq);
-  if (rem > 0) leaf_group(s, input, m, rem, qfull, 1, qfull == 0 ? 1 : 2, gt, eq);
+  std::vector<int> even, odd;
+  for (int j = 1; j < qfull; ++j) (j % 2 == 0 ? even : odd).push_back(j);
+  const int zero = 0;
+  if (qfull > 0) leaf_group(s, input, m, m, {&zero, 1}, 1, true, gt, eq);
+  if (!even.empty()) leaf_group(s, input, m, m, even, 2, true, gt, eq);
+  if (!odd.empty()) leaf_group(s, input, m, m, odd, 2, false, gt, eq);
+  if (rem > 0) leaf_group(s, input, m, rem, {&qfull, 1}, qfull == 0 ? 1 : 2, qfull % 2 == 0, gt, eq);
 
   // Stage 3: AND tree, one exchange per level (tree_pairs above).
   std::vector<u64> ys, x1s, x2s, z1s, z2s;

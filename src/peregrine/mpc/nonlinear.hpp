@@ -64,6 +64,8 @@ int millionaire_leaf_bits(int ell, OtBackend ot = OtBackend::kIknp);
 /// no tree node containing it needs eq); then an AND tree of depth ⌈log2 q⌉
 /// (gt = gt_hi ⊕ eq_hi·gt_lo, eq = eq_hi·eq_lo) where the node holding digit 0 skips eq and the
 /// two ANDs of every other pair share eq_hi, so they use one pair of triples and open eq_hi once.
+/// The leaf OTs alternate direction by digit (even digits: the server sends; odd: the client), so
+/// both links carry about the same bytes and both parties hash about the same amount.
 /// m = 0 picks millionaire_leaf_bits(ℓ, session back-end); m = kLeafBitsDefault the session's
 /// default (see there).
 /// Rounds: triples (ROT both ways) + leaf OTs (one round trip per 2^21/2^w OTs) + ⌈log2 q⌉ AND

@@ -12,6 +12,18 @@ bool aesni_available() noexcept {
          __builtin_cpu_supports("ssse3");
 }
 
+bool vaes_available() noexcept {
+  return aesni_available() && __builtin_cpu_supports("vaes") && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+}
+
+void lpn_indices(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, std::size_t nblocks, std::uint32_t k,
+                 std::uint32_t* idx) noexcept {
+  static const bool vaes = vaes_available();  // immutable after the (thread-safe) first call
+  if (vaes) lpn_indices_vaes(key, lo0, hi, nblocks, k, idx);
+  else lpn_indices_aesni(key, lo0, hi, nblocks, k, idx);
+}
+
 void require_aesni() {
   if (!aesni_available())
     throw Error(ErrorCode::kUnsupported, "the ot layer needs a CPU with AES-NI and SSE4.1");

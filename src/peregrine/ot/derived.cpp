@@ -147,21 +147,37 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
   const std::uint64_t mask = mask_of(l);
   const std::size_t nb = slot_blocks(N, l);
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / (M * nb));
+  std::uint64_t sel[kMaxOneOfNBits] = {};  // N·l ≤ 64: slot x of sel[k] is all ones iff bit k of x is 1
+  if (N * static_cast<std::size_t>(l) <= 64)
+    for (std::size_t k = 0; k < M; ++k)
+      for (std::size_t x = 0; x < N; ++x)
+        if ((x >> k) & 1) sel[k] |= mask << (x * static_cast<std::size_t>(l));
   for (std::size_t off = 0; off < n; off += batch) {
     const std::size_t b = std::min(batch, n - off), bm = b * M;
     // Key K_{j,k}^β (β = bit k of the message index) expands to nb blocks = N slots of l bits:
     // in_[(β·bm + j·M + k)·nb ...].
     cot_and_expand(bm, nb, kSlot);
     grow(vals_, b * N);
-    for (std::size_t j = 0; j < b; ++j)
-      for (std::size_t x = 0; x < N; ++x) {
-        std::uint64_t pad = 0;
-        for (std::size_t k = 0; k < M; ++k) {
-          const std::size_t key = ((x >> k) & 1) * bm + j * M + k;
-          pad ^= slot_value(in_.data() + key * nb, nb, x, l);
-        }
-        vals_[j * N + x] = (msgs[(off + j) * N + x] ^ pad) & mask;
+    if (N * static_cast<std::size_t>(l) <= 64) {
+      // All N pads of one OT in one word: slot x of key k comes from K_k^1 where sel[k] is set.
+      for (std::size_t j = 0; j < b; ++j) {
+        std::uint64_t pads = 0;
+        for (std::size_t k = 0; k < M; ++k)
+          pads ^= (in_[j * M + k].lo & ~sel[k]) | (in_[bm + j * M + k].lo & sel[k]);
+        for (std::size_t x = 0; x < N; ++x)
+          vals_[j * N + x] = (msgs[(off + j) * N + x] ^ (pads >> (x * static_cast<std::size_t>(l)))) & mask;
       }
+    } else {
+      for (std::size_t j = 0; j < b; ++j)
+        for (std::size_t x = 0; x < N; ++x) {
+          std::uint64_t pad = 0;
+          for (std::size_t k = 0; k < M; ++k) {
+            const std::size_t key = ((x >> k) & 1) * bm + j * M + k;
+            pad ^= slot_value(in_.data() + key * nb, nb, x, l);
+          }
+          vals_[j * N + x] = (msgs[(off + j) * N + x] ^ pad) & mask;
+        }
+    }
     const std::size_t nbytes = packed_bytes(b * N, l);
     grow(wire_, nbytes);
     pack_values(vals_.data(), b * N, l, wire_.data());

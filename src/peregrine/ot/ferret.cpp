@@ -94,20 +94,10 @@ void lpn_encode(const FerretParams& p, std::size_t row0, std::size_t rows, const
   // Rows come in pairs: pair P uses AES_key({5P + c, tag}), c < 5, i.e. 20 uniform 32-bit words,
   // row 2P the first ten, row 2P + 1 the last ten; entry = ⌊word · k / 2^32⌋ (bias ≤ k/2^32).
   std::uint32_t idx[kEncodeRows * kRowWeight];
-  Block ctr[kEncodeRows / 2 * 5];
-  const std::uint64_t k = p.k;
-  constexpr std::size_t kAhead = 32;
   for (std::size_t j = 0; j < rows; j += kEncodeRows) {
     const std::size_t R = std::min(kEncodeRows, rows - j), pairs = R / 2, first = (row0 + j) / 2;
-    for (std::size_t q = 0; q < pairs; ++q)
-      for (std::size_t c = 0; c < 5; ++c) ctr[q * 5 + c] = Block{(first + q) * 5 + c, p.lpn_tag};
-    aes_ecb(lpn_key(), ctr, ctr, pairs * 5);
-    const auto* w = reinterpret_cast<const std::uint32_t*>(ctr);
-    for (std::size_t e = 0; e < R * kRowWeight; ++e)
-      idx[e] = static_cast<std::uint32_t>((static_cast<std::uint64_t>(w[e]) * k) >> 32);
+    lpn_indices(lpn_key(), first * 5, p.lpn_tag, pairs * 5, static_cast<std::uint32_t>(p.k), idx);
     for (std::size_t r = 0; r < R; ++r) {
-      if (r + kAhead < R)
-        for (int d = 0; d < kRowWeight; ++d) __builtin_prefetch(table + idx[(r + kAhead) * kRowWeight + d]);
       Block acc = out[j + r];
       for (int d = 0; d < kRowWeight; ++d) acc ^= table[idx[r * kRowWeight + d]];
       out[j + r] = acc;

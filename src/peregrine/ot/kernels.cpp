@@ -104,6 +104,29 @@ void aes_ecb(const AesKey& key, const Block* in, Block* out, std::size_t n) noex
   ecb(rk, in, out, n);
 }
 
+void lpn_indices_aesni(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, std::size_t nblocks,
+                       std::uint32_t k, std::uint32_t* idx) noexcept {
+  __m128i rk[11];
+  for (int i = 0; i < 11; ++i) rk[i] = ld(key.rk[i]);
+  const __m128i one = _mm_set_epi64x(0, 1);
+  __m128i cv = _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo0));
+  alignas(16) std::uint32_t w[32];
+  std::size_t b = 0;
+  while (b < nblocks) {
+    const std::size_t c = nblocks - b < 8 ? nblocks - b : 8;
+    __m128i x[8];
+    for (std::size_t j = 0; j < 8; ++j) {
+      x[j] = cv;
+      if (j < c) cv = _mm_add_epi64(cv, one);
+    }
+    enc<8>(rk, x);
+    for (int j = 0; j < 8; ++j) _mm_store_si128(reinterpret_cast<__m128i*>(w + 4 * j), x[j]);
+    for (std::size_t e = 0; e < 4 * c; ++e)
+      idx[4 * b + e] = static_cast<std::uint32_t>((static_cast<std::uint64_t>(w[e]) * k) >> 32);
+    b += c;
+  }
+}
+
 void fixed_aes(const Block* in, Block* out, std::size_t n) noexcept { ecb(fixed_rk(), in, out, n); }
 
 void ccr_hash_kernel(const Block* in, Block* out, std::size_t n) noexcept {

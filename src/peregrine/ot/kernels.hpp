@@ -22,6 +22,9 @@ bool aesni_available() noexcept;
 /// Throws Error(kUnsupported) when aesni_available() is false.
 void require_aesni();
 
+/// True when the CPU has VAES with AVX-512F/VL/BW (the 4-blocks-per-instruction AES kernels).
+bool vaes_available() noexcept;
+
 /// AES-128 key expansion (FIPS-197 §5.2) of `key` (bytes = the little-endian image of the Block).
 void aes_expand_key(Block key, AesKey& out) noexcept;
 /// ECB encryption of n blocks under `key`, 8 blocks at a time. in and out may alias exactly.
@@ -58,6 +61,18 @@ inline void xor_selected_columns(Block* q, const Block* u, const std::uint8_t* s
     for (std::size_t k = 0; k < nblocks; ++k) q[i * nblocks + k] ^= u[i * nblocks + k];
   }
 }
+
+/// Indices of the LPN matrix (ferret.cpp): block b < nblocks is AES_key({lo0 + b, hi}); each of its
+/// four little-endian 32-bit words w gives ⌊w·k / 2^32⌋, so idx receives 4·nblocks values < k.
+/// lpn_indices picks the VAES kernel when vaes_available(), else the AES-NI one; the two write
+/// identical output (tested), so parties on different CPUs agree on the matrix.
+void lpn_indices(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, std::size_t nblocks, std::uint32_t k,
+                 std::uint32_t* idx) noexcept;
+void lpn_indices_aesni(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, std::size_t nblocks,
+                       std::uint32_t k, std::uint32_t* idx) noexcept;
+/// The VAES kernel of lpn_indices (kernels_vaes.cpp); only when vaes_available().
+void lpn_indices_vaes(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, std::size_t nblocks,
+                      std::uint32_t k, std::uint32_t* idx) noexcept;
 
 /// 128×128 bit-matrix transpose. Row r of the input is in[r * in_stride] (bit j of a Block is bit
 /// j of its little-endian 128-bit value: lo bit 0 .. hi bit 63); out[j] bit r = in row r bit j.
