@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -149,6 +150,9 @@ std::pair<std::string, std::uint16_t> host_port(const std::string& s) {
 net::ChannelOptions channel_options(const InferOptions& o) {
   net::ChannelOptions c;
   c.read_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
+  // Only the TCP transport enforces it (serve, query); run and eval's in-process pair ignores it.
+  // Rounded up, so that a positive limit below 1 ms stays a limit (0 ms would mean none).
+  c.session_timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(o.session_timeout_s * 1000)));
   return c;
 }
 
@@ -243,8 +247,12 @@ int cmd_serve(const InferOptions& o) {
     f.close();
     if (!f) throw Error(ErrorCode::kInvalidArgument, "cannot write the port file '" + o.port_file + "'");
   }
-  std::fprintf(stderr, "peregrine: serving %s on %s:%u (ℓ = %d, %zu steps, up to %zu sessions at once)\n", m.path.c_str(),
-               host.c_str(), listener.port(), m.fixed.plan.ring_bits, m.fixed.plan.nodes.size(), o.max_sessions);
+  const std::string limit = o.session_timeout_s > 0 ? fmt::format("{:g} s", o.session_timeout_s) : "none";
+  std::fprintf(stderr,
+               "peregrine: serving %s on %s:%u (ℓ = %d, %zu steps, up to %zu sessions at once; read timeout %g s, "
+               "session limit %s)\n",
+               m.path.c_str(), host.c_str(), listener.port(), m.fixed.plan.ring_bits, m.fixed.plan.nodes.size(),
+               o.max_sessions, o.timeout_s, limit.c_str());
   // One thread per session. A finishing session queues its id in `finished`; this thread joins it
   // (before every accept and at the end), so no session thread outlives cmd_serve and none is left
   // unjoined in a server that runs forever.
@@ -565,6 +573,19 @@ LoadedModel load_model(const InferOptions& o) {
   return m;
 }
 
+/// A check for an option in seconds: a finite number in [lo, hi]. (CLI::Range alone lets "nan"
+/// through: every comparison with NaN is false.) The failure reads "--NAME: VALUE is not ...".
+CLI::Validator seconds_in(double lo, double hi) {
+  const std::string range = fmt::format("[{}, {}]", lo, hi);
+  return CLI::Validator(
+      [lo, hi, range](std::string& s) -> std::string {
+        double v = 0;
+        if (CLI::detail::lexical_cast(s, v) && std::isfinite(v) && v >= lo && v <= hi) return "";
+        return s + " is not a number of seconds in " + range;
+      },
+      "SECONDS in " + range);
+}
+
 std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   auto common_model = [&](CLI::App* c) {
     c->add_option("--calib", o.calib, "calibration dataset (default: the model's test set when found)");
@@ -572,7 +593,7 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
     c->add_option("--frac-bits", o.frac_bits, "fixed-point scale f")->check(CLI::Range(1, 24));
     c->add_option("--headroom", o.headroom_bits, "ring bits above the calibration range")->check(CLI::Range(1, 20));
     c->add_option("--json", o.json_file, "write the report as JSON");
-    c->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(CLI::Range(0.1, 3600.0));
+    c->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(seconds_in(0.1, 3600.0));
     c->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; server and client must agree")
         ->check(CLI::IsMember({"silent", "iknp"}));
   };
@@ -592,12 +613,20 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   serve->add_option("--port-file", o.port_file, "write the bound port here");
   serve->add_option("--max-sessions", o.max_sessions, "concurrent sessions")->check(CLI::Range(1, 256));
   serve->add_option("--sessions", o.sessions, "exit after this many sessions (0: never)");
+  serve->add_option("--session-timeout", o.session_timeout_s,
+                    "end a session this many seconds after its connection, however slowly the client "
+                    "keeps sending (default 600; 0: no limit)")
+      ->check(seconds_in(0.0, 86400.0));
   common_model(serve);
   CLI::App* query = app.add_subcommand("query", "client: private inference against a server");
   query->add_option("--connect", o.connect, "HOST:PORT")->required();
   input_opts(query);
   query->add_option("--json", o.json_file, "write the report as JSON");
-  query->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(CLI::Range(0.1, 3600.0));
+  query->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(seconds_in(0.1, 3600.0));
+  query->add_option("--session-timeout", o.session_timeout_s,
+                    "give up this many seconds after connecting, however slowly the server keeps sending "
+                    "(default 600; 0: no limit)")
+      ->check(seconds_in(0.0, 86400.0));
   query->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; must match the server")
       ->check(CLI::IsMember({"silent", "iknp"}));
   CLI::App* inspect = app.add_subcommand("inspect", "ops, shapes, quantisation and protocol plans");

@@ -6,7 +6,8 @@
 //                                         fixed-point references, time and bytes, per-layer table
 //   serve MODEL --listen HOST:PORT        keeps the model loaded, one session per client, several
 //                                         at once (--max-sessions); a failing session is logged
-//                                         and the server goes on
+//                                         and the server goes on; a session that stalls (--timeout)
+//                                         or outlasts --session-timeout is ended with kTimeout
 //   query --connect HOST:PORT --input …   the client; never receives weights
 //   inspect MODEL                         ops, shapes, unsupported nodes, quantisation plan,
 //                                         protocol plan with cost estimates
@@ -52,6 +53,9 @@ struct InferOptions {
   std::size_t max_sessions = 4; ///< serve: concurrent sessions
   std::size_t sessions = 0;     ///< serve: stop after this many sessions (0 = forever)
   double timeout_s = 60;        ///< read / connect timeout (seconds)
+  /// serve, query: whole-session limit in seconds, counted from the connection (0 = none):
+  /// net::ChannelOptions::session_timeout. Bounds a peer that drips bytes just inside --timeout.
+  double session_timeout_s = 600;
   std::string dataset;          ///< eval
   std::size_t limit = 100;      ///< eval
   std::size_t offset = 0;       ///< eval: first record

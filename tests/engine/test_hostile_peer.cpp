@@ -2,7 +2,8 @@
 //
 // Every test starts the server binary (PEREGRINE_BIN, built from apps/peregrine) as a child process
 // on a free port with the bundled digits model and a short read timeout (--timeout 3; 10 under the
-// sanitizers), plays one or more hostile sessions against it, and then checks, for each one:
+// sanitizers; the slow-drip case adds a short --session-timeout), plays one or more hostile sessions
+// against it, and then checks, for each one:
 //   * the server's stderr line for that session ("peregrine: session K failed: CODE: REASON") names
 //     the typed error and the reason we provoked (a few well-formed-but-garbage cases cannot be
 //     detected by a semi-honest protocol: there the server must finish the session normally);
@@ -36,6 +37,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -92,6 +94,9 @@ constexpr int kServerTimeoutS = PEREGRINE_HOSTILE_SERVER_TIMEOUT_S;
 constexpr auto kSessionEndBound = std::chrono::seconds(kServerTimeoutS + 12);
 // The clients' own read timeouts: longer than the server's, so that the server's ends a stall.
 constexpr auto kClientTimeout = std::chrono::seconds(kServerTimeoutS + 17);
+// serve --session-timeout of the slow-drip case: below --timeout, above a good session's duration
+// (2 s; 8 under the sanitizers).
+constexpr int kSessionLimitS = PEREGRINE_HOSTILE_SESSION_LIMIT_S;
 constexpr long long kMemoryBoundKiB = 1 << 20;  // 1 GiB
 constexpr std::size_t kFloodBytes = std::size_t{64} << 20;
 
@@ -175,15 +180,16 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
   ~ServerProcess() { stop(); }
 
-  /// Starts `peregrine serve` with stdout to /dev/null and stderr to dir/server.err; waits (30 s at
-  /// most) for its port file. Returns "" on success, else the reason.
-  std::string start(const fs::path& dir) {
+  /// Starts `peregrine serve` (with `extra` arguments) with stdout to /dev/null and stderr to
+  /// dir/server.err; waits (30 s at most) for its port file. Returns "" on success, else the reason.
+  std::string start(const fs::path& dir, const std::vector<std::string>& extra = {}) {
     log_ = dir / "server.err";
     const fs::path port_file = dir / "port";
     std::vector<std::string> args = {kBin,        "serve",          kModel, "--listen", "127.0.0.1:0", "--port-file",
                                      port_file.string(), "--timeout", std::to_string(kServerTimeoutS),
                                      "--max-sessions", "4", "--calib", kDataset, "--ot",
                                      mpc::ot_backend_name(test_ot())};
+    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -339,6 +345,29 @@ class RawPeer {
       if (errno == EINTR) continue;
       return errno != EAGAIN && errno != EWOULDBLOCK;
     }
+  }
+
+  /// Sends `bytes` one at a time, `interval` apart, discarding whatever the server sends, until the
+  /// server closes the connection (true) or every byte is out (false). *sent counts the bytes sent.
+  bool drip(const std::vector<u8>& bytes, std::chrono::milliseconds interval, std::size_t* sent) {
+    std::vector<u8> sink(1 << 16);
+    *sent = 0;
+    for (u8 b : bytes) {
+      if (!send_all(&b, 1)) return true;
+      ++*sent;
+      const auto next = std::chrono::steady_clock::now() + interval;
+      for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        pollfd pfd{fd_, POLLIN, 0};
+        const int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        const ssize_t n = ::recv(fd_, sink.data(), sink.size(), 0);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
+      }
+    }
+    return false;
   }
 
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
@@ -507,9 +536,12 @@ class HostilePeer : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     (void)reference();
-    const std::string err = server_.start(dir_);
+    const std::string err = server_.start(dir_, server_args());
     ASSERT_EQ(err, "") << err;
   }
+
+  /// Arguments appended to the server's command line (a fixture for one case may add some).
+  virtual std::vector<std::string> server_args() const { return {}; }
 
   void TearDown() override {
     EXPECT_TRUE(server_.alive()) << "the server died (wait status " << server_.exit_status() << ")";
@@ -1009,6 +1041,51 @@ TEST_F(HostilePeer, PeerThatDisconnectsMidLayer) {
 TEST_F(HostilePeer, PeerThatDisconnectsBeforeTheHandshake) {
   raw()->close_now();
   expect_failed("peer_closed: (peer closed the connection|recv failed: .*|send failed: .*)$");
+  expect_good_session();
+}
+
+// ---- slow drip ----------------------------------------------------------------------------------
+
+/// The server with a short whole-session limit (serve --session-timeout).
+class HostilePeerSessionLimit : public HostilePeer {
+ protected:
+  std::vector<std::string> server_args() const override {
+    return {"--session-timeout", std::to_string(kSessionLimitS)};
+  }
+};
+
+// A slowloris peer: after the plan it sends a valid-looking hello prefix (the 52-byte length, the
+// magic, then filler) one byte every 250 ms (833 ms under the sanitizers), well inside the read
+// timeout (--timeout 3; 10), so no read ever times out; it never completes the frame. The
+// whole-session limit (--session-timeout 2; 8) ends the session with "the session time limit has
+// passed", no earlier than the limit after the connection, within a read timeout after it, and
+// long before the drip would have run out; the next session is served normally (under the same
+// limit). Without the limit the drip runs out and a read timeout ends the session: the test fails.
+TEST_F(HostilePeerSessionLimit, SlowDripPeerHitsTheSessionTimeLimit) {
+  constexpr auto kInterval = std::chrono::milliseconds(kServerTimeoutS * 1000 / 12);  // 250 ms; 833 ms
+  static_assert(kInterval * 4 <= std::chrono::seconds(kServerTimeoutS), "the drip must stay inside --timeout");
+  static_assert(kSessionLimitS < kServerTimeoutS, "the session limit must end the session before a read timeout");
+  std::vector<u8> prefix = le64(52);
+  prefix.insert(prefix.end(), {'P', 'G', 'R', 'N'});
+  const auto body = filler(47, 31);
+  prefix.insert(prefix.end(), body.begin(), body.end());  // 59 bytes: one short of the hello frame
+  ASSERT_GT(kInterval * prefix.size(), std::chrono::seconds(kSessionLimitS + kServerTimeoutS));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto p = raw_after_plan();
+  std::size_t sent = 0;
+  const bool closed = p->drip(prefix, kInterval, &sent);
+  const auto t_closed = std::chrono::steady_clock::now();
+  if (!closed) {
+    EXPECT_TRUE(p->wait_closed()) << "the server did not close the dripping connection";
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("  dripped %zu of %zu bytes; the server closed after %.2f s\n", sent, prefix.size(), seconds);
+  EXPECT_TRUE(closed) << "the drip ran out (" << sent << " bytes) before the server closed";
+  EXPECT_GE(t_closed - t0, std::chrono::seconds(kSessionLimitS) - 100ms);
+  EXPECT_LE(t_closed - t0, std::chrono::seconds(kSessionLimitS + kServerTimeoutS))
+      << "the session outlived its limit by more than a read timeout";
+  expect_failed("timeout: the session time limit has passed$");
   expect_good_session();
 }
 
