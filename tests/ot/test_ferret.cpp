@@ -3,6 +3,7 @@
 // and typed errors when the peer aborts mid-extension.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -168,6 +169,18 @@ TEST(Ferret, DerivedFlavoursRunUnchanged) {
   for (auto& v : c) v = prg.next_u64() & 15;
   run_parties([&] { snd.send_1_of_n(msgs, 4, 2); }, [&] { rcv.recv_1_of_n(c, got, 4, 2); });
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], msgs[i * 16 + c[i]]);
+  // The pipelined 1-of-N over many batches, with Ferret iterations (refills) inside them: the
+  // millionaire's shape (m = 3, l = 2), and a slot wider than one word (m = 4, l = 7).
+  for (const auto [m, l, count] : {std::array<std::size_t, 3>{3, 2, 40000}, std::array<std::size_t, 3>{4, 7, 9000}}) {
+    const std::size_t N = std::size_t{1} << m;
+    std::vector<std::uint64_t> mm(count * N), gg(count);
+    std::vector<std::uint8_t> cc(count);
+    for (auto& v : mm) v = prg.next_u64() & ((1u << l) - 1);
+    for (auto& v : cc) v = static_cast<std::uint8_t>(prg.next_u64() % N);
+    run_parties([&] { snd.send_1_of_n(mm, static_cast<int>(m), static_cast<int>(l)); },
+                [&] { rcv.recv_1_of_n(cc, gg, static_cast<int>(m), static_cast<int>(l)); });
+    for (std::size_t i = 0; i < count; ++i) ASSERT_EQ(gg[i], mm[i * N + cc[i]]) << m << " " << l << " " << i;
+  }
   std::vector<std::array<Block, 2>> r0(n);
   std::vector<Block> r1(n);
   run_parties([&] { snd.send_rot(r0); }, [&] { rcv.recv_rot(c, r1); });
@@ -193,6 +206,30 @@ TEST(Ferret, JunkInTheDerandomisationPaddingIsRefused) {
         f.r01->recv_random_cot(c, raw, p);  // consumes the same outputs, sends nothing
         const std::uint8_t junk = 0xF8;     // bits 3..7 set past n = 3
         f.base.ch1->send(&junk, 1);
+        f.base.ch1->flush();
+      });
+}
+
+TEST(Ferret, JunkInTheOneOfNChoiceCorrectionsIsRefused) {
+  FerretSession f(kTinySetup, kTinyMain);
+  OtSender snd(*f.s01, *f.base.ch0);
+  std::vector<std::uint64_t> msgs(3 * 8, 1);
+  run_parties(
+      [&] {
+        try {
+          snd.send_1_of_n(msgs, 3, 2);
+          ADD_FAILURE() << "no exception";
+        } catch (const Error& e) {
+          EXPECT_EQ(e.code(), ErrorCode::kProtocol) << e.what();
+        }
+      },
+      [&] {
+        std::vector<Block> raw(9);
+        std::vector<std::uint8_t> c(9);
+        Prg p = Prg::from_seed(test_seed(46));
+        f.r01->recv_random_cot(c, raw, p);              // the 3·3 COTs of the three OTs
+        const std::uint8_t junk[2] = {0x00, 0x02};     // bit 9 set past the 9 corrections
+        f.base.ch1->send(junk, 2);
         f.base.ch1->flush();
       });
 }

@@ -69,6 +69,10 @@ void OtSender::cot_and_hash(std::size_t n, bool random_choices) {
 void OtSender::cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind) {
   grow(q_, b);
   cot_.send_cot(std::span<Block>(q_.data(), b));
+  expand(b, nb, kind);
+}
+
+void OtSender::expand(std::size_t b, std::size_t nb, std::uint64_t kind) {
   grow(in_, 2 * b * nb);
   grow(tw_, 2 * b * nb);
   const Block d = cot_.delta();
@@ -144,26 +148,45 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
   const std::size_t N = std::size_t{1} << m, M = static_cast<std::size_t>(m);
   require(msgs.size() % N == 0, ErrorCode::kInvalidArgument, "send_1_of_n: msgs must hold n * 2^m values");
   const std::size_t n = msgs.size() / N;
+  if (n == 0) return;
   const std::uint64_t mask = mask_of(l);
   const std::size_t nb = slot_blocks(N, l);
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / (M * nb));
-  std::uint64_t sel[kMaxOneOfNBits] = {};  // N·l ≤ 64: slot x of sel[k] is all ones iff bit k of x is 1
-  if (N * static_cast<std::size_t>(l) <= 64)
+  const bool one_word = N * static_cast<std::size_t>(l) <= 64;
+  std::uint64_t sel[kMaxOneOfNBits] = {};  // one_word: slot x of sel[k] is all ones iff bit k of x is 1
+  if (one_word)
     for (std::size_t k = 0; k < M; ++k)
       for (std::size_t x = 0; x < N; ++x)
         if ((x >> k) & 1) sel[k] |= mask << (x * static_cast<std::size_t>(l));
+  // Pipeline (see recv_1_of_n): random COTs of batch i+1 are taken before batch i's messages go
+  // out, and hashed after, so both parties work at once and the byte streams stay in order.
+  grow(q_, std::min(batch, n) * M);
+  cot_.send_random_cot(std::span<Block>(q_.data(), std::min(batch, n) * M));
+  expand(std::min(batch, n) * M, nb, kSlot);
   for (std::size_t off = 0; off < n; off += batch) {
     const std::size_t b = std::min(batch, n - off), bm = b * M;
-    // Key K_{j,k}^β (β = bit k of the message index) expands to nb blocks = N slots of l bits:
-    // in_[(β·bm + j·M + k)·nb ...].
-    cot_and_expand(bm, nb, kSlot);
+    const std::size_t next = off + b < n ? std::min(batch, n - off - b) * M : 0;
+    // The receiver's corrections d (bit per COT): its choice bit is c = r ⊕ d for its random r,
+    // so key K^β of a COT is the expansion of side β ⊕ d.
+    grow(dbits_, (bm + 7) / 8);
+    ch_.recv(dbits_.data(), (bm + 7) / 8);
+    if (bm % 8) require((dbits_[bm / 8] >> (bm % 8)) == 0, ErrorCode::kProtocol,
+                        "1-of-N OT: junk in the padding of the peer's choice corrections");
+    if (next > 0) {
+      grow(qn_, next);
+      cot_.send_random_cot(std::span<Block>(qn_.data(), next));
+    }
+    auto dbit = [&](std::size_t i) { return static_cast<std::size_t>((dbits_[i / 8] >> (i % 8)) & 1); };
     grow(vals_, b * N);
-    if (N * static_cast<std::size_t>(l) <= 64) {
-      // All N pads of one OT in one word: slot x of key k comes from K_k^1 where sel[k] is set.
+    if (one_word) {
+      // All N pads of one OT in one word: slot x of key k comes from side (x_k ⊕ d).
       for (std::size_t j = 0; j < b; ++j) {
         std::uint64_t pads = 0;
-        for (std::size_t k = 0; k < M; ++k)
-          pads ^= (in_[j * M + k].lo & ~sel[k]) | (in_[bm + j * M + k].lo & sel[k]);
+        for (std::size_t k = 0; k < M; ++k) {
+          const std::uint64_t swap = 0 - static_cast<std::uint64_t>(dbit(j * M + k));
+          const std::uint64_t s0 = in_[j * M + k].lo, s1 = in_[bm + j * M + k].lo, t = (s0 ^ s1) & swap;
+          pads ^= ((s0 ^ t) & ~sel[k]) | ((s1 ^ t) & sel[k]);
+        }
         for (std::size_t x = 0; x < N; ++x)
           vals_[j * N + x] = (msgs[(off + j) * N + x] ^ (pads >> (x * static_cast<std::size_t>(l)))) & mask;
       }
@@ -172,7 +195,7 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
         for (std::size_t x = 0; x < N; ++x) {
           std::uint64_t pad = 0;
           for (std::size_t k = 0; k < M; ++k) {
-            const std::size_t key = ((x >> k) & 1) * bm + j * M + k;
+            const std::size_t key = (((x >> k) & 1) ^ dbit(j * M + k)) * bm + j * M + k;
             pad ^= slot_value(in_.data() + key * nb, nb, x, l);
           }
           vals_[j * N + x] = (msgs[(off + j) * N + x] ^ pad) & mask;
@@ -182,9 +205,13 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
     grow(wire_, nbytes);
     pack_values(vals_.data(), b * N, l, wire_.data());
     ch_.send(wire_.data(), nbytes);
+    ch_.flush();
     ctr_ += bm;
+    if (next > 0) {
+      std::swap(q_, qn_);
+      expand(next, nb, kSlot);
+    }
   }
-  ch_.flush();
 }
 
 void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l,
@@ -241,13 +268,17 @@ void OtReceiver::cot_and_expand(std::span<const std::uint8_t> choices, std::size
   grow(t_, b);
   cot_.recv_cot(choices, std::span<Block>(t_.data(), b));
   grow(in_, b * nb);
+  expand(t_.data(), b, nb, kind, in_.data());
+}
+
+void OtReceiver::expand(const Block* t, std::size_t b, std::size_t nb, std::uint64_t kind, Block* dst) {
   grow(tw_, b * nb);
   for (std::size_t i = 0; i < b; ++i)
     for (std::size_t k = 0; k < nb; ++k) {
-      in_[i * nb + k] = t_[i];
+      dst[i * nb + k] = t[i];
       tw_[i * nb + k] = Block{ctr_ + i, (domain_ << 40) | (kind << 32) | k};
     }
-  detail::tccr_hash_tweaks_kernel(in_.data(), tw_.data(), in_.data(), b * nb);
+  detail::tccr_hash_tweaks_kernel(dst, tw_.data(), dst, b * nb);
 }
 
 void OtReceiver::recv_rot(std::span<std::uint8_t> choices_out, std::span<Block> out) {
@@ -314,15 +345,37 @@ void OtReceiver::recv_1_of_n(std::span<const std::uint8_t> choices, std::span<st
   for (const std::uint8_t c : choices)
     require(c < N, ErrorCode::kInvalidArgument, "recv_1_of_n: choice out of [0, 2^m)");
   const std::size_t n = choices.size();
+  if (n == 0) return;
   const std::uint64_t mask = mask_of(l);
   const std::size_t nb = slot_blocks(N, l);
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / (M * nb));
-  for (std::size_t off = 0; off < n; off += batch) {
+  // Software pipeline, one batch deep: stage(i) takes batch i's random COTs, sends the
+  // corrections d = c ⊕ r and hashes the keys; stage(i+1) runs before batch i's messages are
+  // read, so the sender never waits for corrections and both parties hash at the same time. The
+  // sender takes batch i+1's COTs before sending batch i's messages: every byte stream (a
+  // back-end's own traffic included) is read in the order it is written.
+  auto stage = [&](std::size_t off, std::vector<Block, AlignedAllocator<Block>>& keys) {
     const std::size_t b = std::min(batch, n - off), bm = b * M;
-    grow(bits_, bm);
+    grow(t_, bm);
+    grow(rbits_, bm);
+    cot_.recv_random_cot(std::span<std::uint8_t>(rbits_.data(), bm), std::span<Block>(t_.data(), bm), prg_);
+    bits_.assign((bm + 7) / 8, 0);
     for (std::size_t j = 0; j < b; ++j)
-      for (std::size_t k = 0; k < M; ++k) bits_[j * M + k] = (choices[off + j] >> k) & 1;
-    cot_and_expand(std::span<const std::uint8_t>(bits_.data(), bm), nb, kSlot);  // K_{j,k}^{c_k}
+      for (std::size_t k = 0; k < M; ++k) {
+        const std::size_t i = j * M + k;
+        const unsigned d = ((choices[off + j] >> k) & 1u) ^ (rbits_[i] & 1u);
+        bits_[i / 8] |= static_cast<std::uint8_t>(d << (i % 8));
+      }
+    ch_.send(bits_.data(), bits_.size());
+    ch_.flush();
+    grow(keys, bm * nb);
+    expand(t_.data(), bm, nb, kSlot, keys.data());  // K_{j,k}^{c_k}
+    ctr_ += bm;
+  };
+  stage(0, in_);
+  for (std::size_t off = 0; off < n; off += batch) {
+    const std::size_t b = std::min(batch, n - off);
+    if (off + b < n) stage(off + b, in2_);
     const std::size_t nbytes = packed_bytes(b * N, l);
     grow(wire_, nbytes);
     ch_.recv(wire_.data(), nbytes);
@@ -332,7 +385,7 @@ void OtReceiver::recv_1_of_n(std::span<const std::uint8_t> choices, std::span<st
       for (std::size_t k = 0; k < M; ++k) pad ^= slot_value(in_.data() + (j * M + k) * nb, nb, c, l);
       out[off + j] = (extract_value(wire_.data(), nbytes, j * N + c, l) ^ pad) & mask;
     }
-    ctr_ += bm;
+    std::swap(in_, in2_);
   }
 }
 

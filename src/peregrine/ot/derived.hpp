@@ -87,14 +87,16 @@ class OtSender {
   // b COTs, each expanded to nb pad blocks per side: in_[(s·b + i)·nb + k] = H(q_i ⊕ s·Δ, tweak
   // {ctr_ + i, kind, k}) for s ∈ {0, 1}.
   void cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind);
+  // The expansion of cot_and_expand on the COTs already in q_[0, b).
+  void expand(std::size_t b, std::size_t nb, std::uint64_t kind);
 
   CotSender& cot_;
   net::Channel& ch_;
   std::uint64_t domain_;
   std::uint64_t ctr_ = 0;  // running OT index (tweak lo)
-  std::vector<Block, AlignedAllocator<Block>> q_, h0_, h1_, in_, tw_;
+  std::vector<Block, AlignedAllocator<Block>> q_, qn_, h0_, h1_, in_, tw_;
   std::vector<std::uint64_t> vals_;
-  std::vector<std::uint8_t> wire_;
+  std::vector<std::uint8_t> wire_, dbits_;
 };
 
 /// Receiver side of every derived flavour. `prg` supplies the random choice bits of ROT (when the
@@ -126,14 +128,16 @@ class OtReceiver {
   void cot_and_hash(std::span<const std::uint8_t> choices);  // t_ = COTs, h_ = H(t)
   // COTs with `choices`, each expanded to nb pad blocks: in_[i·nb + k] = H(t_i, {ctr_ + i, kind, k}).
   void cot_and_expand(std::span<const std::uint8_t> choices, std::size_t nb, std::uint64_t kind);
+  // The expansion of cot_and_expand on the COTs t[0, b), into dst[b·nb].
+  void expand(const Block* t, std::size_t b, std::size_t nb, std::uint64_t kind, Block* dst);
 
   CotReceiver& cot_;
   net::Channel& ch_;
   Prg& prg_;
   std::uint64_t domain_;
   std::uint64_t ctr_ = 0;
-  std::vector<Block, AlignedAllocator<Block>> t_, h_, in_, tw_;
-  std::vector<std::uint8_t> bits_, wire_;
+  std::vector<Block, AlignedAllocator<Block>> t_, h_, in_, in2_, tw_;
+  std::vector<std::uint8_t> bits_, rbits_, wire_;
 };
 
 }  // namespace peregrine::ot
