@@ -78,7 +78,7 @@ TEST(OtKernels, PrgColumnsIsAesCtr) {
 
 TEST(OtKernels, CcrAndTccrMatchDefinition) {
   Prg prg = Prg::from_seed(test_util::test_seed(11));
-  for (std::size_t n : {1u, 8u, 21u}) {
+  for (std::size_t n : {1u, 8u, 16u, 21u, 37u}) {  // 16 and more: the VAES path and its tail
     auto x = random_blocks(prg, n);
     std::vector<Block> ccr(n), tccr(n), tccr2(n), tw(n);
     ccr_hash(x, ccr);
@@ -175,6 +175,37 @@ TEST(OtKernels, LpnIndicesMatchDefinitionOnEveryKernel) {
         detail::lpn_indices_vaes(key, lo0, 77, nb, k, got.data());
         ASSERT_EQ(got, want) << "vaes " << lo0 << " " << nb;
       }
+    }
+  }
+}
+
+// The dispatched hashes (VAES where the CPU has it) equal the AES-NI kernels on every length,
+// in place too, so parties on different CPUs derive the same pads.
+TEST(OtKernels, HashKernelsAgreeAcrossPaths) {
+  Prg prg = Prg::from_seed(test_util::test_seed(12));
+  for (const std::size_t n : {std::size_t{0}, std::size_t{15}, std::size_t{16}, std::size_t{17},
+                              std::size_t{64}, std::size_t{1000}}) {
+    auto x = random_blocks(prg, n);
+    auto tw = random_blocks(prg, n);
+    const Block t0{~std::uint64_t{0} - 7, 99};
+    std::vector<Block> a(n), b(n), c(n), d(n), e(n), f(n);
+    detail::ccr_hash_aesni(x.data(), a.data(), n);
+    detail::ccr_hash_kernel(x.data(), b.data(), n);
+    EXPECT_EQ(a, b) << n;
+    detail::tccr_hash_aesni(x.data(), t0, c.data(), n);
+    detail::tccr_hash_kernel(x.data(), t0, d.data(), n);
+    EXPECT_EQ(c, d) << n;
+    detail::tccr_hash_tweaks_aesni(x.data(), tw.data(), e.data(), n);
+    std::vector<Block> inplace = x;
+    detail::tccr_hash_tweaks_kernel(inplace.data(), tw.data(), inplace.data(), n);
+    EXPECT_EQ(e, inplace) << n;
+    if (detail::vaes_available()) {
+      detail::ccr_hash_vaes(x.data(), f.data(), n);
+      EXPECT_EQ(a, f) << n;
+      detail::tccr_hash_vaes(x.data(), t0, f.data(), n);
+      EXPECT_EQ(c, f) << n;
+      detail::tccr_hash_tweaks_vaes(x.data(), tw.data(), f.data(), n);
+      EXPECT_EQ(e, f) << n;
     }
   }
 }

@@ -17,10 +17,31 @@ bool vaes_available() noexcept {
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
 }
 
+namespace {
+bool use_vaes() noexcept {
+  static const bool vaes = vaes_available();  // immutable after the (thread-safe) first call
+  return vaes;
+}
+}  // namespace
+
+void ccr_hash_kernel(const Block* in, Block* out, std::size_t n) noexcept {
+  if (use_vaes()) ccr_hash_vaes(in, out, n);
+  else ccr_hash_aesni(in, out, n);
+}
+
+void tccr_hash_kernel(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept {
+  if (use_vaes()) tccr_hash_vaes(in, tweak0, out, n);
+  else tccr_hash_aesni(in, tweak0, out, n);
+}
+
+void tccr_hash_tweaks_kernel(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept {
+  if (use_vaes()) tccr_hash_tweaks_vaes(in, tweaks, out, n);
+  else tccr_hash_tweaks_aesni(in, tweaks, out, n);
+}
+
 void lpn_indices(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, std::size_t nblocks, std::uint32_t k,
                  std::uint32_t* idx) noexcept {
-  static const bool vaes = vaes_available();  // immutable after the (thread-safe) first call
-  if (vaes) lpn_indices_vaes(key, lo0, hi, nblocks, k, idx);
+  if (use_vaes()) lpn_indices_vaes(key, lo0, hi, nblocks, k, idx);
   else lpn_indices_aesni(key, lo0, hi, nblocks, k, idx);
 }
 

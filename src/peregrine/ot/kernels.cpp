@@ -74,6 +74,16 @@ inline __m128i sigma(__m128i a) {
 
 }  // namespace
 
+const AesKey& fixed_key() noexcept {
+  static const AesKey k = [] {
+    AesKey out;
+    const __m128i* rk = fixed_rk();
+    for (int i = 0; i < 11; ++i) st(out.rk[i], rk[i]);
+    return out;
+  }();
+  return k;
+}
+
 void aes_expand_key(Block key, AesKey& out) noexcept {
   __m128i rk[11];
   expand(ld(key), rk);
@@ -129,7 +139,7 @@ void lpn_indices_aesni(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, s
 
 void fixed_aes(const Block* in, Block* out, std::size_t n) noexcept { ecb(fixed_rk(), in, out, n); }
 
-void ccr_hash_kernel(const Block* in, Block* out, std::size_t n) noexcept {
+void ccr_hash_aesni(const Block* in, Block* out, std::size_t n) noexcept {
   const __m128i* rk = fixed_rk();
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -158,7 +168,7 @@ inline void tccr_n(const __m128i* rk, const Block* in, const __m128i* t, Block* 
 }
 }  // namespace
 
-void tccr_hash_kernel(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept {
+void tccr_hash_aesni(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept {
   const __m128i* rk = fixed_rk();
   std::size_t i = 0;
   __m128i t[8];
@@ -174,7 +184,7 @@ void tccr_hash_kernel(const Block* in, Block tweak0, Block* out, std::size_t n) 
   }
 }
 
-void tccr_hash_tweaks_kernel(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept {
+void tccr_hash_tweaks_aesni(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept {
   const __m128i* rk = fixed_rk();
   std::size_t i = 0;
   __m128i t[8];

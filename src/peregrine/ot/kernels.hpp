@@ -38,6 +38,17 @@ void ccr_hash_kernel(const Block* in, Block* out, std::size_t n) noexcept;
 void tccr_hash_kernel(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept;
 /// As tccr_hash_kernel with an explicit tweak per block.
 void tccr_hash_tweaks_kernel(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept;
+// The three hashes above dispatch (crhash.cpp) to the VAES kernels (kernels_vaes.cpp, 16 blocks
+// in flight) when vaes_available(), else to the AES-NI ones (kernels.cpp, 8 in flight); both give
+// identical output (tested). Exposed for that test.
+void ccr_hash_aesni(const Block* in, Block* out, std::size_t n) noexcept;
+void tccr_hash_aesni(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept;
+void tccr_hash_tweaks_aesni(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept;
+void ccr_hash_vaes(const Block* in, Block* out, std::size_t n) noexcept;
+void tccr_hash_vaes(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept;
+void tccr_hash_tweaks_vaes(const Block* in, const Block* tweaks, Block* out, std::size_t n) noexcept;
+/// π's round keys (the public fixed key), for the VAES kernels.
+const AesKey& fixed_key() noexcept;
 
 /// KK13 pads (kkot.hpp): for each OT j < n and x < N, with a = rows[2j] ⊕ offsets[2x] and
 /// b = rows[2j+1] ⊕ offsets[2x+1], out[j·N + x] = low 64 bits of
