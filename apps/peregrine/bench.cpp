@@ -978,7 +978,9 @@ constexpr std::size_t kMaxReportBytes = std::size_t{16} << 20;  // the client's 
 
 // The planner's network profile (both parties plan for the same one: the client checks the hash).
 engine::NetworkProfile net_profile(const BenchOptions& o) {
-  return o.net == "wan" ? engine::NetworkProfile::wan() : engine::NetworkProfile::lan();
+  engine::NetworkProfile p = o.net == "wan" ? engine::NetworkProfile::wan() : engine::NetworkProfile::lan();
+  p.ot = ot_of(o);
+  return p;
 }
 
 // What each party derives from the model file: the fixed-point model and the preprocessing.

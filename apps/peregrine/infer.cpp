@@ -415,7 +415,7 @@ int cmd_inspect(const InferOptions& o) {
     fmt::print("  {:<36} {:<10} {:>5} {:>12.4g} {:>5} {:>9}\n", r.value.size() > 36 ? r.value.substr(r.value.size() - 36) : r.value,
                r.op, r.scale, r.max_abs, r.bits, r.headroom);
   engine::ProtocolPlan plan(p, engine::NetworkProfile::lan());
-  fmt::print("\nprotocol plan (LAN 3 Gbit/s, 0.3 ms RTT; HE bytes exact, others estimated):\n");
+  fmt::print("\nprotocol plan (LAN 3 Gbit/s, 0.3 ms RTT, silent OT; HE bytes exact, others estimated):\n");
   fmt::print("  {:<28} {:<9} {:<26} {:>5} {:>11} {:>11} {:>7} {:>9}\n", "node", "op", "strategy", "wbits", "KB c→s", "KB s→c",
              "rounds", "est ms");
   for (std::size_t i = 0; i < p.nodes.size(); ++i) {

@@ -83,12 +83,19 @@ linear::BnMeta bn_meta(const FxNode& n) {
   return m;
 }
 
-// Per-element cost of the nonlinear protocols, measured at ℓ = 37 with IKNP + KK13 (both
-// directions together; docs/BENCHMARKS.md) and scaled linearly in ℓ. Only for estimates.
-constexpr double kReluBytes37 = 853, kTruncBytes37 = 1153, kTruncKnownBytes37 = 244;
+// Per-element cost of the nonlinear protocols at ℓ = 37, scaled linearly in ℓ; only for estimates.
+// Bytes: both directions, measured with `peregrine bench relu|trunc` (docs/BENCHMARKS.md).
+// Seconds: one core's compute per element (silent: measured on 2^20 elements; IKNP: its bytes at
+// 400 MB/s of CPU, the rate its hashing and transposes sustain).
+struct NonlinearCosts {
+  double relu_bytes, trunc_bytes, trunc_known_bytes;  // trunc: exact; known: sign known (after ReLU)
+  double relu_seconds, trunc_seconds, trunc_known_seconds;
+};
+constexpr NonlinearCosts kIknpCosts{624, 857, 209, 624 / 4e8, 857 / 4e8, 209 / 4e8};
+constexpr NonlinearCosts kSilentCosts{47.5, 57.0, 18.0, 2.1e-6, 3.2e-6, 0.9e-6};
 // Compute estimates (this machine class, one core): per ciphertext×plaintext product and per
-// ciphertext moved, and the nonlinear protocols' throughput in bytes per second of CPU.
-constexpr double kSecondsPerProduct = 6e-6, kSecondsPerCiphertext = 2e-4, kNonlinearBytesPerSecond = 4e8;
+// ciphertext moved.
+constexpr double kSecondsPerProduct = 6e-6, kSecondsPerCiphertext = 2e-4;
 
 /// The choice for an HE strategy `s` (conv, FC or BN): its exact bytes, one round, and compute from
 /// its product and ciphertext counts.
@@ -107,14 +114,14 @@ LayerChoice he_choice(const std::string& name, const Strategy& s, const NetworkP
   return l;
 }
 
-LayerChoice nonlinear_choice(const std::string& name, double bytes, std::uint64_t rounds, const NetworkProfile& p) {
+LayerChoice nonlinear_choice(const std::string& name, double bytes, double compute_seconds, std::uint64_t rounds,
+                             const NetworkProfile& p) {
   LayerChoice l;
   l.strategy = name;
   l.est_bytes_c2s = static_cast<std::uint64_t>(bytes / 2);
   l.est_bytes_s2c = static_cast<std::uint64_t>(bytes / 2);
   l.est_rounds = rounds;
-  l.est_seconds = 8.0 * bytes / p.bits_per_second + static_cast<double>(rounds) * p.rtt_seconds +
-                  bytes / kNonlinearBytesPerSecond;
+  l.est_seconds = 8.0 * bytes / p.bits_per_second + static_cast<double>(rounds) * p.rtt_seconds + compute_seconds;
   return l;
 }
 
@@ -179,6 +186,7 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
   strategies_->fc.resize(nodes.size());
   strategies_->bn.resize(nodes.size());
   const double scale = ell / 37.0;
+  const NonlinearCosts& nl = profile.ot == mpc::OtBackend::kIknp ? kIknpCosts : kSilentCosts;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const FxNode& n = nodes[i];
     std::size_t count = at(nn::element_count(fixed_.values[n.output].shape));
@@ -222,22 +230,25 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
       }
       case FxOp::kRelu:
         want("relu-millionaire");
-        c = nonlinear_choice("relu-millionaire", kReluBytes37 * scale * count, 12, profile);
+        c = nonlinear_choice("relu-millionaire", nl.relu_bytes * scale * count, nl.relu_seconds * scale * count, 12,
+                             profile);
         break;
       case FxOp::kTrunc:
         if (n.nonneg) {
           want("trunc-exact-msb0");
-          c = nonlinear_choice("trunc-exact-msb0", kTruncKnownBytes37 * scale * count, 6, profile);
+          c = nonlinear_choice("trunc-exact-msb0", nl.trunc_known_bytes * scale * count,
+                               nl.trunc_known_seconds * scale * count, 6, profile);
         } else {
           want("trunc-exact");
-          c = nonlinear_choice("trunc-exact", kTruncBytes37 * scale * count, 16, profile);
+          c = nonlinear_choice("trunc-exact", nl.trunc_bytes * scale * count, nl.trunc_seconds * scale * count, 16,
+                               profile);
         }
         break;
       case FxOp::kMaxPool: {
         want("maxpool-tree");
         double k = static_cast<double>(n.kh * n.kw);
-        c = nonlinear_choice("maxpool-tree", (k - 1) * kReluBytes37 * scale * count,
-                             12 * static_cast<std::uint64_t>(std::ceil(std::log2(std::max(2.0, k)))), profile);
+        c = nonlinear_choice("maxpool-tree", (k - 1) * nl.relu_bytes * scale * count,
+                             (k - 1) * nl.relu_seconds * scale * count, 12 * static_cast<std::uint64_t>(std::ceil(std::log2(std::max(2.0, k)))), profile);
         break;
       }
       case FxOp::kSquare:
@@ -245,7 +256,7 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
         std::string name = n.op == FxOp::kSquare ? "square-gilboa" : "mul-gilboa";
         want(name);
         double per = (n.op == FxOp::kSquare ? 1 : 2) * ell * (16.0 + ell / 8.0);
-        c = nonlinear_choice(name, per * count, 2, profile);
+        c = nonlinear_choice(name, per * count, per * count / 4e8, 2, profile);
         break;
       }
       default:

@@ -37,11 +37,13 @@
 
 namespace peregrine::engine {
 
-/// A network for the planner's time estimates: bandwidth (bits/s, each way) and round-trip time.
+/// A deployment for the planner's estimates: link bandwidth (bits/s, each way), round-trip time,
+/// and the OT back-end the nonlinear layers run on (their bytes and compute differ ~13×).
 struct NetworkProfile {
   std::string name = "lan";
   double bits_per_second = 3e9;
   double rtt_seconds = 3e-4;
+  mpc::OtBackend ot = mpc::OtBackend::kSilent;
   static NetworkProfile lan() { return {"lan", 3e9, 3e-4}; }
   static NetworkProfile wan() { return {"wan", 4e8, 4e-2}; }
 };

@@ -19,7 +19,7 @@ namespace peregrine::mpc {
 /// The correlated-OT source of a session. Both parties must use the same (the engine's hello
 /// checks it).
 enum class OtBackend : std::uint8_t {
-  kSilent = 1,  ///< Ferret silent COT bootstrapped from IKNP (ot/ferret.hpp): ~0.2 bit per COT
+  kSilent = 1,  ///< Ferret silent COT bootstrapped from IKNP (ot/ferret.hpp): ~0.39 bit per COT
   kIknp = 2,    ///< IKNP (128 bits per COT) with KK13 1-out-of-N leaves: CrypTFlow2's set-up
 };
 /// "silent" / "iknp".
