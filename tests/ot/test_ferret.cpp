@@ -75,7 +75,7 @@ TEST(FerretKernels, HalfTreeLevelsSumToDeltaAndTheReceiverMissesOneLeaf) {
     prg.fill(&delta, sizeof delta);
     delta.lo |= 1;
     std::vector<Block> v(L), k0(h), w(L), scratch(L), kb(h);
-    detail::half_tree_sender(seed, delta, h, v.data(), k0.data());
+    detail::half_tree_sender(seed, delta, h, v.data(), k0.data(), scratch.data());
     Block all{};
     for (auto& x : v) all ^= x;
     EXPECT_EQ(all, delta) << "h = " << h;

@@ -39,20 +39,19 @@ void validate(const FerretParams& p, const char* what) {
 
 }  // namespace
 
-void half_tree_sender(Block seed, Block delta, int h, Block* leaves, Block* k0) noexcept {
+void half_tree_sender(Block seed, Block delta, int h, Block* leaves, Block* k0, Block* scratch) noexcept {
   leaves[0] = seed;
   leaves[1] = seed ^ delta;
   k0[0] = seed;
   // Level i (2^i nodes in leaves[0 .. 2^i)) → level i + 1, in place from the top index down;
   // the hashes of level i go to the upper half of the array, which level i + 1 then overwrites
   // only after they have been read (node p writes 2p, 2p + 1 ≥ p).
-  std::vector<Block> tmp(std::size_t{1} << (h - 1));
   for (int i = 1; i < h; ++i) {
     const std::size_t m = std::size_t{1} << i;
-    ccr_hash_kernel(leaves, tmp.data(), m);
+    ccr_hash_kernel(leaves, scratch, m);
     Block sum{};
     for (std::size_t p = m; p-- > 0;) {
-      const Block x = leaves[p], l = tmp[p];
+      const Block x = leaves[p], l = scratch[p];
       leaves[2 * p + 1] = x ^ l;
       leaves[2 * p] = l;
       sum ^= l;
@@ -165,11 +164,12 @@ class FerretCore {
     msg_.resize(B * h);
     kb_.resize(h);
     const Block* trees = res_.data() + cur_.k + bin_ * h;
+    scratch_.resize(L / 2);
     if (sender_) {
       for (std::size_t b = 0; b < B; ++b) {
         Block seed;
         prg_.fill(&seed, sizeof seed);
-        half_tree_sender(seed, delta_, h, buf_.data() + b * L, kb_.data());
+        half_tree_sender(seed, delta_, h, buf_.data() + b * L, kb_.data(), scratch_.data());
         for (int i = 0; i < h; ++i) msg_[b * h + i] = kb_[i] ^ trees[b * h + i];
       }
       ch_.send(msg_.data(), msg_.size() * sizeof(Block));
@@ -177,7 +177,6 @@ class FerretCore {
       for (std::size_t j = 0; j < B * L; ++j) buf_[j] = and_block(buf_[j], kClearLsb);
     } else {
       ch_.recv(msg_.data(), msg_.size() * sizeof(Block));
-      scratch_.resize(L / 2);
       bits_.resize(h);
       for (std::size_t b = 0; b < B; ++b) {
         for (int i = 0; i < h; ++i) {

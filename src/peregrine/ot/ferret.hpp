@@ -153,8 +153,8 @@ namespace detail {
 
 /// Local kernels of one bin (no I/O), exposed for tests.
 /// Sender: expands the half tree from seed σ under Δ into leaves[2^h] and writes K_i^0 (i = 1..h)
-/// to k0[h]. 1 ≤ h ≤ 20.
-void half_tree_sender(Block seed, Block delta, int h, Block* leaves, Block* k0) noexcept;
+/// to k0[h]; scratch holds 2^(h−1) blocks. 1 ≤ h ≤ 20.
+void half_tree_sender(Block seed, Block delta, int h, Block* leaves, Block* k0, Block* scratch) noexcept;
 /// Receiver: from K_i^{b_i} (kb[h], level i = index i − 1) and the bits b_i, reconstructs every
 /// leaf (the punctured leaf α = Σ (1 − b_i)·2^{h−i} as the XOR of the others) into leaves[2^h];
 /// scratch holds 2^h blocks. Returns α.
