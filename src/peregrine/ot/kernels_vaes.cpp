@@ -6,8 +6,10 @@
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge operand, which trips
 // -W(maybe-)uninitialized on every inlined call; the operand is never read.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "peregrine/ot/kernels.hpp"
 
