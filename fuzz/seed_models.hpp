@@ -2,28 +2,25 @@
 // (read at run time from PEREGRINE_MODELS_DIR, the source tree's models/ folder) and a small
 // synthetic ONNX model built here with the protobuf API that uses every supported op and every
 // folded form (so the mutations start from each code path of the importer and the lowering), plus
-// the quantisation a `serve` runs on them.
+// the quantisation a `serve` runs on them. The model is built with the ONNX helpers the tests use
+// (tests/common/onnx_builder.hpp: protobuf and the standard library only, so it builds without
+// the test suite).
 #pragma once
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "../tests/common/onnx_builder.hpp"
 #include "peregrine/nn/fixed.hpp"
 #include "peregrine/nn/graph.hpp"
 
 namespace peregrine::fuzz {
 
 using Bytes = std::vector<std::uint8_t>;
-
-inline Bytes read_file_bytes(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 /// The .onnx files of the source tree's models/ folder (sorted by name).
 inline std::vector<Bytes> shipped_onnx_models() {
@@ -33,82 +30,22 @@ inline std::vector<Bytes> shipped_onnx_models() {
     if (e.path().extension() == ".onnx") paths.push_back(e.path());
   std::sort(paths.begin(), paths.end());
   std::vector<Bytes> out;
-  for (const auto& p : paths) out.push_back(read_file_bytes(p));
+  for (const auto& p : paths) out.push_back(test::onnx_builder::read_file(p));
   return out;
 }
 
 namespace seed_detail {
 
-inline void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
-                      const std::vector<std::int64_t>& dims) {
-  auto* tt = list->Add();
-  tt->set_name(name);
-  auto* t = tt->mutable_type()->mutable_tensor_type();
-  t->set_elem_type(onnx::TensorProto::FLOAT);
-  for (auto d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
-}
-
+// A FLOAT initializer of shape `dims` with deterministic, varied values within ±scale (`salt`
+// varies the pattern between initializers).
 inline void add_floats(onnx::GraphProto& g, const std::string& name, const std::vector<std::int64_t>& dims,
                        float scale, int salt) {
-  auto* t = g.add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::FLOAT);
   std::int64_t count = 1;
-  for (auto d : dims) {
-    t->add_dims(d);
-    count *= d;
-  }
+  for (auto d : dims) count *= d;
   std::vector<float> v(static_cast<std::size_t>(count));
-  for (std::size_t k = 0; k < v.size(); ++k)  // deterministic, varied, within ±scale
+  for (std::size_t k = 0; k < v.size(); ++k)
     v[k] = scale * static_cast<float>(static_cast<int>((k * 37 + static_cast<std::size_t>(salt) * 11) % 41) - 20) / 20.0f;
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-}
-
-inline onnx::NodeProto* add_node(onnx::GraphProto& g, const std::string& op, const std::vector<std::string>& in,
-                                 const std::vector<std::string>& out) {
-  auto* n = g.add_node();
-  n->set_name(op + "_" + out.at(0));
-  n->set_op_type(op);
-  for (const auto& s : in) n->add_input(s);
-  for (const auto& s : out) n->add_output(s);
-  return n;
-}
-
-inline void attr_ints(onnx::NodeProto* n, const std::string& name, const std::vector<std::int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (auto x : v) a->add_ints(x);
-}
-
-inline void attr_int(onnx::NodeProto* n, const std::string& name, std::int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-
-// A Constant node with an int64 (or float) tensor value.
-inline void int_constant(onnx::GraphProto& g, const std::string& out, const std::vector<std::int64_t>& dims,
-                         const std::vector<std::int64_t>& v) {
-  auto* a = add_node(g, "Constant", {}, {out})->add_attribute();
-  a->set_name("value");
-  a->set_type(onnx::AttributeProto::TENSOR);
-  auto* t = a->mutable_t();
-  t->set_data_type(onnx::TensorProto::INT64);
-  for (auto d : dims) t->add_dims(d);
-  for (auto x : v) t->add_int64_data(x);
-}
-
-inline void float_constant(onnx::GraphProto& g, const std::string& out, const std::vector<std::int64_t>& dims,
-                           const std::vector<float>& v) {
-  auto* a = add_node(g, "Constant", {}, {out})->add_attribute();
-  a->set_name("value");
-  a->set_type(onnx::AttributeProto::TENSOR);
-  auto* t = a->mutable_t();
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  for (auto d : dims) t->add_dims(d);
-  for (auto x : v) t->add_float_data(x);
+  test::onnx_builder::float_initializer(g, name, dims, v);
 }
 
 }  // namespace seed_detail
@@ -119,10 +56,9 @@ inline void float_constant(onnx::GraphProto& g, const std::string& out, const st
 /// ArgMax) and every folded form (Constant, ConstantOfShape, Shape, Gather, Unsqueeze, Squeeze,
 /// Transpose, Cast, Div), with preprocessing metadata.
 inline onnx::ModelProto synthetic_onnx(bool argmax = false) {
-  using namespace seed_detail;
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
+  using namespace test::onnx_builder;
+  using seed_detail::add_floats;
+  onnx::ModelProto m = new_model();
   for (auto [k, v] : {std::pair{"pixel_scale", "0.00392156862745098"}, {"mean", "0.5,0.4,0.3"}, {"std", "0.25,0.25,0.5"},
                       {"labels", "a,b,c,d,e"}}) {
     auto* p = m.add_metadata_props();
@@ -232,11 +168,8 @@ inline onnx::ModelProto synthetic_onnx(bool argmax = false) {
   return m;
 }
 
-inline Bytes bytes_of(const onnx::ModelProto& m) {
-  std::string s;
-  m.SerializeToString(&s);
-  return {s.begin(), s.end()};
-}
+/// The serialised model (an .onnx file's bytes).
+using test::onnx_builder::bytes_of;
 
 /// A deterministic calibration input for `g`'s single input (values in [−1, 1]).
 inline nn::Tensor calibration_input(const nn::Graph& g) {

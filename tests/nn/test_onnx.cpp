@@ -8,29 +8,26 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/core/prg.hpp"
 #include "peregrine/nn/float_exec.hpp"
 #include "peregrine/nn/onnx_import.hpp"
+#include "../common/onnx_builder.hpp"
 
 using namespace peregrine;
 using namespace peregrine::nn;
+using namespace peregrine::test::onnx_builder;
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path kData = PEREGRINE_SHARED_DATA_DIR;
-
-std::vector<std::uint8_t> read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 std::vector<float> split_floats(const std::string& s) {
   std::vector<float> v;
@@ -137,65 +134,10 @@ TEST(ShippedModels, AllFilesCovered) {
 
 // ---- models built in the test with the protobuf API ------------------------------------------
 
-void add_init(onnx::GraphProto& g, const std::string& name, const std::vector<std::int64_t>& dims,
-              const std::vector<float>& v) {
-  auto* t = g.add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  for (auto d : dims) t->add_dims(d);
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-}
-
-onnx::NodeProto* add_node(onnx::GraphProto& g, const std::string& name, const std::string& op,
-                          const std::vector<std::string>& in, const std::vector<std::string>& out) {
-  auto* n = g.add_node();
-  n->set_name(name);
-  n->set_op_type(op);
-  for (const auto& s : in) n->add_input(s);
-  for (const auto& s : out) n->add_output(s);
-  return n;
-}
-
-void add_ints(onnx::NodeProto* n, const std::string& name, const std::vector<std::int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (auto x : v) a->add_ints(x);
-}
-
-void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
-               const std::vector<std::int64_t>& dims) {
-  auto* vi = list->Add();
-  vi->set_name(name);
-  auto* tt = vi->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  for (auto d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-}
-
-// A Constant node holding an int64 tensor.
-void add_int_constant(onnx::GraphProto& g, const std::string& out, const std::vector<std::int64_t>& dims,
+// The test models name their Constant nodes "<output>_const".
+void add_int_constant(onnx::GraphProto& g, const std::string& out, const Dims& dims,
                       const std::vector<std::int64_t>& v) {
-  auto* n = add_node(g, out + "_const", "Constant", {}, {out});
-  auto* a = n->add_attribute();
-  a->set_name("value");
-  a->set_type(onnx::AttributeProto::TENSOR);
-  auto* t = a->mutable_t();
-  t->set_data_type(onnx::TensorProto::INT64);
-  for (auto d : dims) t->add_dims(d);
-  for (auto x : v) t->add_int64_data(x);
-}
-
-onnx::ModelProto new_model() {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
-  return m;
-}
-
-std::vector<std::uint8_t> bytes_of(const onnx::ModelProto& m) {
-  std::string s;
-  EXPECT_TRUE(m.SerializeToString(&s));
-  return {s.begin(), s.end()};
+  int_constant(g, out, dims, v, out + "_const");
 }
 
 std::vector<float> random_floats(Prg& prg, std::size_t n, float lo, float hi) {
@@ -219,47 +161,39 @@ onnx::ModelProto bn_model() {
   g.set_name("bn_fold");
   add_value(g.mutable_input(), "x", {1, 3, 6, 6});
   add_value(g.mutable_output(), "y", {1, 3});
-  add_init(g, "cw", {4, 3, 3, 3}, random_floats(prg, 108, -0.5f, 0.5f));
-  add_init(g, "cb", {4}, random_floats(prg, 4, -0.2f, 0.2f));
-  add_init(g, "g1", {4}, random_floats(prg, 4, 0.5f, 1.5f));
-  add_init(g, "b1", {4}, random_floats(prg, 4, -0.5f, 0.5f));
-  add_init(g, "m1", {4}, random_floats(prg, 4, -0.5f, 0.5f));
-  add_init(g, "v1", {4}, random_floats(prg, 4, 0.2f, 2.0f));
-  add_init(g, "fw", {5, 144}, random_floats(prg, 720, -0.1f, 0.1f));
-  add_init(g, "fb", {5}, random_floats(prg, 5, -0.1f, 0.1f));
-  add_init(g, "g2", {5}, random_floats(prg, 5, 0.5f, 1.5f));
-  add_init(g, "b2", {5}, random_floats(prg, 5, -0.5f, 0.5f));
-  add_init(g, "m2", {5}, random_floats(prg, 5, -0.5f, 0.5f));
-  add_init(g, "v2", {5}, random_floats(prg, 5, 0.2f, 2.0f));
-  add_init(g, "mw", {5, 3}, random_floats(prg, 15, -1.0f, 1.0f));
-  add_init(g, "ab", {3}, random_floats(prg, 3, -1.0f, 1.0f));
+  // The initializers: name, shape, and the range of their random values (drawn from prg in this order).
+  const std::vector<std::tuple<std::string, Dims, float, float>> inits = {
+      {"cw", {4, 3, 3, 3}, -0.5f, 0.5f}, {"cb", {4}, -0.2f, 0.2f},     {"g1", {4}, 0.5f, 1.5f},
+      {"b1", {4}, -0.5f, 0.5f},          {"m1", {4}, -0.5f, 0.5f},     {"v1", {4}, 0.2f, 2.0f},
+      {"fw", {5, 144}, -0.1f, 0.1f},     {"fb", {5}, -0.1f, 0.1f},     {"g2", {5}, 0.5f, 1.5f},
+      {"b2", {5}, -0.5f, 0.5f},          {"m2", {5}, -0.5f, 0.5f},     {"v2", {5}, 0.2f, 2.0f},
+      {"mw", {5, 3}, -1.0f, 1.0f},       {"ab", {3}, -1.0f, 1.0f}};
+  for (const auto& [name, dims, lo, hi] : inits)
+    float_initializer(g, name, dims, random_floats(prg, static_cast<std::size_t>(element_count(dims)), lo, hi));
   add_int_constant(g, "zero_pads", {8}, {0, 0, 0, 0, 0, 0, 0, 0});
-  add_node(g, "pad0", "Pad", {"x", "zero_pads"}, {"xp"});
-  auto* conv = add_node(g, "conv", "Conv", {"xp", "cw", "cb"}, {"c"});
-  add_ints(conv, "pads", {1, 1, 1, 1});
-  add_ints(conv, "kernel_shape", {3, 3});
-  add_node(g, "bn1", "BatchNormalization", {"c", "g1", "b1", "m1", "v1"}, {"bn1"});
-  add_node(g, "relu", "Relu", {"bn1"}, {"r"});
-  add_node(g, "drop", "Dropout", {"r"}, {"d"});
+  add_node(g, "Pad", {"x", "zero_pads"}, {"xp"}, "pad0");
+  auto* conv = add_node(g, "Conv", {"xp", "cw", "cb"}, {"c"}, "conv");
+  attr_ints(conv, "pads", {1, 1, 1, 1});
+  attr_ints(conv, "kernel_shape", {3, 3});
+  add_node(g, "BatchNormalization", {"c", "g1", "b1", "m1", "v1"}, {"bn1"}, "bn1");
+  add_node(g, "Relu", {"bn1"}, {"r"}, "relu");
+  add_node(g, "Dropout", {"r"}, {"d"}, "drop");
   // torch-style dynamic flatten: x.view(x.size(0), -1)
-  add_node(g, "shape", "Shape", {"d"}, {"ds"});
+  add_node(g, "Shape", {"d"}, {"ds"}, "shape");
   add_int_constant(g, "idx0", {}, {0});
-  add_node(g, "gather", "Gather", {"ds", "idx0"}, {"n"});
+  add_node(g, "Gather", {"ds", "idx0"}, {"n"}, "gather");
   add_int_constant(g, "axes0", {1}, {0});
-  add_node(g, "unsq", "Unsqueeze", {"n", "axes0"}, {"n1"});
+  add_node(g, "Unsqueeze", {"n", "axes0"}, {"n1"}, "unsq");
   add_int_constant(g, "minus1", {1}, {-1});
-  add_node(g, "cat", "Concat", {"n1", "minus1"}, {"newshape"})->add_attribute()->set_name("axis");
+  // "axis" is an INT attribute whose value is left unset (read as 0): attr_int would store the 0.
+  add_node(g, "Concat", {"n1", "minus1"}, {"newshape"}, "cat")->add_attribute()->set_name("axis");
   g.mutable_node(g.node_size() - 1)->mutable_attribute(0)->set_type(onnx::AttributeProto::INT);
-  add_node(g, "flat", "Reshape", {"d", "newshape"}, {"f"});
-  auto* gemm = add_node(g, "fc", "Gemm", {"f", "fw", "fb"}, {"h"});
-  auto* tb = gemm->add_attribute();
-  tb->set_name("transB");
-  tb->set_type(onnx::AttributeProto::INT);
-  tb->set_i(1);
-  add_node(g, "bn2", "BatchNormalization", {"h", "g2", "b2", "m2", "v2"}, {"bn2"});
-  add_node(g, "id", "Identity", {"bn2"}, {"i"});
-  add_node(g, "mm", "MatMul", {"i", "mw"}, {"mmo"});
-  add_node(g, "add", "Add", {"mmo", "ab"}, {"y"});
+  add_node(g, "Reshape", {"d", "newshape"}, {"f"}, "flat");
+  attr_int(add_node(g, "Gemm", {"f", "fw", "fb"}, {"h"}, "fc"), "transB", 1);
+  add_node(g, "BatchNormalization", {"h", "g2", "b2", "m2", "v2"}, {"bn2"}, "bn2");
+  add_node(g, "Identity", {"bn2"}, {"i"}, "id");
+  add_node(g, "MatMul", {"i", "mw"}, {"mmo"}, "mm");
+  add_node(g, "Add", {"mmo", "ab"}, {"y"}, "add");
   return m;
 }
 
@@ -298,18 +232,18 @@ TEST(OnnxImport, UnsupportedOpsAreReportedAllAtOnce) {
   auto& g = *m.mutable_graph();
   add_value(g.mutable_input(), "x", {1, 2, 5, 5});
   add_value(g.mutable_output(), "y", {1, 2, 5, 5});
-  add_init(g, "w", {2, 2, 3, 3}, std::vector<float>(36, 0.1f));
-  add_node(g, "first_relu", "Relu", {"x"}, {"a"});
-  add_node(g, "weird_erf", "Erf", {"a"}, {"b"});
-  auto* conv = add_node(g, "dilated_conv", "Conv", {"b", "w"}, {"c"});
-  add_ints(conv, "dilations", {2, 2});
-  add_ints(conv, "pads", {2, 2, 2, 2});
-  auto* pad = add_node(g, "reflect_pad", "Pad", {"c"}, {"d"});
+  float_initializer(g, "w", {2, 2, 3, 3}, std::vector<float>(36, 0.1f));
+  add_node(g, "Relu", {"x"}, {"a"}, "first_relu");
+  add_node(g, "Erf", {"a"}, {"b"}, "weird_erf");
+  auto* conv = add_node(g, "Conv", {"b", "w"}, {"c"}, "dilated_conv");
+  attr_ints(conv, "dilations", {2, 2});
+  attr_ints(conv, "pads", {2, 2, 2, 2});
+  auto* pad = add_node(g, "Pad", {"c"}, {"d"}, "reflect_pad");
   auto* mode = pad->add_attribute();
   mode->set_name("mode");
   mode->set_type(onnx::AttributeProto::STRING);
   mode->set_s("reflect");
-  add_node(g, "lrn_norm", "LRN", {"d"}, {"y"});
+  add_node(g, "LRN", {"d"}, {"y"}, "lrn_norm");
   try {
     load_onnx_bytes(bytes_of(m));
     FAIL() << "expected Error(kUnsupported)";
@@ -430,9 +364,9 @@ TEST(OnnxImport, PoolPaddingNotBelowTheKernelOnItsAxisIsMalformed) {
     auto& g = *m.mutable_graph();
     add_value(g.mutable_input(), "x", {1, 2, 5, 5});
     add_value(g.mutable_output(), "y", {1, 2, 7, 3});
-    auto* pool = add_node(g, "pool", op, {"x"}, {"y"});
-    add_ints(pool, "kernel_shape", {1, 3});
-    add_ints(pool, "pads", {1, 0, 1, 0});  // pad 1 on H, where the kernel is 1
+    auto* pool = add_node(g, op, {"x"}, {"y"}, "pool");
+    attr_ints(pool, "kernel_shape", {1, 3});
+    attr_ints(pool, "pads", {1, 0, 1, 0});  // pad 1 on H, where the kernel is 1
     try {
       load_onnx_bytes(bytes_of(m));
       ADD_FAILURE() << op << ": accepted";
@@ -498,7 +432,7 @@ TEST(OnnxImport, SliceStepsOfAnySizeGiveTheRightShape) {
   add_int_constant(g, "en", {3}, {big, low, big});
   add_int_constant(g, "ax", {3}, {1, 2, 3});
   add_int_constant(g, "sp", {3}, {big, low, 2});
-  add_node(g, "slice", "Slice", {"x", "st", "en", "ax", "sp"}, {"y"});
+  add_node(g, "Slice", {"x", "st", "en", "ax", "sp"}, {"y"}, "slice");
   Graph gr = load_onnx_bytes(bytes_of(m));
   EXPECT_EQ(gr.shape_of("y"), (Shape{1, 1, 1, 3}));
   ASSERT_EQ(gr.nodes.size(), 1u);
