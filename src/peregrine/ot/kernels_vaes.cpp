@@ -34,6 +34,25 @@ inline void enc(const Keys& k, __m512i* x) {
   for (std::size_t j = 0; j < kWay; ++j) x[j] = _mm512_aesenclast_epi128(x[j], k.rk[10]);
 }
 
+// Counter blocks {lo0 + i, hi}, i = 0, 1, 2, ...: next() fills kWay registers (16 blocks).
+class Counter {
+ public:
+  Counter(std::uint64_t lo0, std::uint64_t hi) {
+    const auto h = static_cast<long long>(hi), lo = static_cast<long long>(lo0);
+    v_ = _mm512_set_epi64(h, lo + 3, h, lo + 2, h, lo + 1, h, lo);
+  }
+  void next(__m512i* x) {
+    const __m512i step = _mm512_set_epi64(0, 4, 0, 4, 0, 4, 0, 4);
+    for (std::size_t j = 0; j < kWay; ++j) {
+      x[j] = v_;
+      v_ = _mm512_add_epi64(v_, step);
+    }
+  }
+
+ private:
+  __m512i v_;
+};
+
 inline __m512i ld(const Block* p) { return _mm512_loadu_si512(static_cast<const void*>(p)); }
 inline void st(Block* p, __m512i v) { _mm512_storeu_si512(static_cast<void*>(p), v); }
 
@@ -67,17 +86,11 @@ void ccr_hash_vaes(const Block* in, Block* out, std::size_t n) noexcept {
 
 void tccr_hash_vaes(const Block* in, Block tweak0, Block* out, std::size_t n) noexcept {
   const Keys k(fixed_key());
-  const long long h = static_cast<long long>(tweak0.hi);
-  const auto lo = static_cast<long long>(tweak0.lo);
-  __m512i tv = _mm512_set_epi64(h, lo + 3, h, lo + 2, h, lo + 1, h, lo);
-  const __m512i step = _mm512_set_epi64(0, 4, 0, 4, 0, 4, 0, 4);
+  Counter tweaks(tweak0.lo, tweak0.hi);
   std::size_t i = 0;
   for (; i + 4 * kWay <= n; i += 4 * kWay) {
     __m512i t[kWay];
-    for (std::size_t j = 0; j < kWay; ++j) {
-      t[j] = tv;
-      tv = _mm512_add_epi64(tv, step);
-    }
+    tweaks.next(t);
     tccr16(k, in + i, t, out + i);
   }
   if (i < n) tccr_hash_aesni(in + i, Block{tweak0.lo + i, tweak0.hi}, out + i, n - i);
@@ -97,19 +110,13 @@ void tccr_hash_tweaks_vaes(const Block* in, const Block* tweaks, Block* out, std
 void lpn_indices_vaes(const AesKey& key, std::uint64_t lo0, std::uint64_t hi, std::size_t nblocks,
                       std::uint32_t k, std::uint32_t* idx) noexcept {
   const Keys keys(key);
-  const long long h = static_cast<long long>(hi);
-  const auto lo = static_cast<long long>(lo0);
-  __m512i cv = _mm512_set_epi64(h, lo + 3, h, lo + 2, h, lo + 1, h, lo);
-  const __m512i step = _mm512_set_epi64(0, 4, 0, 4, 0, 4, 0, 4);
+  Counter ctr(lo0, hi);
   const __m512i kv = _mm512_set1_epi64(static_cast<long long>(k));
   const __m512i hi_dwords = _mm512_set1_epi64(static_cast<long long>(0xFFFFFFFF00000000ULL));
   std::size_t b = 0;
   for (; b + 4 * kWay <= nblocks; b += 4 * kWay) {
     __m512i x[kWay];
-    for (std::size_t j = 0; j < kWay; ++j) {
-      x[j] = cv;
-      cv = _mm512_add_epi64(cv, step);
-    }
+    ctr.next(x);
     enc(keys, x);
     for (std::size_t j = 0; j < kWay; ++j) {
       // ⌊w·k / 2^32⌋ per 32-bit word: even words from the low, odd words from the high dword.
