@@ -3,9 +3,10 @@
 // the sender's A; odd = we are the sender and the input is the receiver's B_0..B_3. Invalid points
 // must be rejected with a typed error.
 #include <array>
-#include <thread>
+#include <chrono>
 
 #include "fuzz_target.hpp"
+#include "raw_peer.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/core/prg.hpp"
 #include "peregrine/net/channel.hpp"
@@ -27,44 +28,31 @@ std::string name() { return "base_ot"; }
 
 void run_one(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return;
-  net::ChannelOptions o;
-  o.read_timeout = std::chrono::milliseconds(200);
-  auto pr = net::make_memory_pair(o);
   // The peer follows the message order, so no side waits on the other beyond the input.
   const bool we_receive = data[0] % 2 == 0;
-  std::thread peer([&] {
-    try {
-      std::array<std::uint8_t, 32 * kN> sink;
-      if (!we_receive) pr.second->recv(sink.data(), 32);  // our A
-      pr.second->send(data + 1, size - 1);
-      pr.second->flush();
-      if (we_receive && size - 1 >= 32) pr.second->recv(sink.data(), 32 * kN);  // our B
-    } catch (const Error&) {
-    }
-    pr.second.reset();
-  });
-  Prg prg = fixed_prg(1);
-  try {
+  auto peer = [&](net::Channel& c) {
+    std::array<std::uint8_t, 32 * kN> sink;
+    if (!we_receive) c.recv(sink.data(), 32);  // our A
+    c.send(data + 1, size - 1);
+    c.flush();
+    if (we_receive && size - 1 >= 32) c.recv(sink.data(), 32 * kN);  // our B
+  };
+  with_peer(std::chrono::milliseconds(200), peer, [&](net::Channel& ch) {
+    Prg prg = fixed_prg(1);
     if (we_receive) {
       const std::array<std::uint8_t, kN> choices = {0, 1, 1, 0};
       ot::BaseOtReceiver r(prg, choices, "fuzz");
-      r.receive_a_send_b(*pr.first);
+      r.receive_a_send_b(ch);
       std::array<ot::Block, kN> keys;
       r.derive(keys);
     } else {
       ot::BaseOtSender s(prg, kN, "fuzz");
-      s.send_a(*pr.first);
-      pr.first->flush();
+      s.send_a(ch);
+      ch.flush();
       std::array<std::array<ot::Block, 2>, kN> keys;
-      s.receive_and_derive(*pr.first, keys);
+      s.receive_and_derive(ch, keys);
     }
-  } catch (...) {
-    pr.first.reset();
-    peer.join();
-    throw;
-  }
-  pr.first.reset();
-  peer.join();
+  });
 }
 
 std::vector<std::vector<std::uint8_t>> seeds() {
