@@ -623,6 +623,14 @@ class HostilePeer : public ::testing::Test {
     EXPECT_TRUE(server_.alive());
   }
 
+  /// The client saw the connection end (kPeerClosed) because the server refused the session, whose
+  /// line must be "failed: " + a match of `re`. Call with ASSERT_NO_FATAL_FAILURE.
+  void expect_refused(const ClientOutcome& o, const std::string& re) {
+    ASSERT_TRUE(o.code.has_value()) << describe(o);
+    EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
+    expect_failed(re);
+  }
+
   /// Waits for the line of the latest session; it must be "failed: " + a match of `re`.
   void expect_failed(const std::string& re) { expect_failed(sessions_, re); }
   void expect_failed(int k, const std::string& re) {
@@ -709,9 +717,7 @@ TEST_P(HostileHello, ServerRefusesWithTheFieldsReason) {
   });
   EXPECT_EQ(o.layout_error, "");
   EXPECT_EQ(o.patched, c.bytes.size());
-  ASSERT_TRUE(o.code.has_value()) << describe(o);
-  EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
-  expect_failed(c.server_re);
+  ASSERT_NO_FATAL_FAILURE(expect_refused(o, c.server_re));
   expect_good_session();
 }
 
@@ -776,9 +782,8 @@ TEST_F(HostilePeer, OversizedCiphertextFrameIsRefusedBeforeAllocation) {
   });
   EXPECT_EQ(o.layout_error, "");
   EXPECT_EQ(o.patched, 8u);
-  ASSERT_TRUE(o.code.has_value()) << describe(o);
-  EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
-  expect_failed("size_limit: frame of " + std::to_string(huge) + " bytes exceeds the limit$");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_refused(o, "size_limit: frame of " + std::to_string(huge) + " bytes exceeds the limit$"));
   expect_memory_bounded();
   expect_good_session();
 }
@@ -820,9 +825,7 @@ TEST_F(HostilePeer, GarbageCiphertextBodyWithAValidFrameHeader) {
   });
   EXPECT_EQ(o.layout_error, "");
   EXPECT_GT(o.patched, 1000u);
-  ASSERT_TRUE(o.code.has_value()) << describe(o);
-  EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
-  expect_failed("malformed_input: bad magic$");
+  ASSERT_NO_FATAL_FAILURE(expect_refused(o, "malformed_input: bad magic$"));
   expect_good_session();
 }
 
@@ -834,9 +837,8 @@ TEST_F(HostilePeer, CiphertextUnderOtherHeParametersIsRefused) {
   });
   EXPECT_EQ(o.layout_error, "");
   EXPECT_EQ(o.patched, 8u);
-  ASSERT_TRUE(o.code.has_value()) << describe(o);
-  EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
-  expect_failed("params_mismatch: serialized object was made under different HE parameters$");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_refused(o, "params_mismatch: serialized object was made under different HE parameters$"));
   expect_good_session();
 }
 
@@ -884,9 +886,7 @@ TEST_P(HostileRange, CoefficientAboveTheModulusIsRefused) {
   });
   EXPECT_EQ(o.layout_error, "");
   EXPECT_EQ(o.patched, 8u);
-  ASSERT_TRUE(o.code.has_value()) << describe(o);
-  EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
-  expect_failed("malformed_input: coefficient ≥ modulus$");
+  ASSERT_NO_FATAL_FAILURE(expect_refused(o, "malformed_input: coefficient ≥ modulus$"));
   expect_good_session();
 }
 
@@ -977,9 +977,7 @@ TEST_P(HostilePoint, InvalidCurvePointIsRefused) {
   });
   EXPECT_EQ(o.layout_error, "");
   EXPECT_EQ(o.patched, 32u);
-  ASSERT_TRUE(o.code.has_value()) << describe(o);
-  EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
-  expect_failed(c.server_re);
+  ASSERT_NO_FATAL_FAILURE(expect_refused(o, c.server_re));
   expect_good_session();
 }
 
@@ -1016,9 +1014,7 @@ TEST_F(HostilePeer, PeerThatStopsMidLayerTimesOut) {
   ASSERT_GT(cut, honest.online_at) << which;
   ClientOutcome o = run_client({}, [&](TamperChannel& t) { t.stall_from(cut); });
   EXPECT_TRUE(o.cut_reached) << which;
-  ASSERT_TRUE(o.code.has_value()) << describe(o);
-  EXPECT_EQ(*o.code, ErrorCode::kPeerClosed) << o.what;
-  expect_failed("timeout: no data from the peer within the read timeout$");
+  ASSERT_NO_FATAL_FAILURE(expect_refused(o, "timeout: no data from the peer within the read timeout$"));
   expect_good_session();
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "../common/errors.hpp"
 #include "peregrine/net/channel.hpp"
 
 namespace peregrine::net::testing {
@@ -49,19 +50,6 @@ inline void run_two(Pair pair, std::function<void(ChannelPtr)> a, std::function<
   if (ea) std::rethrow_exception(ea);
 }
 
-/// Runs f and returns the ErrorCode of the peregrine::Error it throws; fails the test otherwise.
-template <class F>
-std::optional<ErrorCode> error_code_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "unexpected exception: " << e.what();
-    return std::nullopt;
-  }
-  ADD_FAILURE() << "no exception thrown";
-  return std::nullopt;
-}
+using peregrine::test::error_code_of;
 
 }  // namespace peregrine::net::testing

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "../common/errors.hpp"
 #include "ot_test_util.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/ot/derived.hpp"
@@ -174,30 +175,23 @@ TEST(DerivedOt, ReverseDirectionAndInterleaving) {
 }
 
 TEST(DerivedOt, InvalidArgumentsRejectedBeforeTraffic) {
+  using peregrine::test::error_code_of;
   DerivedSession s;
   const auto sent0 = s.ch0->stats().bytes_sent, sent1 = s.ch1->stats().bytes_sent;
   std::vector<std::uint64_t> v(4), out(4);
   std::vector<std::uint8_t> c(4, 0);
-  auto code = [](const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.code();
-    }
-    return ErrorCode::kCrypto;  // sentinel: no exception
-  };
-  EXPECT_EQ(code([&] { s.snd.send_chosen(v, v, 0); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code([&] { s.snd.send_chosen(v, v, 65); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code([&] { s.snd.send_1_of_n(v, 9, 8); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code([&] { s.snd.send_1_of_n(std::span<const std::uint64_t>(v.data(), 3), 2, 8); }),
+  EXPECT_EQ(error_code_of([&] { s.snd.send_chosen(v, v, 0); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(error_code_of([&] { s.snd.send_chosen(v, v, 65); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(error_code_of([&] { s.snd.send_1_of_n(v, 9, 8); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(error_code_of([&] { s.snd.send_1_of_n(std::span<const std::uint64_t>(v.data(), 3), 2, 8); }),
             ErrorCode::kInvalidArgument);
   c[2] = 4;
-  EXPECT_EQ(code([&] { s.rcv.recv_1_of_n(c, out, 2, 8); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code([&] { s.rcv.recv_cot_additive(std::span<const std::uint8_t>(c.data(), 3), out, 8); }),
+  EXPECT_EQ(error_code_of([&] { s.rcv.recv_1_of_n(c, out, 2, 8); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(error_code_of([&] { s.rcv.recv_cot_additive(std::span<const std::uint8_t>(c.data(), 3), out, 8); }),
             ErrorCode::kInvalidArgument);
   std::vector<std::uint8_t> b(10);
-  EXPECT_EQ(code([&] { s.snd.send_chosen_bytes(b, b, 3); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code([&] { s.snd.send_chosen_bytes(b, b, 0); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(error_code_of([&] { s.snd.send_chosen_bytes(b, b, 3); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(error_code_of([&] { s.snd.send_chosen_bytes(b, b, 0); }), ErrorCode::kInvalidArgument);
   EXPECT_EQ(s.ch0->stats().bytes_sent, sent0);
   EXPECT_EQ(s.ch1->stats().bytes_sent, sent1);
 }
