@@ -160,9 +160,10 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
         if ((x >> k) & 1) sel[k] |= mask << (x * static_cast<std::size_t>(l));
   // Pipeline (see recv_1_of_n): random COTs of batch i+1 are taken before batch i's messages go
   // out, and hashed after, so both parties work at once and the byte streams stay in order.
-  grow(q_, std::min(batch, n) * M);
-  cot_.send_random_cot(std::span<Block>(q_.data(), std::min(batch, n) * M));
-  expand(std::min(batch, n) * M, nb, kSlot);
+  const std::size_t first = std::min(batch, n) * M;
+  grow(q_, first);
+  cot_.send_random_cot(std::span<Block>(q_.data(), first));
+  expand(first, nb, kSlot);
   for (std::size_t off = 0; off < n; off += batch) {
     const std::size_t b = std::min(batch, n - off), bm = b * M;
     const std::size_t next = off + b < n ? std::min(batch, n - off - b) * M : 0;
