@@ -14,15 +14,8 @@
 #include <thread>
 
 #include "peregrine/core/error.hpp"
-#include "peregrine/linear/bn.hpp"
-#include "peregrine/linear/conv.hpp"
-#include "peregrine/linear/fc.hpp"
-#include "peregrine/linear/local_ops.hpp"
-#include "peregrine/mpc/arith.hpp"
-#include "peregrine/mpc/nonlinear.hpp"
-#include "peregrine/mpc/pool.hpp"
+#include "peregrine/linear/he_layer.hpp"
 #include "peregrine/mpc/session.hpp"
-#include "peregrine/mpc/truncation.hpp"
 
 namespace peregrine::engine {
 
@@ -31,99 +24,18 @@ using nn::FxOp;
 using u64 = std::uint64_t;
 using I64 = std::int64_t;
 
-struct LayerStrategies {
-  std::vector<std::unique_ptr<linear::CheetahConvStrategy>> conv;
-  std::vector<std::unique_ptr<linear::CheetahFcStrategy>> fc;
-  std::vector<std::unique_ptr<linear::CheetahBnStrategy>> bn;
-};
-
 struct PreparedWeights {
-  std::vector<linear::PreparedConv> conv;
-  std::vector<linear::PreparedFc> fc;
-  std::vector<linear::PreparedBn> bn;
+  std::vector<std::unique_ptr<Prepared>> nodes;  ///< per node; null where the strategy needs none
 };
 
 namespace {
 
 std::size_t at(I64 v) { return static_cast<std::size_t>(v); }
-linear::Dims dims_of(const nn::Shape& s) {
-  linear::Dims d;
-  for (I64 v : s) d.push_back(at(v));
-  return d;
-}
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 bool is_he_op(FxOp op) { return op == FxOp::kConv || op == FxOp::kGemm || op == FxOp::kAffine; }
-
-linear::Conv2dMeta conv_meta(const FxNode& n) {
-  linear::Conv2dMeta m;
-  m.C = at(n.C); m.H = at(n.H); m.W = at(n.W);
-  m.M = at(n.M); m.kh = at(n.kh); m.kw = at(n.kw);
-  m.stride_h = at(n.sh); m.stride_w = at(n.sw);
-  m.pad_top = at(n.pads[0]); m.pad_left = at(n.pads[1]); m.pad_bottom = at(n.pads[2]); m.pad_right = at(n.pads[3]);
-  m.groups = at(n.groups);
-  m.weight_bits = n.weight_bits;
-  return m;
-}
-linear::FcMeta fc_meta(const FxNode& n) {
-  linear::FcMeta m;
-  m.in_features = at(n.K);
-  m.out_features = at(n.N);
-  m.weight_bits = n.weight_bits;
-  return m;
-}
-linear::BnMeta bn_meta(const FxNode& n) {
-  linear::BnMeta m;
-  m.C = at(n.C);
-  m.H = 1;
-  m.W = at(n.inner);
-  m.weight_bits = n.weight_bits;
-  return m;
-}
-
-// Per-element cost of the nonlinear protocols at ℓ = 37, scaled linearly in ℓ; only for estimates.
-// Bytes: both directions, measured with `peregrine bench relu|trunc` (docs/BENCHMARKS.md).
-// Seconds: one core's compute per element (silent: measured on 2^20 elements; IKNP: its bytes at
-// 400 MB/s of CPU, the rate its hashing and transposes sustain).
-struct NonlinearCosts {
-  double relu_bytes, trunc_bytes, trunc_known_bytes;  // trunc: exact; known: sign known (after ReLU)
-  double relu_seconds, trunc_seconds, trunc_known_seconds;
-};
-constexpr NonlinearCosts kIknpCosts{624, 857, 209, 624 / 4e8, 857 / 4e8, 209 / 4e8};
-constexpr NonlinearCosts kSilentCosts{47.5, 57.0, 18.0, 2.1e-6, 3.2e-6, 0.9e-6};
-// Compute estimates (this machine class, one core): per ciphertext×plaintext product and per
-// ciphertext moved.
-constexpr double kSecondsPerProduct = 6e-6, kSecondsPerCiphertext = 2e-4;
-
-/// The choice for an HE strategy `s` (conv, FC or BN): its exact bytes, one round, and compute from
-/// its product and ciphertext counts.
-template <class Strategy>
-LayerChoice he_choice(const std::string& name, const Strategy& s, const NetworkProfile& p) {
-  const linear::LayerCost c = s.cost();
-  const std::size_t cts = s.plan().n_in + s.plan().products.size();
-  LayerChoice l;
-  l.strategy = name;
-  l.est_bytes_c2s = c.bytes_client_to_server;
-  l.est_bytes_s2c = c.bytes_server_to_client;
-  l.est_rounds = 1;
-  l.est_seconds = 8.0 * static_cast<double>(l.est_bytes_c2s + l.est_bytes_s2c) / p.bits_per_second +
-                  p.rtt_seconds + kSecondsPerProduct * static_cast<double>(c.products) +
-                  kSecondsPerCiphertext * static_cast<double>(cts);
-  return l;
-}
-
-LayerChoice nonlinear_choice(const std::string& name, double bytes, double compute_seconds, std::uint64_t rounds,
-                             const NetworkProfile& p) {
-  LayerChoice l;
-  l.strategy = name;
-  l.est_bytes_c2s = static_cast<std::uint64_t>(bytes / 2);
-  l.est_bytes_s2c = static_cast<std::uint64_t>(bytes / 2);
-  l.est_rounds = rounds;
-  l.est_seconds = 8.0 * bytes / p.bits_per_second + static_cast<double>(rounds) * p.rtt_seconds + compute_seconds;
-  return l;
-}
 
 u64 sat_mul(u64 a, u64 b) { return b != 0 && a > ~u64{0} / b ? ~u64{0} : a * b; }
 
@@ -168,12 +80,14 @@ void sha256(const std::string& text, std::array<std::uint8_t, 32>& out) {
 
 // ---- planner ------------------------------------------------------------------------------------
 
-ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, const std::vector<std::string>* forced)
-    : fixed_(std::move(fixed)), strategies_(std::make_unique<LayerStrategies>()) {
+ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, const PlanOptions& opts,
+                           const std::vector<std::string>* forced)
+    : fixed_(std::move(fixed)), fidelity_(opts.fidelity) {
   const auto& nodes = fixed_.nodes;
   const int ell = fixed_.ring_bits;
   if (forced && forced->size() != nodes.size())
     throw Error(ErrorCode::kMalformedInput, "plan: expected " + std::to_string(nodes.size()) + " strategies");
+  if (!opts.allowed.empty()) check_strategy_names(opts.allowed);
   check_budget(fixed_);
   bool any_he = std::any_of(nodes.begin(), nodes.end(), [](const FxNode& n) { return is_he_op(n.op); });
   if (any_he) {
@@ -182,89 +96,58 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
                                                " bits; the HE layers support 13..44 (lower frac_bits or headroom)");
     he_ = he::HeParams::cheetah(ell);
   }
-  strategies_->conv.resize(nodes.size());
-  strategies_->fc.resize(nodes.size());
-  strategies_->bn.resize(nodes.size());
-  const double scale = ell / 37.0;
-  const NonlinearCosts& nl = profile.ot == mpc::OtBackend::kIknp ? kIknpCosts : kSilentCosts;
+  const auto consumers = value_consumers(fixed_);
+  const PlanContext ctx{fixed_, profile, he_, opts.fidelity, consumers};
+  auto allowed = [&](const Strategy& s) {
+    return opts.allowed.empty() || std::find(opts.allowed.begin(), opts.allowed.end(), s.name()) != opts.allowed.end();
+  };
+  candidates_.resize(nodes.size());
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const FxNode& n = nodes[i];
-    std::size_t count = at(nn::element_count(fixed_.values[n.output].shape));
-    auto want = [&](const std::string& s) {
-      if (forced && (*forced)[i] != s)
+    std::vector<const Strategy*> cands;
+    if (forced) {
+      const Strategy* s = find_strategy((*forced)[i]);
+      if (!s || !s->applies(n, PlanContext{fixed_, profile, he_, Fidelity::kApprox, consumers}))
         throw Error(ErrorCode::kMalformedInput, "plan: strategy '" + (*forced)[i] + "' does not apply to node '" + n.name + "'");
-    };
-    LayerChoice c;
-    switch (n.op) {
-      case FxOp::kConv: {
-        // Candidates: Peregrine's byte-minimising tile and OpenCheetah's rule; cheapest for the profile.
-        std::vector<std::pair<std::string, linear::TilePolicy>> cands = {
-            {"cheetah-conv", linear::TilePolicy::kMinBytes}, {"cheetah-conv-opencheetah", linear::TilePolicy::kOpenCheetah}};
-        bool chosen = false;
-        for (auto& [name, policy] : cands) {
-          if (forced && (*forced)[i] != name) continue;
-          auto s = std::make_unique<linear::CheetahConvStrategy>(he_, conv_meta(n), policy);
-          LayerChoice cand = he_choice(name, *s, profile);
-          if (!chosen || cand.est_seconds < c.est_seconds) {
-            c = cand;
-            strategies_->conv[i] = std::move(s);
-            chosen = true;
-          }
-        }
-        if (!chosen) want("cheetah-conv");
-        break;
+      if (opts.fidelity == Fidelity::kExact && s->tolerance(n, ctx) != 0)
+        throw Error(ErrorCode::kProtocol, "plan: node '" + n.name + "' uses the approximate strategy '" + (*forced)[i] +
+                                              "', and this party requires --fidelity exact");
+      cands.push_back(s);
+    } else {
+      std::string applicable;
+      for (const Strategy* s : registry()) {
+        if (!s->applies(n, ctx)) continue;
+        if (opts.fidelity == Fidelity::kExact && s->tolerance(n, ctx) != 0) continue;
+        applicable += (applicable.empty() ? "" : ", ") + std::string(s->name());
+        if (allowed(*s)) cands.push_back(s);
       }
-      case FxOp::kGemm: {
-        want("cheetah-fc");
-        auto s = std::make_unique<linear::CheetahFcStrategy>(he_, fc_meta(n));
-        c = he_choice("cheetah-fc", *s, profile);
-        strategies_->fc[i] = std::move(s);
-        break;
-      }
-      case FxOp::kAffine: {
-        want("cheetah-bn");
-        auto s = std::make_unique<linear::CheetahBnStrategy>(he_, bn_meta(n));
-        c = he_choice("cheetah-bn", *s, profile);
-        strategies_->bn[i] = std::move(s);
-        break;
-      }
-      case FxOp::kRelu:
-        want("relu-millionaire");
-        c = nonlinear_choice("relu-millionaire", nl.relu_bytes * scale * count, nl.relu_seconds * scale * count, 12,
-                             profile);
-        break;
-      case FxOp::kTrunc:
-        if (n.nonneg) {
-          want("trunc-exact-msb0");
-          c = nonlinear_choice("trunc-exact-msb0", nl.trunc_known_bytes * scale * count,
-                               nl.trunc_known_seconds * scale * count, 6, profile);
-        } else {
-          want("trunc-exact");
-          c = nonlinear_choice("trunc-exact", nl.trunc_bytes * scale * count, nl.trunc_seconds * scale * count, 16,
-                               profile);
-        }
-        break;
-      case FxOp::kMaxPool: {
-        want("maxpool-tree");
-        double k = static_cast<double>(n.kh * n.kw);
-        c = nonlinear_choice("maxpool-tree", (k - 1) * nl.relu_bytes * scale * count,
-                             (k - 1) * nl.relu_seconds * scale * count, 12 * static_cast<std::uint64_t>(std::ceil(std::log2(std::max(2.0, k)))), profile);
-        break;
-      }
-      case FxOp::kSquare:
-      case FxOp::kMul: {
-        std::string name = n.op == FxOp::kSquare ? "square-gilboa" : "mul-gilboa";
-        want(name);
-        double per = (n.op == FxOp::kSquare ? 1 : 2) * ell * (16.0 + ell / 8.0);
-        c = nonlinear_choice(name, per * count, per * count / 4e8, 2, profile);
-        break;
-      }
-      default:
-        want("local");
-        c.strategy = "local";
-        break;
+      if (cands.empty())
+        throw Error(ErrorCode::kInvalidArgument, "plan: no allowed strategy for node '" + n.name + "' (" +
+                                                     nn::fx_op_name(n.op) + "); applicable: " +
+                                                     (applicable.empty() ? "none" : applicable));
     }
-    layers_.push_back(c);
+    std::unique_ptr<PlannedLayer> best;
+    std::exception_ptr first_error;
+    for (const Strategy* s : cands) {
+      std::unique_ptr<PlannedLayer> p;
+      try {
+        p = s->plan(n, ctx);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kUnsupported) throw;
+        if (!first_error) first_error = std::current_exception();
+        continue;
+      }
+      const Cost c = p->cost();
+      LayerChoice l{std::string(s->name()), c.bytes_c2s, c.bytes_s2c, c.rounds, c.seconds(profile), s->tolerance(n, ctx)};
+      candidates_[i].push_back(l);
+      if (!best || l.est_seconds < layers_.back().est_seconds) {
+        if (best) layers_.pop_back();
+        layers_.push_back(l);
+        best = std::move(p);
+      }
+    }
+    if (!best) std::rethrow_exception(first_error);
+    planned_.push_back(std::move(best));
   }
   wire_ = nn::plan_to_json(fixed_);
   wire_ += '\n';
@@ -288,23 +171,12 @@ LayerChoice ProtocolPlan::total() const {
 
 // ---- server model --------------------------------------------------------------------------------
 
-ServerModel::ServerModel(nn::FixedModel model, const NetworkProfile& profile)
+ServerModel::ServerModel(nn::FixedModel model, const NetworkProfile& profile, const PlanOptions& opts)
     : model_(std::move(model)), prepared_(std::make_unique<PreparedWeights>()) {
   auto t0 = std::chrono::steady_clock::now();
-  plan_ = std::make_unique<ProtocolPlan>(model_.plan, profile);
-  const auto& nodes = model_.plan.nodes;
-  const auto& st = plan_->strategies();
-  prepared_->conv.resize(nodes.size());
-  prepared_->fc.resize(nodes.size());
-  prepared_->bn.resize(nodes.size());
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    const FxNode& n = nodes[i];
-    if (!is_he_op(n.op)) continue;
-    const auto& e = model_.weights.entries.at(n.weight_index);
-    if (n.op == FxOp::kConv) prepared_->conv[i] = linear::prepare_conv(*st.conv[i], e.w, e.b);
-    if (n.op == FxOp::kGemm) prepared_->fc[i] = linear::prepare_fc(*st.fc[i], e.w, e.b);
-    if (n.op == FxOp::kAffine) prepared_->bn[i] = linear::prepare_bn(*st.bn[i], e.w, e.b);
-  }
+  plan_ = std::make_unique<ProtocolPlan>(model_.plan, profile, opts);
+  for (std::size_t i = 0; i < model_.plan.nodes.size(); ++i)
+    prepared_->nodes.push_back(plan_->planned(i).prepare(model_.weights));
   prepare_seconds_ = since(t0);
 }
 
@@ -368,7 +240,7 @@ void check_hello(const Hello& mine, const Hello& peer) {
     throw Error(ErrorCode::kProtocol, "handshake: the peers' architecture/quantisation plans differ (hash mismatch)");
 }
 
-std::shared_ptr<const ProtocolPlan> decode_plan(std::span<const std::uint8_t> bytes) {
+std::shared_ptr<const ProtocolPlan> decode_plan(std::span<const std::uint8_t> bytes, Fidelity accept) {
   if (bytes.size() > kMaxPlanBytes) throw Error(ErrorCode::kSizeLimit, "plan: larger than kMaxPlanBytes");
   std::string text(bytes.begin(), bytes.end());
   auto nl = text.find('\n');
@@ -377,7 +249,9 @@ std::shared_ptr<const ProtocolPlan> decode_plan(std::span<const std::uint8_t> by
   std::vector<std::string> strategies;
   std::istringstream list(text.substr(nl + 1));
   for (std::string item; std::getline(list, item, ',');) strategies.push_back(item);
-  auto plan = std::make_shared<const ProtocolPlan>(std::move(fixed), NetworkProfile::lan(), &strategies);
+  PlanOptions opts;
+  opts.fidelity = accept;
+  auto plan = std::make_shared<const ProtocolPlan>(std::move(fixed), NetworkProfile::lan(), opts, &strategies);
   if (plan->wire_text() != text)
     throw Error(ErrorCode::kMalformedInput, "plan: not in canonical form (re-encoding differs)");
   return plan;
@@ -401,24 +275,25 @@ void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me, mpc:
 
 // ---- executor ------------------------------------------------------------------------------------
 
-/// One party walking the program on shares.
+/// One party walking the program on shares; every node runs through its planned strategy.
 class Executor {
  public:
   Executor(const ProtocolPlan& plan, mpc::MpcSession& s, const linear::HeClient* hc, const linear::HeServer* hs,
-           const nn::FixedWeights* weights, const PreparedWeights* prep)
-      : plan_(plan), p_(plan.fixed()), s_(s), hc_(hc), hs_(hs), w_(weights), prep_(prep), ring_(p_.ring_bits) {}
-
-  bool server() const { return s_.is_server(); }
+           const PreparedWeights* prep)
+      : plan_(plan), p_(plan.fixed()), ctx_{s, hc, hs}, prep_(prep) {}
 
   void run(mpc::ArithShares input, PartyReport& rep) {
     vals_.assign(p_.values.size(), {});
     vals_[p_.input] = std::move(input);
-    net::Channel& ch = s_.channel();
+    net::Channel& ch = ctx_.s.channel();
+    std::vector<const mpc::ArithShares*> in;
     for (std::size_t i = 0; i < p_.nodes.size(); ++i) {
       const FxNode& n = p_.nodes[i];
       auto st0 = ch.stats();
       auto t0 = std::chrono::steady_clock::now();
-      vals_[n.output] = step(i, n);
+      in.clear();
+      for (std::size_t v : n.inputs) in.push_back(&vals_[v]);
+      vals_[n.output] = plan_.planned(i).run(ctx_, in, prep_ ? prep_->nodes[i].get() : nullptr);
       ch.flush();
       LayerReport lr;
       lr.name = n.name;
@@ -447,106 +322,10 @@ class Executor {
       if (last_use_[v] == i) vals_[v] = {};
   }
 
-  const mpc::ArithShares& in(const FxNode& n, std::size_t k) const { return vals_[n.inputs[k]]; }
-  mpc::ArithShares wrap(std::vector<u64> v) const { return {ring_, std::move(v)}; }
-
-  mpc::ArithShares step(std::size_t i, const FxNode& n) {
-    net::Channel& ch = s_.channel();
-    const auto& st = plan_.strategies();
-    switch (n.op) {
-      case FxOp::kConv:
-        if (server()) return wrap(linear::conv2d_server(ch, *hs_, *st.conv[i], in(n, 0).v, prep_->conv[i], s_.prg()));
-        return wrap(linear::conv2d_client(ch, *hc_, *st.conv[i], in(n, 0).v, s_.prg()));
-      case FxOp::kGemm:
-        if (server()) return wrap(linear::fc_server(ch, *hs_, *st.fc[i], in(n, 0).v, prep_->fc[i], s_.prg()));
-        return wrap(linear::fc_client(ch, *hc_, *st.fc[i], in(n, 0).v, s_.prg()));
-      case FxOp::kAffine:
-        if (server()) return wrap(linear::bn_server(ch, *hs_, *st.bn[i], in(n, 0).v, prep_->bn[i], s_.prg()));
-        return wrap(linear::bn_client(ch, *hc_, *st.bn[i], in(n, 0).v, s_.prg()));
-      case FxOp::kTrunc:
-        return mpc::truncate(s_, in(n, 0), n.shift, mpc::TruncMode::kExact,
-                             n.nonneg ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
-      case FxOp::kRelu: return mpc::relu(s_, in(n, 0));
-      case FxOp::kAdd: return linear::residual_add(in(n, 0), in(n, 1));
-      case FxOp::kSub: return mpc::sub(in(n, 0), in(n, 1));
-      case FxOp::kAddConst: {
-        mpc::ArithShares y = in(n, 0);
-        if (server()) {
-          const auto& c = w_->entries.at(n.weight_index).w;
-          for (std::size_t k = 0; k < y.v.size(); ++k) y.v[k] = (y.v[k] + static_cast<u64>(c[k])) & ring_.mask;
-        }
-        return y;
-      }
-      case FxOp::kAddPublic: return mpc::add_public(in(n, 0), static_cast<u64>(n.constant) & ring_.mask, s_.party());
-      case FxOp::kScaleUp: return mpc::mul_public(in(n, 0), u64{1} << n.shift);
-      case FxOp::kSquare: return mpc::square(s_, in(n, 0));
-      case FxOp::kMul: return mpc::mul(s_, in(n, 0), in(n, 1));
-      case FxOp::kMaxPool: return maxpool(n);
-      case FxOp::kAvgPool:
-        return linear::avg_pool_sum(in(n, 0), at(n.C), at(n.H), at(n.W), at(n.kh), at(n.kw), at(n.sh), at(n.sw),
-                                    at(n.pads[0]), at(n.pads[2]), at(n.pads[1]), at(n.pads[3]), p_.frac_bits,
-                                    s_.party(), n.count_include_pad);
-      case FxOp::kPad: {
-        const nn::Shape& xs = p_.values[n.inputs[0]].shape;
-        linear::Dims b(n.pads.begin(), n.pads.begin() + static_cast<std::ptrdiff_t>(xs.size()));
-        linear::Dims e(n.pads.begin() + static_cast<std::ptrdiff_t>(xs.size()), n.pads.end());
-        return linear::zero_pad(in(n, 0), dims_of(xs), b, e);
-      }
-      case FxOp::kSlice: {
-        const nn::Shape& xs = p_.values[n.inputs[0]].shape;
-        const nn::Shape& ys = p_.values[n.output].shape;
-        std::vector<I64> ends(xs.size());
-        for (std::size_t d = 0; d < xs.size(); ++d) ends[d] = ys[d] == 0 ? n.starts[d] : n.starts[d] + (ys[d] - 1) * n.steps[d] + 1;
-        return linear::strided_slice(in(n, 0), dims_of(xs), n.starts, ends, n.steps);
-      }
-      case FxOp::kReshape:
-        return linear::reshape(in(n, 0), dims_of(p_.values[n.inputs[0]].shape), dims_of(p_.values[n.output].shape));
-      case FxOp::kConcat: {
-        std::vector<mpc::ArithShares> parts;
-        std::vector<linear::Dims> dims;
-        for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-          parts.push_back(in(n, k));
-          dims.push_back(dims_of(p_.values[n.inputs[k]].shape));
-        }
-        return linear::concat(parts, dims, at(n.axis));
-      }
-    }
-    throw Error(ErrorCode::kInvalidArgument, "executor: unknown op");
-  }
-
-  /// Padded max-pool: pad the shares, the server puts −2^{ℓ−2} (below every planned value) at the
-  /// padded positions, then the comparison tree of mpc::maxpool2d.
-  mpc::ArithShares maxpool(const FxNode& n) {
-    mpc::ArithShares x = in(n, 0);
-    std::size_t H = at(n.H), W = at(n.W);
-    bool padded = n.pads[0] || n.pads[1] || n.pads[2] || n.pads[3];
-    if (padded) {
-      linear::Dims d = {at(n.C), H, W};
-      x = linear::zero_pad(x, d, {0, at(n.pads[0]), at(n.pads[1])}, {0, at(n.pads[2]), at(n.pads[3])});
-      std::size_t Hp = H + at(n.pads[0] + n.pads[2]), Wp = W + at(n.pads[1] + n.pads[3]);
-      if (server()) {
-        const u64 low = static_cast<u64>(-(I64{1} << (p_.ring_bits - 2))) & ring_.mask;
-        for (std::size_t c = 0; c < at(n.C); ++c)
-          for (std::size_t h = 0; h < Hp; ++h)
-            for (std::size_t w = 0; w < Wp; ++w) {
-              bool inside = h >= at(n.pads[0]) && h < at(n.pads[0]) + H && w >= at(n.pads[1]) && w < at(n.pads[1]) + W;
-              if (!inside) x.v[(c * Hp + h) * Wp + w] = low;
-            }
-      }
-      H = Hp;
-      W = Wp;
-    }
-    return mpc::maxpool2d(s_, x, at(n.C), H, W, at(n.kh), at(n.kw), at(n.sh), at(n.sw));
-  }
-
   const ProtocolPlan& plan_;
   const nn::FixedPlan& p_;
-  mpc::MpcSession& s_;
-  const linear::HeClient* hc_;
-  const linear::HeServer* hs_;
-  const nn::FixedWeights* w_;
+  PartyContext ctx_;
   const PreparedWeights* prep_;
-  mpc::Ring ring_;
   std::vector<mpc::ArithShares> vals_;
   std::vector<std::size_t> last_use_;
 };
@@ -588,7 +367,7 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
   // The server's input share is 0: the client holds the whole quantised input.
   mpc::Ring ring(plan.fixed().ring_bits);
   mpc::ArithShares x{ring, std::vector<u64>(at(nn::element_count(plan.fixed().values[plan.fixed().input].shape)), 0)};
-  Executor ex(plan, s, nullptr, hs ? &*hs : nullptr, &model.model().weights, &model.prepared());
+  Executor ex(plan, s, nullptr, hs ? &*hs : nullptr, &model.prepared());
   ex.run(std::move(x), rep);
   mpc::reveal_send(ch, ex.output());
   ch.flush();
@@ -597,11 +376,12 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
 }
 
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                            Prg& prg, const std::array<std::uint8_t, 32>* expected, mpc::OtBackend ot) {
+                            Prg& prg, const std::array<std::uint8_t, 32>* expected, mpc::OtBackend ot,
+                            Fidelity accept) {
   ClientResult res;
   PartyReport& rep = res.report;
   Mark m0 = mark(ch);
-  auto plan = detail::decode_plan(ch.recv_frame(kMaxPlanBytes));
+  auto plan = detail::decode_plan(ch.recv_frame(kMaxPlanBytes), accept);
   if (expected && *expected != plan->hash())
     throw Error(ErrorCode::kProtocol, "the server's model plan is not the one this client expects");
   res.plan = plan;
@@ -618,7 +398,7 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   // The online phase starts once the input exists (make_input does no I/O on the channel).
   Mark m1 = mark(ch);
   mpc::Ring ring(plan->fixed().ring_bits);
-  Executor ex(*plan, s, hc ? &*hc : nullptr, nullptr, nullptr, nullptr);
+  Executor ex(*plan, s, hc ? &*hc : nullptr, nullptr, nullptr);
   ex.run(mpc::ArithShares{ring, res.input_ring}, rep);
   res.logits_ring = mpc::reveal_receive(ch, ex.output());
   record_online(rep, m1, mark(ch));
@@ -643,7 +423,7 @@ LocalRun run_local(const ServerModel& model,
   });
   try {
     Prg prg = Prg::from_os();
-    out.client = client_session(*cch, make_input, prg, nullptr, ot);
+    out.client = client_session(*cch, make_input, prg, nullptr, ot, model.plan().fidelity());
   } catch (...) {
     client_error = std::current_exception();
   }

@@ -34,42 +34,46 @@
 #include "peregrine/mpc/session.hpp"
 #include "peregrine/net/channel.hpp"
 #include "peregrine/nn/fixed.hpp"
+#include "peregrine/engine/strategy.hpp"
 
 namespace peregrine::engine {
 
-/// A deployment for the planner's estimates: link bandwidth (bits/s, each way), round-trip time,
-/// and the OT back-end the nonlinear layers run on (their bytes and compute differ ~13×).
-struct NetworkProfile {
-  std::string name = "lan";
-  double bits_per_second = 3e9;
-  double rtt_seconds = 3e-4;
-  mpc::OtBackend ot = mpc::OtBackend::kSilent;
-  static NetworkProfile lan() { return {"lan", 3e9, 3e-4}; }
-  static NetworkProfile wan() { return {"wan", 4e8, 4e-2}; }
-};
-
-/// The planner's decision for one node of the program (public).
+/// The planner's decision for one node of the program (public), or one candidate it weighed.
 struct LayerChoice {
-  std::string strategy;            ///< "cheetah-conv", "cheetah-fc", "relu-millionaire", "local", ...
+  std::string strategy;            ///< registered name: "cheetah-conv", "relu-millionaire", "local", ...
   std::uint64_t est_bytes_c2s = 0;  ///< estimated (HE layers: exact) bytes client → server
   std::uint64_t est_bytes_s2c = 0;
   std::uint64_t est_rounds = 0;
   double est_seconds = 0;          ///< estimate for the profile: bytes/bandwidth + rounds·RTT + compute
+  std::uint64_t tolerance = 0;     ///< the strategy's stated error bound on this node (ring units)
 };
 
-struct LayerStrategies;  // per-node strategy objects (engine.cpp)
+/// What the planner may choose from.
+struct PlanOptions {
+  /// kExact: only bit-exact strategies; kApprox: strategies with a stated tolerance too.
+  Fidelity fidelity = Fidelity::kExact;
+  /// Restricts the planner to these registered names (empty: all). Unknown names and nodes left
+  /// without an applicable allowed strategy are errors (kInvalidArgument, one line listing the
+  /// candidates).
+  std::vector<std::string> allowed;
+};
 
-/// The plan of a whole session: the fixed-point program, the HE parameters and one choice per
-/// node. Built identically on both sides from the public plan. Immutable after construction.
+/// The plan of a whole session: the fixed-point program, the HE parameters and one planned
+/// strategy per node (engine/strategy.hpp). Built identically on both sides from the public plan.
+/// Immutable after construction.
 class ProtocolPlan {
  public:
   /// Plans every node. `forced` (optional) names one strategy per node (what the server sent);
-  /// otherwise each node gets the cheapest available strategy for `profile`.
+  /// otherwise each node gets, among the registered strategies that apply and that `opts` allows,
+  /// the one of least estimated seconds for `profile` (registry order breaks ties).
   /// Errors: kUnsupported when ℓ is outside the HE parameters' range (13..44) while the program has
-  /// HE layers, a layer cannot be flooded at its weight bits, or the plan exceeds the size budget
-  /// (kMaxPlanElements, kMaxHeLayerElements, kMaxHeLayerMacs, kMaxPlanMacs); kMalformedInput for a
-  /// `forced` list of the wrong size or with a strategy that does not apply to its node.
-  ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile,
+  /// HE layers, a layer cannot be planned by any candidate (the first candidate's reason), or the
+  /// plan exceeds the size budget (kMaxPlanElements, kMaxHeLayerElements, kMaxHeLayerMacs,
+  /// kMaxPlanMacs); kInvalidArgument for an unknown name in opts.allowed or a node no allowed
+  /// strategy applies to; kMalformedInput for a `forced` list of the wrong size or with a strategy
+  /// that does not apply to its node; kProtocol when `forced` holds an approximate strategy and
+  /// opts.fidelity is kExact.
+  ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, const PlanOptions& opts = {},
                const std::vector<std::string>* forced = nullptr);
   ~ProtocolPlan();
   ProtocolPlan(const ProtocolPlan&) = delete;
@@ -77,8 +81,12 @@ class ProtocolPlan {
 
   const nn::FixedPlan& fixed() const noexcept { return fixed_; }
   const std::vector<LayerChoice>& layers() const noexcept { return layers_; }
+  /// Per node, every candidate the planner weighed (applicable and allowed), chosen one included.
+  const std::vector<std::vector<LayerChoice>>& candidates() const noexcept { return candidates_; }
+  /// The planned strategy of node i (layout, cost, drivers).
+  const PlannedLayer& planned(std::size_t i) const { return *planned_.at(i); }
   const he::HeParamsPtr& he_params() const noexcept { return he_; }  ///< null: no HE layer
-  const LayerStrategies& strategies() const noexcept { return *strategies_; }
+  Fidelity fidelity() const noexcept { return fidelity_; }
   /// The text the server sends and the hello hashes: plan JSON, newline, strategy names.
   const std::string& wire_text() const noexcept { return wire_; }
   /// SHA-256 of wire_text().
@@ -89,13 +97,15 @@ class ProtocolPlan {
  private:
   nn::FixedPlan fixed_;
   he::HeParamsPtr he_;
+  Fidelity fidelity_ = Fidelity::kExact;
   std::vector<LayerChoice> layers_;
-  std::unique_ptr<LayerStrategies> strategies_;
+  std::vector<std::vector<LayerChoice>> candidates_;
+  std::vector<std::unique_ptr<PlannedLayer>> planned_;
   std::string wire_;
   std::array<std::uint8_t, 32> hash_{};
 };
 
-struct PreparedWeights;  // per-node NTT-form kernels (engine.cpp)
+struct PreparedWeights;  // per-node prepared weights (engine.cpp)
 
 /// The server's side of a model: fixed-point program, weights prepared for HE (NTT form) once.
 /// Immutable; share one ServerModel between concurrent sessions.
@@ -104,7 +114,8 @@ class ServerModel {
   /// Plans (ProtocolPlan) and prepares every HE layer's weights. Cost: the weight preparation
   /// (NTTs of every kernel polynomial), about a second for ResNet-20 on one core.
   /// Errors: those of ProtocolPlan and the linear prepare_* functions.
-  ServerModel(nn::FixedModel model, const NetworkProfile& profile = NetworkProfile::lan());
+  ServerModel(nn::FixedModel model, const NetworkProfile& profile = NetworkProfile::lan(),
+              const PlanOptions& opts = {});
   ~ServerModel();
   const nn::FixedModel& model() const noexcept { return model_; }
   const ProtocolPlan& plan() const noexcept { return *plan_; }
@@ -153,11 +164,12 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg,
 
 /// Client side of one session. `make_input` is called once the public plan is known and returns
 /// the network input (float, preprocessed, element count of the plan's input); `expected` (may be
-/// null) is a plan hash the client insists on (kProtocol when the server's differs).
+/// null) is a plan hash the client insists on (kProtocol when the server's differs); `accept` the
+/// fidelity the client accepts (kExact: a plan with an approximate strategy is refused, kProtocol).
 /// Errors: see the file comment; those of make_input.
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
                             Prg& prg, const std::array<std::uint8_t, 32>* expected = nullptr,
-                            mpc::OtBackend ot = mpc::OtBackend::kSilent);
+                            mpc::OtBackend ot = mpc::OtBackend::kSilent, Fidelity accept = Fidelity::kExact);
 
 /// Both results of a one-process run.
 struct LocalRun {
@@ -168,7 +180,8 @@ struct LocalRun {
 /// The embedded default (DESIGN.md §6 `peregrine run`): both parties in this process, the server
 /// on a second thread, over an in-memory channel pair with `opts` (timeouts, link emulation).
 /// Each party has its own PRG from the OS. When either party fails, its channel is closed so the
-/// other fails promptly too; the first error (the client's first) is rethrown.
+/// other fails promptly too; the first error (the client's first) is rethrown. The client accepts
+/// the fidelity of the server's plan.
 LocalRun run_local(const ServerModel& model,
                    const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
                    const net::ChannelOptions& opts = {}, mpc::OtBackend ot = mpc::OtBackend::kSilent);

@@ -46,7 +46,9 @@ Hello decode_hello(std::span<const std::uint8_t> bytes);
 void check_hello(const Hello& mine, const Hello& peer);
 
 /// The client's reading of the plan the server sends first: size bound, nn::plan_from_json, the
-/// strategy list, the planner with those strategies forced, and the canonical-form check.
-std::shared_ptr<const ProtocolPlan> decode_plan(std::span<const std::uint8_t> bytes);
+/// strategy list, the planner with those strategies forced, and the canonical-form check; an
+/// approximate strategy is refused (kProtocol) unless `accept` is Fidelity::kApprox.
+std::shared_ptr<const ProtocolPlan> decode_plan(std::span<const std::uint8_t> bytes,
+                                                Fidelity accept = Fidelity::kExact);
 
 }  // namespace peregrine::engine::detail

@@ -353,4 +353,18 @@ ArithShares relu(MpcSession& s, const ArithShares& x, int m, BoolShares* drelu_o
   return y;
 }
 
+ArithShares relu_highbits(MpcSession& s, const ArithShares& x, int shift, int m) {
+  const Ring& r = x.ring;
+  require(shift >= 1 && shift <= r.bits - 2, ErrorCode::kInvalidArgument,
+          "relu_highbits: shift must be in [1, ell - 2]");
+  require_in_ring(x.v, r.mask, "relu_highbits: share not below 2^ell");
+  const Ring hr(r.bits - shift);
+  ArithShares h{hr, std::vector<u64>(x.v.size())};
+  for (std::size_t i = 0; i < x.v.size(); ++i) h.v[i] = x.v[i] >> shift;  // < 2^{ℓ−shift}
+  ArithShares z = mux(s, drelu(s, h, m), h);
+  for (auto& v : z.v) v = r.reduce(v << shift);
+  z.ring = r;
+  return z;
+}
+
 }  // namespace peregrine::mpc

@@ -615,6 +615,25 @@ class Reference {
     return std::move(vals_);
   }
 
+  /// One node on the given input values (in node input order).
+  std::vector<u64> run_node(const FxNode& n, const std::vector<std::vector<u64>>& inputs) {
+    if (inputs.size() != n.inputs.size())
+      throw Error(ErrorCode::kInvalidArgument, "fixed executor: node '" + n.name + "' takes " +
+                                                   std::to_string(n.inputs.size()) + " inputs");
+    vals_.assign(p_.values.size(), {});
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      if (inputs[k].size() != at(element_count(p_.values.at(n.inputs[k]).shape)))
+        throw Error(ErrorCode::kInvalidArgument, "fixed executor: input " + std::to_string(k) + " of node '" +
+                                                     n.name + "' has the wrong size");
+      vals_[n.inputs[k]] = inputs[k];
+      for (auto& v : vals_[n.inputs[k]]) v &= mask_;
+    }
+    std::vector<u64> y(at(element_count(p_.values.at(n.output).shape)), 0);
+    step(n, y);
+    for (auto& v : y) v &= mask_;
+    return y;
+  }
+
  private:
   const std::vector<u64>& in(const FxNode& n, std::size_t k) const { return vals_[n.inputs[k]]; }
   I64 sx(u64 v) const { return ring_to_signed(v & mask_, p_.ring_bits); }
@@ -848,6 +867,12 @@ std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vect
 std::vector<std::vector<std::uint64_t>> run_fixed_all(const FixedModel& model, const std::vector<std::uint64_t>& input) {
   Reference r(model);
   return r.run(input);
+}
+
+std::vector<std::uint64_t> run_fixed_node(const FixedModel& model, std::size_t node,
+                                          const std::vector<std::vector<std::uint64_t>>& inputs) {
+  Reference r(model);
+  return r.run_node(model.plan.nodes.at(node), inputs);
 }
 
 std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<std::uint64_t>& input) {

@@ -161,6 +161,11 @@ std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vect
 /// every value (index = value index; the input included). Errors: kInvalidArgument on sizes.
 std::vector<std::vector<std::uint64_t>> run_fixed_all(const FixedModel& model,
                                                       const std::vector<std::uint64_t>& input);
+/// One node of the program on the given values of its inputs (in FxNode::inputs order, ring
+/// elements): the ideal functionality a private strategy for that node reproduces (engine/strategy.hpp).
+/// Errors: kInvalidArgument on a node index or input sizes that do not match the plan.
+std::vector<std::uint64_t> run_fixed_node(const FixedModel& model, std::size_t node,
+                                          const std::vector<std::vector<std::uint64_t>>& inputs);
 /// Only the output value (the logits at scale 2^f, as ring elements).
 std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<std::uint64_t>& input);
 

@@ -1,0 +1,58 @@
+// relu-highbits: a ReLU whose every reader truncates it by s runs DReLU and the multiplexer on the
+// high ℓ − s bits only (Cheetah's public code, after Maeng & Suh; mpc/nonlinear.hpp
+// relu_highbits()). Its output is 2^s·ReLU(⌊x/2^s⌋ + c), c ∈ {0, 1}: within 2^s of ReLU(x), a
+// multiple of 2^s, so the truncation after it is exact on it and lands at most 1 LSB above the
+// reference (no probabilistic error). Fidelity approx only.
+#include "peregrine/engine/strategies/common.hpp"
+#include "peregrine/mpc/nonlinear.hpp"
+
+namespace peregrine::engine::detail {
+namespace {
+
+/// The shift every reader of n's output truncates by, or 0 when a reader is not such a truncation
+/// (or the value is the network output).
+int common_shift(const nn::FxNode& n, const PlanContext& ctx) {
+  if (n.output == ctx.plan.output) return 0;
+  const auto& readers = ctx.consumers.at(n.output);
+  if (readers.empty()) return 0;
+  int shift = 0;
+  for (std::size_t r : readers) {
+    const nn::FxNode& t = ctx.plan.nodes.at(r);
+    if (t.op != nn::FxOp::kTrunc || !t.nonneg || (shift != 0 && t.shift != shift)) return 0;
+    shift = t.shift;
+  }
+  return shift;
+}
+
+class ReluHighbits final : public Strategy {
+ public:
+  std::string_view name() const override { return "relu-highbits"; }
+  std::string_view summary() const override {
+    return "ReLU before a truncation by s: DReLU and multiplexer on the high l-s bits (Cheetah code; "
+           "error <= 1 LSB after the truncation; --fidelity approx)";
+  }
+  std::uint64_t tolerance(const nn::FxNode& n, const PlanContext& ctx) const override {
+    return std::uint64_t{1} << common_shift(n, ctx);
+  }
+  bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
+    if (n.op != nn::FxOp::kRelu || ctx.fidelity != Fidelity::kApprox) return false;
+    const int s = common_shift(n, ctx);
+    return s >= 1 && s <= ctx.plan.ring_bits - 2;
+  }
+  std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
+    const int s = common_shift(n, ctx);
+    return fn_layer(ot_cost(mpc::relu_highbits_cost(output_count(n, ctx), ctx.plan.ring_bits, s, ctx.profile.ot)),
+                    [s](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
+                      return mpc::relu_highbits(c.s, *in[0], s);
+                    });
+  }
+};
+
+}  // namespace
+
+const Strategy& strategy_relu_highbits() {
+  static const ReluHighbits s;
+  return s;
+}
+
+}  // namespace peregrine::engine::detail

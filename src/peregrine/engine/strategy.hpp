@@ -1,0 +1,144 @@
+// The strategy registry (DESIGN.md §2 "Where the strategies go", §5): every private protocol the
+// planner can choose for a node of the fixed-point program is a Strategy, registered by one line in
+// engine/registry.cpp. The planner, the executor, `peregrine inspect` and `peregrine bench` know
+// protocols only through this interface; the engine holds no per-strategy code.
+//
+// A strategy is split as DESIGN.md §2 prescribes:
+//   * Strategy::applies / Strategy::plan: the layout and the cost model (PlannedLayer::cost), no
+//     work beyond planning (an HE strategy builds its public layer plan: milliseconds);
+//   * PlannedLayer::prepare: the server's weights in the strategy's form, once per model load;
+//   * PlannedLayer::run: the driver of either party (moves bytes over the session's channel and
+//     calls the local kernels of linear/ and the protocols of mpc/);
+//   * Strategy::ideal: the plaintext (fixed-point) result the protocol must reproduce, and the
+//     tolerance it states (0 = bit-exact).
+// Where strategies live: the protocols, local kernels and cost functions in linear/ (HE layers) and
+// mpc/ (secret-sharing protocols, mpc/cost.hpp); the adapters from program nodes to them in
+// engine/strategies/ (one file each), because the node type is nn's and nn sits above linear/mpc.
+//
+// Thread-safety: strategies and planned layers are immutable after construction and may be used
+// by several sessions at once; run() uses the calling party's session (one thread per session).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "peregrine/he/params.hpp"
+#include "peregrine/linear/he_layer.hpp"
+#include "peregrine/mpc/session.hpp"
+#include "peregrine/mpc/share.hpp"
+#include "peregrine/nn/fixed.hpp"
+
+namespace peregrine::engine {
+
+/// How close the private result must be to the fixed-point reference (a public session choice).
+enum class Fidelity : std::uint8_t {
+  kExact = 0,   ///< bit-exact: only strategies of tolerance 0 (the default)
+  kApprox = 1,  ///< strategies with a stated error bound (e.g. ≤ 1 LSB per truncation) allowed
+};
+/// "exact" / "approx".
+const char* fidelity_name(Fidelity f) noexcept;
+/// Parses "exact" / "approx"; throws Error(kInvalidArgument) listing both otherwise.
+Fidelity parse_fidelity(std::string_view s);
+
+/// A deployment for the planner's estimates: link bandwidth (bits/s, each way), round-trip time,
+/// and the OT back-end the nonlinear layers run on (their bytes and compute differ ~13×).
+struct NetworkProfile {
+  std::string name = "lan";
+  double bits_per_second = 3e9;
+  double rtt_seconds = 3e-4;
+  mpc::OtBackend ot = mpc::OtBackend::kSilent;
+  static NetworkProfile lan() { return {"lan", 3e9, 3e-4}; }
+  static NetworkProfile wan() { return {"wan", 4e8, 4e-2}; }
+};
+
+/// What a strategy may read while planning one node: the public program, the network profile, the
+/// session's HE parameters (null when the program has no HE layer) and the fidelity policy.
+struct PlanContext {
+  const nn::FixedPlan& plan;
+  const NetworkProfile& profile;
+  he::HeParamsPtr he;
+  Fidelity fidelity = Fidelity::kExact;
+  /// Indices of the nodes that read value v (computed once per plan).
+  const std::vector<std::vector<std::size_t>>& consumers;
+};
+
+/// Cost of one planned node for the profile: bytes each way (exact for HE strategies, estimates
+/// for OT-based ones: mpc/cost.hpp), rounds, and one party's compute in seconds.
+struct Cost {
+  std::uint64_t bytes_c2s = 0;
+  std::uint64_t bytes_s2c = 0;
+  std::uint64_t rounds = 0;
+  double compute_seconds = 0;
+  bool exact_bytes = false;  ///< true when bytes are what the drivers put on the wire, to the byte
+  /// bytes/bandwidth + rounds·RTT + compute (seconds).
+  double seconds(const NetworkProfile& p) const;
+};
+
+/// The server's weights of one node in a strategy's own form (NTT-form kernels, ...).
+struct Prepared {
+  virtual ~Prepared() = default;
+};
+
+/// One party's resources in a session: the MPC session (channel, role, PRG, OT) and the HE state
+/// of that party (the client's secret key, or the server's copy of the client's public key; null
+/// when the plan has no HE layer or for the other party).
+struct PartyContext {
+  mpc::MpcSession& s;
+  const linear::HeClient* he_client = nullptr;
+  const linear::HeServer* he_server = nullptr;
+};
+
+/// A strategy planned for one node: layout and cost known, no work done.
+class PlannedLayer {
+ public:
+  virtual ~PlannedLayer() = default;
+  virtual Cost cost() const = 0;
+  /// Server only, once per model load: the node's weights in this strategy's form (null when the
+  /// strategy needs none). Errors: kInvalidArgument for weights outside the plan's stated bounds.
+  virtual std::unique_ptr<Prepared> prepare(const nn::FixedWeights&) const { return nullptr; }
+  /// The driver: both parties call it with their shares of the node's inputs (FxNode::inputs order)
+  /// and get their share of its output; `prepared` is what prepare() returned (server; null on the
+  /// client). Errors: those of the protocols (channel errors, kMalformedInput from a bad peer).
+  virtual mpc::ArithShares run(PartyContext& ctx, std::span<const mpc::ArithShares* const> inputs,
+                               const Prepared* prepared) const = 0;
+};
+
+/// A protocol family member for some nodes of the program.
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  /// Unique, stable name: it is part of the public plan the server sends and the handshake hashes.
+  virtual std::string_view name() const = 0;
+  /// One line for `inspect` and `--strategies` errors: what it is and where it comes from.
+  virtual std::string_view summary() const = 0;
+  /// Largest |private − reference| on any element of the node's output, in ring units (0 =
+  /// bit-exact). A strategy with a tolerance is only chosen under Fidelity::kApprox.
+  virtual std::uint64_t tolerance(const nn::FxNode& node, const PlanContext& ctx) const;
+  /// Whether this strategy can run `node` in this plan (op, shapes, ring, fidelity, neighbours).
+  virtual bool applies(const nn::FxNode& node, const PlanContext& ctx) const = 0;
+  /// Plans `node` (applies() must hold). Errors: kUnsupported when the layout cannot be built
+  /// (e.g. no HE tile fits N, weights too wide to flood).
+  virtual std::unique_ptr<PlannedLayer> plan(const nn::FxNode& node, const PlanContext& ctx) const = 0;
+  /// The ideal functionality: the fixed-point reference of the node (nn::run_fixed_node) on plain
+  /// input values. Strategies with a tolerance must land within tolerance() of it.
+  std::vector<std::uint64_t> ideal(const nn::FixedModel& model, std::size_t node,
+                                   const std::vector<std::vector<std::uint64_t>>& inputs) const {
+    return nn::run_fixed_node(model, node, inputs);
+  }
+};
+
+/// Every registered strategy, in registry order (the planner's tie-break: the first of equal cost).
+const std::vector<const Strategy*>& registry();
+/// The strategy of that name, or null.
+const Strategy* find_strategy(std::string_view name);
+/// Throws Error(kInvalidArgument) naming the unknown entries and listing every registered name,
+/// unless each name in `names` is registered.
+void check_strategy_names(const std::vector<std::string>& names);
+
+/// consumers[v] = indices of the nodes reading value v.
+std::vector<std::vector<std::size_t>> value_consumers(const nn::FixedPlan& plan);
+
+}  // namespace peregrine::engine

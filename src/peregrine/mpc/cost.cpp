@@ -1,0 +1,63 @@
+#include "peregrine/mpc/cost.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace peregrine::mpc {
+
+namespace {
+
+// Per element at ℓ = 37, both directions (see cost.hpp for where they come from).
+struct PerElement {
+  double relu_bytes;
+  double trunc_bytes;        // exact, sign unknown
+  double trunc_known_bytes;  // exact, sign known
+  double trunc_approx_bytes;        // approximate, sign unknown
+  double trunc_approx_known_bytes;  // approximate, sign known
+  double relu_seconds, trunc_seconds, trunc_known_seconds, trunc_approx_seconds, trunc_approx_known_seconds;
+};
+constexpr PerElement kIknp{624, 857, 209, 927 * 857.0 / 1153, 17.5,
+                           624 / 4e8, 857 / 4e8, 209 / 4e8, 690 / 4e8, 17.5 / 4e8};
+constexpr PerElement kSilent{47.5, 57.0, 18.0, 46.0, 1.7, 2.1e-6, 3.2e-6, 0.9e-6, 2.6e-6, 0.09e-6};
+
+const PerElement& per(OtBackend ot) { return ot == OtBackend::kIknp ? kIknp : kSilent; }
+
+ProtocolCost both_ways(double bytes, double seconds, std::uint64_t rounds) {
+  return {bytes / 2, bytes / 2, rounds, seconds};
+}
+
+}  // namespace
+
+ProtocolCost relu_cost(std::size_t n, int ell, OtBackend ot) {
+  const double k = static_cast<double>(n) * ell / 37.0;
+  return both_ways(per(ot).relu_bytes * k, per(ot).relu_seconds * k, 12);
+}
+
+ProtocolCost relu_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot) {
+  return relu_cost(n, std::max(2, ell - shift), ot);
+}
+
+ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, OtBackend ot) {
+  const PerElement& p = per(ot);
+  const double k = static_cast<double>(n) * ell / 37.0;
+  const bool known = msb != MsbHint::kUnknown;
+  if (mode == TruncMode::kExact)
+    return known ? both_ways(p.trunc_known_bytes * k, p.trunc_known_seconds * k, 6)
+                 : both_ways(p.trunc_bytes * k, p.trunc_seconds * k, 16);
+  return known ? both_ways(p.trunc_approx_known_bytes * k, p.trunc_approx_known_seconds * k, 4)
+               : both_ways(p.trunc_approx_bytes * k, p.trunc_approx_seconds * k, 13);
+}
+
+ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot) {
+  const double cmp = static_cast<double>(k > 0 ? k - 1 : 0);
+  ProtocolCost c = relu_cost(n, ell, ot);
+  const auto levels = static_cast<std::uint64_t>(std::ceil(std::log2(std::max(2.0, static_cast<double>(k)))));
+  return {c.bytes_c2s * cmp, c.bytes_s2c * cmp, 12 * levels, c.seconds * cmp};
+}
+
+ProtocolCost gilboa_cost(std::size_t n, int ell, int cross_terms) {
+  const double bytes = cross_terms * ell * (16.0 + ell / 8.0) * static_cast<double>(n);
+  return both_ways(bytes, bytes / 4e8, 2);
+}
+
+}  // namespace peregrine::mpc

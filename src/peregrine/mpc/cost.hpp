@@ -1,0 +1,45 @@
+// Cost estimates of the secret-sharing protocols (bytes each way, rounds, compute), for planners.
+// They live beside the protocols they describe; a protocol change updates its figure here.
+//
+// The figures are per element at ℓ = 37 (f = 12), measured with `peregrine bench relu|trunc|
+// relutrunc` (two processes, loopback, one thread per party; docs/BENCHMARKS.md), and scaled
+// linearly in the bits the protocol's millionaires compare (an approximation: the leaves scale
+// linearly, the AND tree logarithmically). They are estimates, not exact counts: the silent-OT
+// traffic of Ferret refills falls wherever the COT pool runs dry, so one layer's measured bytes
+// depend on the layers before it (the conformance suite checks them within a stated band).
+// Seconds: one core's compute per element (silent: measured on 2^20 elements; IKNP: its bytes at
+// 400 MB/s of CPU, the rate its hashing and transposes sustain).
+//
+// Thread-safety: pure functions.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "peregrine/mpc/session.hpp"
+#include "peregrine/mpc/truncation.hpp"
+
+namespace peregrine::mpc {
+
+/// Estimated cost of one protocol call: bytes each way (client → server, server → client), rounds
+/// (changes of direction), and the compute seconds of one party on one core.
+struct ProtocolCost {
+  double bytes_c2s = 0;
+  double bytes_s2c = 0;
+  std::uint64_t rounds = 0;
+  double seconds = 0;
+};
+
+/// relu() on n elements over Z_{2^ℓ}.
+ProtocolCost relu_cost(std::size_t n, int ell, OtBackend ot);
+/// relu_highbits() on n elements over Z_{2^ℓ}, dropping `shift` low bits (a ReLU on ℓ − shift bits).
+ProtocolCost relu_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot);
+/// truncate() by f on n elements over Z_{2^ℓ} in the given mode, with the given MSB hint.
+ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, OtBackend ot);
+/// maxpool2d() with n outputs and a k-element window (k − 1 comparisons + multiplexers each,
+/// ⌈log2 k⌉ sequential levels).
+ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot);
+/// square() (one Gilboa cross term) or mul() (two) on n elements over Z_{2^ℓ}:
+/// ℓ·(16 + ℓ/8) bytes per cross term, both directions.
+ProtocolCost gilboa_cost(std::size_t n, int ell, int cross_terms);
+
+}  // namespace peregrine::mpc
