@@ -1,5 +1,6 @@
 #include "peregrine/ot/crhash.hpp"
 
+#include "peregrine/core/cpu.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/ot/kernels.hpp"
 
@@ -7,15 +8,9 @@ namespace peregrine::ot {
 
 namespace detail {
 
-bool aesni_available() noexcept {
-  return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1") &&
-         __builtin_cpu_supports("ssse3");
-}
+bool aesni_available() noexcept { return cpu_supports(CpuFeature::kAesNi); }
 
-bool vaes_available() noexcept {
-  return aesni_available() && __builtin_cpu_supports("vaes") && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-}
+bool vaes_available() noexcept { return cpu_supports(CpuFeature::kVaesAvx512); }
 
 namespace {
 bool use_vaes() noexcept {

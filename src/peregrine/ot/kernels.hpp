@@ -17,12 +17,13 @@ struct AesKey {
   Block rk[11];
 };
 
-/// True when the CPU has AES-NI and SSE4.1 (computed by the runtime's CPUID probe; thread-safe).
+/// True when the CPU has AES-NI, SSE4.1 and SSSE3 (core/cpu.hpp, CpuFeature::kAesNi; thread-safe).
 bool aesni_available() noexcept;
 /// Throws Error(kUnsupported) when aesni_available() is false.
 void require_aesni();
 
-/// True when the CPU has VAES with AVX-512F/VL/BW (the 4-blocks-per-instruction AES kernels).
+/// True when the CPU and OS support VAES with AVX-512F/VL/BW (core/cpu.hpp, CpuFeature::kVaesAvx512):
+/// the 4-blocks-per-instruction AES kernels.
 bool vaes_available() noexcept;
 
 /// AES-128 key expansion (FIPS-197 §5.2) of `key` (bytes = the little-endian image of the Block).
