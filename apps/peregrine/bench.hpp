@@ -58,6 +58,11 @@ struct BenchOptions {
   std::string ot = "silent";                      ///< OT back-end: silent (Ferret) | iknp
   std::string trunc_mode = "exact";               ///< trunc, relutrunc: exact | approx (|err| ≤ 1)
   std::string msb = "unknown";                    ///< trunc: unknown | zero (inputs ≥ 0, MSB public)
+  /// relutrunc: exact (relu-millionaire + --trunc-mode) | approx (relu-highbits + trunc-approx, the
+  /// planner's choice under --fidelity approx; result ⌊ReLU(x)/2^f⌋ − {0, 1}); net: the planner's
+  /// fidelity policy (engine::PlanOptions)
+  std::string fidelity = "exact";
+  std::string strategies;                         ///< net: comma-separated strategy names ("" = all)
   // Linear-layer shapes (conv, bn: input [c, h, w]; fc: input [batch, in]).
   std::size_t c = 0, h = 0, w = 0;                ///< conv, bn: input channels, height, width
   std::size_t m = 0;                              ///< conv: output channels

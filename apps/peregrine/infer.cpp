@@ -117,12 +117,28 @@ json layers_json(const engine::PartyReport& client) {
   return a;
 }
 
+/// `s` fitted into a table column of `width` characters (UTF-8 code points, width >= 3): unchanged
+/// when it fits, else its start and its end joined by "…" (the end keeps the extra character), so
+/// that both the block a value belongs to and the value itself stay readable, e.g.
+/// "/layer1/layer1.0/Relu_output_0" at 28 → "/layer1/layer…/Relu_output_0".
+std::string elide_middle(const std::string& s, std::size_t width) {
+  std::vector<std::size_t> starts;  // byte offset of each code point
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  if (starts.size() <= width) return s;
+  const std::size_t head = (width - 1) / 2, tail = width - 1 - head;
+  return s.substr(0, starts[head]) + "…" + s.substr(starts[starts.size() - tail]);
+}
+
+// Width of the name column of the per-layer tables (`run`, `inspect`).
+constexpr std::size_t kNameColumn = 28;
+
 void print_layers(const engine::PartyReport& client) {
   fmt::print("  {:<28} {:<9} {:<24} {:>9} {:>11} {:>11} {:>6}\n", "layer", "op", "strategy", "ms", "KB c→s",
              "KB s→c", "rounds");
   for (const auto& l : client.layers) {
     if (l.strategy == "local") continue;
-    std::string name = l.name.size() > 28 ? l.name.substr(l.name.size() - 28) : l.name;
+    const std::string name = elide_middle(l.name, kNameColumn);
     fmt::print("  {:<28} {:<9} {:<24} {:>9.1f} {:>11.1f} {:>11.1f} {:>6}\n", name, l.op, l.strategy, l.seconds * 1e3,
                l.bytes_sent / 1024.0, l.bytes_received / 1024.0, l.rounds);
   }
@@ -188,7 +204,7 @@ int cmd_run(InferOptions o) {
   nn::ModelInput in = nn::load_model_input(o.input, o.index, plan.values.at(plan.input).shape,
                                            nn::preprocess_from_metadata(plan.metadata), format_of(o.format));
   progress("preparing the server's weights");
-  engine::ServerModel server(m.fixed);
+  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
   progress("running the two parties (set-up, then " + std::to_string(plan.nodes.size()) + " steps)");
   engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o), ot_of(o));
 
@@ -196,6 +212,12 @@ int cmd_run(InferOptions o) {
   auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
   std::vector<float> fixed_logits = nn::dequantize(plan, fixed_ring);
   const bool matches = fixed_ring == run.client.logits_ring;
+  const mpc::Ring ring(plan.ring_bits);
+  std::int64_t diff = 0;
+  for (std::size_t k = 0; k < fixed_ring.size(); ++k)
+    diff = std::max(diff, std::abs(ring.centred(run.client.logits_ring[k] - fixed_ring[k])));
+  const double bound = engine::logit_error_bound(m.fixed, server.plan());
+  const bool within = static_cast<double>(diff) <= bound;
   const auto labels = nn::labels_from_metadata(plan.metadata);
   const std::vector<float>& logits = run.client.logits;
   std::size_t top1 = argmax(logits), float_top1 = argmax(graph_logits), fixed_top1 = argmax(fixed_logits);
@@ -214,6 +236,9 @@ int cmd_run(InferOptions o) {
              c.setup_seconds, c.setup_bytes_sent / 1e6, c.setup_bytes_received / 1e6, server.prepare_seconds());
   fmt::print("online   {:.3f} s, {:.2f} MB c→s, {:.2f} MB s→c, {} rounds; peak RSS {:.0f} MB (both parties, one process)\n",
              c.online_seconds, c.online_bytes_sent / 1e6, c.online_bytes_received / 1e6, c.online_rounds, rss / 1e6);
+  if (server.plan().fidelity() == engine::Fidelity::kApprox)
+    fmt::print("fidelity approx: logits differ from the reference by at most {} LSB (stated bound {:.4g}: {})\n", diff,
+               bound, within ? "within" : "EXCEEDED");
   print_layers(c);
 
   json j = report_json(run.client, &run.server, o);
@@ -226,19 +251,22 @@ int cmd_run(InferOptions o) {
   j["float_logits"] = graph_logits;
   j["fixed_top1"] = fixed_top1;
   j["matches_fixed"] = matches;
+  j["fidelity"] = engine::fidelity_name(server.plan().fidelity());
+  j["max_logit_diff_lsb"] = diff;
+  j["logit_error_bound_lsb"] = bound;
   j["ring_bits"] = plan.ring_bits;
   j["frac_bits"] = plan.frac_bits;
   j["prepare_seconds"] = server.prepare_seconds();
   j["peak_rss_bytes"] = {{"client", rss}, {"server", rss}, {"note", "one process holds both parties"}};
   write_json(o.json_file, j);
-  return matches ? 0 : 3;
+  return within ? 0 : 3;
 }
 
 // ---- serve / query ------------------------------------------------------------------------------
 
 int cmd_serve(const InferOptions& o) {
   LoadedModel m = load_model(o);
-  engine::ServerModel server(m.fixed);
+  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
   auto [host, port] = host_port(o.listen);
   net::TcpListener listener(host, port);
   if (!o.port_file.empty()) {
@@ -370,7 +398,7 @@ int cmd_query(const InferOptions& o) {
         label = in.label;
         return in.data;
       },
-      prg, nullptr, ot_of(o));
+      prg, nullptr, ot_of(o), engine::parse_fidelity(o.fidelity));
   ch.reset();
   const nn::FixedPlan& plan = r.plan->fixed();
   const auto labels = nn::labels_from_metadata(plan.metadata);
@@ -412,20 +440,26 @@ int cmd_inspect(const InferOptions& o) {
              p.frac_bits, p.headroom_bits, m.calibration);
   fmt::print("  {:<36} {:<10} {:>5} {:>12} {:>5} {:>9}\n", "value", "op", "scale", "max |v|", "bits", "headroom");
   for (const auto& r : p.ranges)
-    fmt::print("  {:<36} {:<10} {:>5} {:>12.4g} {:>5} {:>9}\n", r.value.size() > 36 ? r.value.substr(r.value.size() - 36) : r.value,
+    fmt::print("  {:<36} {:<10} {:>5} {:>12.4g} {:>5} {:>9}\n", elide_middle(r.value, 36),
                r.op, r.scale, r.max_abs, r.bits, r.headroom);
-  engine::ProtocolPlan plan(p, engine::NetworkProfile::lan());
-  fmt::print("\nprotocol plan (LAN 3 Gbit/s, 0.3 ms RTT, silent OT; HE bytes exact, others estimated):\n");
-  fmt::print("  {:<28} {:<9} {:<26} {:>5} {:>11} {:>11} {:>7} {:>9}\n", "node", "op", "strategy", "wbits", "KB c→s", "KB s→c",
+  engine::ProtocolPlan plan(p, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
+  fmt::print("\nprotocol plan (LAN 3 Gbit/s, 0.3 ms RTT, silent OT, fidelity {}; HE bytes exact, others estimated;\n"
+             "* = chosen, other lines = the other applicable strategies):\n",
+             engine::fidelity_name(plan.fidelity()));
+  fmt::print("  {:<28} {:<9} {:<27} {:>5} {:>11} {:>11} {:>7} {:>9}\n", "node", "op", "strategy", "wbits", "KB c→s", "KB s→c",
              "rounds", "est ms");
+  auto row = [](const std::string& node, const std::string& op, const std::string& strategy, const std::string& wbits,
+                const engine::LayerChoice& l) {
+    fmt::print("  {:<28} {:<9} {:<27} {:>5} {:>11.1f} {:>11.1f} {:>7} {:>9.2f}\n", node, op, strategy, wbits,
+               l.est_bytes_c2s / 1024.0, l.est_bytes_s2c / 1024.0, l.est_rounds, l.est_seconds * 1e3);
+  };
   for (std::size_t i = 0; i < p.nodes.size(); ++i) {
     const auto& n = p.nodes[i];
     const auto& l = plan.layers()[i];
     if (l.strategy == "local") continue;
-    std::string name = n.name.size() > 28 ? n.name.substr(n.name.size() - 28) : n.name;
-    fmt::print("  {:<28} {:<9} {:<26} {:>5} {:>11.1f} {:>11.1f} {:>7} {:>9.2f}\n", name, nn::fx_op_name(n.op), l.strategy,
-               n.weight_bits ? std::to_string(n.weight_bits) : "", l.est_bytes_c2s / 1024.0, l.est_bytes_s2c / 1024.0,
-               l.est_rounds, l.est_seconds * 1e3);
+    row(elide_middle(n.name, 28), nn::fx_op_name(n.op), "* " + l.strategy, n.weight_bits ? std::to_string(n.weight_bits) : "", l);
+    for (const auto& c : plan.candidates()[i])
+      if (c.strategy != l.strategy) row("", "", "  " + c.strategy, "", c);
   }
   auto t = plan.total();
   fmt::print("  total: {:.1f} MB c→s, {:.1f} MB s→c, {} rounds, ≈ {:.2f} s on LAN\n", t.est_bytes_c2s / 1e6,
@@ -433,16 +467,29 @@ int cmd_inspect(const InferOptions& o) {
   if (!o.json_file.empty()) {
     json j = json::parse(nn::plan_to_json(p));
     json layers = json::array();
-    for (std::size_t i = 0; i < p.nodes.size(); ++i)
-      layers.push_back({{"node", p.nodes[i].name}, {"op", nn::fx_op_name(p.nodes[i].op)}, {"strategy", plan.layers()[i].strategy},
-                        {"est_bytes_client_to_server", plan.layers()[i].est_bytes_c2s},
-                        {"est_bytes_server_to_client", plan.layers()[i].est_bytes_s2c},
-                        {"est_rounds", plan.layers()[i].est_rounds}, {"est_seconds", plan.layers()[i].est_seconds}});
+    auto choice_json = [](const engine::LayerChoice& l) {
+      return json{{"strategy", l.strategy},
+                  {"est_bytes_client_to_server", l.est_bytes_c2s},
+                  {"est_bytes_server_to_client", l.est_bytes_s2c},
+                  {"est_rounds", l.est_rounds},
+                  {"est_seconds", l.est_seconds},
+                  {"tolerance", l.tolerance}};
+    };
+    for (std::size_t i = 0; i < p.nodes.size(); ++i) {
+      json l = choice_json(plan.layers()[i]);
+      l["node"] = p.nodes[i].name;
+      l["op"] = nn::fx_op_name(p.nodes[i].op);
+      json cands = json::array();
+      for (const auto& c : plan.candidates()[i]) cands.push_back(choice_json(c));
+      l["candidates"] = cands;
+      layers.push_back(l);
+    }
     json ranges = json::array();
     for (const auto& r : p.ranges)
       ranges.push_back({{"value", r.value}, {"op", r.op}, {"scale", r.scale}, {"max_abs", r.max_abs}, {"bits", r.bits},
                         {"headroom", r.headroom}});
-    write_json(o.json_file, {{"model", m.path}, {"plan", j}, {"protocol", layers}, {"ranges", ranges}});
+    write_json(o.json_file, {{"model", m.path}, {"plan", j}, {"fidelity", engine::fidelity_name(plan.fidelity())},
+                             {"protocol", layers}, {"ranges", ranges}});
   }
   return 0;
 }
@@ -457,12 +504,18 @@ int cmd_eval(const InferOptions& o) {
   nn::Dataset ds = nn::Dataset::open(path, format_of(o.format));
   if (o.offset >= ds.size()) throw Error(ErrorCode::kInvalidArgument, "--offset beyond the dataset");
   const std::size_t n = std::min(o.limit, ds.size() - o.offset);
-  engine::ServerModel server(m.fixed);
+  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
   nn::Preprocess pp = nn::preprocess_from_metadata(plan.metadata);
   std::size_t private_correct = 0, float_correct = 0, fixed_correct = 0, eq_float = 0, eq_fixed = 0, labelled = 0;
   double setup = 0, online = 0;
   std::uint64_t c2s = 0, s2c = 0, rounds = 0;
   json per = json::array();
+  // Under --fidelity approx: the sound bound on |private − reference| logits and how many images
+  // stay within it (exact: the bound is 0, so this counts the bit-exact images again).
+  const double bound = engine::logit_error_bound(m.fixed, server.plan());
+  const mpc::Ring ring(plan.ring_bits);
+  std::size_t within = 0;
+  std::int64_t worst = 0;
   for (std::size_t i = 0; i < n; ++i) {
     std::size_t rec = o.offset + i;
     nn::PixelImage img = ds.record(rec);
@@ -473,6 +526,11 @@ int cmd_eval(const InferOptions& o) {
     std::size_t p1 = argmax(run.client.logits), f1 = argmax(fl), x1 = argmax(nn::dequantize(plan, fixed_ring));
     bool same_fixed = fixed_ring == run.client.logits_ring;
     eq_fixed += same_fixed;
+    std::int64_t diff = 0;
+    for (std::size_t k = 0; k < fixed_ring.size(); ++k)
+      diff = std::max(diff, std::abs(ring.centred(run.client.logits_ring[k] - fixed_ring[k])));
+    worst = std::max(worst, diff);
+    within += static_cast<double>(diff) <= bound;
     eq_float += p1 == f1;
     if (img.label >= 0) {
       ++labelled;
@@ -487,7 +545,7 @@ int cmd_eval(const InferOptions& o) {
     s2c += c.online_bytes_received;
     rounds += c.online_rounds;
     per.push_back({{"index", rec}, {"label", img.label}, {"private_top1", p1}, {"float_top1", f1}, {"fixed_top1", x1},
-                   {"matches_fixed", same_fixed}});
+                   {"matches_fixed", same_fixed}, {"max_logit_diff_lsb", diff}});
     if (stderr_is_terminal())
       std::fprintf(stderr, "\rperegrine: %zu/%zu images, private correct %zu, = float %zu, = fixed %zu", i + 1, n,
                    private_correct, eq_float, eq_fixed);
@@ -500,6 +558,10 @@ int cmd_eval(const InferOptions& o) {
                labelled);
   fmt::print("  private top-1 = float top-1 on {}/{}; private logits = fixed-point reference on {}/{}\n", eq_float, n,
              eq_fixed, n);
+  if (server.plan().fidelity() == engine::Fidelity::kApprox)
+    fmt::print("  fidelity approx: logits within the stated bound of the reference ({:.4g} LSB) on {}/{}; largest "
+               "difference {} LSB\n",
+               bound, within, n, worst);
   fmt::print("  mean per image: online {:.3f} s, {:.2f} MB c→s, {:.2f} MB s→c, {} rounds; set-up {:.3f} s\n",
              n ? online / n : 0.0, n ? c2s / 1e6 / n : 0.0, n ? s2c / 1e6 / n : 0.0, n ? rounds / n : 0, n ? setup / n : 0.0);
   json j = {{"model", m.path},
@@ -517,10 +579,14 @@ int cmd_eval(const InferOptions& o) {
             {"bytes_server_to_client", s2c},
             {"rounds", rounds},
             {"ring_bits", plan.ring_bits},
+            {"fidelity", engine::fidelity_name(server.plan().fidelity())},
+            {"logit_error_bound_lsb", bound},
+            {"within_tolerance", within},
+            {"max_logit_diff_lsb", worst},
             {"peak_rss_bytes", {{"client", engine::peak_rss_bytes()}, {"server", engine::peak_rss_bytes()}}},
             {"images", per}};
   write_json(o.json_file, j);
-  return eq_fixed == n ? 0 : 3;
+  return within == n ? 0 : 3;
 }
 
 }  // namespace
@@ -596,6 +662,11 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
     c->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(seconds_in(0.1, 3600.0));
     c->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; server and client must agree")
         ->check(CLI::IsMember({"silent", "iknp"}));
+    c->add_option("--fidelity", o.fidelity,
+                  "exact (bit-exact to the fixed-point reference, default) | approx (relu-highbits, trunc-approx: "
+                  "error <= 1 LSB per truncation)")
+        ->check(CLI::IsMember({"exact", "approx"}));
+    c->add_option("--strategies", o.strategies, "comma-separated strategy names the planner may use (default: all)");
   };
   auto input_opts = [&](CLI::App* c) {
     c->add_option("--input", o.input, "PNG/JPEG image, .npy, or CIFAR-10/100 / MNIST file");
@@ -629,6 +700,9 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
       ->check(seconds_in(0.0, 86400.0));
   query->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; must match the server")
       ->check(CLI::IsMember({"silent", "iknp"}));
+  query->add_option("--fidelity", o.fidelity,
+                    "exact (refuse a server plan with approximate strategies, default) | approx (accept them)")
+      ->check(CLI::IsMember({"exact", "approx"}));
   CLI::App* inspect = app.add_subcommand("inspect", "ops, shapes, quantisation and protocol plans");
   inspect->add_option("model", o.model, "ONNX model")->required();
   common_model(inspect);
@@ -640,6 +714,20 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   eval->add_option("--format", o.format, "dataset format")->check(CLI::IsMember({"auto", "cifar10", "cifar100", "mnist"}));
   common_model(eval);
   return {run, serve, query, inspect, eval};
+}
+
+engine::PlanOptions plan_options(const std::string& fidelity, const std::string& strategies) {
+  engine::PlanOptions p;
+  p.fidelity = engine::parse_fidelity(fidelity);
+  std::size_t start = 0;
+  while (start <= strategies.size() && !strategies.empty()) {
+    const std::size_t comma = std::min(strategies.find(',', start), strategies.size());
+    std::string name = strategies.substr(start, comma - start);
+    if (!name.empty()) p.allowed.push_back(std::move(name));
+    start = comma + 1;
+  }
+  if (!p.allowed.empty()) engine::check_strategy_names(p.allowed);
+  return p;
 }
 
 mpc::OtBackend ot_backend_option(const std::string& value) {

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "peregrine/engine/engine.hpp"
 #include "peregrine/mpc/session.hpp"
 #include "peregrine/nn/fixed.hpp"
 #include "peregrine/nn/graph.hpp"
@@ -60,6 +61,10 @@ struct InferOptions {
   std::size_t limit = 100;      ///< eval
   std::size_t offset = 0;       ///< eval: first record
   std::string ot = "silent";    ///< OT back-end: silent (Ferret) | iknp; both ends must agree
+  /// exact (bit-exact to the fixed-point reference) | approx (strategies with a stated error bound
+  /// allowed; a client with exact refuses a server's approximate plan)
+  std::string fidelity = "exact";
+  std::string strategies;       ///< comma-separated registered strategy names the planner may use ("" = all)
 };
 
 /// A model ready for the server: the graph (float reference) and its fixed-point program.
@@ -78,6 +83,11 @@ LoadedModel load_model(const InferOptions& o);
 /// The OT back-end of an --ot value ("silent" | "iknp"), shared by the infer and bench commands.
 /// Errors: kInvalidArgument for anything else.
 mpc::OtBackend ot_backend_option(const std::string& value);
+
+/// The planner options of --fidelity and --strategies (comma-separated names), shared by the infer
+/// and bench commands. Errors: kInvalidArgument for an unknown fidelity or strategy name (listing
+/// the registered ones).
+engine::PlanOptions plan_options(const std::string& fidelity, const std::string& strategies);
 
 /// Registers run, serve, query, inspect and eval on `app`; `o` is filled when one is parsed.
 /// Returns the subcommands in that order.

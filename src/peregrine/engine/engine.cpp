@@ -169,6 +169,59 @@ LayerChoice ProtocolPlan::total() const {
   return t;
 }
 
+double logit_error_bound(const nn::FixedModel& model, const ProtocolPlan& plan) {
+  const nn::FixedPlan& p = model.plan;
+  if (plan.layers().size() != p.nodes.size() || p.values.size() != plan.fixed().values.size())
+    throw Error(ErrorCode::kInvalidArgument, "logit_error_bound: plan and model differ");
+  std::vector<double> e(p.values.size(), 0.0);
+  // Largest |v| of a value at its scale (from the calibration report, with the plan's headroom).
+  auto max_abs = [&](std::size_t v) {
+    for (const auto& r : p.ranges)
+      if (r.value == p.values[v].name) return std::ldexp(r.max_abs, p.values[v].scale + p.headroom_bits);
+    return std::ldexp(1.0, p.ring_bits - 1);
+  };
+  for (std::size_t i = 0; i < p.nodes.size(); ++i) {
+    const FxNode& n = p.nodes[i];
+    auto in = [&](std::size_t k) { return e[n.inputs.at(k)]; };
+    double out = 0;
+    switch (n.op) {
+      case FxOp::kConv:
+      case FxOp::kGemm:
+      case FxOp::kAffine: {
+        const auto& w = model.weights.entries.at(n.weight_index).w;
+        std::size_t rows = n.op == FxOp::kConv ? at(n.M) : n.op == FxOp::kGemm ? at(n.N) : at(n.C);
+        rows = std::max<std::size_t>(rows, 1);
+        const std::size_t per = w.size() / rows;
+        double worst = 0;
+        for (std::size_t r = 0; r < rows; ++r) {
+          double l1 = 0;
+          for (std::size_t k = 0; k < per; ++k) l1 += std::fabs(static_cast<double>(w[r * per + k]));
+          worst = std::max(worst, l1);
+        }
+        out = in(0) * worst;
+        break;
+      }
+      case FxOp::kTrunc: out = std::ceil(in(0) / std::ldexp(1.0, n.shift)); break;
+      case FxOp::kAdd:
+      case FxOp::kSub: out = in(0) + in(1); break;
+      case FxOp::kScaleUp: out = std::ldexp(in(0), n.shift); break;
+      case FxOp::kSquare: out = 2 * max_abs(n.inputs[0]) * in(0) + in(0) * in(0); break;
+      case FxOp::kMul:
+        out = max_abs(n.inputs[0]) * in(1) + max_abs(n.inputs[1]) * in(0) + in(0) * in(1);
+        break;
+      case FxOp::kAvgPool:
+        out = in(0) * static_cast<double>(n.kh * n.kw) *
+              std::ceil(std::ldexp(1.0, p.frac_bits) / static_cast<double>(std::max<I64>(1, n.kh * n.kw)));
+        break;
+      default:  // ReLU, max-pool, constants and moves: 1-Lipschitz elementwise
+        for (std::size_t k = 0; k < n.inputs.size(); ++k) out = std::max(out, in(k));
+        break;
+    }
+    e[n.output] = out + static_cast<double>(plan.layers()[i].tolerance);
+  }
+  return e[p.output];
+}
+
 // ---- server model --------------------------------------------------------------------------------
 
 ServerModel::ServerModel(nn::FixedModel model, const NetworkProfile& profile, const PlanOptions& opts)

@@ -129,6 +129,14 @@ class ServerModel {
   double prepare_seconds_ = 0;
 };
 
+/// A sound worst-case bound (in LSB of the logits at scale 2^f) on |private logit − fixed-point
+/// reference| for `plan` run on `model`'s weights: each node's stated tolerance
+/// (LayerChoice::tolerance) propagated through the program (linear layers by the largest ℓ1 norm
+/// of a weight row, truncations by ⌈e/2^s⌉, x² and x·y by the calibrated ranges). 0 for a plan of
+/// exact strategies. The server's view (needs the weights); `eval --fidelity approx` counts the
+/// images within it. Errors: kInvalidArgument when plan and model differ in size.
+double logit_error_bound(const nn::FixedModel& model, const ProtocolPlan& plan);
+
 /// Measured cost of one node, for one party (bytes as this party sent / received them).
 struct LayerReport {
   std::string name;      ///< ONNX node

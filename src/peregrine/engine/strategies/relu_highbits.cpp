@@ -1,7 +1,7 @@
 // relu-highbits: a ReLU whose every reader truncates it by s runs DReLU and the multiplexer on the
 // high ℓ − s bits only (Cheetah's public code, after Maeng & Suh; mpc/nonlinear.hpp
-// relu_highbits()). Its output is 2^s·ReLU(⌊x/2^s⌋ + c), c ∈ {0, 1}: within 2^s of ReLU(x), a
-// multiple of 2^s, so the truncation after it is exact on it and lands at most 1 LSB above the
+// relu_highbits()). Its output is 2^s·ReLU(⌊x/2^s⌋ − c), c ∈ {0, 1}: within 2^{s+1} of ReLU(x), a
+// multiple of 2^s, so the truncation after it is exact on it and lands at most 1 LSB below the
 // reference (no probabilistic error). Fidelity approx only.
 #include "peregrine/engine/strategies/common.hpp"
 #include "peregrine/mpc/nonlinear.hpp"
@@ -32,7 +32,7 @@ class ReluHighbits final : public Strategy {
            "error <= 1 LSB after the truncation; --fidelity approx)";
   }
   std::uint64_t tolerance(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return std::uint64_t{1} << common_shift(n, ctx);
+    return std::uint64_t{2} << common_shift(n, ctx);
   }
   bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
     if (n.op != nn::FxOp::kRelu || ctx.fidelity != Fidelity::kApprox) return false;
