@@ -1,4 +1,5 @@
-// relu-highbits: a ReLU whose every reader truncates it by s runs DReLU and the multiplexer on the
+// relu-highbits: a ReLU whose every reader truncates it by s (directly, or after slices, pads,
+// reshapes, concats and max-pools, which keep its multiples of 2^s) runs DReLU and the multiplexer on the
 // high ℓ − s bits only (Cheetah's public code, after Maeng & Suh; mpc/nonlinear.hpp
 // relu_highbits()). Its output is 2^s·ReLU(⌊x/2^s⌋ − c), c ∈ {0, 1}: within 2^{s+1} of ReLU(x), a
 // multiple of 2^s, so the truncation after it is exact on it and lands at most 1 LSB below the
@@ -9,20 +10,33 @@
 namespace peregrine::engine::detail {
 namespace {
 
-/// The shift every reader of n's output truncates by, or 0 when a reader is not such a truncation
-/// (or the value is the network output).
-int common_shift(const nn::FxNode& n, const PlanContext& ctx) {
-  if (n.output == ctx.plan.output) return 0;
-  const auto& readers = ctx.consumers.at(n.output);
+/// The shift s with which every path from value v ends in a truncation by s of a value known
+/// ≥ 0, passing only through exact moves that keep multiples of 2^s and signs (slice, pad,
+/// reshape, concat, max-pool); 0 when some path does not (another reader, the network output).
+int truncating_shift(std::size_t v, const PlanContext& ctx, int depth = 0) {
+  if (v == ctx.plan.output || depth > 16) return 0;
+  const auto& readers = ctx.consumers.at(v);
   if (readers.empty()) return 0;
   int shift = 0;
   for (std::size_t r : readers) {
     const nn::FxNode& t = ctx.plan.nodes.at(r);
-    if (t.op != nn::FxOp::kTrunc || !t.nonneg || (shift != 0 && t.shift != shift)) return 0;
-    shift = t.shift;
+    int s = 0;
+    switch (t.op) {
+      case nn::FxOp::kTrunc: s = t.nonneg ? t.shift : 0; break;
+      case nn::FxOp::kSlice:
+      case nn::FxOp::kPad:
+      case nn::FxOp::kReshape:
+      case nn::FxOp::kConcat:
+      case nn::FxOp::kMaxPool: s = truncating_shift(t.output, ctx, depth + 1); break;
+      default: break;
+    }
+    if (s == 0 || (shift != 0 && s != shift)) return 0;
+    shift = s;
   }
   return shift;
 }
+
+int common_shift(const nn::FxNode& n, const PlanContext& ctx) { return truncating_shift(n.output, ctx); }
 
 class ReluHighbits final : public Strategy {
  public:
