@@ -85,6 +85,8 @@ void Channel::flush() {
   out_.clear();
 }
 
+EmulationStats Channel::emulation_stats() { return emu_ ? emu_->stats() : EmulationStats{}; }
+
 void Channel::recv(void* data, std::size_t n) {
   flush();
   last_was_recv_ = true;
@@ -136,12 +138,17 @@ void LinkEmulator::push(const std::uint8_t* data, std::size_t n) {
       if (error_) std::rethrow_exception(error_);
       const auto now = Clock::now();
       if (link_free_ < now) link_free_ = now;
+      const auto start = link_free_;
       if (bits_per_second_ != 0) {
         // ceil(8 * m * 1e9 / bps) ns; m <= 2^16 so the product fits in 64 bits.
         const std::uint64_t bits_ns = std::uint64_t{8} * m * 1'000'000'000ULL;
         link_free_ += std::chrono::nanoseconds((bits_ns + bits_per_second_ - 1) / bits_per_second_);
       }
       piece.due = link_free_ + delay_;
+      ++stats_.pieces;
+      stats_.bytes += m;
+      stats_.modelled_ns += static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(piece.due - start).count());
       queued_bytes_ += m;
       queue_.push_back(std::move(piece));
     }
@@ -155,6 +162,13 @@ void LinkEmulator::drain() {
   std::unique_lock<std::mutex> lk(mu_);
   cv_done_.wait(lk, [&] { return error_ || stop_ || (queue_.empty() && !delivering_); });
   if (error_) std::rethrow_exception(error_);
+}
+
+EmulationStats LinkEmulator::stats() {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_done_.wait(lk, [&] { return error_ || stop_ || (queue_.empty() && !delivering_); });
+  if (error_) std::rethrow_exception(error_);
+  return stats_;
 }
 
 void LinkEmulator::run() {
@@ -177,13 +191,20 @@ void LinkEmulator::run() {
     delivering_ = true;
     lk.unlock();
     std::exception_ptr err;
+    std::uint64_t delivered = 0, early = 0;
     try {
-      for (const auto& p : batch) sink_(p.bytes.data(), p.bytes.size());
+      for (const auto& p : batch) {
+        if (Clock::now() < p.due) ++early;
+        sink_(p.bytes.data(), p.bytes.size());
+        ++delivered;
+      }
     } catch (...) {
       err = std::current_exception();
     }
     lk.lock();
     delivering_ = false;
+    stats_.delivered_pieces += delivered;
+    stats_.delivered_early += early;
     for (const auto& p : batch) queued_bytes_ -= p.bytes.size();
     if (err) {
       error_ = err;

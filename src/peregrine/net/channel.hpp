@@ -27,6 +27,21 @@ struct ChannelStats {
   std::uint64_t rounds = 0;
 };
 
+/// Counters of one endpoint's emulated link (ChannelOptions link emulation; all zero without it).
+/// A piece is one part (at most 64 KiB) of a flush, stamped with its due time when pushed.
+struct EmulationStats {
+  std::uint64_t pieces = 0;            ///< pieces pushed into the link
+  std::uint64_t bytes = 0;             ///< bytes pushed into the link
+  /// Link time the model assigned, summed over the pieces (ns): for each piece its due time minus
+  /// the time it started on the link, i.e. ceil(8 * bytes * 1e9 / bits_per_second) + one_way_delay.
+  /// Computed from the model, not measured, so it does not depend on the machine's speed.
+  std::uint64_t modelled_ns = 0;
+  std::uint64_t delivered_pieces = 0;  ///< pieces handed to the transport
+  /// Pieces handed to the transport before their due time (the emulator's clock, checked at each
+  /// hand-over): 0 unless the emulator is broken.
+  std::uint64_t delivered_early = 0;
+};
+
 /// Options common to every channel.
 ///
 /// Link emulation (no root needed; works for every channel kind): when emulate_bits_per_second
@@ -105,6 +120,10 @@ class Channel {
   void recv_span(std::span<T> v) { recv(v.data(), v.size_bytes()); }
 
   const ChannelStats& stats() const noexcept { return stats_; }
+  /// The emulated link's counters (zeros without emulation). Does not flush; first waits until every
+  /// piece already flushed was handed to the transport, so that the delivery counters are final
+  /// (at most the modelled link time). Rethrows a stored delivery error (kPeerClosed / kTimeout).
+  EmulationStats emulation_stats();
   const ChannelOptions& options() const noexcept { return opts_; }
 
  protected:

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "peregrine/net/channel.hpp"
+
 namespace peregrine::net::detail {
 
 /// Delays and rate-limits one direction of a channel; see ChannelOptions for the model.
@@ -36,6 +38,8 @@ class LinkEmulator {
   void push(const std::uint8_t* data, std::size_t n);
   /// Waits until everything pushed was handed to the sink; rethrows a stored delivery error.
   void drain();
+  /// drain(), then the counters (see EmulationStats).
+  EmulationStats stats();
 
  private:
   struct Piece {
@@ -55,6 +59,7 @@ class LinkEmulator {
   bool stop_ = false;
   std::exception_ptr error_;
   Clock::time_point link_free_{};
+  EmulationStats stats_;  // guarded by mu_
   std::thread thread_;
 };
 
