@@ -196,9 +196,11 @@ Config validate(const BenchOptions& o) {
     if (c.op == Op::kConv) {
       require(o.m >= 1 && o.k >= 1 && o.stride >= 1 && o.groups >= 1, ErrorCode::kInvalidArgument,
               "conv needs --m M --k K (and --stride, --groups ≥ 1)");
-      require(o.tile == "min-bytes" || o.tile == "opencheetah", ErrorCode::kInvalidArgument,
+      require(o.tile.empty() || o.tile == "min-bytes" || o.tile == "opencheetah", ErrorCode::kInvalidArgument,
               "--tile must be min-bytes or opencheetah");
     }
+    require(o.tile.empty() || o.strategy.empty(), ErrorCode::kInvalidArgument, "give --strategy or --tile, not both");
+    if (!o.strategy.empty()) engine::check_strategy_names({o.strategy});
     // Shape errors before any process starts (the strategies check again).
     if (c.op == Op::kConv) conv_meta(o).validate();
     else if (c.op == Op::kBn) bn_meta(o).validate();
@@ -345,227 +347,91 @@ std::vector<std::int64_t> public_biases(std::size_t n) {
   return b;
 }
 
-// Plaintext references (mod 2^ℓ, products wrap mod 2^64 first, which 2^ℓ divides).
+// The benchmark's layer as a one-node fixed-point program (the engine's own node type), planned
+// through the strategy registry exactly as a network layer is: --strategy NAME, else --tile as its
+// alias for conv (min-bytes = cheetah-conv, opencheetah = cheetah-conv-opencheetah), else the
+// planner's choice for LAN. Both parties build it; only the server's copy holds weights.
+struct LinearBench {
+  nn::FixedModel model;
+  std::unique_ptr<engine::ProtocolPlan> plan;
+  std::size_t in_size = 0, out_size = 0;
+  const engine::PlannedLayer& planned() const { return plan->planned(0); }
+  const std::string& strategy() const { return plan->layers()[0].strategy; }
+};
 
-/// conv(x, w) + b for x [C, H, W], w [M, C/groups, kh, kw], b [M] → [M, Ho, Wo].
-std::vector<u64> reference_conv(const linear::Conv2dMeta& m, std::span<const u64> x,
-                                std::span<const std::int64_t> w, std::span<const std::int64_t> b, u64 mask) {
-  const std::size_t Ho = m.out_h(), Wo = m.out_w(), cg = m.C / m.groups, mg = m.M / m.groups;
-  std::vector<u64> y(m.M * Ho * Wo, 0);
-  for (std::size_t f = 0; f < m.M; ++f) {
-    const std::size_t grp = f / mg;
-    for (std::size_t i = 0; i < Ho; ++i)
-      for (std::size_t j = 0; j < Wo; ++j) {
-        u64 acc = static_cast<u64>(b[f]);
-        for (std::size_t c = 0; c < cg; ++c)
-          for (std::size_t l = 0; l < m.kh; ++l) {
-            const std::size_t pi = i * m.stride_h + l;
-            if (pi < m.pad_top || pi - m.pad_top >= m.H) continue;
-            for (std::size_t lp = 0; lp < m.kw; ++lp) {
-              const std::size_t pj = j * m.stride_w + lp;
-              if (pj < m.pad_left || pj - m.pad_left >= m.W) continue;
-              const u64 xv = x[((grp * cg + c) * m.H + (pi - m.pad_top)) * m.W + (pj - m.pad_left)];
-              acc += xv * static_cast<u64>(w[((f * cg + c) * m.kh + l) * m.kw + lp]);
-            }
-          }
-        y[(f * Ho + i) * Wo + j] = acc & mask;
-      }
-  }
-  return y;
+std::string linear_strategy_option(const BenchOptions& o) {
+  if (!o.strategy.empty()) return o.strategy;
+  if (o.tile == "opencheetah") return "cheetah-conv-opencheetah";
+  if (o.tile == "min-bytes") return "cheetah-conv";
+  return "";
 }
 
-/// γ_c·x + β_c per channel for x [C, H, W].
-std::vector<u64> reference_bn(const linear::BnMeta& m, std::span<const u64> x,
-                              std::span<const std::int64_t> scale, std::span<const std::int64_t> shift,
-                              u64 mask) {
-  const std::size_t hw = m.H * m.W;
-  std::vector<u64> y(x.size());
-  for (std::size_t c = 0; c < m.C; ++c)
-    for (std::size_t i = 0; i < hw; ++i)
-      y[c * hw + i] = (x[c * hw + i] * static_cast<u64>(scale[c]) + static_cast<u64>(shift[c])) & mask;
-  return y;
-}
-
-/// W·x + b per batch row for x [B, K], W [M, K], b [M] → [B, M].
-std::vector<u64> reference_fc(const linear::FcMeta& m, std::span<const u64> x,
-                              std::span<const std::int64_t> w, std::span<const std::int64_t> b, u64 mask) {
-  const std::size_t K = m.in_features, M = m.out_features;
-  std::vector<u64> y(m.batch * M);
-  for (std::size_t r = 0; r < m.batch; ++r)
-    for (std::size_t o = 0; o < M; ++o) {
-      u64 acc = static_cast<u64>(b[o]);
-      for (std::size_t k = 0; k < K; ++k) acc += x[r * K + k] * static_cast<u64>(w[o * K + k]);
-      y[r * M + o] = acc & mask;
-    }
-  return y;
-}
-
-// One HE linear layer of the benchmark: the public plan (both parties), the prepared weights
-// (server), the two drivers and the plaintext reference.
-class LinearLayer {
- public:
-  virtual ~LinearLayer() = default;
-  virtual std::size_t in_size() const = 0;
-  virtual std::size_t out_size() const = 0;
-  virtual std::size_t weight_count() const = 0;  ///< weights (conv, fc) or scales γ (bn)
-  virtual std::size_t bias_count() const = 0;    ///< biases (conv, fc) or shifts β (bn)
-  virtual const linear::CoeffLayerPlan& plan() const = 0;
-  virtual linear::LayerCost cost() const = 0;
-  /// Server: the weights in NTT form, for server().
-  virtual void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) = 0;
-  virtual std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
-                                  Prg& prg) const = 0;
-  virtual std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
-                                  Prg& prg) const = 0;
-  virtual std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
-                                     std::span<const std::int64_t> b, u64 mask) const = 0;
-  /// The shape options, for the JSON line.
-  virtual void shape_json(Json& j) const = 0;
-  /// Layout details after the cost fields (conv: the tile).
-  virtual void layout_json(Json& j) const { (void)j; }
-};
-
-class ConvLayer final : public LinearLayer {
- public:
-  ConvLayer(he::HeParamsPtr P, const linear::Conv2dMeta& m, linear::TilePolicy policy, std::string tile)
-      : s_(std::move(P), m, policy), tile_(std::move(tile)) {}
-  std::size_t in_size() const override { return s_.meta().C * s_.meta().H * s_.meta().W; }
-  std::size_t out_size() const override { return s_.meta().M * s_.meta().out_h() * s_.meta().out_w(); }
-  std::size_t weight_count() const override {
-    const auto& m = s_.meta();
-    return m.M * (m.C / m.groups) * m.kh * m.kw;
-  }
-  std::size_t bias_count() const override { return s_.meta().M; }
-  const linear::CoeffLayerPlan& plan() const override { return s_.plan(); }
-  linear::LayerCost cost() const override { return s_.cost(); }
-  void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) override {
-    w_ = linear::prepare_conv(s_, w, b);
-  }
-  std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
-                          Prg& prg) const override {
-    return linear::conv2d_client(ch, he, s_, share, prg);
-  }
-  std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
-                          Prg& prg) const override {
-    return linear::conv2d_server(ch, he, s_, share, w_, prg);
-  }
-  std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
-                             std::span<const std::int64_t> b, u64 mask) const override {
-    return reference_conv(s_.meta(), x, w, b, mask);
-  }
-  void shape_json(Json& j) const override {
-    const auto& m = s_.meta();
-    j["c"] = m.C;
-    j["h"] = m.H;
-    j["w"] = m.W;
-    j["m"] = m.M;
-    j["k"] = m.kh;
-    j["stride"] = m.stride_h;
-    j["pad"] = m.pad_top;
-    j["groups"] = m.groups;
-    j["tile_policy"] = tile_;
-    j["out_h"] = m.out_h();
-    j["out_w"] = m.out_w();
-  }
-  void layout_json(Json& j) const override {
-    const auto& t = s_.tiling();
-    j["tile"] = {{"Hw", t.Hw}, {"Ww", t.Ww}, {"Cw", t.Cw}, {"Mw", t.Mw},
-                 {"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}};
-  }
-
- private:
-  linear::CheetahConvStrategy s_;
-  std::string tile_;
-  linear::PreparedConv w_;
-};
-
-class BnLayer final : public LinearLayer {
- public:
-  BnLayer(he::HeParamsPtr P, const linear::BnMeta& m) : s_(std::move(P), m) {}
-  std::size_t in_size() const override { return s_.meta().C * s_.meta().H * s_.meta().W; }
-  std::size_t out_size() const override { return in_size(); }
-  std::size_t weight_count() const override { return s_.meta().C; }
-  std::size_t bias_count() const override { return s_.meta().C; }
-  const linear::CoeffLayerPlan& plan() const override { return s_.plan(); }
-  linear::LayerCost cost() const override { return s_.cost(); }
-  void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) override {
-    w_ = linear::prepare_bn(s_, w, b);
-  }
-  std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
-                          Prg& prg) const override {
-    return linear::bn_client(ch, he, s_, share, prg);
-  }
-  std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
-                          Prg& prg) const override {
-    return linear::bn_server(ch, he, s_, share, w_, prg);
-  }
-  std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
-                             std::span<const std::int64_t> b, u64 mask) const override {
-    return reference_bn(s_.meta(), x, w, b, mask);
-  }
-  void shape_json(Json& j) const override {
-    j["c"] = s_.meta().C;
-    j["h"] = s_.meta().H;
-    j["w"] = s_.meta().W;
-  }
-
- private:
-  linear::CheetahBnStrategy s_;
-  linear::PreparedBn w_;
-};
-
-class FcLayer final : public LinearLayer {
- public:
-  FcLayer(he::HeParamsPtr P, const linear::FcMeta& m) : s_(std::move(P), m) {}
-  std::size_t in_size() const override { return s_.meta().batch * s_.meta().in_features; }
-  std::size_t out_size() const override { return s_.meta().batch * s_.meta().out_features; }
-  std::size_t weight_count() const override { return s_.meta().out_features * s_.meta().in_features; }
-  std::size_t bias_count() const override { return s_.meta().out_features; }
-  const linear::CoeffLayerPlan& plan() const override { return s_.plan(); }
-  linear::LayerCost cost() const override { return s_.cost(); }
-  void prepare(std::span<const std::int64_t> w, std::span<const std::int64_t> b) override {
-    w_ = linear::prepare_fc(s_, w, b);
-  }
-  std::vector<u64> client(net::Channel& ch, const linear::HeClient& he, std::span<const u64> share,
-                          Prg& prg) const override {
-    return linear::fc_client(ch, he, s_, share, prg);
-  }
-  std::vector<u64> server(net::Channel& ch, const linear::HeServer& he, std::span<const u64> share,
-                          Prg& prg) const override {
-    return linear::fc_server(ch, he, s_, share, w_, prg);
-  }
-  std::vector<u64> reference(std::span<const u64> x, std::span<const std::int64_t> w,
-                             std::span<const std::int64_t> b, u64 mask) const override {
-    return reference_fc(s_.meta(), x, w, b, mask);
-  }
-  void shape_json(Json& j) const override {
-    j["in"] = s_.meta().in_features;
-    j["out"] = s_.meta().out_features;
-    j["batch"] = s_.meta().batch;
-  }
-  void layout_json(Json& j) const override {
-    j["block"] = {{"rows", s_.block_rows()}, {"cols", s_.block_cols()},
-                  {"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}};
-  }
-
- private:
-  linear::CheetahFcStrategy s_;
-  linear::PreparedFc w_;
-};
-
-// The public plan of the layer the options describe (both parties build it).
-std::unique_ptr<LinearLayer> make_layer(const Config& c, const he::HeParamsPtr& P) {
+LinearBench make_linear(const Config& c, bool with_weights) {
   const BenchOptions& o = c.o;
+  LinearBench lb;
+  nn::FixedPlan& p = lb.model.plan;
+  p.ring_bits = o.bits;
+  p.frac_bits = 12;
+  nn::FxNode n;
+  n.name = o.op;
+  n.weight_bits = kWeightBits;
+  n.has_bias = true;
+  nn::Shape xs, ys;
+  std::size_t weights = 0, biases = 0;
+  const auto I = [](std::size_t v) { return static_cast<std::int64_t>(v); };
   switch (c.op) {
     case Op::kConv: {
-      const auto policy = o.tile == "opencheetah" ? linear::TilePolicy::kOpenCheetah : linear::TilePolicy::kMinBytes;
-      return std::make_unique<ConvLayer>(P, conv_meta(o), policy, o.tile);
+      const linear::Conv2dMeta m = conv_meta(o);
+      n.op = nn::FxOp::kConv;
+      n.C = I(m.C); n.H = I(m.H); n.W = I(m.W); n.M = I(m.M); n.kh = n.kw = I(m.kh);
+      n.sh = n.sw = I(m.stride_h); n.groups = I(m.groups);
+      n.pads = {I(o.pad), I(o.pad), I(o.pad), I(o.pad)};
+      xs = {1, n.C, n.H, n.W};
+      ys = {1, n.M, I(m.out_h()), I(m.out_w())};
+      weights = m.M * (m.C / m.groups) * m.kh * m.kw;
+      biases = m.M;
+      break;
     }
-    case Op::kBn: return std::make_unique<BnLayer>(P, bn_meta(o));
-    case Op::kFc: return std::make_unique<FcLayer>(P, fc_meta(o));
-    default: break;
+    case Op::kBn:
+      n.op = nn::FxOp::kAffine;
+      n.C = I(o.c);
+      n.inner = I(o.h * o.w);
+      xs = ys = {1, n.C, I(o.h), I(o.w)};
+      weights = biases = o.c;
+      break;
+    case Op::kFc:
+      n.op = nn::FxOp::kGemm;
+      n.K = I(o.in);
+      n.N = I(o.out);
+      xs = {I(o.batch), n.K};
+      ys = {I(o.batch), n.N};
+      weights = o.out * o.in;
+      biases = o.out;
+      break;
+    default: throw Error(ErrorCode::kInvalidArgument, "bench: not a linear op");
   }
-  throw Error(ErrorCode::kInvalidArgument, "bench: not a linear op");
+  p.values = {{"x", xs, p.frac_bits}, {"y", ys, 2 * p.frac_bits}};
+  n.inputs = {0};
+  n.output = 1;
+  p.nodes = {n};
+  p.input = 0;
+  p.output = 1;
+  lb.model.weights.entries.resize(1);
+  if (with_weights) lb.model.weights.entries[0] = {public_weights(weights), public_biases(biases)};
+  engine::PlanOptions opts;
+  if (const std::string s = linear_strategy_option(o); !s.empty()) opts.allowed = {s};
+  lb.plan = std::make_unique<engine::ProtocolPlan>(p, engine::NetworkProfile::lan(), opts);
+  lb.in_size = static_cast<std::size_t>(nn::element_count(xs));
+  lb.out_size = static_cast<std::size_t>(nn::element_count(ys));
+  return lb;
+}
+
+// Index of the chosen strategy in the registry (the parties' headers compare it).
+u64 strategy_index(const std::string& name) {
+  const auto& all = engine::registry();
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (all[i]->name() == name) return i;
+  return all.size();
 }
 
 // ---- the run --------------------------------------------------------------------------------
@@ -594,7 +460,7 @@ std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
           {"--stride", conv ? o.stride : 0},
           {"--pad", conv ? o.pad : 0},
           {"--groups", conv ? o.groups : 0},
-          {"--tile (0 min-bytes, 1 opencheetah)", conv && o.tile == "opencheetah" ? 1u : 0u},
+          {"--strategy (registry index)", lin ? strategy_index(make_linear(c, false).strategy()) : 0u},
           {"--in", fc ? o.in : 0},
           {"--out", fc ? o.out : 0},
           {"--batch", fc ? o.batch : 0},
@@ -873,19 +739,15 @@ struct LinearState {
   ArithShares in, out;   // this party's input and output shares
 };
 
-// Server data of a linear op: the plaintext input and the layer's weights (public seeds).
-struct LinearData {
-  std::vector<u64> x;
-  std::vector<std::int64_t> w, b;
-};
-
-// One party of a linear op: HE key set-up, (server) weight preparation, barrier, the layer.
-LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const he::HeParamsPtr& P,
-                             LinearLayer& layer, const LinearData* data) {
+// One party of a linear op: HE key set-up, (server) weight preparation, barrier, the layer through
+// its registered strategy's driver. `x` (server only): the plaintext input.
+LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const LinearBench& lb,
+                             const std::vector<u64>* x) {
   LinearState st;
   Prg prg = Prg::from_os();  // this party's protocol randomness (keys, masks, noise)
   const Ring ring(c.o.bits);
-  st.in = my_shares(ring, me, layer.in_size(), data ? &data->x : nullptr);
+  st.in = my_shares(ring, me, lb.in_size, x);
+  const he::HeParamsPtr& P = lb.plan->he_params();
 
   std::optional<linear::HeClient> hc;
   std::optional<linear::HeServer> hs;
@@ -894,16 +756,18 @@ LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const 
   else hc.emplace(linear::he_client_setup(ch, P, prg));
   ch.flush();
   st.setup_s = t.seconds();
+  std::unique_ptr<engine::Prepared> prepared;
   if (me == Party::kServer) {
     t.reset();
-    layer.prepare(data->w, data->b);
+    prepared = lb.planned().prepare(lb.model.weights);
     st.prepare_s = t.seconds();
   }
   barrier(ch, me);
   const net::ChannelStats s0 = ch.stats();
   t.reset();
-  st.out.ring = ring;
-  st.out.v = me == Party::kServer ? layer.server(ch, *hs, st.in.v, prg) : layer.client(ch, *hc, st.in.v, prg);
+  engine::PartyContext ctx{ch, me, prg, nullptr, hc ? &*hc : nullptr, hs ? &*hs : nullptr};
+  const ArithShares* in[] = {&st.in};
+  st.out = lb.planned().run(ctx, in, prepared.get());
   ch.flush();
   st.op_s = t.seconds();
   st.op_stats = diff(s0, ch.stats());
@@ -917,38 +781,61 @@ std::vector<u64> recv_u64s(net::Channel& ch, std::size_t n) {
   return v;
 }
 
+// The shape options, for the JSON line.
+void shape_json(Json& j, const Config& c) {
+  const BenchOptions& o = c.o;
+  if (c.op == Op::kFc) {
+    j["in"] = o.in;
+    j["out"] = o.out;
+    j["batch"] = o.batch;
+    return;
+  }
+  j["c"] = o.c;
+  j["h"] = o.h;
+  j["w"] = o.w;
+  if (c.op != Op::kConv) return;
+  const linear::Conv2dMeta m = conv_meta(o);
+  j["m"] = m.M;
+  j["k"] = m.kh;
+  j["stride"] = m.stride_h;
+  j["pad"] = m.pad_top;
+  j["groups"] = m.groups;
+  j["out_h"] = m.out_h();
+  j["out_w"] = m.out_w();
+}
+
 // Party 0, linear ops.
 ServerResult serve_linear(const Config& c, net::Channel& ch) {
-  const he::HeParamsPtr P = he::HeParams::cheetah(c.o.bits);
   Timer t;
-  const std::unique_ptr<LinearLayer> layer = make_layer(c, P);
+  const LinearBench lb = make_linear(c, true);
   const double plan_s = t.seconds();
   const Ring ring(c.o.bits);
-  LinearData data{plaintext_inputs(c, ring, layer->in_size()), public_weights(layer->weight_count()),
-                  public_biases(layer->bias_count())};
-  const LinearState st = run_linear_timed(c, ch, Party::kServer, P, *layer, &data);
+  const std::vector<u64> x0 = plaintext_inputs(c, ring, lb.in_size);
+  const LinearState st = run_linear_timed(c, ch, Party::kServer, lb, &x0);
   const double client_setup = ch.recv_value<double>();
   const double client_op = ch.recv_value<double>();
 
   std::optional<bool> verified;
   std::size_t mismatches = 0;
   if (c.o.verify) {
-    // Reconstruct the input from both shares and the output, and compare with the plaintext layer.
-    std::vector<u64> x = recv_u64s(ch, layer->in_size());
-    std::vector<u64> y = recv_u64s(ch, layer->out_size());
+    // Reconstruct the input from both shares and the output, and compare with the strategy's ideal
+    // functionality (the fixed-point reference of the node, nn::run_fixed_node).
+    std::vector<u64> x = recv_u64s(ch, lb.in_size);
+    std::vector<u64> y = recv_u64s(ch, lb.out_size);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = (x[i] + st.in.v[i]) & ring.mask;
     for (std::size_t i = 0; i < y.size(); ++i) y[i] = (y[i] + st.out.v[i]) & ring.mask;
-    const std::vector<u64> want = layer->reference(x, data.w, data.b, ring.mask);
-    for (std::size_t i = 0; i < x.size(); ++i) mismatches += x[i] != data.x[i];
+    const std::vector<u64> want = engine::find_strategy(lb.strategy())->ideal(lb.model, 0, {x});
+    for (std::size_t i = 0; i < x.size(); ++i) mismatches += x[i] != x0[i];
     for (std::size_t i = 0; i < y.size(); ++i) mismatches += y[i] != want[i];
     verified = mismatches == 0;
   }
 
   const net::ChannelStats& s = st.op_stats;
-  const linear::LayerCost model = layer->cost();
+  const engine::Cost model = lb.planned().cost();
   Json j;
   j["op"] = c.o.op;
-  layer->shape_json(j);
+  shape_json(j, c);
+  j["strategy"] = lb.strategy();
   j["bits"] = c.o.bits;
   run_json(j, c);
   j["seconds"] = std::max(st.op_s, client_op);
@@ -960,20 +847,21 @@ ServerResult serve_linear(const Config& c, net::Channel& ch) {
   j["bytes_client_to_server"] = s.bytes_received;
   j["bytes_server_to_client"] = s.bytes_sent;
   j["rounds"] = s.rounds;
-  j["model_bytes_client_to_server"] = model.bytes_client_to_server;
-  j["model_bytes_server_to_client"] = model.bytes_server_to_client;
-  j["n_in"] = layer->plan().n_in;
-  j["n_out"] = layer->plan().n_out();
-  j["products"] = model.products;
-  layer->layout_json(j);
+  j["model_bytes_client_to_server"] = model.bytes_c2s;
+  j["model_bytes_server_to_client"] = model.bytes_s2c;
+  // Layout facts of the strategy ("tile.Hw" → {"tile": {"Hw": ...}}).
+  for (const auto& [key, value] : lb.planned().layout()) {
+    const auto dot = key.find('.');
+    if (dot == std::string::npos) j[key] = value;
+    else j[key.substr(0, dot)][key.substr(dot + 1)] = value;
+  }
   return finish_server(ch, j, verified, mismatches);
 }
 
 // Party 1, linear ops.
 ServerResult client_linear(const Config& c, net::Channel& ch) {
-  const he::HeParamsPtr P = he::HeParams::cheetah(c.o.bits);
-  const std::unique_ptr<LinearLayer> layer = make_layer(c, P);
-  const LinearState st = run_linear_timed(c, ch, Party::kClient, P, *layer, nullptr);
+  const LinearBench lb = make_linear(c, false);
+  const LinearState st = run_linear_timed(c, ch, Party::kClient, lb, nullptr);
   ch.send_value(st.setup_s);
   ch.send_value(st.op_s);
   if (c.o.verify) {
@@ -1355,7 +1243,9 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   b->add_option("--stride", o.stride, "conv: stride")->group(shape);
   b->add_option("--pad", o.pad, "conv: zero padding on each side")->group(shape);
   b->add_option("--groups", o.groups, "conv: groups")->group(shape);
-  b->add_option("--tile", o.tile, "conv: tiling policy, min-bytes | opencheetah")
+  b->add_option("--strategy", o.strategy,
+                "conv, bn, fc: the registered strategy to run (default: the planner's choice for LAN)")->group(shape);
+  b->add_option("--tile", o.tile, "conv: tiling policy, min-bytes | opencheetah (aliases of --strategy cheetah-conv | cheetah-conv-opencheetah)")
       ->check(CLI::IsMember({"min-bytes", "opencheetah"}))
       ->group(shape);
   b->add_option("--in", o.in, "fc: input features K")->group(shape);

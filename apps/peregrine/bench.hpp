@@ -70,7 +70,8 @@ struct BenchOptions {
   std::size_t stride = 1;                         ///< conv: stride (both axes)
   std::size_t pad = 0;                            ///< conv: zero padding (all four sides)
   std::size_t groups = 1;                         ///< conv: groups (depthwise: groups = c = m)
-  std::string tile = "min-bytes";                 ///< conv: min-bytes | opencheetah
+  std::string tile;                               ///< conv: min-bytes | opencheetah (aliases of --strategy; "" = planner)
+  std::string strategy;                           ///< conv, bn, fc: registered strategy name ("" = planner's choice)
   std::size_t in = 0, out = 0;                    ///< fc: input and output features
   std::size_t batch = 1;                          ///< fc: batch rows
   // Whole network (net).

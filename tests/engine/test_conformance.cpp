@@ -207,7 +207,7 @@ Measured run_two_party(const Program& p, std::size_t i, const PlannedLayer& plan
         if (he) hs = linear::he_server_setup(*sp.ch0, params);
         sp.ch0->flush();
         s_sent0 = sp.ch0->stats().bytes_sent;
-        PartyContext ctx{*sp.s0, nullptr, hs ? &*hs : nullptr};
+        PartyContext ctx = PartyContext::of(*sp.s0, nullptr, hs ? &*hs : nullptr);
         std::vector<const mpc::ArithShares*> in;
         for (auto& s : sh0) in.push_back(&s);
         y0 = planned.run(ctx, in, prep.get());
@@ -218,7 +218,7 @@ Measured run_two_party(const Program& p, std::size_t i, const PlannedLayer& plan
         if (he) hc = linear::he_client_setup(*sp.ch1, params, prg);
         sp.ch1->flush();
         c_sent0 = sp.ch1->stats().bytes_sent;
-        PartyContext ctx{*sp.s1, hc ? &*hc : nullptr, nullptr};
+        PartyContext ctx = PartyContext::of(*sp.s1, hc ? &*hc : nullptr, nullptr);
         std::vector<const mpc::ArithShares*> in;
         for (auto& s : sh1) in.push_back(&s);
         y1 = planned.run(ctx, in, nullptr);

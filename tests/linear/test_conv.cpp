@@ -3,6 +3,8 @@
 // exactly (before truncation), and the measured bytes must equal the cost model.
 #include <gtest/gtest.h>
 
+#include <bit>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include "peregrine/he/keys.hpp"
 #include "peregrine/he/params.hpp"
 #include "peregrine/linear/conv.hpp"
+#include "peregrine/nn/fixed.hpp"
 
 using namespace peregrine;
 using namespace peregrine::linear;
@@ -32,29 +35,27 @@ Seed seed(std::uint8_t tag) {
   return s;
 }
 
-/// Plaintext reference: conv(x, w) + b mod 2^ℓ for x [C,H,W] (values mod t), w [M, C/g, kh, kw].
+/// Plaintext reference: conv(x, w) + b mod 2^ℓ for x [C,H,W] (values mod t = 2^ℓ), w [M, C/g, kh, kw]:
+/// the one reference convolution of the project, the fixed-point executor's (nn::run_fixed_node),
+/// on a one-node program of this shape.
 std::vector<u64> reference_conv(const Conv2dMeta& m, const std::vector<u64>& x, const std::vector<std::int64_t>& w,
                                 const std::vector<std::int64_t>& b, u64 tmask) {
-  const std::size_t Ho = m.out_h(), Wo = m.out_w(), cg = m.C / m.groups, mg = m.M / m.groups;
-  std::vector<u64> y(m.M * Ho * Wo, 0);
-  for (std::size_t f = 0; f < m.M; ++f) {
-    const std::size_t grp = f / mg;
-    for (std::size_t i = 0; i < Ho; ++i)
-      for (std::size_t j = 0; j < Wo; ++j) {
-        u64 acc = b.empty() ? 0 : static_cast<u64>(b[f]);
-        for (std::size_t c = 0; c < cg; ++c)
-          for (std::size_t l = 0; l < m.kh; ++l)
-            for (std::size_t lp = 0; lp < m.kw; ++lp) {
-              const std::int64_t pi = static_cast<std::int64_t>(i * m.stride_h + l) - static_cast<std::int64_t>(m.pad_top);
-              const std::int64_t pj = static_cast<std::int64_t>(j * m.stride_w + lp) - static_cast<std::int64_t>(m.pad_left);
-              if (pi < 0 || pj < 0 || pi >= static_cast<std::int64_t>(m.H) || pj >= static_cast<std::int64_t>(m.W)) continue;
-              const u64 xv = x[((grp * cg + c) * m.H + static_cast<std::size_t>(pi)) * m.W + static_cast<std::size_t>(pj)];
-              acc += xv * static_cast<u64>(w[((f * cg + c) * m.kh + l) * m.kw + lp]);
-            }
-        y[(f * Ho + i) * Wo + j] = acc & tmask;
-      }
-  }
-  return y;
+  const auto I = [](std::size_t v) { return static_cast<std::int64_t>(v); };
+  nn::FixedModel model;
+  nn::FixedPlan& p = model.plan;
+  p.ring_bits = std::popcount(tmask);
+  p.values = {{"x", {1, I(m.C), I(m.H), I(m.W)}, 0}, {"y", {1, I(m.M), I(m.out_h()), I(m.out_w())}, 0}};
+  nn::FxNode n;
+  n.op = nn::FxOp::kConv;
+  n.C = I(m.C); n.H = I(m.H); n.W = I(m.W); n.M = I(m.M); n.kh = I(m.kh); n.kw = I(m.kw);
+  n.sh = I(m.stride_h); n.sw = I(m.stride_w); n.groups = I(m.groups);
+  n.pads = {I(m.pad_top), I(m.pad_left), I(m.pad_bottom), I(m.pad_right)};
+  n.inputs = {0};
+  n.output = 1;
+  p.nodes = {n};
+  p.output = 1;
+  model.weights.entries = {{w, b}};
+  return nn::run_fixed_node(model, 0, {x});
 }
 
 test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, bool with_bias = true) {

@@ -56,7 +56,7 @@ void check_budget(const nn::FixedPlan& p) {
     u64 macs = out;  // Affine: one product per element
     if (n.op == FxOp::kConv)
       macs = sat_mul(out, sat_mul(static_cast<u64>(n.C / std::max<I64>(1, n.groups)), sat_mul(at(n.kh), at(n.kw))));
-    if (n.op == FxOp::kGemm) macs = sat_mul(at(n.K), at(n.N));
+    if (n.op == FxOp::kGemm) macs = sat_mul(in, at(n.N));  // B·K·N
     if (in > kMaxHeLayerElements || out > kMaxHeLayerElements || macs > kMaxHeLayerMacs)
       throw Error(ErrorCode::kUnsupported, "plan: node '" + n.name + "' (" + nn::fx_op_name(n.op) +
                                                ") exceeds the HE layer limits (" + std::to_string(in) + " → " +
@@ -333,12 +333,12 @@ class Executor {
  public:
   Executor(const ProtocolPlan& plan, mpc::MpcSession& s, const linear::HeClient* hc, const linear::HeServer* hs,
            const PreparedWeights* prep)
-      : plan_(plan), p_(plan.fixed()), ctx_{s, hc, hs}, prep_(prep) {}
+      : plan_(plan), p_(plan.fixed()), ctx_(PartyContext::of(s, hc, hs)), prep_(prep) {}
 
   void run(mpc::ArithShares input, PartyReport& rep) {
     vals_.assign(p_.values.size(), {});
     vals_[p_.input] = std::move(input);
-    net::Channel& ch = ctx_.s.channel();
+    net::Channel& ch = ctx_.ch;
     std::vector<const mpc::ArithShares*> in;
     for (std::size_t i = 0; i < p_.nodes.size(); ++i) {
       const FxNode& n = p_.nodes[i];

@@ -52,6 +52,19 @@ void check_strategy_names(const std::vector<std::string>& names) {
   throw Error(ErrorCode::kInvalidArgument, "unknown strategy " + unknown + " (registered: " + known + ")");
 }
 
+mpc::MpcSession& PartyContext::session() const {
+  if (!mpc) throw Error(ErrorCode::kInvalidArgument, "strategy: this party context has no MPC session");
+  return *mpc;
+}
+const linear::HeClient& PartyContext::client_he() const {
+  if (!he_client) throw Error(ErrorCode::kInvalidArgument, "strategy: this party context has no client HE state");
+  return *he_client;
+}
+const linear::HeServer& PartyContext::server_he() const {
+  if (!he_server) throw Error(ErrorCode::kInvalidArgument, "strategy: this party context has no server HE state");
+  return *he_server;
+}
+
 std::uint64_t Strategy::tolerance(const nn::FxNode&, const PlanContext&) const { return 0; }
 
 double Cost::seconds(const NetworkProfile& p) const {

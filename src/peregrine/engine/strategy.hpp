@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "peregrine/he/params.hpp"
@@ -82,13 +83,28 @@ struct Prepared {
   virtual ~Prepared() = default;
 };
 
-/// One party's resources in a session: the MPC session (channel, role, PRG, OT) and the HE state
-/// of that party (the client's secret key, or the server's copy of the client's public key; null
-/// when the plan has no HE layer or for the other party).
+/// One party's resources in a session: its channel, role and PRG; the MPC session (OT both ways;
+/// null where no OT-based strategy runs, e.g. a benchmark of one HE layer); and the HE state of
+/// that party (the client's secret key, or the server's copy of the client's public key; null when
+/// the plan has no HE layer or for the other party).
 struct PartyContext {
-  mpc::MpcSession& s;
+  net::Channel& ch;
+  mpc::Party party;
+  Prg& prg;
+  mpc::MpcSession* mpc = nullptr;
   const linear::HeClient* he_client = nullptr;
   const linear::HeServer* he_server = nullptr;
+
+  /// For an MPC session: channel, role and PRG from it.
+  static PartyContext of(mpc::MpcSession& s, const linear::HeClient* hc = nullptr, const linear::HeServer* hs = nullptr) {
+    return {s.channel(), s.party(), s.prg(), &s, hc, hs};
+  }
+  bool is_server() const noexcept { return party == mpc::Party::kServer; }
+  /// The MPC session; Error(kInvalidArgument) when this context has none.
+  mpc::MpcSession& session() const;
+  /// The client's / server's HE state; Error(kInvalidArgument) when absent.
+  const linear::HeClient& client_he() const;
+  const linear::HeServer& server_he() const;
 };
 
 /// A strategy planned for one node: layout and cost known, no work done.
@@ -104,6 +120,9 @@ class PlannedLayer {
   /// client). Errors: those of the protocols (channel errors, kMalformedInput from a bad peer).
   virtual mpc::ArithShares run(PartyContext& ctx, std::span<const mpc::ArithShares* const> inputs,
                                const Prepared* prepared) const = 0;
+  /// Public layout facts for reports (e.g. HE: "n_in", "n_out", "products", "tile.Hw"), in a
+  /// stable order; empty by default.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> layout() const { return {}; }
 };
 
 /// A protocol family member for some nodes of the program.

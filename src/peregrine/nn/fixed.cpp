@@ -645,11 +645,13 @@ class Reference {
       case FxOp::kGemm: {
         const auto& x = in(n, 0);
         const auto& e = w[n.weight_index];
-        for (I64 j = 0; j < n.N; ++j) {
-          u64 acc = e.b.empty() ? 0 : static_cast<u64>(e.b[at(j)]);
-          for (I64 k = 0; k < n.K; ++k) acc += static_cast<u64>(e.w[at(j * n.K + k)]) * x[at(k)];
-          y[at(j)] = acc;
-        }
+        const std::size_t rows = x.size() / at(n.K);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (I64 j = 0; j < n.N; ++j) {
+            u64 acc = e.b.empty() ? 0 : static_cast<u64>(e.b[at(j)]);
+            for (I64 k = 0; k < n.K; ++k) acc += static_cast<u64>(e.w[at(j * n.K + k)]) * x[r * at(n.K) + at(k)];
+            y[r * at(n.N) + at(j)] = acc;
+          }
         break;
       }
       case FxOp::kAffine: {
@@ -1017,7 +1019,11 @@ void check_node(const FixedPlan& p, const FxNode& n) {
       if (n.op == FxOp::kAvgPool) need(n.kh * n.kw <= (I64{1} << (p.frac_bits + 1)), "window");
       break;
     }
-    case FxOp::kGemm: need(count(n.inputs[0]) == n.K && count(n.output) == n.N, "sizes"); break;
+    case FxOp::kGemm:
+      need(n.K > 0 && n.N > 0 && count(n.inputs[0]) % n.K == 0 && count(n.inputs[0]) / n.K >= 1 &&
+               count(n.output) == smul(count(n.inputs[0]) / n.K, n.N),
+           "sizes");
+      break;
     case FxOp::kAffine:
       need(count(n.inputs[0]) == smul(n.C, n.inner) && count(n.output) == smul(n.C, n.inner), "sizes");
       break;

@@ -44,7 +44,7 @@ namespace peregrine::nn {
 /// Operations of the fixed-point program. Shapes are row-major, batch 1 dropped where noted.
 enum class FxOp {
   kConv,      ///< X[C,H,W] → [M,Ho,Wo] at 2^{f+f_w}; server weights [M,C/g,kh,kw], bias [M]
-  kGemm,      ///< X[K] → [N] at 2^{f+f_w}; server weights [N,K], bias [N]
+  kGemm,      ///< X[B,K] → [B,N] at 2^{f+f_w} (B rows; the ONNX lowering gives B = 1); server weights [N,K], bias [N]
   kAffine,    ///< X[C,inner] → X·γ[c] + β[c] at 2^{f+f_w}; server γ [C] (at 2^{f_w}), β [C]
   kTrunc,     ///< arithmetic shift right by `shift` (floor); `nonneg` when the input is known ≥ 0
   kRelu,      ///< max(x, 0), any scale

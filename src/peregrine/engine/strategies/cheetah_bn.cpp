@@ -20,13 +20,15 @@ class Planned final : public PlannedLayer {
     p->w = linear::prepare_bn(s_, e.w, e.b);
     return p;
   }
+  std::vector<std::pair<std::string, std::uint64_t>> layout() const override {
+    return {{"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products}};
+  }
   mpc::ArithShares run(PartyContext& c, std::span<const mpc::ArithShares* const> in,
                        const Prepared* prep) const override {
     const mpc::ArithShares& x = *in[0];
-    net::Channel& ch = c.s.channel();
-    if (c.s.is_server())
-      return {x.ring, linear::bn_server(ch, *c.he_server, s_, x.v, static_cast<const PreparedBn&>(*prep).w, c.s.prg())};
-    return {x.ring, linear::bn_client(ch, *c.he_client, s_, x.v, c.s.prg())};
+        if (c.is_server())
+      return {x.ring, linear::bn_server(c.ch, c.server_he(), s_, x.v, static_cast<const PreparedBn&>(*prep).w, c.prg)};
+    return {x.ring, linear::bn_client(c.ch, c.client_he(), s_, x.v, c.prg)};
   }
 
  private:

@@ -32,13 +32,17 @@ class Planned final : public PlannedLayer {
     p->w = linear::prepare_conv(s_, e.w, e.b);
     return p;
   }
+  std::vector<std::pair<std::string, std::uint64_t>> layout() const override {
+    const auto& t = s_.tiling();
+    return {{"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products},
+            {"tile.Hw", t.Hw}, {"tile.Ww", t.Ww}, {"tile.Cw", t.Cw}, {"tile.Mw", t.Mw}};
+  }
   mpc::ArithShares run(PartyContext& c, std::span<const mpc::ArithShares* const> in,
                        const Prepared* prep) const override {
     const mpc::ArithShares& x = *in[0];
-    net::Channel& ch = c.s.channel();
-    if (c.s.is_server())
-      return {x.ring, linear::conv2d_server(ch, *c.he_server, s_, x.v, static_cast<const PreparedConv&>(*prep).w, c.s.prg())};
-    return {x.ring, linear::conv2d_client(ch, *c.he_client, s_, x.v, c.s.prg())};
+        if (c.is_server())
+      return {x.ring, linear::conv2d_server(c.ch, c.server_he(), s_, x.v, static_cast<const PreparedConv&>(*prep).w, c.prg)};
+    return {x.ring, linear::conv2d_client(c.ch, c.client_he(), s_, x.v, c.prg)};
   }
 
  private:

@@ -19,13 +19,16 @@ class Planned final : public PlannedLayer {
     p->w = linear::prepare_fc(s_, e.w, e.b);
     return p;
   }
+  std::vector<std::pair<std::string, std::uint64_t>> layout() const override {
+    return {{"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products},
+            {"block.rows", s_.block_rows()}, {"block.cols", s_.block_cols()}};
+  }
   mpc::ArithShares run(PartyContext& c, std::span<const mpc::ArithShares* const> in,
                        const Prepared* prep) const override {
     const mpc::ArithShares& x = *in[0];
-    net::Channel& ch = c.s.channel();
-    if (c.s.is_server())
-      return {x.ring, linear::fc_server(ch, *c.he_server, s_, x.v, static_cast<const PreparedFc&>(*prep).w, c.s.prg())};
-    return {x.ring, linear::fc_client(ch, *c.he_client, s_, x.v, c.s.prg())};
+        if (c.is_server())
+      return {x.ring, linear::fc_server(c.ch, c.server_he(), s_, x.v, static_cast<const PreparedFc&>(*prep).w, c.prg)};
+    return {x.ring, linear::fc_client(c.ch, c.client_he(), s_, x.v, c.prg)};
   }
 
  private:
@@ -46,6 +49,7 @@ class CheetahFc final : public Strategy {
     linear::FcMeta m;
     m.in_features = at(n.K);
     m.out_features = at(n.N);
+    m.batch = at(nn::element_count(ctx.plan.values.at(n.inputs.at(0)).shape)) / std::max<std::size_t>(1, m.in_features);
     m.weight_bits = n.weight_bits;
     return std::make_unique<Planned>(n, linear::CheetahFcStrategy(ctx.he, m));
   }

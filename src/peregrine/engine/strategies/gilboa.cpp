@@ -19,9 +19,9 @@ class Gilboa final : public Strategy {
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     const Cost c = ot_cost(mpc::gilboa_cost(output_count(n, ctx), ctx.plan.ring_bits, square_ ? 1 : 2));
     if (square_)
-      return fn_layer(c, [](PartyContext& p, std::span<const mpc::ArithShares* const> in) { return mpc::square(p.s, *in[0]); });
+      return fn_layer(c, [](PartyContext& p, std::span<const mpc::ArithShares* const> in) { return mpc::square(p.session(), *in[0]); });
     return fn_layer(c, [](PartyContext& p, std::span<const mpc::ArithShares* const> in) {
-      return mpc::mul(p.s, *in[0], *in[1]);
+      return mpc::mul(p.session(), *in[0], *in[1]);
     });
   }
 

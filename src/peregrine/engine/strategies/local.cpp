@@ -52,19 +52,19 @@ class Planned final : public PlannedLayer {
       case FxOp::kSub: return mpc::sub(x, *in[1]);
       case FxOp::kAddConst: {
         mpc::ArithShares y = x;
-        if (c.s.is_server()) {
+        if (c.is_server()) {
           const auto& k = static_cast<const PreparedConst&>(*prep).c;
           if (k.size() != y.v.size()) throw Error(ErrorCode::kInvalidArgument, "node '" + n.name + "': constant size");
           for (std::size_t i = 0; i < y.v.size(); ++i) y.v[i] = (y.v[i] + k[i]) & mask_;
         }
         return y;
       }
-      case FxOp::kAddPublic: return mpc::add_public(x, static_cast<std::uint64_t>(n.constant) & mask_, c.s.party());
+      case FxOp::kAddPublic: return mpc::add_public(x, static_cast<std::uint64_t>(n.constant) & mask_, c.party);
       case FxOp::kScaleUp: return mpc::mul_public(x, std::uint64_t{1} << n.shift);
       case FxOp::kAvgPool:
         return linear::avg_pool_sum(x, at(n.C), at(n.H), at(n.W), at(n.kh), at(n.kw), at(n.sh), at(n.sw),
                                     at(n.pads[0]), at(n.pads[2]), at(n.pads[1]), at(n.pads[3]), frac_bits_,
-                                    c.s.party(), n.count_include_pad);
+                                    c.party, n.count_include_pad);
       case FxOp::kPad: {
         const std::size_t rank = in_dims_[0].size();
         linear::Dims b(n.pads.begin(), n.pads.begin() + static_cast<std::ptrdiff_t>(rank));

@@ -15,7 +15,7 @@ mpc::ArithShares maxpool(PartyContext& c, const nn::FxNode& n, const mpc::ArithS
     linear::Dims d = {at(n.C), H, W};
     x = linear::zero_pad(x, d, {0, at(n.pads[0]), at(n.pads[1])}, {0, at(n.pads[2]), at(n.pads[3])});
     const std::size_t Hp = H + at(n.pads[0] + n.pads[2]), Wp = W + at(n.pads[1] + n.pads[3]);
-    if (c.s.is_server()) {
+    if (c.is_server()) {
       const auto low = static_cast<std::uint64_t>(-(std::int64_t{1} << (ring_bits - 2))) & x.ring.mask;
       for (std::size_t ch = 0; ch < at(n.C); ++ch)
         for (std::size_t h = 0; h < Hp; ++h)
@@ -27,7 +27,7 @@ mpc::ArithShares maxpool(PartyContext& c, const nn::FxNode& n, const mpc::ArithS
     H = Hp;
     W = Wp;
   }
-  return mpc::maxpool2d(c.s, x, at(n.C), H, W, at(n.kh), at(n.kw), at(n.sh), at(n.sw));
+  return mpc::maxpool2d(c.session(), x, at(n.C), H, W, at(n.kh), at(n.kw), at(n.sh), at(n.sw));
 }
 
 class MaxpoolTree final : public Strategy {

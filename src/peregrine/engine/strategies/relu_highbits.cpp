@@ -57,7 +57,7 @@ class ReluHighbits final : public Strategy {
     const int s = common_shift(n, ctx);
     return fn_layer(ot_cost(mpc::relu_highbits_cost(output_count(n, ctx), ctx.plan.ring_bits, s, ctx.profile.ot)),
                     [s](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                      return mpc::relu_highbits(c.s, *in[0], s);
+                      return mpc::relu_highbits(c.session(), *in[0], s);
                     });
   }
 };

@@ -15,7 +15,7 @@ class ReluMillionaire final : public Strategy {
   bool applies(const nn::FxNode& n, const PlanContext&) const override { return n.op == nn::FxOp::kRelu; }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     return fn_layer(ot_cost(mpc::relu_cost(output_count(n, ctx), ctx.plan.ring_bits, ctx.profile.ot)),
-                    [](PartyContext& c, std::span<const mpc::ArithShares* const> in) { return mpc::relu(c.s, *in[0]); });
+                    [](PartyContext& c, std::span<const mpc::ArithShares* const> in) { return mpc::relu(c.session(), *in[0]); });
   }
 };
 

@@ -25,7 +25,7 @@ class TruncApprox final : public Strategy {
     return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.plan.ring_bits, mpc::TruncMode::kApprox, hint,
                                                ctx.profile.ot)),
                     [shift, hint](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                      return mpc::truncate(c.s, *in[0], shift, mpc::TruncMode::kApprox, hint);
+                      return mpc::truncate(c.session(), *in[0], shift, mpc::TruncMode::kApprox, hint);
                     });
   }
 };

@@ -23,7 +23,7 @@ class TruncExact final : public Strategy {
     return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.plan.ring_bits, mpc::TruncMode::kExact, hint,
                                                ctx.profile.ot)),
                     [shift, hint](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                      return mpc::truncate(c.s, *in[0], shift, mpc::TruncMode::kExact, hint);
+                      return mpc::truncate(c.session(), *in[0], shift, mpc::TruncMode::kExact, hint);
                     });
   }
 
