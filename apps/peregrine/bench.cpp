@@ -747,13 +747,14 @@ LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const 
   Prg prg = Prg::from_os();  // this party's protocol randomness (keys, masks, noise)
   const Ring ring(c.o.bits);
   st.in = my_shares(ring, me, lb.in_size, x);
-  const he::HeParamsPtr& P = lb.plan->he_params();
 
-  std::optional<linear::HeClient> hc;
-  std::optional<linear::HeServer> hs;
+  std::vector<linear::HeClient> hc;
+  std::vector<linear::HeServer> hs;
   Timer t;
-  if (me == Party::kServer) hs.emplace(linear::he_server_setup(ch, P));
-  else hc.emplace(linear::he_client_setup(ch, P, prg));
+  for (const engine::HeNeed& h : lb.plan->he_sets()) {
+    if (me == Party::kServer) hs.push_back(linear::he_server_setup(ch, h.params, h.galois_elements));
+    else hc.push_back(linear::he_client_setup(ch, h.params, prg, h.galois_elements));
+  }
   ch.flush();
   st.setup_s = t.seconds();
   std::unique_ptr<engine::Prepared> prepared;
@@ -765,7 +766,7 @@ LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const 
   barrier(ch, me);
   const net::ChannelStats s0 = ch.stats();
   t.reset();
-  engine::PartyContext ctx{ch, me, prg, nullptr, hc ? &*hc : nullptr, hs ? &*hs : nullptr};
+  engine::PartyContext ctx{ch, me, prg, nullptr, hc, hs};
   const ArithShares* in[] = {&st.in};
   st.out = lb.planned().run(ctx, in, prepared.get());
   ch.flush();

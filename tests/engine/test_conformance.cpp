@@ -197,17 +197,18 @@ Measured run_two_party(const Program& p, std::size_t i, const PlannedLayer& plan
     sh0.push_back(std::move(a));
     sh1.push_back(std::move(b));
   }
-  std::optional<linear::HeClient> hc;
-  std::optional<linear::HeServer> hs;
-  const he::HeParamsPtr params = he ? he::HeParams::cheetah(p.m.plan.ring_bits) : nullptr;
+  std::vector<linear::HeClient> hc;
+  std::vector<linear::HeServer> hs;
+  const std::vector<HeNeed> needs = planned.he_needs();
+  EXPECT_EQ(needs.empty(), !he) << "an HE layer declares its parameter set, an OT one none";
   u64 c_sent0 = 0, s_sent0 = 0;
   mpc::ArithShares y0, y1;
   peregrine::test::run_parties(
       [&] {
-        if (he) hs = linear::he_server_setup(*sp.ch0, params);
+        for (const HeNeed& h : needs) hs.push_back(linear::he_server_setup(*sp.ch0, h.params, h.galois_elements));
         sp.ch0->flush();
         s_sent0 = sp.ch0->stats().bytes_sent;
-        PartyContext ctx = PartyContext::of(*sp.s0, nullptr, hs ? &*hs : nullptr);
+        PartyContext ctx = PartyContext::of(*sp.s0, {}, hs);
         std::vector<const mpc::ArithShares*> in;
         for (auto& s : sh0) in.push_back(&s);
         y0 = planned.run(ctx, in, prep.get());
@@ -215,10 +216,10 @@ Measured run_two_party(const Program& p, std::size_t i, const PlannedLayer& plan
       },
       [&] {
         Prg prg = Prg::from_seed(mpc::test_util::test_seed(78));
-        if (he) hc = linear::he_client_setup(*sp.ch1, params, prg);
+        for (const HeNeed& h : needs) hc.push_back(linear::he_client_setup(*sp.ch1, h.params, prg, h.galois_elements));
         sp.ch1->flush();
         c_sent0 = sp.ch1->stats().bytes_sent;
-        PartyContext ctx = PartyContext::of(*sp.s1, hc ? &*hc : nullptr, nullptr);
+        PartyContext ctx = PartyContext::of(*sp.s1, hc, {});
         std::vector<const mpc::ArithShares*> in;
         for (auto& s : sh1) in.push_back(&s);
         y1 = planned.run(ctx, in, nullptr);

@@ -149,6 +149,28 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
     if (!best) std::rethrow_exception(first_error);
     planned_.push_back(std::move(best));
   }
+  // The session's HE sets: union of the planned layers' needs, in first-use order.
+  for (const auto& p : planned_)
+    for (const HeNeed& need : p->he_needs()) {
+      auto it = std::find_if(he_sets_.begin(), he_sets_.end(),
+                             [&](const HeNeed& h) { return h.params->params_id() == need.params->params_id(); });
+      if (it == he_sets_.end()) it = he_sets_.insert(he_sets_.end(), HeNeed{need.params, {}});
+      it->galois_elements.insert(it->galois_elements.end(), need.galois_elements.begin(), need.galois_elements.end());
+    }
+  std::string id_text;
+  for (HeNeed& h : he_sets_) {
+    std::sort(h.galois_elements.begin(), h.galois_elements.end());
+    h.galois_elements.erase(std::unique(h.galois_elements.begin(), h.galois_elements.end()), h.galois_elements.end());
+    auto put = [&](u64 v) { id_text.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(h.params->params_id());
+    put(h.galois_elements.size());
+    for (u64 g : h.galois_elements) put(g);
+  }
+  if (!he_sets_.empty()) {
+    std::array<std::uint8_t, 32> d{};
+    sha256(id_text, d);
+    std::memcpy(&he_set_id_, d.data(), sizeof he_set_id_);
+  }
   wire_ = nn::plan_to_json(fixed_);
   wire_ += '\n';
   for (std::size_t i = 0; i < layers_.size(); ++i) wire_ += (i ? "," : "") + layers_[i].strategy;
@@ -272,7 +294,7 @@ Hello hello_for(const ProtocolPlan& p, mpc::Party me, mpc::OtBackend ot) {
   h.role = me == mpc::Party::kServer ? 0 : 1;
   h.ring_bits = static_cast<std::uint8_t>(p.fixed().ring_bits);
   h.frac_bits = static_cast<std::uint8_t>(p.fixed().frac_bits);
-  h.he_params_id = p.he_params() ? p.he_params()->params_id() : 0;
+  h.he_params_id = p.he_set_id();
   h.plan_hash = p.hash();
   return h;
 }
@@ -288,7 +310,8 @@ void check_hello(const Hello& mine, const Hello& peer) {
     throw Error(ErrorCode::kProtocol, "handshake: fixed-point format differs (ring/scale bits)");
   if (peer.ot_backend != mine.ot_backend)
     throw Error(ErrorCode::kProtocol, "handshake: the peers use different OT back-ends (silent / iknp)");
-  if (peer.he_params_id != mine.he_params_id) throw Error(ErrorCode::kProtocol, "handshake: HE parameter ids differ");
+  if (peer.he_params_id != mine.he_params_id)  // the hash of every HE set and its Galois elements
+    throw Error(ErrorCode::kProtocol, "handshake: HE parameter ids differ");
   if (peer.plan_hash != mine.plan_hash)
     throw Error(ErrorCode::kProtocol, "handshake: the peers' architecture/quantisation plans differ (hash mismatch)");
 }
@@ -331,8 +354,8 @@ void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me, mpc:
 /// One party walking the program on shares; every node runs through its planned strategy.
 class Executor {
  public:
-  Executor(const ProtocolPlan& plan, mpc::MpcSession& s, const linear::HeClient* hc, const linear::HeServer* hs,
-           const PreparedWeights* prep)
+  Executor(const ProtocolPlan& plan, mpc::MpcSession& s, std::span<const linear::HeClient> hc,
+           std::span<const linear::HeServer> hs, const PreparedWeights* prep)
       : plan_(plan), p_(plan.fixed()), ctx_(PartyContext::of(s, hc, hs)), prep_(prep) {}
 
   void run(mpc::ArithShares input, PartyReport& rep) {
@@ -410,8 +433,8 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
   const std::string& text = plan.wire_text();
   ch.send_frame({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
   exchange_hello(ch, plan, mpc::Party::kServer, ot);
-  std::optional<linear::HeServer> hs;
-  if (plan.he_params()) hs = linear::he_server_setup(ch, plan.he_params());
+  std::vector<linear::HeServer> hs;
+  for (const HeNeed& h : plan.he_sets()) hs.push_back(linear::he_server_setup(ch, h.params, h.galois_elements));
   mpc::MpcSession s(ch, mpc::Party::kServer, prg, ot);
   ch.flush();
   Mark m1 = mark(ch);
@@ -420,7 +443,7 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
   // The server's input share is 0: the client holds the whole quantised input.
   mpc::Ring ring(plan.fixed().ring_bits);
   mpc::ArithShares x{ring, std::vector<u64>(at(nn::element_count(plan.fixed().values[plan.fixed().input].shape)), 0)};
-  Executor ex(plan, s, nullptr, hs ? &*hs : nullptr, &model.prepared());
+  Executor ex(plan, s, {}, hs, &model.prepared());
   ex.run(std::move(x), rep);
   mpc::reveal_send(ch, ex.output());
   ch.flush();
@@ -439,8 +462,8 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
     throw Error(ErrorCode::kProtocol, "the server's model plan is not the one this client expects");
   res.plan = plan;
   exchange_hello(ch, *plan, mpc::Party::kClient, ot);
-  std::optional<linear::HeClient> hc;
-  if (plan->he_params()) hc = linear::he_client_setup(ch, plan->he_params(), prg);
+  std::vector<linear::HeClient> hc;
+  for (const HeNeed& h : plan->he_sets()) hc.push_back(linear::he_client_setup(ch, h.params, prg, h.galois_elements));
   mpc::MpcSession s(ch, mpc::Party::kClient, prg, ot);
   ch.flush();
   record_setup(rep, m0, mark(ch));
@@ -451,7 +474,7 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   // The online phase starts once the input exists (make_input does no I/O on the channel).
   Mark m1 = mark(ch);
   mpc::Ring ring(plan->fixed().ring_bits);
-  Executor ex(*plan, s, hc ? &*hc : nullptr, nullptr, nullptr);
+  Executor ex(*plan, s, hc, {}, nullptr);
   ex.run(mpc::ArithShares{ring, res.input_ring}, rep);
   res.logits_ring = mpc::reveal_receive(ch, ex.output());
   record_online(rep, m1, mark(ch));

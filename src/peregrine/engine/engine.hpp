@@ -85,7 +85,16 @@ class ProtocolPlan {
   const std::vector<std::vector<LayerChoice>>& candidates() const noexcept { return candidates_; }
   /// The planned strategy of node i (layout, cost, drivers).
   const PlannedLayer& planned(std::size_t i) const { return *planned_.at(i); }
-  const he::HeParamsPtr& he_params() const noexcept { return he_; }  ///< null: no HE layer
+  /// The coefficient-encoded parameter set the planner offers the HE strategies (t = 2^ℓ); null
+  /// when the program has no HE layer.
+  const he::HeParamsPtr& he_params() const noexcept { return he_; }
+  /// Every HE parameter set the chosen strategies use (PlannedLayer::he_needs), in first-use order,
+  /// each with the sorted union of the Galois elements they rotate with: the session's set-up sends
+  /// the client's public key (and Galois keys where needed) for each, in this order.
+  const std::vector<HeNeed>& he_sets() const noexcept { return he_sets_; }
+  /// What the hello carries for the HE sets: 0 without any; else the first 8 bytes (little-endian)
+  /// of SHA-256 over every set's params_id, Galois element count and elements.
+  std::uint64_t he_set_id() const noexcept { return he_set_id_; }
   Fidelity fidelity() const noexcept { return fidelity_; }
   /// The text the server sends and the hello hashes: plan JSON, newline, strategy names.
   const std::string& wire_text() const noexcept { return wire_; }
@@ -97,6 +106,8 @@ class ProtocolPlan {
  private:
   nn::FixedPlan fixed_;
   he::HeParamsPtr he_;
+  std::vector<HeNeed> he_sets_;
+  std::uint64_t he_set_id_ = 0;
   Fidelity fidelity_ = Fidelity::kExact;
   std::vector<LayerChoice> layers_;
   std::vector<std::vector<LayerChoice>> candidates_;

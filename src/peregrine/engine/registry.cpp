@@ -56,13 +56,15 @@ mpc::MpcSession& PartyContext::session() const {
   if (!mpc) throw Error(ErrorCode::kInvalidArgument, "strategy: this party context has no MPC session");
   return *mpc;
 }
-const linear::HeClient& PartyContext::client_he() const {
-  if (!he_client) throw Error(ErrorCode::kInvalidArgument, "strategy: this party context has no client HE state");
-  return *he_client;
+const linear::HeClient& PartyContext::client_he(const he::HeParams& p) const {
+  for (const auto& c : he_clients)
+    if (c.params->params_id() == p.params_id()) return c;
+  throw Error(ErrorCode::kInvalidArgument, "strategy: the session holds no client key for these HE parameters");
 }
-const linear::HeServer& PartyContext::server_he() const {
-  if (!he_server) throw Error(ErrorCode::kInvalidArgument, "strategy: this party context has no server HE state");
-  return *he_server;
+const linear::HeServer& PartyContext::server_he(const he::HeParams& p) const {
+  for (const auto& s : he_servers)
+    if (s.params->params_id() == p.params_id()) return s;
+  throw Error(ErrorCode::kInvalidArgument, "strategy: the session holds no server key for these HE parameters");
 }
 
 std::uint64_t Strategy::tolerance(const nn::FxNode&, const PlanContext&) const { return 0; }

@@ -78,6 +78,14 @@ struct Cost {
   double seconds(const NetworkProfile& p) const;
 };
 
+/// What a planned strategy needs from the session's set-up: an HE parameter set (the client's
+/// public key for it) and the Galois elements whose key-switching keys it rotates with (none for
+/// coefficient-encoded layers). The session holds the union over all nodes (ProtocolPlan::he_sets).
+struct HeNeed {
+  he::HeParamsPtr params;
+  std::vector<std::uint64_t> galois_elements;
+};
+
 /// The server's weights of one node in a strategy's own form (NTT-form kernels, ...).
 struct Prepared {
   virtual ~Prepared() = default;
@@ -85,26 +93,28 @@ struct Prepared {
 
 /// One party's resources in a session: its channel, role and PRG; the MPC session (OT both ways;
 /// null where no OT-based strategy runs, e.g. a benchmark of one HE layer); and the HE state of
-/// that party (the client's secret key, or the server's copy of the client's public key; null when
-/// the plan has no HE layer or for the other party).
+/// that party for every parameter set of the session (the client's secret keys, or the server's
+/// copies of the client's public and Galois keys; empty for the other party or without HE layers).
 struct PartyContext {
   net::Channel& ch;
   mpc::Party party;
   Prg& prg;
   mpc::MpcSession* mpc = nullptr;
-  const linear::HeClient* he_client = nullptr;
-  const linear::HeServer* he_server = nullptr;
+  std::span<const linear::HeClient> he_clients = {};
+  std::span<const linear::HeServer> he_servers = {};
 
   /// For an MPC session: channel, role and PRG from it.
-  static PartyContext of(mpc::MpcSession& s, const linear::HeClient* hc = nullptr, const linear::HeServer* hs = nullptr) {
+  static PartyContext of(mpc::MpcSession& s, std::span<const linear::HeClient> hc = {},
+                         std::span<const linear::HeServer> hs = {}) {
     return {s.channel(), s.party(), s.prg(), &s, hc, hs};
   }
   bool is_server() const noexcept { return party == mpc::Party::kServer; }
   /// The MPC session; Error(kInvalidArgument) when this context has none.
   mpc::MpcSession& session() const;
-  /// The client's / server's HE state; Error(kInvalidArgument) when absent.
-  const linear::HeClient& client_he() const;
-  const linear::HeServer& server_he() const;
+  /// The client's / server's HE state for parameter set `p`; Error(kInvalidArgument) when the
+  /// session holds none for it (a strategy that did not declare it in he_needs()).
+  const linear::HeClient& client_he(const he::HeParams& p) const;
+  const linear::HeServer& server_he(const he::HeParams& p) const;
 };
 
 /// A strategy planned for one node: layout and cost known, no work done.
@@ -123,6 +133,8 @@ class PlannedLayer {
   /// Public layout facts for reports (e.g. HE: "n_in", "n_out", "products", "tile.Hw"), in a
   /// stable order; empty by default.
   virtual std::vector<std::pair<std::string, std::uint64_t>> layout() const { return {}; }
+  /// HE parameter sets and Galois keys the driver uses (set up once per session).
+  virtual std::vector<HeNeed> he_needs() const { return {}; }
 };
 
 /// A protocol family member for some nodes of the program.

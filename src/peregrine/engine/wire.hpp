@@ -23,7 +23,9 @@
 namespace peregrine::engine::detail {
 
 inline constexpr std::uint32_t kHelloMagic = 0x4e524750;  // "PGRN" little-endian
-inline constexpr std::uint32_t kHelloVersion = 4;  // 2: OT back-end byte; 3: Ferret ferret_b12 sets; 4: slot-PRF 1-of-N OT
+// 2: OT back-end byte; 3: Ferret ferret_b12 sets; 4: slot-PRF 1-of-N OT; 5: he_params_id carries
+// the hash of the session's HE sets (ProtocolPlan::he_set_id)
+inline constexpr std::uint32_t kHelloVersion = 5;
 inline constexpr std::size_t kHelloBytes = 52;
 
 struct Hello {

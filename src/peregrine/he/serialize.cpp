@@ -268,6 +268,10 @@ GaloisKeys deserialize_galois_keys(const HeParams& params, std::span<const std::
   return gk;
 }
 
+std::size_t galois_keys_bytes(const HeParams& params, std::size_t count) {
+  return kHeaderBytes + 4 + count * galois_key_bytes(params);
+}
+
 // ---- trimmed response ----
 std::size_t trimmed_bytes(const HeParams& params, int d0, int d1, std::size_t kept) {
   const u64 q = params.base(1).mod(0).value;

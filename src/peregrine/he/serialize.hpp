@@ -44,6 +44,8 @@ std::vector<std::uint8_t> serialize(const HeParams& params, const TrimmedCiphert
 /// trimmed response with `kept` c0 coefficients. Used by cost models.
 std::size_t ciphertext_bytes(const HeParams& params, std::size_t level, bool seeded);
 std::size_t trimmed_bytes(const HeParams& params, int d0, int d1, std::size_t kept);
+/// Bytes serialize(params, gk) produces for `count` Galois keys (requires a special prime).
+std::size_t galois_keys_bytes(const HeParams& params, std::size_t count);
 
 Plaintext deserialize_plaintext(const HeParams& params, std::span<const std::uint8_t> in,
                                 std::size_t max_bytes = kDefaultMaxBytes);

@@ -121,19 +121,31 @@ LayerCost layer_cost(const he::HeParams& p, const CoeffLayerPlan& plan, const Re
   return c;
 }
 
-HeClient he_client_setup(net::Channel& ch, he::HeParamsPtr params, Prg& prg) {
+HeClient he_client_setup(net::Channel& ch, he::HeParamsPtr params, Prg& prg,
+                         std::span<const std::uint64_t> galois_elements) {
   HeClient c{params, {}};
   he::KeyGenerator kg(params);
   c.sk = kg.secret_key(prg);
   const he::PublicKey pk = kg.public_key(c.sk, prg);
   ch.send_frame(he::serialize(*params, pk));
+  if (!galois_elements.empty()) {
+    const std::vector<std::uint64_t> elts(galois_elements.begin(), galois_elements.end());
+    ch.send_frame(he::serialize(*params, kg.galois_keys(c.sk, elts, prg)));
+  }
   ch.flush();
   return c;
 }
 
-HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params) {
+HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params, std::span<const std::uint64_t> galois_elements) {
   const auto bytes = ch.recv_frame(public_key_limit(*params));
-  HeServer s{params, he::deserialize_public_key(*params, bytes)};
+  HeServer s{params, he::deserialize_public_key(*params, bytes), {}};
+  if (!galois_elements.empty()) {
+    const auto gb = ch.recv_frame(he::galois_keys_bytes(*params, galois_elements.size()));
+    s.galois = he::deserialize_galois_keys(*params, gb);
+    bool same = s.galois.keys.size() == galois_elements.size();
+    for (std::uint64_t g : galois_elements) same = same && s.galois.keys.count(g) == 1;
+    if (!same) throw Error(ErrorCode::kProtocol, "set-up: the client's Galois keys are for other rotations than the plan's");
+  }
   return s;
 }
 

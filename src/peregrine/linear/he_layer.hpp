@@ -120,14 +120,21 @@ struct HeClient {
 struct HeServer {
   he::HeParamsPtr params;
   he::PublicKey pk;
+  he::GaloisKeys galois;  ///< the client's Galois keys (empty when the session's strategies need none)
 };
 
 /// Session set-up, client side: generates the key pair from `prg` (Prg::from_os() outside tests)
-/// and sends the public key (one frame, seeded second half). Errors: channel errors.
-HeClient he_client_setup(net::Channel& ch, he::HeParamsPtr params, Prg& prg);
+/// and sends the public key (one frame, seeded second half), then, when `galois_elements` is not
+/// empty, the Galois keys for exactly those elements (one frame; needs a special prime).
+/// Errors: kInvalidArgument for Galois elements on parameters without a special prime; channel errors.
+HeClient he_client_setup(net::Channel& ch, he::HeParamsPtr params, Prg& prg,
+                         std::span<const std::uint64_t> galois_elements = {});
 /// Server side: receives and validates the client's public key (size-bounded frame, params id,
-/// coefficient ranges). Errors: kMalformedInput / kParamsMismatch / kSizeLimit, channel errors.
-HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params);
+/// coefficient ranges) and, when `galois_elements` is not empty, its Galois keys (frame bounded by
+/// he::galois_keys_bytes for that count before allocation, then each key validated).
+/// Errors: kMalformedInput / kParamsMismatch / kSizeLimit; kProtocol when the keys are for other
+/// elements than `galois_elements`; channel errors.
+HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params, std::span<const std::uint64_t> galois_elements = {});
 
 /// Client driver. `input` holds the client's share encoded as plan.n_in polynomials of N values
 /// each (< t). Sends the ciphertexts, receives and decrypts the responses; returns the client's

@@ -23,12 +23,13 @@ class Planned final : public PlannedLayer {
   std::vector<std::pair<std::string, std::uint64_t>> layout() const override {
     return {{"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products}};
   }
+  std::vector<HeNeed> he_needs() const override { return {{s_.params(), {}}}; }
   mpc::ArithShares run(PartyContext& c, std::span<const mpc::ArithShares* const> in,
                        const Prepared* prep) const override {
     const mpc::ArithShares& x = *in[0];
         if (c.is_server())
-      return {x.ring, linear::bn_server(c.ch, c.server_he(), s_, x.v, static_cast<const PreparedBn&>(*prep).w, c.prg)};
-    return {x.ring, linear::bn_client(c.ch, c.client_he(), s_, x.v, c.prg)};
+      return {x.ring, linear::bn_server(c.ch, c.server_he(*s_.params()), s_, x.v, static_cast<const PreparedBn&>(*prep).w, c.prg)};
+    return {x.ring, linear::bn_client(c.ch, c.client_he(*s_.params()), s_, x.v, c.prg)};
   }
 
  private:

@@ -23,12 +23,13 @@ class Planned final : public PlannedLayer {
     return {{"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products},
             {"block.rows", s_.block_rows()}, {"block.cols", s_.block_cols()}};
   }
+  std::vector<HeNeed> he_needs() const override { return {{s_.params(), {}}}; }
   mpc::ArithShares run(PartyContext& c, std::span<const mpc::ArithShares* const> in,
                        const Prepared* prep) const override {
     const mpc::ArithShares& x = *in[0];
         if (c.is_server())
-      return {x.ring, linear::fc_server(c.ch, c.server_he(), s_, x.v, static_cast<const PreparedFc&>(*prep).w, c.prg)};
-    return {x.ring, linear::fc_client(c.ch, c.client_he(), s_, x.v, c.prg)};
+      return {x.ring, linear::fc_server(c.ch, c.server_he(*s_.params()), s_, x.v, static_cast<const PreparedFc&>(*prep).w, c.prg)};
+    return {x.ring, linear::fc_client(c.ch, c.client_he(*s_.params()), s_, x.v, c.prg)};
   }
 
  private:
