@@ -1,0 +1,26 @@
+// Internal helpers shared by the fixed-point lowering, reference executor and plan serialisation
+// (nn/fixed_*.cpp); not a public header.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+namespace peregrine::nn::fixed_detail {
+
+using I64 = std::int64_t;
+using u64 = std::uint64_t;
+
+inline std::size_t at(I64 v) { return static_cast<std::size_t>(v); }
+
+/// Bits needed for a signed integer of magnitude m (sign bit included).
+inline int signed_bits(double m) {
+  if (!(m >= 1.0)) return 1;
+  return static_cast<int>(std::floor(std::log2(m))) + 2;
+}
+
+/// Output extent of a window along one axis (floor mode).
+inline I64 window_out(I64 n, I64 k, I64 s, I64 pb, I64 pe) { return (n + pb + pe - k) / s + 1; }
+
+/// Mask of a ring of `bits` bits (1 ≤ bits ≤ 64).
+inline u64 ring_mask(int bits) { return bits >= 64 ? ~u64{0} : ((u64{1} << bits) - 1); }
+
+}  // namespace peregrine::nn::fixed_detail

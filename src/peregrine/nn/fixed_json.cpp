@@ -1,0 +1,332 @@
+// Plan serialisation (nn/fixed.hpp plan_to_json / plan_from_json): canonical JSON text and the
+// validation of a plan received from a peer or a file.
+#include "peregrine/nn/fixed.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/nn/fixed_internal.hpp"
+#include "peregrine/nn/float_exec.hpp"
+#include "peregrine/nn/moves.hpp"
+
+namespace peregrine::nn {
+using namespace fixed_detail;
+
+// ---- JSON ---------------------------------------------------------------------------------------
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxPlanNodes = 4096;
+
+json node_to_json(const FxNode& n) {
+  json j;
+  j["op"] = fx_op_name(n.op);
+  j["name"] = n.name;
+  j["in"] = n.inputs;
+  j["out"] = n.output;
+  switch (n.op) {
+    case FxOp::kConv:
+      j["M"] = n.M;
+      [[fallthrough]];
+    case FxOp::kMaxPool:
+    case FxOp::kAvgPool:
+      j["C"] = n.C; j["H"] = n.H; j["W"] = n.W; j["kh"] = n.kh; j["kw"] = n.kw;
+      j["sh"] = n.sh; j["sw"] = n.sw; j["pads"] = n.pads;
+      if (n.op == FxOp::kConv) { j["groups"] = n.groups; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits; }
+      if (n.op == FxOp::kAvgPool) j["count_include_pad"] = n.count_include_pad;
+      break;
+    case FxOp::kGemm:
+      j["K"] = n.K; j["N"] = n.N; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits;
+      break;
+    case FxOp::kAffine:
+      j["C"] = n.C; j["inner"] = n.inner; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits;
+      break;
+    case FxOp::kTrunc: j["shift"] = n.shift; j["nonneg"] = n.nonneg; break;
+    case FxOp::kScaleUp: j["shift"] = n.shift; break;
+    case FxOp::kAddPublic: j["constant"] = n.constant; break;
+    case FxOp::kPad: j["pads"] = n.pads; break;
+    case FxOp::kSlice: j["starts"] = n.starts; j["steps"] = n.steps; break;
+    case FxOp::kConcat: j["axis"] = n.axis; break;
+    default: break;
+  }
+  return j;
+}
+
+[[noreturn]] void bad_plan(const std::string& what) {
+  throw Error(ErrorCode::kMalformedInput, "plan: " + what);
+}
+
+FxOp op_from_name(const std::string& s) {
+  for (int k = 0; k <= static_cast<int>(FxOp::kConcat); ++k)
+    if (s == fx_op_name(static_cast<FxOp>(k))) return static_cast<FxOp>(k);
+  bad_plan("unknown op '" + s + "'");
+}
+
+I64 get_int(const json& j, const char* key, I64 lo, I64 hi) {
+  if (!j.contains(key) || !j[key].is_number_integer()) bad_plan(std::string("missing integer '") + key + "'");
+  I64 v = j[key].get<I64>();
+  if (v < lo || v > hi) bad_plan(std::string("'") + key + "' out of range");
+  return v;
+}
+bool get_bool(const json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_boolean()) bad_plan(std::string("missing boolean '") + key + "'");
+  return j[key].get<bool>();
+}
+std::vector<I64> get_ints(const json& j, const char* key, std::size_t max_len, I64 lo, I64 hi) {
+  if (!j.contains(key) || !j[key].is_array() || j[key].size() > max_len) bad_plan(std::string("bad list '") + key + "'");
+  std::vector<I64> out;
+  for (const auto& e : j[key]) {
+    if (!e.is_number_integer()) bad_plan(std::string("bad list '") + key + "'");
+    I64 v = e.get<I64>();
+    if (v < lo || v > hi) bad_plan(std::string("'") + key + "' entry out of range");
+    out.push_back(v);
+  }
+  return out;
+}
+
+/// a·b for a, b ≥ 0, saturating at the I64 maximum: the fields of a received node are each ≤ 2^28
+/// and their products are compared with element counts (≤ 2^28), so saturation never compares equal.
+I64 smul(I64 a, I64 b) {
+  I64 r;
+  return __builtin_mul_overflow(a, b, &r) ? std::numeric_limits<I64>::max() : r;
+}
+
+/// Checks that a node's shapes are consistent with its op (what the executors index with).
+void check_node(const FixedPlan& p, const FxNode& n) {
+  auto shape = [&](std::size_t v) -> const Shape& { return p.values[v].shape; };
+  auto count = [&](std::size_t v) { return element_count(shape(v)); };
+  const Shape& ys = shape(n.output);
+  auto need = [&](bool ok, const char* what) {
+    if (!ok) bad_plan("node '" + n.name + "' (" + fx_op_name(n.op) + "): " + what);
+  };
+  std::size_t want_inputs = n.op == FxOp::kAdd || n.op == FxOp::kSub || n.op == FxOp::kMul ? 2 : 1;
+  if (n.op == FxOp::kConcat) need(!n.inputs.empty() && n.inputs.size() <= 64, "input count");
+  else need(n.inputs.size() == want_inputs, "input count");
+  switch (n.op) {
+    case FxOp::kConv:
+    case FxOp::kMaxPool:
+    case FxOp::kAvgPool: {
+      need(n.pads.size() == 4, "pads");
+      need(count(n.inputs[0]) == smul(smul(n.C, n.H), n.W), "input size");
+      need(n.kh >= 1 && n.kw >= 1 && n.sh >= 1 && n.sw >= 1, "window");
+      // A pooling window must hold an input element (ONNX: pad < kernel per axis); a convolution
+      // may pad more (its padded positions are zeros).
+      if (n.op != FxOp::kConv)
+        need(n.pads[0] < n.kh && n.pads[2] < n.kh && n.pads[1] < n.kw && n.pads[3] < n.kw, "pads");
+      need(n.H + n.pads[0] + n.pads[2] >= n.kh && n.W + n.pads[1] + n.pads[3] >= n.kw, "window larger than input");
+      I64 oh = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
+      I64 ow = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
+      I64 m = n.op == FxOp::kConv ? n.M : n.C;
+      need(count(n.output) == smul(smul(m, oh), ow), "output size");
+      if (n.op == FxOp::kConv) need(n.groups >= 1 && n.C % n.groups == 0 && n.M % n.groups == 0, "groups");
+      if (n.op == FxOp::kAvgPool) need(n.kh * n.kw <= (I64{1} << (p.frac_bits + 1)), "window");
+      break;
+    }
+    case FxOp::kGemm:
+      need(n.K > 0 && n.N > 0 && count(n.inputs[0]) % n.K == 0 && count(n.inputs[0]) / n.K >= 1 &&
+               count(n.output) == smul(count(n.inputs[0]) / n.K, n.N),
+           "sizes");
+      break;
+    case FxOp::kAffine:
+      need(count(n.inputs[0]) == smul(n.C, n.inner) && count(n.output) == smul(n.C, n.inner), "sizes");
+      break;
+    case FxOp::kTrunc: need(n.shift >= 1 && n.shift < p.ring_bits, "shift"); [[fallthrough]];
+    case FxOp::kRelu:
+    case FxOp::kAddConst:
+    case FxOp::kAddPublic:
+    case FxOp::kSquare:
+    case FxOp::kReshape:
+      need(count(n.inputs[0]) == count(n.output), "sizes");
+      break;
+    case FxOp::kScaleUp:
+      need(n.shift >= 1 && n.shift < p.ring_bits, "shift");
+      need(count(n.inputs[0]) == count(n.output), "sizes");
+      break;
+    case FxOp::kAdd:
+    case FxOp::kSub:
+    case FxOp::kMul:
+      need(shape(n.inputs[0]) == ys && shape(n.inputs[1]) == ys, "shapes");
+      break;
+    case FxOp::kPad: {
+      const Shape& xs = shape(n.inputs[0]);
+      need(n.pads.size() == 2 * xs.size() && ys.size() == xs.size(), "pads");
+      for (std::size_t d = 0; d < xs.size(); ++d)
+        need(n.pads[d] >= 0 && n.pads[d + xs.size()] >= 0 && ys[d] == xs[d] + n.pads[d] + n.pads[d + xs.size()], "pads");
+      break;
+    }
+    case FxOp::kSlice: {
+      const Shape& xs = shape(n.inputs[0]);
+      need(n.starts.size() == xs.size() && n.steps.size() == xs.size() && ys.size() == xs.size(), "rank");
+      for (std::size_t d = 0; d < xs.size(); ++d) {
+        need(n.steps[d] >= 1 && n.starts[d] >= 0, "starts/steps");
+        need(ys[d] == 0 || n.starts[d] + (ys[d] - 1) * n.steps[d] < xs[d], "slice out of range");
+      }
+      break;
+    }
+    case FxOp::kConcat: {
+      need(n.axis >= 0 && at(n.axis) < ys.size(), "axis");
+      I64 total = 0;
+      for (std::size_t v : n.inputs) {
+        const Shape& xs = shape(v);
+        need(xs.size() == ys.size(), "rank");
+        for (std::size_t d = 0; d < ys.size(); ++d)
+          if (d != at(n.axis)) need(xs[d] == ys[d], "shapes");
+        total += xs[at(n.axis)];
+      }
+      need(total == ys[at(n.axis)], "axis extent");
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+std::string plan_to_json(const FixedPlan& plan) {
+  json j;
+  j["format"] = "peregrine-plan-1";
+  j["ring_bits"] = plan.ring_bits;
+  j["frac_bits"] = plan.frac_bits;
+  j["input"] = plan.input;
+  j["output"] = plan.output;
+  j["postprocess"] = plan.postprocess;
+  j["postprocess_axis"] = plan.postprocess_axis;
+  json vals = json::array();
+  for (const auto& v : plan.values) vals.push_back({{"name", v.name}, {"shape", v.shape}, {"scale", v.scale}});
+  j["values"] = std::move(vals);
+  json nodes = json::array();
+  for (const auto& n : plan.nodes) nodes.push_back(node_to_json(n));
+  j["nodes"] = std::move(nodes);
+  j["metadata"] = plan.metadata;
+  try {
+    return j.dump();
+  } catch (const json::exception&) {  // type_error 316: a string that is not UTF-8
+    throw Error(ErrorCode::kInvalidArgument, "plan: a name or metadata entry is not valid UTF-8");
+  }
+}
+
+namespace {
+
+FixedPlan plan_from_text(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    bad_plan(std::string("not valid JSON: ") + e.what());
+  }
+  if (!j.is_object() || !j.contains("format") || j["format"] != "peregrine-plan-1") bad_plan("unknown format");
+  FixedPlan p;
+  p.ring_bits = static_cast<int>(get_int(j, "ring_bits", 2, 64));
+  p.frac_bits = static_cast<int>(get_int(j, "frac_bits", 1, 24));
+  if (2 * p.frac_bits + 2 > p.ring_bits) bad_plan("ring too small for the scale");
+  if (!j.contains("values") || !j["values"].is_array() || j["values"].size() > 4 * kMaxPlanNodes + 1) bad_plan("values");
+  for (const auto& v : j["values"]) {
+    if (!v.is_object() || !v.contains("name") || !v["name"].is_string()) bad_plan("value entry");
+    FxValue fv;
+    fv.name = v["name"].get<std::string>();
+    auto s = get_ints(v, "shape", kMaxRank, 0, kMaxTensorElements);
+    fv.shape.assign(s.begin(), s.end());
+    try {
+      element_count(fv.shape);
+    } catch (const Error&) {
+      bad_plan("value '" + fv.name + "' too large");
+    }
+    fv.scale = static_cast<int>(get_int(v, "scale", p.frac_bits, std::min(62, 2 * p.frac_bits + 16)));
+    p.values.push_back(std::move(fv));
+  }
+  I64 nv = static_cast<I64>(p.values.size());
+  if (nv == 0) bad_plan("no values");
+  p.input = at(get_int(j, "input", 0, nv - 1));
+  p.output = at(get_int(j, "output", 0, nv - 1));
+  if (!j.contains("postprocess") || !j["postprocess"].is_string()) bad_plan("postprocess");
+  p.postprocess = j["postprocess"].get<std::string>();
+  if (p.postprocess != "" && p.postprocess != "Softmax" && p.postprocess != "ArgMax") bad_plan("postprocess");
+  p.postprocess_axis = get_int(j, "postprocess_axis", 0, 8);
+  if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].size() > kMaxPlanNodes) bad_plan("nodes");
+  std::vector<bool> defined(p.values.size(), false);
+  defined[p.input] = true;
+  const I64 big = kMaxTensorElements;
+  for (const auto& jn : j["nodes"]) {
+    if (!jn.is_object() || !jn.contains("op") || !jn["op"].is_string()) bad_plan("node entry");
+    FxNode n;
+    n.op = op_from_name(jn["op"].get<std::string>());
+    if (jn.contains("name")) {
+      if (!jn["name"].is_string()) bad_plan("node name");
+      n.name = jn["name"].get<std::string>();
+    }
+    for (I64 v : get_ints(jn, "in", 64, 0, nv - 1)) {
+      if (!defined[at(v)]) bad_plan("node '" + n.name + "' reads a value before it is defined");
+      n.inputs.push_back(at(v));
+    }
+    n.output = at(get_int(jn, "out", 0, nv - 1));
+    if (defined[n.output]) bad_plan("value defined twice");
+    defined[n.output] = true;
+    switch (n.op) {
+      case FxOp::kConv:
+        n.M = get_int(jn, "M", 1, big);
+        n.groups = get_int(jn, "groups", 1, big);
+        n.has_bias = get_bool(jn, "bias");
+        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        [[fallthrough]];
+      case FxOp::kMaxPool:
+      case FxOp::kAvgPool:
+        n.C = get_int(jn, "C", 1, big); n.H = get_int(jn, "H", 1, big); n.W = get_int(jn, "W", 1, big);
+        n.kh = get_int(jn, "kh", 1, 1 << 16); n.kw = get_int(jn, "kw", 1, 1 << 16);
+        n.sh = get_int(jn, "sh", 1, 1 << 16); n.sw = get_int(jn, "sw", 1, 1 << 16);
+        n.pads = get_ints(jn, "pads", 4, 0, 1 << 16);
+        if (n.op == FxOp::kAvgPool) n.count_include_pad = get_bool(jn, "count_include_pad");
+        break;
+      case FxOp::kGemm:
+        n.K = get_int(jn, "K", 1, big); n.N = get_int(jn, "N", 1, big);
+        n.has_bias = get_bool(jn, "bias");
+        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        break;
+      case FxOp::kAffine:
+        n.C = get_int(jn, "C", 1, big); n.inner = get_int(jn, "inner", 1, big);
+        n.has_bias = get_bool(jn, "bias");
+        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        break;
+      case FxOp::kTrunc: n.nonneg = get_bool(jn, "nonneg"); [[fallthrough]];
+      case FxOp::kScaleUp: n.shift = static_cast<int>(get_int(jn, "shift", 1, 63)); break;
+      case FxOp::kAddPublic:
+        n.constant = get_int(jn, "constant", std::numeric_limits<I64>::min(), std::numeric_limits<I64>::max());
+        break;
+      case FxOp::kPad: n.pads = get_ints(jn, "pads", 2 * kMaxRank, 0, big); break;
+      case FxOp::kSlice:
+        n.starts = get_ints(jn, "starts", kMaxRank, 0, big);
+        n.steps = get_ints(jn, "steps", kMaxRank, 1, big);
+        break;
+      case FxOp::kConcat: n.axis = get_int(jn, "axis", 0, kMaxRank - 1); break;
+      default: break;
+    }
+    check_node(p, n);
+    p.nodes.push_back(std::move(n));
+  }
+  if (!defined[p.output]) bad_plan("the output is never computed");
+  if (p.values[p.output].scale != p.frac_bits) bad_plan("the output must be at scale f");
+  if (j.contains("metadata")) {
+    if (!j["metadata"].is_object()) bad_plan("metadata");
+    for (auto& [k, v] : j["metadata"].items()) {
+      if (!v.is_string()) bad_plan("metadata");
+      p.metadata[k] = v.get<std::string>();
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+FixedPlan plan_from_json(const std::string& text) {
+  try {
+    return plan_from_text(text);
+  } catch (const json::exception& e) {  // a field of another JSON type than the one read
+    bad_plan(std::string("a field has the wrong JSON type (") + e.what() + ")");
+  }
+}
+
+}  // namespace peregrine::nn

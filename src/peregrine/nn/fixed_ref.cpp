@@ -1,0 +1,305 @@
+// The fixed-point reference executor (nn/fixed.hpp run_fixed*): the exact semantics the private
+// run reproduces.
+#include "peregrine/nn/fixed.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "peregrine/core/error.hpp"
+#include "peregrine/nn/fixed_internal.hpp"
+#include "peregrine/nn/float_exec.hpp"
+#include "peregrine/nn/moves.hpp"
+
+namespace peregrine::nn {
+using namespace fixed_detail;
+namespace {
+
+// ---- reference executor ---------------------------------------------------------------------------
+
+
+class Reference {
+ public:
+  Reference(const FixedModel& m) : m_(m), p_(m.plan) {
+    mask_ = p_.ring_bits == 64 ? ~u64{0} : ((u64{1} << p_.ring_bits) - 1);
+  }
+
+  std::vector<std::vector<u64>> run(const std::vector<u64>& input) {
+    vals_.assign(p_.values.size(), {});
+    if (input.size() != at(element_count(p_.values[p_.input].shape)))
+      throw Error(ErrorCode::kInvalidArgument, "fixed executor: input must have " +
+                                                   std::to_string(element_count(p_.values[p_.input].shape)) + " values");
+    vals_[p_.input] = input;
+    for (auto& v : vals_[p_.input]) v &= mask_;
+    for (const FxNode& n : p_.nodes) {
+      std::vector<u64> y(at(element_count(p_.values[n.output].shape)), 0);
+      step(n, y);
+      for (auto& v : y) v &= mask_;
+      vals_[n.output] = std::move(y);
+    }
+    return std::move(vals_);
+  }
+
+  /// One node on the given input values (in node input order).
+  std::vector<u64> run_node(const FxNode& n, const std::vector<std::vector<u64>>& inputs) {
+    if (inputs.size() != n.inputs.size())
+      throw Error(ErrorCode::kInvalidArgument, "fixed executor: node '" + n.name + "' takes " +
+                                                   std::to_string(n.inputs.size()) + " inputs");
+    vals_.assign(p_.values.size(), {});
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      if (inputs[k].size() != at(element_count(p_.values.at(n.inputs[k]).shape)))
+        throw Error(ErrorCode::kInvalidArgument, "fixed executor: input " + std::to_string(k) + " of node '" +
+                                                     n.name + "' has the wrong size");
+      vals_[n.inputs[k]] = inputs[k];
+      for (auto& v : vals_[n.inputs[k]]) v &= mask_;
+    }
+    std::vector<u64> y(at(element_count(p_.values.at(n.output).shape)), 0);
+    step(n, y);
+    for (auto& v : y) v &= mask_;
+    return y;
+  }
+
+ private:
+  const std::vector<u64>& in(const FxNode& n, std::size_t k) const { return vals_[n.inputs[k]]; }
+  I64 sx(u64 v) const { return ring_to_signed(v & mask_, p_.ring_bits); }
+
+  void step(const FxNode& n, std::vector<u64>& y) {
+    const auto& w = m_.weights.entries;
+    switch (n.op) {
+      case FxOp::kConv: conv(n, y); break;
+      case FxOp::kGemm: {
+        const auto& x = in(n, 0);
+        const auto& e = w[n.weight_index];
+        const std::size_t rows = x.size() / at(n.K);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (I64 j = 0; j < n.N; ++j) {
+            u64 acc = e.b.empty() ? 0 : static_cast<u64>(e.b[at(j)]);
+            for (I64 k = 0; k < n.K; ++k) acc += static_cast<u64>(e.w[at(j * n.K + k)]) * x[r * at(n.K) + at(k)];
+            y[r * at(n.N) + at(j)] = acc;
+          }
+        break;
+      }
+      case FxOp::kAffine: {
+        const auto& x = in(n, 0);
+        const auto& e = w[n.weight_index];
+        for (I64 c = 0; c < n.C; ++c)
+          for (I64 q = 0; q < n.inner; ++q) {
+            std::size_t k = at(c * n.inner + q);
+            y[k] = static_cast<u64>(e.w[at(c)]) * x[k] + (e.b.empty() ? 0 : static_cast<u64>(e.b[at(c)]));
+          }
+        break;
+      }
+      case FxOp::kTrunc: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<u64>(sx(x[k]) >> n.shift);
+        break;
+      }
+      case FxOp::kRelu: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = sx(x[k]) > 0 ? x[k] : 0;
+        break;
+      }
+      case FxOp::kAdd:
+      case FxOp::kSub: {
+        const auto &a = in(n, 0), &b = in(n, 1);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = n.op == FxOp::kAdd ? a[k] + b[k] : a[k] - b[k];
+        break;
+      }
+      case FxOp::kAddConst: {
+        const auto& x = in(n, 0);
+        const auto& c = w[n.weight_index].w;
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(c[k]);
+        break;
+      }
+      case FxOp::kAddPublic: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(n.constant);
+        break;
+      }
+      case FxOp::kScaleUp: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] << n.shift;
+        break;
+      }
+      case FxOp::kSquare: {
+        const auto& x = in(n, 0);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] * x[k];
+        break;
+      }
+      case FxOp::kMul: {
+        const auto &a = in(n, 0), &b = in(n, 1);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = a[k] * b[k];
+        break;
+      }
+      case FxOp::kMaxPool:
+      case FxOp::kAvgPool: pool(n, y); break;
+      case FxOp::kReshape: y = in(n, 0); break;
+      case FxOp::kSlice: slice(n, y); break;
+      case FxOp::kPad: pad(n, y); break;
+      case FxOp::kConcat: concat(n, y); break;
+    }
+  }
+
+  void conv(const FxNode& n, std::vector<u64>& y) {
+    const auto& x = in(n, 0);
+    const auto& e = m_.weights.entries[n.weight_index];
+    I64 OH = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
+    I64 OW = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
+    I64 Cg = n.C / n.groups, Mg = n.M / n.groups;
+    for (I64 m = 0; m < n.M; ++m) {
+      I64 g = m / Mg;
+      u64 b = e.b.empty() ? 0 : static_cast<u64>(e.b[at(m)]);
+      for (I64 oh = 0; oh < OH; ++oh)
+        for (I64 ow = 0; ow < OW; ++ow) {
+          u64 acc = b;
+          for (I64 c = 0; c < Cg; ++c)
+            for (I64 ky = 0; ky < n.kh; ++ky) {
+              I64 ih = oh * n.sh - n.pads[0] + ky;
+              if (ih < 0 || ih >= n.H) continue;
+              for (I64 kx = 0; kx < n.kw; ++kx) {
+                I64 iw = ow * n.sw - n.pads[1] + kx;
+                if (iw < 0 || iw >= n.W) continue;
+                acc += static_cast<u64>(e.w[at(((m * Cg + c) * n.kh + ky) * n.kw + kx)]) *
+                       x[at(((g * Cg + c) * n.H + ih) * n.W + iw)];
+              }
+            }
+          y[at((m * OH + oh) * OW + ow)] = acc;
+        }
+    }
+  }
+
+  void pool(const FxNode& n, std::vector<u64>& y) {
+    const auto& x = in(n, 0);
+    bool is_max = n.op == FxOp::kMaxPool;
+    I64 OH = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
+    I64 OW = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
+    const I64 pad_value = -(I64{1} << (p_.ring_bits - 2));
+    for (I64 c = 0; c < n.C; ++c)
+      for (I64 oh = 0; oh < OH; ++oh)
+        for (I64 ow = 0; ow < OW; ++ow) {
+          I64 best = std::numeric_limits<I64>::min();
+          u64 sum = 0;
+          I64 cnt = 0, padded = 0;
+          for (I64 ky = 0; ky < n.kh; ++ky)
+            for (I64 kx = 0; kx < n.kw; ++kx) {
+              I64 ih = oh * n.sh - n.pads[0] + ky, iw = ow * n.sw - n.pads[1] + kx;
+              bool inside = ih >= 0 && ih < n.H && iw >= 0 && iw < n.W;
+              // count_include_pad counts window positions inside the padded input
+              if (ih >= -n.pads[0] && ih < n.H + n.pads[2] && iw >= -n.pads[1] && iw < n.W + n.pads[3]) ++padded;
+              if (!inside) {
+                best = std::max(best, pad_value);
+                continue;
+              }
+              u64 v = x[at((c * n.H + ih) * n.W + iw)];
+              best = std::max(best, sx(v));
+              sum += v;
+              ++cnt;
+            }
+          std::size_t o = at((c * OH + oh) * OW + ow);
+          if (is_max) {
+            y[o] = static_cast<u64>(best);
+          } else {
+            I64 k = n.count_include_pad ? padded : cnt;
+            u64 mult = (u64{1} << p_.frac_bits) + static_cast<u64>(k / 2);
+            mult /= static_cast<u64>(std::max<I64>(k, 1));
+            y[o] = sum * mult;
+          }
+        }
+  }
+
+  const Shape& shape(std::size_t v) const { return p_.values[v].shape; }
+
+  void slice(const FxNode& n, std::vector<u64>& y) {
+    detail::slice_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.starts, n.steps);
+  }
+
+  void pad(const FxNode& n, std::vector<u64>& y) {
+    detail::pad_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.pads);
+  }
+
+  void concat(const FxNode& n, std::vector<u64>& y) {
+    std::vector<const std::vector<u64>*> parts;
+    std::vector<const Shape*> shapes;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      parts.push_back(&in(n, k));
+      shapes.push_back(&shape(n.inputs[k]));
+    }
+    detail::concat_into(parts, shapes, y, shape(n.output), at(n.axis));
+  }
+
+  const FixedModel& m_;
+  const FixedPlan& p_;
+  u64 mask_ = 0;
+  std::vector<std::vector<u64>> vals_;
+};
+
+}  // namespace
+
+const char* fx_op_name(FxOp op) {
+  switch (op) {
+    case FxOp::kConv: return "Conv";
+    case FxOp::kGemm: return "Gemm";
+    case FxOp::kAffine: return "Affine";
+    case FxOp::kTrunc: return "Trunc";
+    case FxOp::kRelu: return "Relu";
+    case FxOp::kAdd: return "Add";
+    case FxOp::kSub: return "Sub";
+    case FxOp::kAddConst: return "AddConst";
+    case FxOp::kAddPublic: return "AddPublic";
+    case FxOp::kScaleUp: return "ScaleUp";
+    case FxOp::kSquare: return "Square";
+    case FxOp::kMul: return "Mul";
+    case FxOp::kMaxPool: return "MaxPool";
+    case FxOp::kAvgPool: return "AvgPool";
+    case FxOp::kPad: return "Pad";
+    case FxOp::kSlice: return "Slice";
+    case FxOp::kReshape: return "Reshape";
+    case FxOp::kConcat: return "Concat";
+  }
+  return "?";
+}
+
+std::vector<std::vector<std::uint64_t>> run_fixed_all(const FixedModel& model, const std::vector<std::uint64_t>& input) {
+  Reference r(model);
+  return r.run(input);
+}
+
+std::vector<std::uint64_t> run_fixed_node(const FixedModel& model, std::size_t node,
+                                          const std::vector<std::vector<std::uint64_t>>& inputs) {
+  Reference r(model);
+  return r.run_node(model.plan.nodes.at(node), inputs);
+}
+
+std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<std::uint64_t>& input) {
+  auto all = run_fixed_all(model, input);
+  return std::move(all.at(model.plan.output));
+}
+
+std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint64_t>& v) {
+  std::vector<float> out(v.size());
+  for (std::size_t k = 0; k < v.size(); ++k)
+    out[k] = static_cast<float>(std::ldexp(static_cast<double>(ring_to_signed(v[k], plan.ring_bits)), -plan.frac_bits));
+  return out;
+}
+
+std::vector<float> postprocess(const FixedPlan& plan, const std::vector<float>& logits) {
+  if (plan.postprocess == "Softmax") {
+    double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+    for (float v : logits) mx = std::max(mx, static_cast<double>(v));
+    std::vector<float> out(logits.size());
+    for (float v : logits) sum += std::exp(v - mx);
+    for (std::size_t k = 0; k < logits.size(); ++k) out[k] = static_cast<float>(std::exp(logits[k] - mx) / sum);
+    return out;
+  }
+  if (plan.postprocess == "ArgMax") {
+    std::size_t best = 0;
+    for (std::size_t k = 1; k < logits.size(); ++k)
+      if (logits[k] > logits[best]) best = k;
+    return {static_cast<float>(best)};
+  }
+  return logits;
+}
+
+}  // namespace peregrine::nn
