@@ -120,7 +120,7 @@ json layers_json(const engine::PartyReport& client) {
 /// `s` fitted into a table column of `width` characters (UTF-8 code points, width >= 3): unchanged
 /// when it fits, else its start and its end joined by "…" (the end keeps the extra character), so
 /// that both the block a value belongs to and the value itself stay readable, e.g.
-/// "/layer1/layer1.0/Relu_output_0" at 28 → "/layer1/layer…/Relu_output_0".
+/// "/features/stage.0/block.1/conv2/Conv" at 32 → "/features/stage…ock.1/conv2/Conv".
 std::string elide_middle(const std::string& s, std::size_t width) {
   std::vector<std::size_t> starts;  // byte offset of each code point
   for (std::size_t i = 0; i < s.size(); ++i)
@@ -130,17 +130,18 @@ std::string elide_middle(const std::string& s, std::size_t width) {
   return s.substr(0, starts[head]) + "…" + s.substr(starts[starts.size() - tail]);
 }
 
-// Width of the name column of the per-layer tables (`run`, `inspect`).
-constexpr std::size_t kNameColumn = 28;
+// Width of the name column of the per-layer tables (`run`, `inspect`): every name of the CIFAR
+// ResNets ("/layer3/layer3.8/Relu_1_output_0") fits whole; longer ones are elided in the middle.
+constexpr std::size_t kNameColumn = 32;
 
 void print_layers(const engine::PartyReport& client) {
-  fmt::print("  {:<28} {:<9} {:<24} {:>9} {:>11} {:>11} {:>6}\n", "layer", "op", "strategy", "ms", "KB c→s",
-             "KB s→c", "rounds");
+  fmt::print("  {:<{}} {:<9} {:<24} {:>9} {:>11} {:>11} {:>6}\n", "layer", kNameColumn, "op", "strategy", "ms",
+             "KB c→s", "KB s→c", "rounds");
   for (const auto& l : client.layers) {
     if (l.strategy == "local") continue;
     const std::string name = elide_middle(l.name, kNameColumn);
-    fmt::print("  {:<28} {:<9} {:<24} {:>9.1f} {:>11.1f} {:>11.1f} {:>6}\n", name, l.op, l.strategy, l.seconds * 1e3,
-               l.bytes_sent / 1024.0, l.bytes_received / 1024.0, l.rounds);
+    fmt::print("  {:<{}} {:<9} {:<24} {:>9.1f} {:>11.1f} {:>11.1f} {:>6}\n", name, kNameColumn, l.op, l.strategy,
+               l.seconds * 1e3, l.bytes_sent / 1024.0, l.bytes_received / 1024.0, l.rounds);
   }
   fmt::print("  (local moves, adds and pooling sums omitted: no communication)\n");
 }
@@ -446,18 +447,18 @@ int cmd_inspect(const InferOptions& o) {
   fmt::print("\nprotocol plan (LAN 3 Gbit/s, 0.3 ms RTT, silent OT, fidelity {}; HE bytes exact, others estimated;\n"
              "* = chosen, other lines = the other applicable strategies):\n",
              engine::fidelity_name(plan.fidelity()));
-  fmt::print("  {:<28} {:<9} {:<27} {:>5} {:>11} {:>11} {:>7} {:>9}\n", "node", "op", "strategy", "wbits", "KB c→s", "KB s→c",
-             "rounds", "est ms");
+  fmt::print("  {:<{}} {:<9} {:<27} {:>5} {:>11} {:>11} {:>7} {:>9}\n", "node", kNameColumn, "op", "strategy", "wbits",
+             "KB c→s", "KB s→c", "rounds", "est ms");
   auto row = [](const std::string& node, const std::string& op, const std::string& strategy, const std::string& wbits,
                 const engine::LayerChoice& l) {
-    fmt::print("  {:<28} {:<9} {:<27} {:>5} {:>11.1f} {:>11.1f} {:>7} {:>9.2f}\n", node, op, strategy, wbits,
+    fmt::print("  {:<{}} {:<9} {:<27} {:>5} {:>11.1f} {:>11.1f} {:>7} {:>9.2f}\n", node, kNameColumn, op, strategy, wbits,
                l.est_bytes_c2s / 1024.0, l.est_bytes_s2c / 1024.0, l.est_rounds, l.est_seconds * 1e3);
   };
   for (std::size_t i = 0; i < p.nodes.size(); ++i) {
     const auto& n = p.nodes[i];
     const auto& l = plan.layers()[i];
     if (l.strategy == "local") continue;
-    row(elide_middle(n.name, 28), nn::fx_op_name(n.op), "* " + l.strategy, n.weight_bits ? std::to_string(n.weight_bits) : "", l);
+    row(elide_middle(n.name, kNameColumn), nn::fx_op_name(n.op), "* " + l.strategy, n.weight_bits ? std::to_string(n.weight_bits) : "", l);
     for (const auto& c : plan.candidates()[i])
       if (c.strategy != l.strategy) row("", "", "  " + c.strategy, "", c);
   }

@@ -2,7 +2,9 @@
 # End-to-end tests of `peregrine run | serve | query | inspect | eval` (apps/peregrine/infer.hpp)
 # through the real binary, with the server and the client as separate processes over loopback TCP.
 # Usage: infer.sh PEREGRINE_BINARY MODE
-#   run_default  `run --json` on the default model and sample image: exit 0, every report key
+#   run_default  `run --json` on the default model and sample image: exit 0, every report key; the
+#                per-layer table names every layer whole or, when longer than its column, by its
+#                start and end joined by "…" (checked on a copy of the model with long names)
 #   serve_query  serve --sessions 4: good query (= `run` top-1 and logits), garbage client, stalled
 #                client (timed out), good query again; the server survives both and exits 0
 #   bad_input    missing/corrupt/unsupported model, missing/corrupt/wrong-shape image, --index out
@@ -128,6 +130,38 @@ elif mode == "silent":
 c.close()
 '
 
+# check_layer_table OUT JSON [MIN_ELIDED]: the per-layer table in OUT (stdout of `run`) has one row
+# per non-local layer of the JSON report, in order, each naming its layer in the 32-character column
+# either whole or, when the name is longer, as its first 15 and last 16 characters joined by "…"
+# (never cut at one end); at least MIN_ELIDED names are elided.
+check_layer_table() {
+  $py - "$1" "$2" "${3:-0}" <<'EOF' || { cat "$1"; fail "per-layer table check ($1)"; }
+import json, sys
+W = 32
+out = open(sys.argv[1], encoding="utf-8").read().splitlines()
+d = json.load(open(sys.argv[2]))
+names = [l["name"] for l in d["layers"] if l["strategy"] != "local"]
+head = [i for i, s in enumerate(out) if s.split()[:3] == ["layer", "op", "strategy"]]
+assert len(head) == 1, "expected one table header, found %d" % len(head)
+assert out[head[0]].startswith("  layer" + " " * (W - 5) + " op"), "header: %r" % out[head[0]]
+rows = out[head[0] + 1:head[0] + 1 + len(names)]
+assert len(rows) == len(names), "%d rows for %d layers" % (len(rows), len(names))
+elided = 0
+for row, name in zip(rows, names):
+    shown, rest = row[2:2 + W], row[2 + W:]
+    assert row.startswith("  ") and rest.startswith(" ") and not rest.startswith("  "), "column: %r" % row
+    if len(name) <= W:
+        want = name.ljust(W)
+    else:
+        h = (W - 1) // 2
+        want = name[:h] + "\u2026" + name[len(name) - (W - 1 - h):]
+        elided += 1
+    assert shown == want, "layer %r shown as %r, expected %r" % (name, shown, want)
+assert elided >= int(sys.argv[3]), "only %d names elided" % elided
+print("layer table: %d rows, %d long names elided in the middle" % (len(rows), elided))
+EOF
+}
+
 # ---- modes --------------------------------------------------------------------------------------
 
 mode_run_default() {
@@ -162,6 +196,21 @@ assert sum(l["bytes_client_to_server"] for l in L) > 0
 print("run report: top1 %d, %d layers, %d rounds, %d + %d bytes" % (d["top1"], len(L), d["rounds"],
       d["bytes_client_to_server"], d["bytes_server_to_client"]))
 EOF
+  check_layer_table "$dir/run_default.out" "$f"
+
+  # The same model with every node and value name that starts with "/" made 25 characters longer
+  # (decoded with protoc, renamed, encoded again): the table elides them in the middle.
+  local proto=/usr/include/onnx/onnx.proto long=$dir/long_names.onnx
+  if command -v protoc >/dev/null && [ -f "$proto" ]; then
+    protoc --proto_path="$(dirname "$proto")" --decode=onnx.ModelProto onnx.proto <"$model" |
+      sed 's#"/#"/features/stage.0/block.1/#g' |
+      protoc --proto_path="$(dirname "$proto")" --encode=onnx.ModelProto onnx.proto >"$long" ||
+      fail "could not rename the model's nodes with protoc"
+    run_ok run_long_names 120 run "$long" --input "$sample" --json "$dir/long.json"
+    check_layer_table "$dir/run_long_names.out" "$dir/long.json" 5
+  else
+    echo "skipped: long layer names (no protoc or $proto)"
+  fi
 }
 
 mode_serve_query() {
@@ -357,6 +406,7 @@ mode_resnet20() {
   run_ok resnet20 280 run "$onnx" --input "$data" --index 0 --json "$dir/res.json"
   [ -s "$dir/res.json" ] || fail "run --json did not write res.json"
   cat "$dir/resnet20.out"
+  check_layer_table "$dir/resnet20.out" "$dir/res.json"
   $py - "$dir/res.json" <<'EOF' || fail "resnet20 report check"
 import json, sys
 d = json.load(open(sys.argv[1]))
