@@ -1053,10 +1053,13 @@ class HostilePeerSessionLimit : public HostilePeer {
 // A slowloris peer: after the plan it sends a valid-looking hello prefix (the 52-byte length, the
 // magic, then filler) one byte every 250 ms (833 ms under the sanitizers), well inside the read
 // timeout (--timeout 3; 10), so no read ever times out; it never completes the frame. The
-// whole-session limit (--session-timeout 2; 8) ends the session with "the session time limit has
-// passed", no earlier than the limit after the connection, within a read timeout after it, and
-// long before the drip would have run out; the next session is served normally (under the same
-// limit). Without the limit the drip runs out and a read timeout ends the session: the test fails.
+// whole-session limit (--session-timeout 2; 8) must end the session: the server closes the
+// connection while the drip is still going (fewer bytes out than the prefix holds, which would take
+// longer than the limit plus a read timeout to drip) and logs "the session time limit has passed"
+// (its own clock, not a read timeout); the next session is served normally (under the same limit).
+// No timing assertions (DESIGN.md §7): the checks are the close, the drip's byte count and the
+// logged reason. Without the limit the drip runs out and a read timeout ends the session: the
+// test fails.
 TEST_F(HostilePeerSessionLimit, SlowDripPeerHitsTheSessionTimeLimit) {
   constexpr auto kInterval = std::chrono::milliseconds(kServerTimeoutS * 1000 / 12);  // 250 ms; 833 ms
   static_assert(kInterval * 4 <= std::chrono::seconds(kServerTimeoutS), "the drip must stay inside --timeout");
@@ -1067,20 +1070,15 @@ TEST_F(HostilePeerSessionLimit, SlowDripPeerHitsTheSessionTimeLimit) {
   prefix.insert(prefix.end(), body.begin(), body.end());  // 59 bytes: one short of the hello frame
   ASSERT_GT(kInterval * prefix.size(), std::chrono::seconds(kSessionLimitS + kServerTimeoutS));
 
-  const auto t0 = std::chrono::steady_clock::now();
   auto p = raw_after_plan();
   std::size_t sent = 0;
   const bool closed = p->drip(prefix, kInterval, &sent);
-  const auto t_closed = std::chrono::steady_clock::now();
   if (!closed) {
     EXPECT_TRUE(p->wait_closed()) << "the server did not close the dripping connection";
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("  dripped %zu of %zu bytes; the server closed after %.2f s\n", sent, prefix.size(), seconds);
+  std::printf("  dripped %zu of %zu bytes before the server closed\n", sent, prefix.size());
   EXPECT_TRUE(closed) << "the drip ran out (" << sent << " bytes) before the server closed";
-  EXPECT_GE(t_closed - t0, std::chrono::seconds(kSessionLimitS) - 100ms);
-  EXPECT_LE(t_closed - t0, std::chrono::seconds(kSessionLimitS + kServerTimeoutS))
-      << "the session outlived its limit by more than a read timeout";
+  EXPECT_LT(sent, prefix.size()) << "the server did not cut the drip";
   expect_failed("timeout: the session time limit has passed$");
   expect_good_session();
 }
