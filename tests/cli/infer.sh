@@ -291,11 +291,14 @@ s.close()' "$port" "$dir/stall" &
   wait "$stall_pid" || stall_rc=$?
   [ "$stall_rc" -eq 0 ] || fail "the stalling client exited with $stall_rc"
   echo "stalling client: $(cat "$dir/stall")"
-  grep -Eq '^closed (9|1[0-3])\.' "$dir/stall" ||
-    fail "the server did not close the stalled connection after ~10 s: $(cat "$dir/stall")"
+  # No timing assertion (DESIGN.md §7): the server closed the silent connection before the client's
+  # own 15 s wait ended, and logged the session as a read timeout.
+  grep -Eq '^closed ' "$dir/stall" ||
+    fail "the server did not close the stalled connection: $(cat "$dir/stall")"
 
   [ "$(grep -c 'failed' "$srv_err")" -eq 2 ] || fail "expected exactly 2 failed sessions in the server log"
-  grep -Eq 'session 3 failed: timeout' "$srv_err" || fail "the stalled session was not logged as a timeout"
+  grep -Eq 'session 3 failed: timeout: no data from the peer within the read timeout' "$srv_err" ||
+    fail "the stalled session was not logged as a read timeout"
   [ "$(grep -Ec 'session [0-9]+ done' "$srv_err")" -eq 2 ] || fail "expected exactly 2 completed sessions"
 
   $py - "$dir/r.json" "$dir/q1.json" "$dir/q2.json" <<'EOF' || fail "query vs run check"
