@@ -410,7 +410,7 @@ LinearBench make_linear(const Config& c, bool with_weights) {
       break;
     default: throw Error(ErrorCode::kInvalidArgument, "bench: not a linear op");
   }
-  p.values = {{"x", xs, p.frac_bits}, {"y", ys, 2 * p.frac_bits}};
+  p.values = {{"x", xs, p.frac_bits, o.bits}, {"y", ys, 2 * p.frac_bits, o.bits}};
   n.inputs = {0};
   n.output = 1;
   p.nodes = {n};
@@ -901,6 +901,7 @@ NetModel load_net_model(const BenchOptions& o) {
   InferOptions io;
   io.model = o.model;
   io.calib = calib_path(o);
+  io.rings = o.rings;
   LoadedModel lm = load_model(io);
   NetModel m;
   m.pp = nn::preprocess_from_metadata(lm.graph.metadata);
@@ -1235,6 +1236,8 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
                 "relutrunc, net: exact (bit-exact) | approx (relu-highbits + trunc-approx, error <= 1 LSB per truncation)")
       ->check(CLI::IsMember({"exact", "approx"}));
   b->add_option("--strategies", o.strategies, "net: comma-separated strategy names the planner may use (default: all)");
+  b->add_option("--rings", o.rings, "net: fixed-point rings auto | uniform | per-tensor")
+      ->check(CLI::IsMember({"auto", "uniform", "per-tensor"}));
   auto* shape = "linear layer shape";
   b->add_option("--c", o.c, "conv, bn: input channels C")->group(shape);
   b->add_option("--h", o.h, "conv, bn: input height H")->group(shape);

@@ -224,7 +224,8 @@ int cmd_run(InferOptions o) {
   std::size_t top1 = argmax(logits), float_top1 = argmax(graph_logits), fixed_top1 = argmax(fixed_logits);
   const std::uint64_t rss = engine::peak_rss_bytes();
 
-  fmt::print("model    {}  (ℓ = {}, f = {}; calibrated on {})\n", m.path, plan.ring_bits, plan.frac_bits, m.calibration);
+  fmt::print("model    {}  (ℓ {} {}, f = {}; calibrated on {})\n", m.path, nn::is_uniform(plan) ? "=" : "≤ (per tensor)",
+             plan.ring_bits, plan.frac_bits, m.calibration);
   fmt::print("input    {}{}\n", in.description, in.label >= 0 ? " = " + label_of(labels, static_cast<std::size_t>(in.label)) : "");
   fmt::print("private top-{}:", o.top);
   for (std::size_t k : top_k(logits, o.top)) fmt::print("  {} ({:.3f})", label_of(labels, k), logits[k]);
@@ -437,12 +438,14 @@ int cmd_inspect(const InferOptions& o) {
   fmt::print("\nnodes (all supported):\n");
   for (const auto& n : g.nodes) fmt::print("  {:<36} {:<20} → {}\n", n.name, n.op_type, nn::shape_to_string(g.shape_of(n.outputs[0])));
   const nn::FixedPlan& p = m.fixed.plan;
-  fmt::print("\nquantisation plan: ring ℓ = {} bits, scale f = {}, headroom ≥ {} bits; calibrated on {}\n", p.ring_bits,
-             p.frac_bits, p.headroom_bits, m.calibration);
-  fmt::print("  {:<36} {:<10} {:>5} {:>12} {:>5} {:>9}\n", "value", "op", "scale", "max |v|", "bits", "headroom");
+  fmt::print("\nquantisation plan: {} ℓ = {} bits, scale f = {}, headroom ≥ {} bits; calibrated on {}\n",
+             nn::is_uniform(p) ? "one ring," : "rings per tensor, the largest", p.ring_bits, p.frac_bits,
+             p.headroom_bits, m.calibration);
+  fmt::print("  {:<36} {:<10} {:>5} {:>5} {:>12} {:>5} {:>9}\n", "value", "op", "ring", "scale", "max |v|", "bits",
+             "headroom");
   for (const auto& r : p.ranges)
-    fmt::print("  {:<36} {:<10} {:>5} {:>12.4g} {:>5} {:>9}\n", elide_middle(r.value, 36),
-               r.op, r.scale, r.max_abs, r.bits, r.headroom);
+    fmt::print("  {:<36} {:<10} {:>5} {:>5} {:>12.4g} {:>5} {:>9}\n", elide_middle(r.value, 36), r.op, r.ring_bits,
+               r.scale, r.max_abs, r.bits, r.headroom);
   engine::ProtocolPlan plan(p, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
   fmt::print("\nprotocol plan (LAN 3 Gbit/s, 0.3 ms RTT, silent OT, fidelity {}; HE bytes exact, others estimated;\n"
              "* = chosen, other lines = the other applicable strategies):\n",
@@ -487,8 +490,8 @@ int cmd_inspect(const InferOptions& o) {
     }
     json ranges = json::array();
     for (const auto& r : p.ranges)
-      ranges.push_back({{"value", r.value}, {"op", r.op}, {"scale", r.scale}, {"max_abs", r.max_abs}, {"bits", r.bits},
-                        {"headroom", r.headroom}});
+      ranges.push_back({{"value", r.value}, {"op", r.op}, {"ring_bits", r.ring_bits}, {"scale", r.scale},
+                        {"max_abs", r.max_abs}, {"bits", r.bits}, {"headroom", r.headroom}});
     write_json(o.json_file, {{"model", m.path}, {"plan", j}, {"fidelity", engine::fidelity_name(plan.fidelity())},
                              {"protocol", layers}, {"ranges", ranges}});
   }
@@ -609,6 +612,9 @@ LoadedModel load_model(const InferOptions& o) {
   nn::FixedOptions fo;
   fo.frac_bits = o.frac_bits;
   fo.headroom_bits = o.headroom_bits;
+  fo.rings = o.rings == "uniform"      ? nn::FixedOptions::Rings::kUniform
+             : o.rings == "per-tensor" ? nn::FixedOptions::Rings::kPerTensor
+                                       : nn::FixedOptions::Rings::kAuto;
   if (!cpath.empty()) {
     nn::Dataset ds = nn::Dataset::open(cpath, o.calib.empty() ? nn::DatasetFormat::kAuto : format_of(o.format));
     std::size_t k = std::min(o.calib_n, ds.size());
@@ -662,6 +668,9 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
     c->add_option("--calib-n", o.calib_n, "calibration records")->check(CLI::Range(1, 1024));
     c->add_option("--frac-bits", o.frac_bits, "fixed-point scale f")->check(CLI::Range(1, 24));
     c->add_option("--headroom", o.headroom_bits, "ring bits above the calibration range")->check(CLI::Range(1, 20));
+    c->add_option("--rings", o.rings,
+                  "auto (one ring, per tensor when it exceeds the HE layers' 44 bits) | uniform | per-tensor")
+        ->check(CLI::IsMember({"auto", "uniform", "per-tensor"}));
     c->add_option("--json", o.json_file, "write the report as JSON");
     c->add_option("--timeout", o.timeout_s, "read/connect timeout in seconds")->check(seconds_in(0.1, 3600.0));
     c->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; server and client must agree")

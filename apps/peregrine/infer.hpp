@@ -65,6 +65,7 @@ struct InferOptions {
   /// allowed; a client with exact refuses a server's approximate plan)
   std::string fidelity = "exact";
   std::string strategies;       ///< comma-separated registered strategy names the planner may use ("" = all)
+  std::string rings = "auto";   ///< fixed-point rings: auto | uniform | per-tensor (nn::FixedOptions::rings)
 };
 
 /// A model ready for the server: the graph (float reference) and its fixed-point program.

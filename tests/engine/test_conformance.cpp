@@ -43,8 +43,9 @@ struct Builder {
     p.m.plan.ring_bits = ell;
     p.m.plan.frac_bits = ell >= 30 ? 12 : 6;
   }
-  std::size_t value(const nn::Shape& s) {
-    p.m.plan.values.push_back({"v" + std::to_string(p.m.plan.values.size()), s, p.m.plan.frac_bits});
+  std::size_t value(const nn::Shape& s, int ring = 0) {
+    p.m.plan.values.push_back({"v" + std::to_string(p.m.plan.values.size()), s, p.m.plan.frac_bits,
+                               ring ? ring : p.m.plan.ring_bits});
     return p.m.plan.values.size() - 1;
   }
   std::size_t weights(std::size_t count, std::size_t bias, int wbits, std::uint8_t seed) {
@@ -152,6 +153,32 @@ std::vector<Program> programs() {
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
     }
+    {  // per-tensor rings: signed and MSB-known extension from a small ring, reduction back
+      Builder b("rings-" + tag, ell);
+      const int small = ell - 12;
+      const auto x = b.value({1, 300}, small), e = b.value({1, 300}), r = b.value({1, 300}), z = b.value({1, 300}),
+                 k = b.value({1, 300}), d = b.value({1, 300}, small);
+      FxNode ex;
+      ex.op = FxOp::kExtend;
+      b.node(ex, {x}, e);
+      FxNode re;
+      re.op = FxOp::kRelu;
+      b.node(re, {e}, r);
+      FxNode red;
+      red.op = FxOp::kReduce;
+      b.node(red, {r}, z);
+      b.p.m.plan.values[z].ring_bits = small;
+      FxNode ex0;
+      ex0.op = FxOp::kExtend;
+      ex0.nonneg = true;
+      b.node(ex0, {z}, k);
+      FxNode red2;
+      red2.op = FxOp::kReduce;
+      b.node(red2, {k}, d);
+      Program p = b.done(x, d);
+      p.nonneg_inputs = {z};
+      out.push_back(std::move(p));
+    }
     {  // x², x·y, and local ops: add, average pool, reshape
       Builder b("poly-local-" + tag, ell);
       const auto x = b.value({1, 2, 4, 4}), q = b.value({1, 2, 4, 4}), m = b.value({1, 2, 4, 4}),
@@ -187,13 +214,13 @@ struct Measured {
 /// reconstructed; bytes counted from after the set-up.
 Measured run_two_party(const Program& p, std::size_t i, const PlannedLayer& planned, bool he,
                        const std::vector<std::vector<u64>>& plain) {
-  const mpc::Ring ring(p.m.plan.ring_bits);
   mpc::test_util::SessionPair sp;
   std::unique_ptr<Prepared> prep = planned.prepare(p.m.weights);
   std::vector<mpc::ArithShares> sh0, sh1;
   Prg split = Prg::from_seed(mpc::test_util::test_seed(77));
-  for (const auto& v : plain) {
-    auto [a, b] = mpc::split(ring, v, split);
+  for (std::size_t k = 0; k < plain.size(); ++k) {
+    const mpc::Ring ring(p.m.plan.values[p.m.plan.nodes[i].inputs[k]].ring_bits);
+    auto [a, b] = mpc::split(ring, plain[k], split);
     sh0.push_back(std::move(a));
     sh1.push_back(std::move(b));
   }
@@ -241,17 +268,18 @@ TEST(Conformance, EveryRegisteredStrategyMatchesItsIdealAndItsCost) {
   for (const Strategy* s : registry()) covered[std::string(s->name())] = 0;
   for (const Program& p : programs()) {
     const auto& plan = p.m.plan;
-    const mpc::Ring ring(plan.ring_bits);
     const NetworkProfile profile = NetworkProfile::lan();
     const auto consumers = value_consumers(plan);
     const bool any_he = std::any_of(plan.nodes.begin(), plan.nodes.end(), [](const FxNode& n) { return is_he(n.op); });
-    const he::HeParamsPtr params = any_he ? he::HeParams::cheetah(plan.ring_bits) : nullptr;
+    std::map<int, he::HeParamsPtr> he_by_ring;
+    if (any_he) he_by_ring[plan.ring_bits] = he::HeParams::cheetah(plan.ring_bits);
     // Random inputs: |v| < 2^{ℓ−4} (every protocol's headroom), ≥ 0 where the plan says so.
     Prg prg = Prg::from_seed(mpc::test_util::test_seed(static_cast<std::uint8_t>(plan.ring_bits)));
     std::vector<std::vector<u64>> vals(plan.values.size());
     for (std::size_t v = 0; v < plan.values.size(); ++v) {
       const bool nonneg = std::find(p.nonneg_inputs.begin(), p.nonneg_inputs.end(), v) != p.nonneg_inputs.end();
-      const u64 lim = u64{1} << (plan.ring_bits - 4);
+      const mpc::Ring ring(plan.values[v].ring_bits);
+      const u64 lim = u64{1} << (ring.bits - 4);
       for (std::int64_t k = 0; k < nn::element_count(plan.values[v].shape); ++k) {
         std::int64_t x = static_cast<std::int64_t>(prg.next_u64() % (2 * lim)) - static_cast<std::int64_t>(lim);
         if (nonneg) x = x < 0 ? -x : x;
@@ -263,7 +291,7 @@ TEST(Conformance, EveryRegisteredStrategyMatchesItsIdealAndItsCost) {
     }
     for (std::size_t i = 0; i < plan.nodes.size(); ++i) {
       const FxNode& n = plan.nodes[i];
-      const PlanContext ctx{plan, profile, params, Fidelity::kApprox, consumers};
+      const PlanContext ctx{plan, profile, he_by_ring, Fidelity::kApprox, consumers};
       std::vector<std::vector<u64>> in;
       for (std::size_t v : n.inputs) in.push_back(vals[v]);
       for (const Strategy* s : registry()) {
@@ -275,6 +303,7 @@ TEST(Conformance, EveryRegisteredStrategyMatchesItsIdealAndItsCost) {
         const std::vector<u64> want = s->ideal(p.m, i, in);
         ASSERT_EQ(got.out.size(), want.size());
         const u64 tol = s->tolerance(n, ctx);
+        const mpc::Ring ring(plan.values[n.output].ring_bits);
         u64 worst = 0;
         for (std::size_t k = 0; k < want.size(); ++k)
           worst = std::max<u64>(worst, static_cast<u64>(std::llabs(ring.centred(got.out[k] - want[k]))));

@@ -44,7 +44,7 @@ std::vector<u64> reference_conv(const Conv2dMeta& m, const std::vector<u64>& x, 
   nn::FixedModel model;
   nn::FixedPlan& p = model.plan;
   p.ring_bits = std::popcount(tmask);
-  p.values = {{"x", {1, I(m.C), I(m.H), I(m.W)}, 0}, {"y", {1, I(m.M), I(m.out_h()), I(m.out_w())}, 0}};
+  p.values = {{"x", {1, I(m.C), I(m.H), I(m.W)}, 0, p.ring_bits}, {"y", {1, I(m.M), I(m.out_h()), I(m.out_w())}, 0, p.ring_bits}};
   nn::FxNode n;
   n.op = nn::FxOp::kConv;
   n.C = I(m.C); n.H = I(m.H); n.W = I(m.W); n.M = I(m.M); n.kh = I(m.kh); n.kw = I(m.kw);

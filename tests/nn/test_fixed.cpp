@@ -73,7 +73,7 @@ TEST(FixedOps, TruncationFloorsAtTheEdges) {
   FixedModel m;
   m.plan.ring_bits = 20;
   m.plan.frac_bits = 4;
-  m.plan.values = {{"x", {8}, 8}, {"y", {8}, 4}};
+  m.plan.values = {{"x", {8}, 8, 20}, {"y", {8}, 4, 20}};
   FxNode t;
   t.op = FxOp::kTrunc;
   t.inputs = {0};
@@ -95,7 +95,7 @@ TEST(FixedOps, ProductsWrapModuloTheRing) {
   FixedModel m;
   m.plan.ring_bits = 20;
   m.plan.frac_bits = 4;
-  m.plan.values = {{"x", {2}, 4}, {"y", {2}, 8}};
+  m.plan.values = {{"x", {2}, 4, 20}, {"y", {2}, 8, 20}};
   FxNode s;
   s.op = FxOp::kSquare;
   s.inputs = {0};
@@ -332,7 +332,7 @@ TEST(FixedPlanJson, HugeNodeFieldsDoNotOverflowIntoAValidPlan) {
     FixedPlan p;
     p.ring_bits = 37;
     p.frac_bits = 12;
-    p.values = {{"x", {1, 0}, 12}, {"y", {1, 0}, 12}};
+    p.values = {{"x", {1, 0}, 12, 37}, {"y", {1, 0}, 12, 37}};
     FxNode n;
     n.op = op;
     n.name = "huge";

@@ -46,6 +46,9 @@ void check_budget(const nn::FixedPlan& p) {
   auto count = [&](std::size_t v) { return static_cast<u64>(nn::element_count(p.values.at(v).shape)); };
   u64 total = 0;  // ≤ (4·4096 + 1) values of ≤ 2^28 elements each: no overflow
   for (std::size_t v = 0; v < p.values.size(); ++v) total += count(v);
+  for (const auto& v : p.values)
+    if (v.ring_bits < 2 || v.ring_bits > 64)
+      throw Error(ErrorCode::kInvalidArgument, "plan: value '" + v.name + "' has no ring (ring_bits must be in [2, 64])");
   if (total > kMaxPlanElements)
     throw Error(ErrorCode::kUnsupported, "plan: its values hold " + std::to_string(total) +
                                              " elements in all, above the limit of " + std::to_string(kMaxPlanElements));
@@ -84,20 +87,22 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
                            const std::vector<std::string>* forced)
     : fixed_(std::move(fixed)), fidelity_(opts.fidelity) {
   const auto& nodes = fixed_.nodes;
-  const int ell = fixed_.ring_bits;
   if (forced && forced->size() != nodes.size())
     throw Error(ErrorCode::kMalformedInput, "plan: expected " + std::to_string(nodes.size()) + " strategies");
   if (!opts.allowed.empty()) check_strategy_names(opts.allowed);
   check_budget(fixed_);
-  bool any_he = std::any_of(nodes.begin(), nodes.end(), [](const FxNode& n) { return is_he_op(n.op); });
-  if (any_he) {
+  // The coefficient-encoded parameter set of every ring an HE node computes in.
+  for (const FxNode& n : nodes) {
+    if (!is_he_op(n.op)) continue;
+    const int ell = fixed_.values[n.output].ring_bits;
     if (ell < 13 || ell > 44)
-      throw Error(ErrorCode::kUnsupported, "the plan's ring has " + std::to_string(ell) +
-                                               " bits; the HE layers support 13..44 (lower frac_bits or headroom)");
-    he_ = he::HeParams::cheetah(ell);
+      throw Error(ErrorCode::kUnsupported, "node '" + n.name + "' (" + nn::fx_op_name(n.op) + ") computes in a ring of " +
+                                               std::to_string(ell) + " bits; the HE layers support 13..44 (lower " +
+                                               "frac_bits or headroom, or plan the rings per tensor: --rings per-tensor)");
+    if (!he_by_ring_.count(ell)) he_by_ring_[ell] = he::HeParams::cheetah(ell);
   }
   const auto consumers = value_consumers(fixed_);
-  const PlanContext ctx{fixed_, profile, he_, opts.fidelity, consumers};
+  const PlanContext ctx{fixed_, profile, he_by_ring_, opts.fidelity, consumers};
   auto allowed = [&](const Strategy& s) {
     return opts.allowed.empty() || std::find(opts.allowed.begin(), opts.allowed.end(), s.name()) != opts.allowed.end();
   };
@@ -107,7 +112,7 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
     std::vector<const Strategy*> cands;
     if (forced) {
       const Strategy* s = find_strategy((*forced)[i]);
-      if (!s || !s->applies(n, PlanContext{fixed_, profile, he_, Fidelity::kApprox, consumers}))
+      if (!s || !s->applies(n, PlanContext{fixed_, profile, he_by_ring_, Fidelity::kApprox, consumers}))
         throw Error(ErrorCode::kMalformedInput, "plan: strategy '" + (*forced)[i] + "' does not apply to node '" + n.name + "'");
       if (opts.fidelity == Fidelity::kExact && s->tolerance(n, ctx) != 0)
         throw Error(ErrorCode::kProtocol, "plan: node '" + n.name + "' uses the approximate strategy '" + (*forced)[i] +
@@ -370,6 +375,9 @@ class Executor {
       in.clear();
       for (std::size_t v : n.inputs) in.push_back(&vals_[v]);
       vals_[n.output] = plan_.planned(i).run(ctx_, in, prep_ ? prep_->nodes[i].get() : nullptr);
+      if (vals_[n.output].ring.bits != p_.values[n.output].ring_bits)
+        throw Error(ErrorCode::kInvalidArgument, "executor: strategy '" + plan_.layers()[i].strategy +
+                                                     "' returned shares in another ring than node '" + n.name + "' has");
       ch.flush();
       LayerReport lr;
       lr.name = n.name;
@@ -441,8 +449,8 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
   record_setup(rep, m0, m1);
 
   // The server's input share is 0: the client holds the whole quantised input.
-  mpc::Ring ring(plan.fixed().ring_bits);
-  mpc::ArithShares x{ring, std::vector<u64>(at(nn::element_count(plan.fixed().values[plan.fixed().input].shape)), 0)};
+  const nn::FixedPlan& fp = plan.fixed();
+  mpc::ArithShares x{mpc::Ring(nn::value_ring(fp, fp.input)), std::vector<u64>(at(nn::element_count(fp.values[fp.input].shape)), 0)};
   Executor ex(plan, s, {}, hs, &model.prepared());
   ex.run(std::move(x), rep);
   mpc::reveal_send(ch, ex.output());
@@ -473,9 +481,8 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   res.input_ring = nn::quantize_input(plan->fixed(), make_input(plan->fixed()));
   // The online phase starts once the input exists (make_input does no I/O on the channel).
   Mark m1 = mark(ch);
-  mpc::Ring ring(plan->fixed().ring_bits);
   Executor ex(*plan, s, hc, {}, nullptr);
-  ex.run(mpc::ArithShares{ring, res.input_ring}, rep);
+  ex.run(mpc::ArithShares{mpc::Ring(nn::value_ring(plan->fixed(), plan->fixed().input)), res.input_ring}, rep);
   res.logits_ring = mpc::reveal_receive(ch, ex.output());
   record_online(rep, m1, mark(ch));
   res.logits = nn::dequantize(plan->fixed(), res.logits_ring);

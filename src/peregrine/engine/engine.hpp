@@ -25,6 +25,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,9 +86,6 @@ class ProtocolPlan {
   const std::vector<std::vector<LayerChoice>>& candidates() const noexcept { return candidates_; }
   /// The planned strategy of node i (layout, cost, drivers).
   const PlannedLayer& planned(std::size_t i) const { return *planned_.at(i); }
-  /// The coefficient-encoded parameter set the planner offers the HE strategies (t = 2^ℓ); null
-  /// when the program has no HE layer.
-  const he::HeParamsPtr& he_params() const noexcept { return he_; }
   /// Every HE parameter set the chosen strategies use (PlannedLayer::he_needs), in first-use order,
   /// each with the sorted union of the Galois elements they rotate with: the session's set-up sends
   /// the client's public key (and Galois keys where needed) for each, in this order.
@@ -105,7 +103,7 @@ class ProtocolPlan {
 
  private:
   nn::FixedPlan fixed_;
-  he::HeParamsPtr he_;
+  std::map<int, he::HeParamsPtr> he_by_ring_;  // the planner's offer per ring of an HE node
   std::vector<HeNeed> he_sets_;
   std::uint64_t he_set_id_ = 0;
   Fidelity fidelity_ = Fidelity::kExact;

@@ -19,6 +19,8 @@
   X(maxpool_tree)                 \
   X(square_gilboa)                \
   X(mul_gilboa)                   \
+  X(extend_signed)                \
+  X(extend_msb0)                  \
   X(local)
 
 namespace peregrine::engine {

@@ -19,6 +19,7 @@
 // by several sessions at once; run() uses the calling party's session (one thread per session).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -56,14 +57,23 @@ struct NetworkProfile {
 };
 
 /// What a strategy may read while planning one node: the public program, the network profile, the
-/// session's HE parameters (null when the program has no HE layer) and the fidelity policy.
+/// coefficient-encoded HE parameters the planner offers per ring, and the fidelity policy.
 struct PlanContext {
   const nn::FixedPlan& plan;
   const NetworkProfile& profile;
-  he::HeParamsPtr he;
+  /// Cheetah's parameter set (t = 2^ℓ) for every ring ℓ an HE node of the plan computes in.
+  const std::map<int, he::HeParamsPtr>& he_by_ring;
   Fidelity fidelity = Fidelity::kExact;
   /// Indices of the nodes that read value v (computed once per plan).
   const std::vector<std::vector<std::size_t>>& consumers;
+
+  /// The ring of value v.
+  int ring(std::size_t v) const { return plan.values.at(v).ring_bits; }
+  /// The coefficient-encoded parameters for a ring of `bits`, or null when none is offered.
+  he::HeParamsPtr he_for(int bits) const {
+    auto it = he_by_ring.find(bits);
+    return it == he_by_ring.end() ? nullptr : it->second;
+  }
 };
 
 /// Cost of one planned node for the profile: bytes each way (exact for HE strategies, estimates

@@ -48,6 +48,13 @@ ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, 
                : both_ways(p.trunc_approx_bytes * k, p.trunc_approx_seconds * k, 13);
 }
 
+ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend ot) {
+  if (msb == MsbHint::kUnknown) return relu_cost(n, from, ot);
+  const double per_cot = ot == OtBackend::kIknp ? 128.0 : 0.4;
+  const double bytes = static_cast<double>(n) * (2.0 * (to - from) + 2.0 + 2.0 * per_cot) / 8.0;
+  return both_ways(bytes, bytes / 4e8, 4);
+}
+
 ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot) {
   const double cmp = static_cast<double>(k > 0 ? k - 1 : 0);
   ProtocolCost c = relu_cost(n, ell, ot);

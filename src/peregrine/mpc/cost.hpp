@@ -35,6 +35,10 @@ ProtocolCost relu_cost(std::size_t n, int ell, OtBackend ot);
 ProtocolCost relu_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot);
 /// truncate() by f on n elements over Z_{2^ℓ} in the given mode, with the given MSB hint.
 ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, OtBackend ot);
+/// extend() of n elements from Z_{2^from} to Z_{2^to}, signed; with a known MSB one COT and one
+/// B2A over to − from bits (≈ 2·(to − from) + 3 bits each way together), else a millionaire on
+/// `from` bits plus the B2A (estimated as relu_cost on `from` bits, whose multiplexer is about a B2A).
+ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend ot);
 /// maxpool2d() with n outputs and a k-element window (k − 1 comparisons + multiplexers each,
 /// ⌈log2 k⌉ sequential levels).
 ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot);

@@ -1,8 +1,8 @@
 // Fixed-point quantisation plan and the fixed-point reference executor (DESIGN.md §3).
 //
 // `quantize_model` lowers a normalised Graph (graph.hpp) into a FixedModel: a straight-line
-// program of ring operations on Z_{2^ℓ} (one ring for the whole network), the public plan, plus
-// the server's quantised weights. `run_fixed` executes that program on plain integers; it *is*
+// program of ring operations, each value in its own ring Z_{2^ℓ_v} at its own scale 2^{s_v}, the
+// public plan, plus the server's quantised weights. `run_fixed` executes that program on plain integers; it *is*
 // the fixed-point reference that the private run (engine) must reproduce bit for bit, because the
 // engine walks the very same program on shares.
 //
@@ -23,10 +23,19 @@
 // MSB-known protocol. `FixedOptions::defer_truncation = false` lowers in the plain order (truncate
 // right after each product); the tests show both programs give identical outputs on real images.
 //
-// Ring size: ℓ = max over all values (at their scale) of bits(max |v| seen on the calibration
-// inputs) + 1 sign bit + headroom_bits, at least 2f + 2 and at most 64. Each value's range and
-// headroom is reported (FixedPlan::ranges). Weight bit widths per layer are public (they size the
-// HE noise flooding, linear/he_layer.hpp) and reported too.
+// Ring sizes (FixedOptions::rings): a value needs ℓ_v = bits(max |v|·2^{s_v} seen on the
+// calibration inputs, sign bit included) + headroom_bits, at least s_v + 2. A uniform plan gives
+// every value the largest ℓ_v (at least 2f + 2, at most 64): one ring for the network, as before.
+// A per-tensor plan gives each value its own ℓ_v and converts on shares where a value changes
+// ring (TECHNIQUES.md §7.6–7.7): kExtend (signed extension; MSB-known when the value is known
+// ≥ 0) and kReduce (mod 2^{ℓ_out}, local). Every other node computes in one ring: a comparison
+// (ReLU, max-pool, truncation) in its input's ring, any other node in its output's ring, its
+// inputs converted to it first (a reduction is valid for ring operations: their result mod 2^ℓ
+// needs the inputs mod 2^ℓ only). kAuto (the default) plans uniformly unless that ring exceeds
+// what the HE layers support (44 bits) while the network has HE layers: then per tensor, so that
+// e.g. a polynomial-activation network whose x² needs 50 bits still runs. Each value's ring,
+// range and headroom is reported (FixedPlan::ranges). Weight bit widths per layer are public (they
+// size the HE noise flooding, linear/he_layer.hpp) and reported too.
 //
 // Source: DESIGN.md §3 (semantics); the lowering and deferred truncation are a reconstruction in
 // the style of CrypTFlow2/Cheetah's ReLU-then-truncate fusion (TECHNIQUES.md §7.5).
@@ -61,6 +70,8 @@ enum class FxOp {
   kSlice,     ///< out[j] = in[starts + j·steps] per axis
   kReshape,   ///< no-op on the flat vector (Flatten, Reshape, Identity)
   kConcat,    ///< along `axis`
+  kExtend,    ///< signed extension into the output's larger ring; `nonneg`: the value is known ≥ 0
+  kReduce,    ///< x mod 2^{ℓ_out} into the output's smaller ring (the value must fit it)
 };
 
 /// Name of an op ("Conv", "Trunc", ...), for reports and the JSON plan.
@@ -93,6 +104,7 @@ struct FxValue {
   std::string name;  ///< the ONNX value it represents (or a derived name)
   Shape shape;
   int scale = 0;     ///< f, or f + f_w / 2f before a truncation
+  int ring_bits = 0; ///< ℓ_v: the value lives in Z_{2^ℓ_v} (1..64; every value of a plan sets it)
 };
 
 /// The calibration range of one value (report).
@@ -103,11 +115,12 @@ struct FxRange {
   double max_abs = 0;   ///< max |v| over the calibration inputs (float)
   int bits = 0;         ///< bits of max_abs·2^scale plus the sign bit
   int headroom = 0;     ///< ring_bits − bits
+  int ring_bits = 0;    ///< ℓ_v of the value
 };
 
 /// The public fixed-point plan: what both parties know (DESIGN.md §1).
 struct FixedPlan {
-  int ring_bits = 0;                ///< ℓ
+  int ring_bits = 0;                ///< ℓ: the largest ring of any value (every value's, when uniform)
   int frac_bits = 12;               ///< f
   int headroom_bits = 0;            ///< requested headroom
   std::vector<FxValue> values;
@@ -142,9 +155,18 @@ struct FixedOptions {
   int weight_bits_target = 12; ///< bits of a layer's largest weight when f_w > f is needed, 4..20
   int min_ring_bits = 0;       ///< ℓ at least this (0: no extra floor)
   bool defer_truncation = true;
+  /// One ring for every value, or one per value (see the file comment).
+  enum class Rings { kAuto, kUniform, kPerTensor } rings = Rings::kAuto;
+  /// kAuto: the largest uniform ring the HE layers take (he::HeParams::cheetah: 44).
+  int he_max_ring_bits = 44;
 };
 
-/// Lowers `graph` into a fixed-point program with one ring for all values, calibrated on
+/// The ring of value v (its ring_bits).
+inline int value_ring(const FixedPlan& p, std::size_t v) { return p.values.at(v).ring_bits; }
+/// True when every value of the plan lives in the plan's ring (a uniform plan).
+bool is_uniform(const FixedPlan& p);
+
+/// Lowers `graph` into a fixed-point program (rings as options.rings says), calibrated on
 /// `calibration` (each a float input of the graph input's shape, already preprocessed; at least one).
 /// Errors: kUnsupported listing every node the lowering cannot express (at once); kInvalidArgument
 /// for bad options, no calibration input, a graph without exactly one input and one output, or a
@@ -152,7 +174,7 @@ struct FixedOptions {
 FixedModel quantize_model(const Graph& graph, const std::vector<Tensor>& calibration,
                           const FixedOptions& options = {});
 
-/// Client step: round(x·2^f) mod 2^ℓ for the network input (float, preprocessed, shape of the plan
+/// Client step: round(x·2^f) mod 2^ℓ (ℓ of the input value) for the network input (float, preprocessed, shape of the plan
 /// input). Errors: kInvalidArgument on a size mismatch or a non-finite value; values beyond the
 /// ring are reduced mod 2^ℓ (as the private protocol would).
 std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vector<float>& x);
@@ -169,7 +191,7 @@ std::vector<std::uint64_t> run_fixed_node(const FixedModel& model, std::size_t n
 /// Only the output value (the logits at scale 2^f, as ring elements).
 std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<std::uint64_t>& input);
 
-/// Ring element (signed, two's complement in ℓ bits) at scale 2^f → float.
+/// The logits (ring elements of the output value, signed in its ring) at scale 2^f → float.
 std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint64_t>& v);
 
 /// The client's post-processing (Softmax or ArgMax on the logits); the logits unchanged otherwise.

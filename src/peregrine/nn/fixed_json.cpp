@@ -48,6 +48,7 @@ json node_to_json(const FxNode& n) {
       j["C"] = n.C; j["inner"] = n.inner; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits;
       break;
     case FxOp::kTrunc: j["shift"] = n.shift; j["nonneg"] = n.nonneg; break;
+    case FxOp::kExtend: j["nonneg"] = n.nonneg; break;
     case FxOp::kScaleUp: j["shift"] = n.shift; break;
     case FxOp::kAddPublic: j["constant"] = n.constant; break;
     case FxOp::kPad: j["pads"] = n.pads; break;
@@ -63,7 +64,7 @@ json node_to_json(const FxNode& n) {
 }
 
 FxOp op_from_name(const std::string& s) {
-  for (int k = 0; k <= static_cast<int>(FxOp::kConcat); ++k)
+  for (int k = 0; k <= static_cast<int>(FxOp::kReduce); ++k)
     if (s == fx_op_name(static_cast<FxOp>(k))) return static_cast<FxOp>(k);
   bad_plan("unknown op '" + s + "'");
 }
@@ -108,6 +109,12 @@ void check_node(const FixedPlan& p, const FxNode& n) {
   std::size_t want_inputs = n.op == FxOp::kAdd || n.op == FxOp::kSub || n.op == FxOp::kMul ? 2 : 1;
   if (n.op == FxOp::kConcat) need(!n.inputs.empty() && n.inputs.size() <= 64, "input count");
   else need(n.inputs.size() == want_inputs, "input count");
+  // Rings: a conversion changes ring in its direction; every other node computes in one ring.
+  const int ring = value_ring(p, n.output);
+  if (n.op == FxOp::kExtend) need(value_ring(p, n.inputs[0]) < ring, "extension to a smaller ring");
+  else if (n.op == FxOp::kReduce) need(value_ring(p, n.inputs[0]) > ring, "reduction to a larger ring");
+  else
+    for (std::size_t v : n.inputs) need(value_ring(p, v) == ring, "inputs in another ring than the output");
   switch (n.op) {
     case FxOp::kConv:
     case FxOp::kMaxPool:
@@ -136,7 +143,9 @@ void check_node(const FixedPlan& p, const FxNode& n) {
     case FxOp::kAffine:
       need(count(n.inputs[0]) == smul(n.C, n.inner) && count(n.output) == smul(n.C, n.inner), "sizes");
       break;
-    case FxOp::kTrunc: need(n.shift >= 1 && n.shift < p.ring_bits, "shift"); [[fallthrough]];
+    case FxOp::kTrunc: need(n.shift >= 1 && n.shift <= ring - 2, "shift"); [[fallthrough]];
+    case FxOp::kExtend:
+    case FxOp::kReduce:
     case FxOp::kRelu:
     case FxOp::kAddConst:
     case FxOp::kAddPublic:
@@ -145,7 +154,7 @@ void check_node(const FixedPlan& p, const FxNode& n) {
       need(count(n.inputs[0]) == count(n.output), "sizes");
       break;
     case FxOp::kScaleUp:
-      need(n.shift >= 1 && n.shift < p.ring_bits, "shift");
+      need(n.shift >= 1 && n.shift < ring, "shift");
       need(count(n.inputs[0]) == count(n.output), "sizes");
       break;
     case FxOp::kAdd:
@@ -197,7 +206,11 @@ std::string plan_to_json(const FixedPlan& plan) {
   j["postprocess"] = plan.postprocess;
   j["postprocess_axis"] = plan.postprocess_axis;
   json vals = json::array();
-  for (const auto& v : plan.values) vals.push_back({{"name", v.name}, {"shape", v.shape}, {"scale", v.scale}});
+  for (const auto& v : plan.values) {
+    json jv = {{"name", v.name}, {"shape", v.shape}, {"scale", v.scale}};
+    if (v.ring_bits != plan.ring_bits) jv["ring"] = v.ring_bits;  // uniform plans: as before
+    vals.push_back(std::move(jv));
+  }
   j["values"] = std::move(vals);
   json nodes = json::array();
   for (const auto& n : plan.nodes) nodes.push_back(node_to_json(n));
@@ -237,6 +250,7 @@ FixedPlan plan_from_text(const std::string& text) {
       bad_plan("value '" + fv.name + "' too large");
     }
     fv.scale = static_cast<int>(get_int(v, "scale", p.frac_bits, std::min(62, 2 * p.frac_bits + 16)));
+    fv.ring_bits = v.contains("ring") ? static_cast<int>(get_int(v, "ring", 2, p.ring_bits - 1)) : p.ring_bits;
     p.values.push_back(std::move(fv));
   }
   I64 nv = static_cast<I64>(p.values.size());
@@ -291,6 +305,7 @@ FixedPlan plan_from_text(const std::string& text) {
         n.has_bias = get_bool(jn, "bias");
         n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
         break;
+      case FxOp::kExtend: n.nonneg = get_bool(jn, "nonneg"); break;
       case FxOp::kTrunc: n.nonneg = get_bool(jn, "nonneg"); [[fallthrough]];
       case FxOp::kScaleUp: n.shift = static_cast<int>(get_int(jn, "shift", 1, 63)); break;
       case FxOp::kAddPublic:

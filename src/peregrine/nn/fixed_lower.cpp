@@ -545,29 +545,110 @@ class Lowering {
     low_[n.outputs[0]] = {emit(c, n.outputs[0], out_shape(n), scale, range_of(n.outputs[0])), nonneg};
   }
 
+  /// Bits a value needs at its scale: its calibrated magnitude plus the sign bit.
+  int value_bits(std::size_t v) const { return signed_bits(std::ldexp(max_abs_[v], model_.plan.values[v].scale)); }
+
   void finish_ring() {
     FixedPlan& p = model_.plan;
     int need = 2 * f_ + 2;  // room for the products of x² and pooling
-    for (std::size_t i = 0; i < p.values.size(); ++i) {
-      int b = signed_bits(std::ldexp(max_abs_[i], p.values[i].scale));
-      need = std::max(need, b + opt_.headroom_bits);
-    }
+    for (std::size_t i = 0; i < p.values.size(); ++i) need = std::max(need, value_bits(i) + opt_.headroom_bits);
     need = std::max(need, opt_.min_ring_bits);
-    if (need > 64)
+    const bool has_he = std::any_of(p.nodes.begin(), p.nodes.end(), [](const FxNode& n) {
+      return n.op == FxOp::kConv || n.op == FxOp::kGemm || n.op == FxOp::kAffine;
+    });
+    const bool per_tensor = opt_.rings == FixedOptions::Rings::kPerTensor ||
+                            (opt_.rings == FixedOptions::Rings::kAuto && has_he && need > opt_.he_max_ring_bits);
+    if (need > 64 && !per_tensor)
       throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: the calibration range needs " + std::to_string(need) +
                                                    " ring bits (> 64); lower frac_bits or headroom");
-    p.ring_bits = need;
+    if (per_tensor) {
+      assign_rings();
+    } else {
+      p.ring_bits = need;
+      for (auto& v : p.values) v.ring_bits = need;
+    }
     for (std::size_t i = 0; i < p.values.size(); ++i) {
       FxRange r;
       r.value = p.values[i].name;
       r.op = i == p.input ? "Input" : "";
       r.scale = p.values[i].scale;
       r.max_abs = max_abs_[i];
-      r.bits = signed_bits(std::ldexp(max_abs_[i], r.scale));
-      r.headroom = need - r.bits;
+      r.bits = value_bits(i);
+      r.ring_bits = p.values[i].ring_bits;
+      r.headroom = r.ring_bits - r.bits;
       p.ranges.push_back(r);
     }
     for (const FxNode& nd : p.nodes) p.ranges[nd.output].op = fx_op_name(nd.op);
+  }
+
+  /// Per-tensor rings: each value gets the ring it needs; the program is rewritten so that every
+  /// node computes in one ring (comparisons in their input's, the rest in their output's), with
+  /// kExtend / kReduce nodes where a value changes ring (memoised per value and ring).
+  void assign_rings() {
+    FixedPlan& p = model_.plan;
+    const int head = opt_.headroom_bits;
+    auto needs = [&](std::size_t v, bool he_out) {
+      int r = std::max({value_bits(v) + head, p.values[v].scale + 2, opt_.min_ring_bits, 2});
+      if (he_out) r = std::max(r, 13);  // the HE parameters start at 13 bits
+      return r;
+    };
+    std::vector<bool> nonneg(p.values.size(), false);
+    std::vector<FxNode> nodes = std::move(p.nodes);
+    p.nodes.clear();
+    p.values[p.input].ring_bits = needs(p.input, false);
+    std::map<std::pair<std::size_t, int>, std::size_t> converted;
+    int widest = 0;
+    auto convert = [&](std::size_t v, int ring) -> std::size_t {
+      const int have = p.values[v].ring_bits;
+      if (have == ring) return v;
+      if (ring > 64)
+        throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: value '" + p.values[v].name + "' needs " +
+                                                     std::to_string(ring) + " ring bits (> 64)");
+      auto key = std::make_pair(v, ring);
+      if (auto it = converted.find(key); it != converted.end()) return it->second;
+      FxNode c;
+      c.op = have < ring ? FxOp::kExtend : FxOp::kReduce;
+      c.name = p.values[v].name;
+      c.inputs = {v};
+      c.nonneg = nonneg[v];
+      const std::size_t out = add_value(p.values[v].name + "@l" + std::to_string(ring), p.values[v].shape,
+                                        p.values[v].scale, max_abs_[v]);
+      p.values[out].ring_bits = ring;
+      nonneg.push_back(nonneg[v]);
+      c.output = out;
+      p.nodes.push_back(std::move(c));
+      converted[key] = out;
+      return out;
+    };
+    for (FxNode n : nodes) {
+      const bool comparison = n.op == FxOp::kRelu || n.op == FxOp::kMaxPool || n.op == FxOp::kTrunc;
+      const bool he = n.op == FxOp::kConv || n.op == FxOp::kGemm || n.op == FxOp::kAffine;
+      int ring = comparison ? p.values[n.inputs.at(0)].ring_bits : needs(n.output, he);
+      if (n.op == FxOp::kTrunc) ring = std::max(ring, n.shift + 2);
+      for (auto& v : n.inputs) v = convert(v, ring);
+      p.values[n.output].ring_bits = ring;
+      bool nn_out = false;
+      switch (n.op) {
+        case FxOp::kRelu:
+        case FxOp::kSquare: nn_out = true; break;
+        case FxOp::kTrunc:
+        case FxOp::kMaxPool:
+        case FxOp::kPad:
+        case FxOp::kSlice:
+        case FxOp::kReshape: nn_out = nonneg[n.inputs[0]]; break;
+        case FxOp::kConcat:
+          nn_out = std::all_of(n.inputs.begin(), n.inputs.end(), [&](std::size_t v) { return nonneg[v]; });
+          break;
+        default: break;
+      }
+      nonneg[n.output] = nn_out;
+      widest = std::max(widest, ring);
+      p.nodes.push_back(std::move(n));
+    }
+    for (const auto& v : p.values) widest = std::max(widest, v.ring_bits);
+    p.ring_bits = std::max(widest, 2 * f_ + 2);
+    if (p.ring_bits > 64)
+      throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: a value needs more than 64 ring bits");
   }
 
   const Graph& g_;
@@ -591,6 +672,8 @@ FixedModel quantize_model(const Graph& graph, const std::vector<Tensor>& calibra
     throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: headroom_bits must be in [1, 20]");
   if (options.weight_bits_target < 4 || options.weight_bits_target > 20)
     throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: weight_bits_target must be in [4, 20]");
+  if (options.he_max_ring_bits < 13 || options.he_max_ring_bits > 64)
+    throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: he_max_ring_bits must be in [13, 64]");
   if (options.min_ring_bits < 0 || options.min_ring_bits > 64)
     throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: min_ring_bits must be in [0, 64]");
   if (calibration.empty()) throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: no calibration input");
@@ -605,7 +688,7 @@ std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vect
   if (x.size() != n)
     throw Error(ErrorCode::kInvalidArgument, "quantize_input: expected " + std::to_string(n) + " values, got " +
                                                  std::to_string(x.size()));
-  u64 mask = plan.ring_bits == 64 ? ~u64{0} : ((u64{1} << plan.ring_bits) - 1);
+  const u64 mask = ring_mask(value_ring(plan, plan.input));
   std::vector<u64> out(n);
   for (std::size_t k = 0; k < n; ++k) {
     if (!std::isfinite(x[k])) throw Error(ErrorCode::kInvalidArgument, "quantize_input: non-finite input value");

@@ -23,7 +23,7 @@ namespace {
 class Reference {
  public:
   Reference(const FixedModel& m) : m_(m), p_(m.plan) {
-    mask_ = p_.ring_bits == 64 ? ~u64{0} : ((u64{1} << p_.ring_bits) - 1);
+    set_ring(p_.ring_bits);
   }
 
   std::vector<std::vector<u64>> run(const std::vector<u64>& input) {
@@ -32,11 +32,11 @@ class Reference {
       throw Error(ErrorCode::kInvalidArgument, "fixed executor: input must have " +
                                                    std::to_string(element_count(p_.values[p_.input].shape)) + " values");
     vals_[p_.input] = input;
-    for (auto& v : vals_[p_.input]) v &= mask_;
+    const u64 in_mask = ring_mask(value_ring(p_, p_.input));
+    for (auto& v : vals_[p_.input]) v &= in_mask;
     for (const FxNode& n : p_.nodes) {
       std::vector<u64> y(at(element_count(p_.values[n.output].shape)), 0);
       step(n, y);
-      for (auto& v : y) v &= mask_;
       vals_[n.output] = std::move(y);
     }
     return std::move(vals_);
@@ -53,19 +53,41 @@ class Reference {
         throw Error(ErrorCode::kInvalidArgument, "fixed executor: input " + std::to_string(k) + " of node '" +
                                                      n.name + "' has the wrong size");
       vals_[n.inputs[k]] = inputs[k];
-      for (auto& v : vals_[n.inputs[k]]) v &= mask_;
+      const u64 m = ring_mask(value_ring(p_, n.inputs[k]));
+      for (auto& v : vals_[n.inputs[k]]) v &= m;
     }
     std::vector<u64> y(at(element_count(p_.values.at(n.output).shape)), 0);
     step(n, y);
-    for (auto& v : y) v &= mask_;
     return y;
   }
 
  private:
   const std::vector<u64>& in(const FxNode& n, std::size_t k) const { return vals_[n.inputs[k]]; }
-  I64 sx(u64 v) const { return ring_to_signed(v & mask_, p_.ring_bits); }
+  /// Signed value of an element of the node's ring.
+  I64 sx(u64 v) const { return ring_to_signed(v & mask_, bits_); }
+  void set_ring(int bits) {
+    bits_ = bits;
+    mask_ = ring_mask(bits);
+  }
 
+  /// Runs one node into y (sized to its output) and reduces y into the output's ring. Every node
+  /// but kExtend / kReduce computes in one ring, its output's (its inputs share it: plan_from_json
+  /// and the lowering keep that invariant).
   void step(const FxNode& n, std::vector<u64>& y) {
+    const int out_bits = value_ring(p_, n.output);
+    if (n.op == FxOp::kExtend || n.op == FxOp::kReduce) {
+      set_ring(value_ring(p_, n.inputs.at(0)));  // read signed in the input's ring
+      const auto& x = in(n, 0);
+      for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<u64>(sx(x[k]));
+    } else {
+      set_ring(out_bits);
+      compute(n, y);
+    }
+    const u64 m = ring_mask(out_bits);
+    for (auto& v : y) v &= m;
+  }
+
+  void compute(const FxNode& n, std::vector<u64>& y) {
     const auto& w = m_.weights.entries;
     switch (n.op) {
       case FxOp::kConv: conv(n, y); break;
@@ -139,6 +161,8 @@ class Reference {
       case FxOp::kSlice: slice(n, y); break;
       case FxOp::kPad: pad(n, y); break;
       case FxOp::kConcat: concat(n, y); break;
+      case FxOp::kExtend:
+      case FxOp::kReduce: break;  // step()
     }
   }
 
@@ -175,7 +199,7 @@ class Reference {
     bool is_max = n.op == FxOp::kMaxPool;
     I64 OH = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
     I64 OW = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
-    const I64 pad_value = -(I64{1} << (p_.ring_bits - 2));
+    const I64 pad_value = -(I64{1} << (bits_ - 2));
     for (I64 c = 0; c < n.C; ++c)
       for (I64 oh = 0; oh < OH; ++oh)
         for (I64 ow = 0; ow < OW; ++ow) {
@@ -231,11 +255,18 @@ class Reference {
 
   const FixedModel& m_;
   const FixedPlan& p_;
+  int bits_ = 64;  // the ring of the node being run (its output's; a kExtend's input's)
   u64 mask_ = 0;
   std::vector<std::vector<u64>> vals_;
 };
 
 }  // namespace
+
+bool is_uniform(const FixedPlan& p) {
+  for (const auto& v : p.values)
+    if (v.ring_bits != p.ring_bits) return false;
+  return true;
+}
 
 const char* fx_op_name(FxOp op) {
   switch (op) {
@@ -257,6 +288,8 @@ const char* fx_op_name(FxOp op) {
     case FxOp::kSlice: return "Slice";
     case FxOp::kReshape: return "Reshape";
     case FxOp::kConcat: return "Concat";
+    case FxOp::kExtend: return "Extend";
+    case FxOp::kReduce: return "Reduce";
   }
   return "?";
 }
@@ -280,7 +313,8 @@ std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<
 std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint64_t>& v) {
   std::vector<float> out(v.size());
   for (std::size_t k = 0; k < v.size(); ++k)
-    out[k] = static_cast<float>(std::ldexp(static_cast<double>(ring_to_signed(v[k], plan.ring_bits)), -plan.frac_bits));
+    out[k] = static_cast<float>(
+        std::ldexp(static_cast<double>(ring_to_signed(v[k], value_ring(plan, plan.output))), -plan.frac_bits));
   return out;
 }
 

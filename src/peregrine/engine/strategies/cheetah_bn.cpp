@@ -44,7 +44,7 @@ class CheetahBn final : public Strategy {
     return "HE per-channel affine (unfolded batch norm), Cheetah coefficient encoding (Cheetah §4.3)";
   }
   bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return n.op == nn::FxOp::kAffine && ctx.he != nullptr;
+    return n.op == nn::FxOp::kAffine && ctx.he_for(ctx.ring(n.output)) != nullptr;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     linear::BnMeta m;
@@ -52,7 +52,7 @@ class CheetahBn final : public Strategy {
     m.H = 1;
     m.W = at(n.inner);
     m.weight_bits = n.weight_bits;
-    return std::make_unique<Planned>(n, linear::CheetahBnStrategy(ctx.he, m));
+    return std::make_unique<Planned>(n, linear::CheetahBnStrategy(ctx.he_for(ctx.ring(n.output)), m));
   }
 };
 

@@ -57,10 +57,10 @@ class CheetahConv final : public Strategy {
   std::string_view name() const override { return name_; }
   std::string_view summary() const override { return summary_; }
   bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return n.op == nn::FxOp::kConv && ctx.he != nullptr;
+    return n.op == nn::FxOp::kConv && ctx.he_for(ctx.ring(n.output)) != nullptr;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return std::make_unique<Planned>(n, linear::CheetahConvStrategy(ctx.he, conv_meta(n), policy_));
+    return std::make_unique<Planned>(n, linear::CheetahConvStrategy(ctx.he_for(ctx.ring(n.output)), conv_meta(n), policy_));
   }
 
  private:

@@ -44,7 +44,7 @@ class CheetahFc final : public Strategy {
     return "HE fully connected, Cheetah coefficient encoding (Cheetah §4.2; TECHNIQUES.md §0)";
   }
   bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return n.op == nn::FxOp::kGemm && ctx.he != nullptr;
+    return n.op == nn::FxOp::kGemm && ctx.he_for(ctx.ring(n.output)) != nullptr;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     linear::FcMeta m;
@@ -52,7 +52,7 @@ class CheetahFc final : public Strategy {
     m.out_features = at(n.N);
     m.batch = at(nn::element_count(ctx.plan.values.at(n.inputs.at(0)).shape)) / std::max<std::size_t>(1, m.in_features);
     m.weight_bits = n.weight_bits;
-    return std::make_unique<Planned>(n, linear::CheetahFcStrategy(ctx.he, m));
+    return std::make_unique<Planned>(n, linear::CheetahFcStrategy(ctx.he_for(ctx.ring(n.output)), m));
   }
 };
 

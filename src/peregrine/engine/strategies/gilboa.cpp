@@ -17,7 +17,7 @@ class Gilboa final : public Strategy {
     return n.op == (square_ ? nn::FxOp::kSquare : nn::FxOp::kMul);
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    const Cost c = ot_cost(mpc::gilboa_cost(output_count(n, ctx), ctx.plan.ring_bits, square_ ? 1 : 2));
+    const Cost c = ot_cost(mpc::gilboa_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), square_ ? 1 : 2));
     if (square_)
       return fn_layer(c, [](PartyContext& p, std::span<const mpc::ArithShares* const> in) { return mpc::square(p.session(), *in[0]); });
     return fn_layer(c, [](PartyContext& p, std::span<const mpc::ArithShares* const> in) {

@@ -19,7 +19,8 @@ bool is_local(FxOp op) {
     case FxOp::kPad:
     case FxOp::kSlice:
     case FxOp::kReshape:
-    case FxOp::kConcat: return true;
+    case FxOp::kConcat:
+    case FxOp::kReduce: return true;
     default: return false;
   }
 }
@@ -34,7 +35,8 @@ class Planned final : public PlannedLayer {
   Planned(const nn::FxNode& n, const nn::FixedPlan& p) : n_(n), frac_bits_(p.frac_bits) {
     for (std::size_t v : n.inputs) in_dims_.push_back(dims_of(p.values.at(v).shape));
     out_dims_ = dims_of(p.values.at(n.output).shape);
-    mask_ = mpc::Ring(p.ring_bits).mask;
+    out_bits_ = p.values.at(n.output).ring_bits;
+    mask_ = mpc::Ring(out_bits_).mask;
   }
   Cost cost() const override { return {}; }
   std::unique_ptr<Prepared> prepare(const nn::FixedWeights& w) const override {
@@ -81,6 +83,11 @@ class Planned final : public PlannedLayer {
         return linear::strided_slice(x, xs, n.starts, ends, n.steps);
       }
       case FxOp::kReshape: return linear::reshape(x, in_dims_[0], out_dims_);
+      case FxOp::kReduce: {  // (x_0 mod 2^m) + (x_1 mod 2^m) = x mod 2^m: local
+        mpc::ArithShares y{mpc::Ring(out_bits_), x.v};
+        for (auto& v : y.v) v &= mask_;
+        return y;
+      }
       case FxOp::kConcat: {
         std::vector<mpc::ArithShares> parts;
         for (const mpc::ArithShares* p : in) parts.push_back(*p);
@@ -94,6 +101,7 @@ class Planned final : public PlannedLayer {
  private:
   nn::FxNode n_;
   int frac_bits_;
+  int out_bits_ = 64;
   std::uint64_t mask_ = 0;
   std::vector<linear::Dims> in_dims_;
   linear::Dims out_dims_;
@@ -103,7 +111,8 @@ class Local final : public Strategy {
  public:
   std::string_view name() const override { return "local"; }
   std::string_view summary() const override {
-    return "local on shares, no message: add, sub, constants, scale-up, average-pool sums, pad, slice, reshape, concat";
+    return "local on shares, no message: add, sub, constants, scale-up, average-pool sums, pad, slice, reshape, concat, "
+           "ring reduction";
   }
   bool applies(const nn::FxNode& n, const PlanContext&) const override { return is_local(n.op); }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {

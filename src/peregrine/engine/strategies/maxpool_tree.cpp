@@ -38,7 +38,7 @@ class MaxpoolTree final : public Strategy {
   }
   bool applies(const nn::FxNode& n, const PlanContext&) const override { return n.op == nn::FxOp::kMaxPool; }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    const int ell = ctx.plan.ring_bits;
+    const int ell = ctx.ring(n.inputs.at(0));
     return fn_layer(ot_cost(mpc::maxpool_cost(output_count(n, ctx), at(n.kh * n.kw), ell, ctx.profile.ot)),
                     [n, ell](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
                       return maxpool(c, n, *in[0], ell);

@@ -51,11 +51,11 @@ class ReluHighbits final : public Strategy {
   bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
     if (n.op != nn::FxOp::kRelu || ctx.fidelity != Fidelity::kApprox) return false;
     const int s = common_shift(n, ctx);
-    return s >= 1 && s <= ctx.plan.ring_bits - 2;
+    return s >= 1 && s <= ctx.ring(n.inputs.at(0)) - 2;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     const int s = common_shift(n, ctx);
-    return fn_layer(ot_cost(mpc::relu_highbits_cost(output_count(n, ctx), ctx.plan.ring_bits, s, ctx.profile.ot)),
+    return fn_layer(ot_cost(mpc::relu_highbits_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), s, ctx.profile.ot)),
                     [s](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
                       return mpc::relu_highbits(c.session(), *in[0], s);
                     });

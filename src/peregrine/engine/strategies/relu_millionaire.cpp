@@ -14,7 +14,7 @@ class ReluMillionaire final : public Strategy {
   }
   bool applies(const nn::FxNode& n, const PlanContext&) const override { return n.op == nn::FxOp::kRelu; }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return fn_layer(ot_cost(mpc::relu_cost(output_count(n, ctx), ctx.plan.ring_bits, ctx.profile.ot)),
+    return fn_layer(ot_cost(mpc::relu_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), ctx.profile.ot)),
                     [](PartyContext& c, std::span<const mpc::ArithShares* const> in) { return mpc::relu(c.session(), *in[0]); });
   }
 };

@@ -22,7 +22,7 @@ class TruncApprox final : public Strategy {
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     const mpc::MsbHint hint = n.nonneg ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown;
     const int shift = n.shift;
-    return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.plan.ring_bits, mpc::TruncMode::kApprox, hint,
+    return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), mpc::TruncMode::kApprox, hint,
                                                ctx.profile.ot)),
                     [shift, hint](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
                       return mpc::truncate(c.session(), *in[0], shift, mpc::TruncMode::kApprox, hint);

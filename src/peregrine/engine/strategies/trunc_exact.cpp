@@ -20,7 +20,7 @@ class TruncExact final : public Strategy {
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     const mpc::MsbHint hint = msb0_ ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown;
     const int shift = n.shift;
-    return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.plan.ring_bits, mpc::TruncMode::kExact, hint,
+    return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), mpc::TruncMode::kExact, hint,
                                                ctx.profile.ot)),
                     [shift, hint](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
                       return mpc::truncate(c.session(), *in[0], shift, mpc::TruncMode::kExact, hint);
