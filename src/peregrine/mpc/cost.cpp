@@ -48,6 +48,11 @@ ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, 
                : both_ways(p.trunc_approx_bytes * k, p.trunc_approx_seconds * k, 13);
 }
 
+ProtocolCost truncate_reduce_cost(std::size_t n, int ell, TruncMode mode, OtBackend ot) {
+  if (mode == TruncMode::kApprox) return {};
+  return truncate_cost(n, ell, TruncMode::kExact, MsbHint::kZero, ot);
+}
+
 ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend ot) {
   if (msb == MsbHint::kUnknown) return relu_cost(n, from, ot);
   const double per_cot = ot == OtBackend::kIknp ? 128.0 : 0.4;

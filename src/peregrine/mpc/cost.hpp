@@ -35,6 +35,9 @@ ProtocolCost relu_cost(std::size_t n, int ell, OtBackend ot);
 ProtocolCost relu_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot);
 /// truncate() by f on n elements over Z_{2^ℓ} in the given mode, with the given MSB hint.
 ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, OtBackend ot);
+/// truncate_reduce() by f on n elements from Z_{2^ℓ}: exact estimated as truncate() with a known
+/// MSB (a millionaire on f bits, a COT-sized B2A instead of the MSB-known wrap); approx: free.
+ProtocolCost truncate_reduce_cost(std::size_t n, int ell, TruncMode mode, OtBackend ot);
 /// extend() of n elements from Z_{2^from} to Z_{2^to}, signed; with a known MSB one COT and one
 /// B2A over to − from bits (≈ 2·(to − from) + 3 bits each way together), else a millionaire on
 /// `from` bits plus the B2A (estimated as relu_cost on `from` bits, whose multiplexer is about a B2A).

@@ -80,6 +80,24 @@ ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode,
   return y;
 }
 
+ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_bits, TruncMode mode) {
+  const Ring& r = x.ring;
+  const int ell = r.bits;
+  require(ell >= 2 && f >= 1 && out_bits >= 1 && out_bits <= ell - f, ErrorCode::kInvalidArgument,
+          "truncate_reduce: need 1 <= f and 1 <= out_bits <= ell - f");
+  require_in_ring(x, "truncate_reduce: share not below 2^ell");
+  const std::size_t n = x.v.size();
+  const u64 half = u64{1} << (ell - 1);
+  const ArithShares xp = plus_public(s, x, half);
+  const Ring out(out_bits);
+  ArithShares c{out, std::vector<u64>(n, 0)};
+  if (mode == TruncMode::kExact) c = b2a(s, wrap_bits(s, xp, f), out);  // carry of the low f bits
+  ArithShares y{out, std::vector<u64>(n)};
+  const u64 off = s.is_server() ? (half >> f) : 0;
+  for (std::size_t i = 0; i < n; ++i) y.v[i] = out.reduce((xp.v[i] >> f) + c.v[i] - off);
+  return y;
+}
+
 ArithShares extend(MpcSession& s, const ArithShares& x, int to_bits, bool is_signed, MsbHint msb) {
   const int ell = x.ring.bits;
   require(to_bits > ell && to_bits <= 64, ErrorCode::kInvalidArgument, "extend: need ell < to_bits <= 64");

@@ -51,6 +51,14 @@ enum class TruncMode {
 ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode = TruncMode::kExact,
                      MsbHint msb = MsbHint::kUnknown);
 
+/// Truncate-and-reduce (TECHNIQUES.md §7.7, for the arithmetic shift): ⌊x/2^f⌋ mod 2^out_bits for
+/// signed x over Z_{2^ℓ}, out_bits ≤ ℓ − f, into a new ring Z_{2^out_bits}. With the 2^{ℓ−1} offset,
+/// (x'_0 >> f) + (x'_1 >> f) + c − 2^{ℓ−1−f} is the shift up to 2^{ℓ−f}·wrap(x'), which vanishes
+/// mod 2^{ℓ−f}: no wrap is needed, so no MSB hint either. kExact: c = carry of the low f bits
+/// (millionaire on f bits + one B2A over out_bits bits); kApprox: c dropped, the result is
+/// ⌊x/2^f⌋ − {0, 1} and costs nothing (local). Rounds: the millionaire's plus one (exact), 0 (approx).
+/// Errors: kInvalidArgument unless 1 ≤ f, 1 ≤ out_bits ≤ ℓ − f, or a share ≥ 2^ℓ.
+ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_bits, TruncMode mode = TruncMode::kExact);
 /// Extension from Z_{2^ℓ} (ℓ = x.ring.bits) to Z_{2^to_bits}, to_bits > ℓ (SiRNN §4):
 ///   zero extension (unsigned x):  y = x_0 + x_1 − 2^ℓ·wrap   (computed in the larger ring)
 ///   signed extension:             add 2^{ℓ−1}, zero-extend, subtract 2^{ℓ−1}.

@@ -28,9 +28,10 @@
 // every value the largest ℓ_v (at least 2f + 2, at most 64): one ring for the network, as before.
 // A per-tensor plan gives each value its own ℓ_v and converts on shares where a value changes
 // ring (TECHNIQUES.md §7.6–7.7): kExtend (signed extension; MSB-known when the value is known
-// ≥ 0) and kReduce (mod 2^{ℓ_out}, local). Every other node computes in one ring: a comparison
-// (ReLU, max-pool, truncation) in its input's ring, any other node in its output's ring, its
-// inputs converted to it first (a reduction is valid for ring operations: their result mod 2^ℓ
+// ≥ 0) and kReduce (mod 2^{ℓ_out}, local), and a truncation whose result fits below ℓ_in − shift
+// bits lands in its own smaller ring directly (truncate-and-reduce, which needs no wrap: cheaper
+// than the truncation). Every other node computes in one ring: a comparison (ReLU, max-pool) in
+// its input's ring, any other node in its output's ring, its inputs converted to it first (a reduction is valid for ring operations: their result mod 2^ℓ
 // needs the inputs mod 2^ℓ only). kAuto (the default) plans uniformly unless that ring exceeds
 // what the HE layers support (44 bits) while the network has HE layers: then per tensor, so that
 // e.g. a polynomial-activation network whose x² needs 50 bits still runs. Each value's ring,
@@ -55,7 +56,8 @@ enum class FxOp {
   kConv,      ///< X[C,H,W] → [M,Ho,Wo] at 2^{f+f_w}; server weights [M,C/g,kh,kw], bias [M]
   kGemm,      ///< X[B,K] → [B,N] at 2^{f+f_w} (B rows; the ONNX lowering gives B = 1); server weights [N,K], bias [N]
   kAffine,    ///< X[C,inner] → X·γ[c] + β[c] at 2^{f+f_w}; server γ [C] (at 2^{f_w}), β [C]
-  kTrunc,     ///< arithmetic shift right by `shift` (floor); `nonneg` when the input is known ≥ 0
+  kTrunc,     ///< arithmetic shift right by `shift` (floor); `nonneg` when the input is known ≥ 0; the
+              ///< output in the input's ring, or in one of at most ℓ_in − shift bits (truncate-and-reduce)
   kRelu,      ///< max(x, 0), any scale
   kAdd,       ///< x + y (same shape, same scale)
   kSub,       ///< x − y

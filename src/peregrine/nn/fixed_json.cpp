@@ -112,6 +112,8 @@ void check_node(const FixedPlan& p, const FxNode& n) {
   // Rings: a conversion changes ring in its direction; every other node computes in one ring.
   const int ring = value_ring(p, n.output);
   if (n.op == FxOp::kExtend) need(value_ring(p, n.inputs[0]) < ring, "extension to a smaller ring");
+  else if (n.op == FxOp::kTrunc)  // the same ring, or truncate-and-reduce into at most ℓ_in − shift bits
+    need(value_ring(p, n.inputs[0]) == ring || ring <= value_ring(p, n.inputs[0]) - n.shift, "truncation ring");
   else if (n.op == FxOp::kReduce) need(value_ring(p, n.inputs[0]) > ring, "reduction to a larger ring");
   else
     for (std::size_t v : n.inputs) need(value_ring(p, v) == ring, "inputs in another ring than the output");
@@ -143,7 +145,7 @@ void check_node(const FixedPlan& p, const FxNode& n) {
     case FxOp::kAffine:
       need(count(n.inputs[0]) == smul(n.C, n.inner) && count(n.output) == smul(n.C, n.inner), "sizes");
       break;
-    case FxOp::kTrunc: need(n.shift >= 1 && n.shift <= ring - 2, "shift"); [[fallthrough]];
+    case FxOp::kTrunc: need(n.shift >= 1 && n.shift <= value_ring(p, n.inputs[0]) - 2, "shift"); [[fallthrough]];
     case FxOp::kExtend:
     case FxOp::kReduce:
     case FxOp::kRelu:

@@ -627,6 +627,9 @@ class Lowering {
       if (n.op == FxOp::kTrunc) ring = std::max(ring, n.shift + 2);
       for (auto& v : n.inputs) v = convert(v, ring);
       p.values[n.output].ring_bits = ring;
+      // A truncation moves into its output's smaller ring when that fits below ℓ_in − shift
+      // (truncate-and-reduce: cheaper than the truncation, and the reduction comes with it).
+      if (n.op == FxOp::kTrunc && needs(n.output, false) <= ring - n.shift) p.values[n.output].ring_bits = needs(n.output, false);
       bool nn_out = false;
       switch (n.op) {
         case FxOp::kRelu:

@@ -80,7 +80,9 @@ class Reference {
       const auto& x = in(n, 0);
       for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<u64>(sx(x[k]));
     } else {
-      set_ring(out_bits);
+      // A truncation reads its input signed in the input's ring (its output may be a smaller
+      // ring: truncate-and-reduce); every other node computes in its output's ring.
+      set_ring(n.op == FxOp::kTrunc ? value_ring(p_, n.inputs.at(0)) : out_bits);
       compute(n, y);
     }
     const u64 m = ring_mask(out_bits);
