@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -174,6 +175,50 @@ TEST(Engine, PerTensorRingsDigitsModelEqualsFixedReference) {
   EXPECT_EQ(plan_to_json(plan_from_json(plan_to_json(m.plan))), plan_to_json(m.plan));
   engine::ServerModel server(m);
   for (std::size_t i = 0; i < 2; ++i) expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(i), pp)});
+}
+
+// A polynomial-activation network whose activations reach ~10^3 (x² ~ 10^5): one uniform ring
+// would need more than the HE layers' 44 bits, so --rings auto plans per tensor (rings, and the
+// scale of each HE layer's input chosen so that the layer fits 44 bits); it runs privately and
+// equals its fixed-point reference, which stays close to the float model.
+TEST(Engine, LargeActivationsRunWithPerTensorFormats) {
+  Builder b;
+  b.g.inputs = {"x"};
+  b.g.shapes["x"] = {1, 2, 6, 6};
+  using A = Attribute;
+  const std::map<std::string, Attribute> conv = {
+      {"strides", A::of_ints({1, 1})}, {"pads", A::of_ints({1, 1, 1, 1})}, {"group", A::of_int(1)}};
+  auto c1 = b.node("Conv", {"x", b.init({4, 2, 3, 3}, 100.0f)}, {1, 4, 6, 6}, conv);
+  auto sq = b.node("Mul", {c1, c1}, {1, 4, 6, 6});
+  auto c2 = b.node("Conv", {sq, b.init({4, 4, 3, 3}, 0.05f)}, {1, 4, 6, 6}, conv);
+  auto r = b.node("Relu", {c2}, {1, 4, 6, 6});
+  auto fl = b.node("Flatten", {r}, {1, 144}, {{"axis", A::of_int(1)}});
+  auto fc = b.node("Gemm", {fl, b.init({3, 144}, 0.001f), b.init({3}, 0.1f)}, {1, 3});
+  b.g.outputs = {fc};
+  std::vector<Tensor> calib;
+  for (std::uint8_t k = 1; k <= 4; ++k) calib.push_back(random_input({1, 2, 6, 6}, k));
+
+  FixedOptions uniform;
+  uniform.rings = FixedOptions::Rings::kUniform;
+  FixedModel mu = quantize_model(b.g, calib, uniform);
+  EXPECT_GT(mu.plan.ring_bits, 44);
+  EXPECT_THROW(engine::ServerModel{mu}, Error);  // a uniform plan cannot run its HE layers
+
+  FixedModel m = quantize_model(b.g, calib);  // auto
+  EXPECT_FALSE(is_uniform(m.plan));
+  EXPECT_GT(m.plan.ring_bits, 44);  // the x² before its truncation (on OT, not HE)
+  for (const auto& n : m.plan.nodes)
+    if (n.op == FxOp::kConv || n.op == FxOp::kGemm) EXPECT_LE(value_ring(m.plan, n.output), 44) << n.name;
+  engine::ServerModel server(m);
+  for (std::uint8_t k = 11; k <= 12; ++k) {
+    const Tensor x = random_input({1, 2, 6, 6}, k);
+    expect_private_equals_fixed(m, server, x);
+    const auto fixed = dequantize(m.plan, run_fixed(m, quantize_input(m.plan, x.data)));
+    const auto ref = run_float(b.g, {x})[0].data;
+    float top = 0;
+    for (float v : ref) top = std::max(top, std::fabs(v));
+    for (std::size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(fixed[i], ref[i], 1e-3 * top) << i;
+  }
 }
 
 TEST(Engine, Resnet20OnOneCifarImageEqualsFixedReference) {

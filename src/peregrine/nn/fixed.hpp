@@ -32,9 +32,14 @@
 // bits lands in its own smaller ring directly (truncate-and-reduce, which needs no wrap: cheaper
 // than the truncation). Every other node computes in one ring: a comparison (ReLU, max-pool) in
 // its input's ring, any other node in its output's ring, its inputs converted to it first (a reduction is valid for ring operations: their result mod 2^ℓ
-// needs the inputs mod 2^ℓ only). kAuto (the default) plans uniformly unless that ring exceeds
-// what the HE layers support (44 bits) while the network has HE layers: then per tensor, so that
-// e.g. a polynomial-activation network whose x² needs 50 bits still runs. Each value's ring,
+// needs the inputs mod 2^ℓ only). A per-tensor plan also picks the scale of each HE layer's
+// input: f, or the largest scale below f at which the layer's calibrated output (at that scale
+// plus f_w) fits he_max_ring_bits with headroom (large activations keep fewer fractional bits,
+// e.g. x² ≈ 10^5 enters the next conv at scale 2^7: a relative precision of 2^-24). kAuto (the
+// default) plans uniformly unless that ring exceeds what the HE layers support (44 bits) while
+// the network has HE layers: then per tensor, so that e.g. a polynomial-activation network whose
+// x² needs 46 bits still runs (tests/engine: LargeActivationsRunWithPerTensorFormats). Scales
+// below f are public like every scale; the logits come out at scale f or below. Each value's ring,
 // range and headroom is reported (FixedPlan::ranges). Weight bit widths per layer are public (they
 // size the HE noise flooding, linear/he_layer.hpp) and reported too.
 //

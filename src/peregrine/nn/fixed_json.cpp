@@ -251,7 +251,7 @@ FixedPlan plan_from_text(const std::string& text) {
     } catch (const Error&) {
       bad_plan("value '" + fv.name + "' too large");
     }
-    fv.scale = static_cast<int>(get_int(v, "scale", p.frac_bits, std::min(62, 2 * p.frac_bits + 16)));
+    fv.scale = static_cast<int>(get_int(v, "scale", 0, std::min(62, 2 * p.frac_bits + 16)));
     fv.ring_bits = v.contains("ring") ? static_cast<int>(get_int(v, "ring", 2, p.ring_bits - 1)) : p.ring_bits;
     p.values.push_back(std::move(fv));
   }
@@ -325,7 +325,7 @@ FixedPlan plan_from_text(const std::string& text) {
     p.nodes.push_back(std::move(n));
   }
   if (!defined[p.output]) bad_plan("the output is never computed");
-  if (p.values[p.output].scale != p.frac_bits) bad_plan("the output must be at scale f");
+  if (p.values[p.output].scale > p.frac_bits) bad_plan("the output must be at scale f or below");
   if (j.contains("metadata")) {
     if (!j["metadata"].is_object()) bad_plan("metadata");
     for (auto& [k, v] : j["metadata"].items()) {

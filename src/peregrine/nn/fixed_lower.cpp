@@ -35,20 +35,32 @@ struct Lowered {
   bool nonneg = false;
 };
 
-class Lowering {
- public:
-  Lowering(const Graph& g, const std::vector<Tensor>& calib, const FixedOptions& opt) : g_(g), opt_(opt) {
-    f_ = opt.frac_bits;
-    for (const Tensor& x : calib) {
-      auto all = run_float_all(g, {x});
-      for (auto& [name, t] : all) {
-        double m = 0;
-        for (float v : t.data) m = std::max(m, static_cast<double>(std::fabs(v)));
-        auto& slot = range_[name];
-        slot = std::max(slot, m);
-      }
+/// max |v| of every value of the graph over the calibration inputs (float executor).
+std::map<std::string, double> calibrate(const Graph& g, const std::vector<Tensor>& calib) {
+  std::map<std::string, double> range;
+  for (const Tensor& x : calib) {
+    auto all = run_float_all(g, {x});
+    for (auto& [name, t] : all) {
+      double m = 0;
+      for (float v : t.data) m = std::max(m, static_cast<double>(std::fabs(v)));
+      auto& slot = range[name];
+      slot = std::max(slot, m);
     }
   }
+  return range;
+}
+
+class Lowering {
+ public:
+  /// per_tensor: rings per value and, for the input of an HE layer, the scale at most f that keeps
+  /// the layer's output within opt.he_max_ring_bits (see the header).
+  Lowering(const Graph& g, std::map<std::string, double> range, const FixedOptions& opt, bool per_tensor)
+      : g_(g), opt_(opt), per_tensor_(per_tensor), range_(std::move(range)) {
+    f_ = opt.frac_bits;
+  }
+  /// After run() of a uniform lowering: true when kAuto found the uniform ring above the HE limit
+  /// (the caller lowers again per tensor; the model run() returned is then not final).
+  bool needs_per_tensor() const { return needs_per_tensor_; }
 
   FixedModel run() {
     const std::string& in = g_.inputs[0];
@@ -128,20 +140,32 @@ class Lowering {
     return it == g_.initializers.end() ? nullptr : &it->second;
   }
 
-  /// The value at scale 2^f: inserts (once) the truncation of a scale-2^{2f} value.
-  Lowered at_f(const Lowered& x) {
-    if (val(x.index).scale == f_) return x;
-    auto memo = truncated_.find(x.index);
+  /// The value at scale 2^f (or its own, when lower): inserts (once) the truncation of a value
+  /// above it.
+  Lowered at_f(const Lowered& x) { return at_scale(x, f_); }
+  /// The value at scale min(own, target): inserts (once per target) its truncation.
+  Lowered at_scale(const Lowered& x, int target) {
+    if (val(x.index).scale <= target) return x;
+    auto memo = truncated_.find({x.index, target});
     if (memo != truncated_.end()) return {memo->second, x.nonneg};
     FxNode t;
     t.op = FxOp::kTrunc;
     t.name = val(x.index).name;
     t.inputs = {x.index};
-    t.shift = val(x.index).scale - f_;
+    t.shift = val(x.index).scale - target;
     t.nonneg = x.nonneg;
-    std::size_t out = emit(t, val(x.index).name + "@f", val(x.index).shape, f_, max_abs_[x.index]);
-    truncated_[x.index] = out;
+    const std::string tag = target == f_ ? "@f" : "@s" + std::to_string(target);
+    std::size_t out = emit(t, val(x.index).name + tag, val(x.index).shape, target, max_abs_[x.index]);
+    truncated_[{x.index, target}] = out;
     return {out, x.nonneg};
+  }
+  /// The scale of an HE layer's input: f, or (per tensor) the largest scale ≤ f at which the
+  /// layer's output — calibrated magnitude `out_max` at scale (input + fw) — fits the HE rings.
+  int he_input_scale(double out_max, int fw) const {
+    if (!per_tensor_) return f_;
+    int t = f_;
+    while (t > 0 && signed_bits(std::ldexp(out_max, t + fw)) + opt_.headroom_bits > opt_.he_max_ring_bits) --t;
+    return t;
   }
   /// The value at scale 2^scale (≥ its own): x·2^{scale − own} (local, exact).
   Lowered scale_to(const Lowered& x, int scale) {
@@ -217,13 +241,12 @@ class Lowering {
 
   void conv(const Node& n) {
     const auto [w, b] = weights_and_bias(n);
-    Lowered x = at_f(get(n, 0));
+    Lowered x = get(n, 0);
     const Shape& xs = val(x.index).shape;
     if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
     FxNode c;
     c.op = FxOp::kConv;
     c.name = n.name;
-    c.inputs = {x.index};
     c.C = xs[1]; c.H = xs[2]; c.W = xs[3];
     c.M = w->shape[0]; c.kh = w->shape[2]; c.kw = w->shape[3];
     auto st = n.attr_ints("strides", {1, 1});
@@ -231,55 +254,56 @@ class Lowering {
     auto p = n.attr_ints("pads", {0, 0, 0, 0});
     c.pads = {p[0], p[1], p[2], p[3]};
     c.groups = n.attr_int("group", 1);
-    emit_weighted(n, std::move(c), w->data, b ? &b->data : nullptr);
+    emit_weighted(n, std::move(c), x, w->data, b ? &b->data : nullptr);
   }
 
-  /// Quantises a layer's weights at 2^{f_w} and its bias / shift at 2^{f+f_w} (null: none) into
-  /// the server's weights, fills `node`'s public weight fields, then emits and binds its output
-  /// at scale 2^{f+f_w}.
+  /// Brings the input x to its HE scale s (f; per tensor possibly lower, he_input_scale), quantises
+  /// the layer's weights at 2^{f_w} and its bias / shift at 2^{s+f_w} (null: none) into the
+  /// server's weights, fills `node`'s input and public weight fields, then emits and binds its
+  /// output at scale 2^{s+f_w}.
   template <class T>
-  void emit_weighted(const Node& n, FxNode node, const std::vector<T>& w, const std::vector<T>* b) {
+  void emit_weighted(const Node& n, FxNode node, const Lowered& x_in, const std::vector<T>& w, const std::vector<T>* b) {
     const int fw = weight_frac(w);
+    const Lowered x = at_scale(x_in, he_input_scale(range_of(n.outputs[0]), fw));
+    const int s_in = val(x.index).scale;
+    node.inputs = {x.index};
     std::vector<I64> wq(w.size()), bq;
     for (std::size_t k = 0; k < wq.size(); ++k) wq[k] = round_fixed(w[k], fw);
     if (b) {
       bq.resize(b->size());
-      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed((*b)[k], f_ + fw);
+      for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed((*b)[k], s_in + fw);
     }
     node.has_bias = b != nullptr;
     node.weight_bits = weight_bits_of(wq);
     if (node.weight_bits > 32) unsupported(n, "weights need " + std::to_string(node.weight_bits) + " bits (at most 32)");
     node.weight_index = add_weights(std::move(wq), std::move(bq));
-    bind(n, {emit(std::move(node), n.outputs[0], out_shape(n), f_ + fw, range_of(n.outputs[0])), false});
+    bind(n, {emit(std::move(node), n.outputs[0], out_shape(n), s_in + fw, range_of(n.outputs[0])), false});
   }
 
   void gemm(const Node& n) {
     const auto [w, b] = weights_and_bias(n);
-    Lowered x = at_f(get(n, 0));
+    Lowered x = get(n, 0);
     const Shape& xs = val(x.index).shape;
     if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
     FxNode c;
     c.op = FxOp::kGemm;
     c.name = n.name;
-    c.inputs = {x.index};
     c.K = xs[1];
     c.N = w->shape[0];
     if (b && static_cast<I64>(b->data.size()) != c.N) unsupported(n, "bias must have one value per output");
-    emit_weighted(n, std::move(c), w->data, b ? &b->data : nullptr);
+    emit_weighted(n, std::move(c), x, w->data, b ? &b->data : nullptr);
   }
 
   /// Per-channel affine x·γ[c] + β[c] (β empty: none); x at scale 2^f, shape [1,C,...].
   void affine(const Node& n, const Lowered& x_in, const std::vector<double>& gamma, const std::vector<double>& beta) {
-    Lowered x = at_f(x_in);
-    const Shape& xs = val(x.index).shape;
+    const Shape& xs = val(x_in.index).shape;
     if (xs.size() < 2 || xs[0] != 1) unsupported(n, "input must be [1,C,...]");
     FxNode a;
     a.op = FxOp::kAffine;
     a.name = n.name;
-    a.inputs = {x.index};
     a.C = xs[1];
     a.inner = element_count(xs) / std::max<I64>(1, xs[1]);
-    emit_weighted(n, std::move(a), gamma, beta.empty() ? nullptr : &beta);
+    emit_weighted(n, std::move(a), x_in, gamma, beta.empty() ? nullptr : &beta);
   }
 
   void batchnorm(const Node& n) {
@@ -395,7 +419,7 @@ class Lowering {
     // ⌊(a + b)/2^f⌋ = ⌊a/2^f⌋ + ⌊b/2^f⌋ does not. With both at 2^{2f}, truncate one (preferably
     // one whose truncation exists already, e.g. a ReLU output that also feeds a conv).
     if (val(a.index).scale > f_ && val(b.index).scale > f_) {
-      if (truncated_.count(a.index)) a = at_f(a);
+      if (truncated_.count({a.index, f_})) a = at_f(a);
       else b = at_f(b);
     }
     int scale = std::max(val(a.index).scale, val(b.index).scale);
@@ -448,7 +472,8 @@ class Lowering {
       m.op = FxOp::kMul;
       m.inputs = {a.index, b.index};
     }
-    bind(n, {emit(m, n.outputs[0], ys, 2 * f_, range_of(n.outputs[0])), n.inputs[0] == n.inputs[1]});
+    const int scale = val(a.index).scale + val(m.op == FxOp::kSquare ? a.index : b.index).scale;  // 2f, or lower per tensor
+    bind(n, {emit(m, n.outputs[0], ys, scale, range_of(n.outputs[0])), n.inputs[0] == n.inputs[1]});
   }
 
   void pool_shape(const Node& n, FxNode& p, const Shape& xs) {
@@ -487,7 +512,7 @@ class Lowering {
     p.count_include_pad = n.attr_int("count_include_pad", 0) != 0;
     I64 kmax = p.kh * p.kw;
     if (kmax > (I64{1} << (f_ + 1))) unsupported(n, "window larger than 2^(f+1): the multiplier would be 0");
-    bind(n, {emit(p, n.outputs[0], out_shape(n), 2 * f_, range_of(n.outputs[0])), x.nonneg});
+    bind(n, {emit(p, n.outputs[0], out_shape(n), val(x.index).scale + f_, range_of(n.outputs[0])), x.nonneg});
   }
 
   void reshape(const Node& n) {
@@ -536,8 +561,12 @@ class Lowering {
     c.op = FxOp::kConcat;
     c.name = n.name;
     c.axis = n.attr_int("axis", 0);
+    if (!same) {  // a common scale: f, or the largest below it (per-tensor scales)
+      int top = 0;
+      for (auto& x : xs) top = std::max(top, val((x = at_f(x)).index).scale);
+      for (auto& x : xs) x = scale_to(x, top);
+    }
     for (auto& x : xs) {
-      if (!same) x = at_f(x);
       nonneg = nonneg && x.nonneg;
       c.inputs.push_back(x.index);
     }
@@ -556,8 +585,11 @@ class Lowering {
     const bool has_he = std::any_of(p.nodes.begin(), p.nodes.end(), [](const FxNode& n) {
       return n.op == FxOp::kConv || n.op == FxOp::kGemm || n.op == FxOp::kAffine;
     });
-    const bool per_tensor = opt_.rings == FixedOptions::Rings::kPerTensor ||
-                            (opt_.rings == FixedOptions::Rings::kAuto && has_he && need > opt_.he_max_ring_bits);
+    if (!per_tensor_ && opt_.rings == FixedOptions::Rings::kAuto && has_he && need > opt_.he_max_ring_bits) {
+      needs_per_tensor_ = true;  // quantize_model lowers again, per tensor
+      return;
+    }
+    const bool per_tensor = per_tensor_;
     if (need > 64 && !per_tensor)
       throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: the calibration range needs " + std::to_string(need) +
                                                    " ring bits (> 64); lower frac_bits or headroom");
@@ -659,7 +691,9 @@ class Lowering {
   int f_ = 12;
   std::map<std::string, double> range_;
   std::map<std::string, Lowered> low_;
-  std::map<std::size_t, std::size_t> truncated_;
+  std::map<std::pair<std::size_t, int>, std::size_t> truncated_;  // (value, target scale) → truncation
+  bool per_tensor_ = false;
+  bool needs_per_tensor_ = false;
   std::vector<double> max_abs_;
   std::vector<std::string> unsupported_;
   std::string skip_;
@@ -682,8 +716,14 @@ FixedModel quantize_model(const Graph& graph, const std::vector<Tensor>& calibra
   if (calibration.empty()) throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: no calibration input");
   if (graph.inputs.size() != 1 || graph.outputs.size() != 1)
     throw Error(ErrorCode::kInvalidArgument, "fixed-point plan: the graph must have one input and one output");
-  Lowering l(graph, calibration, options);
-  return l.run();
+  auto range = calibrate(graph, calibration);
+  if (options.rings != FixedOptions::Rings::kPerTensor) {
+    Lowering uniform(graph, range, options, false);
+    FixedModel m = uniform.run();
+    if (!uniform.needs_per_tensor()) return m;
+  }
+  Lowering per_tensor(graph, std::move(range), options, true);
+  return per_tensor.run();
 }
 
 std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vector<float>& x) {

@@ -316,7 +316,7 @@ std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint
   std::vector<float> out(v.size());
   for (std::size_t k = 0; k < v.size(); ++k)
     out[k] = static_cast<float>(
-        std::ldexp(static_cast<double>(ring_to_signed(v[k], value_ring(plan, plan.output))), -plan.frac_bits));
+        std::ldexp(static_cast<double>(ring_to_signed(v[k], value_ring(plan, plan.output))), -plan.values.at(plan.output).scale));
   return out;
 }
 
