@@ -175,8 +175,19 @@ std::vector<Program> programs() {
       FxNode red2;
       red2.op = FxOp::kReduce;
       b.node(red2, {k}, d);
+      // truncate-and-reduce: into a ring of at most ℓ − s bits, sign unknown and known ≥ 0
+      const auto t1 = b.value({1, 300}, ell - s - 2), t2 = b.value({1, 300}, ell - s - 2);
+      FxNode tr;
+      tr.op = FxOp::kTrunc;
+      tr.shift = s;
+      b.node(tr, {e}, t1);
+      FxNode tr0;
+      tr0.op = FxOp::kTrunc;
+      tr0.shift = s;
+      tr0.nonneg = true;
+      b.node(tr0, {r}, t2);
       Program p = b.done(x, d);
-      p.nonneg_inputs = {z};
+      p.nonneg_inputs = {z, r};
       out.push_back(std::move(p));
     }
     {  // x², x·y, and local ops: add, average pool, reshape
