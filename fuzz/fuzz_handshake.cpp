@@ -39,6 +39,15 @@ const Fixture& fixture() {
       const nn::Graph g = nn::load_onnx_bytes(m);
       nn::FixedModel fm = nn::quantize_model(g, {calibration_input(g)});
       x.plans.push_back(std::make_shared<const engine::ProtocolPlan>(std::move(fm.plan), engine::NetworkProfile::lan()));
+      // and the same model with per-tensor rings (per-value "ring" fields, Extend/Reduce nodes,
+      // truncate-and-reduce), when its plan fits the HE rings
+      nn::FixedOptions per_tensor;
+      per_tensor.rings = nn::FixedOptions::Rings::kPerTensor;
+      try {
+        nn::FixedModel pt = nn::quantize_model(g, {calibration_input(g)}, per_tensor);
+        x.plans.push_back(std::make_shared<const engine::ProtocolPlan>(std::move(pt.plan), engine::NetworkProfile::lan()));
+      } catch (const Error&) {
+      }
     }
     x.client_hello = engine::detail::hello_for(*x.plans.front(), mpc::Party::kClient, mpc::OtBackend::kSilent);
     return x;
