@@ -44,8 +44,12 @@ struct Builder {
     p.m.plan.frac_bits = ell >= 30 ? 12 : 6;
   }
   std::size_t value(const nn::Shape& s, int ring = 0) {
-    p.m.plan.values.push_back({"v" + std::to_string(p.m.plan.values.size()), s, p.m.plan.frac_bits,
-                               ring ? ring : p.m.plan.ring_bits});
+    nn::FxValue v;
+    v.name = std::to_string(p.m.plan.values.size());
+    v.shape = s;
+    v.scale = p.m.plan.frac_bits;
+    v.ring_bits = ring ? ring : p.m.plan.ring_bits;
+    p.m.plan.values.push_back(std::move(v));
     return p.m.plan.values.size() - 1;
   }
   std::size_t weights(std::size_t count, std::size_t bias, int wbits, std::uint8_t seed) {
@@ -58,7 +62,8 @@ struct Builder {
     return p.m.weights.entries.size() - 1;
   }
   void node(FxNode n, std::vector<std::size_t> in, std::size_t out) {
-    n.name = p.name + "/" + nn::fx_op_name(n.op) + std::to_string(p.m.plan.nodes.size());
+    n.name = p.name;
+    n.name.append("/").append(nn::fx_op_name(n.op)).append(std::to_string(p.m.plan.nodes.size()));
     n.inputs = std::move(in);
     n.output = out;
     p.m.plan.nodes.push_back(std::move(n));
@@ -84,7 +89,7 @@ FxNode conv(std::int64_t C, std::int64_t H, std::int64_t M, std::int64_t k, std:
 std::vector<Program> programs() {
   std::vector<Program> out;
   for (int ell : {20, 37}) {
-    const std::string tag = "l" + std::to_string(ell);
+    const std::string tag = std::string("l").append(std::to_string(ell));
     const int s = ell >= 30 ? 12 : 6;
     {  // dense 3×3 conv, padded
       Builder b("conv3x3-" + tag, ell);

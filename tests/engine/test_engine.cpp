@@ -207,8 +207,11 @@ TEST(Engine, LargeActivationsRunWithPerTensorFormats) {
   FixedModel m = quantize_model(b.g, calib);  // auto
   EXPECT_FALSE(is_uniform(m.plan));
   EXPECT_GT(m.plan.ring_bits, 44);  // the x² before its truncation (on OT, not HE)
-  for (const auto& n : m.plan.nodes)
-    if (n.op == FxOp::kConv || n.op == FxOp::kGemm) EXPECT_LE(value_ring(m.plan, n.output), 44) << n.name;
+  for (const auto& n : m.plan.nodes) {
+    if (n.op == FxOp::kConv || n.op == FxOp::kGemm) {
+      EXPECT_LE(value_ring(m.plan, n.output), 44) << n.name;
+    }
+  }
   engine::ServerModel server(m);
   for (std::uint8_t k = 11; k <= 12; ++k) {
     const Tensor x = random_input({1, 2, 6, 6}, k);

@@ -337,3 +337,52 @@ TEST(CheetahConv, HostileClientGetsTypedErrors) {
     }
   }
 }
+
+// The server's HE computation is a local kernel (linear::server_responses): the client's
+// ciphertexts in, responses out, no channel; the client's decryption of the responses plus the
+// server's share is the convolution of the whole input.
+TEST(CheetahConv, ServerKernelRunsWithoutAChannel) {
+  const int ell = 37;
+  const u64 tmask = (u64{1} << ell) - 1;
+  Conv2dMeta m;
+  m.C = 3; m.H = 7; m.W = 7; m.M = 4; m.kh = 3; m.kw = 3;
+  m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = 1;
+  m.weight_bits = 8;
+  const auto P = he::HeParams::cheetah(ell);
+  CheetahConvStrategy s(P, m);
+  Prg prg = Prg::from_seed(seed(90));
+  std::vector<u64> x(m.C * m.H * m.W), xs(x.size()), xc(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = prg.next_u64() & tmask;
+    xs[i] = prg.next_u64() & tmask;
+    xc[i] = (x[i] - xs[i]) & tmask;
+  }
+  std::vector<std::int64_t> w(m.M * m.C * 9);
+  for (auto& v : w) v = static_cast<std::int64_t>(prg.uniform_below(255)) - 127;
+  const PreparedConv prep = prepare_conv(s, w, {});
+
+  he::KeyGenerator kg(P);
+  const he::SecretKey sk = kg.secret_key(prg);
+  const HeServer server{P, kg.public_key(sk, prg), {}};
+  he::Encryptor enc(P, sk);
+  he::CoeffEncoder encoder(P);
+  std::vector<he::Ciphertext> cts;
+  for (const auto& poly : s.encode_input(xc)) cts.push_back(enc.encrypt_symmetric(encoder.encode(poly), prg));
+
+  std::vector<he::TrimmedCiphertext> responses(s.plan().n_out());
+  std::size_t emitted = 0;
+  const std::vector<u64> ys = server_responses(server, s.plan(), s.response(), std::move(cts), s.encode_input(xs),
+                                               prep.kernels, prg, [&](std::size_t o, const he::TrimmedCiphertext& r) {
+                                                 EXPECT_EQ(o, emitted++) << "responses in output order";
+                                                 responses.at(o) = r;
+                                               });
+  EXPECT_EQ(emitted, s.plan().n_out());
+  he::Decryptor dec(P, sk);
+  std::vector<u64> y(s.plan().out_size, 0);
+  for (std::size_t o = 0; o < s.plan().n_out(); ++o) {
+    const auto vals = dec.decrypt_trimmed(responses[o], s.plan().valid[o]);
+    for (std::size_t k = 0; k < vals.size(); ++k) y[s.plan().out_index[o][k]] = vals[k];
+  }
+  const std::vector<u64> want = reference_conv(m, x, w, {}, tmask);
+  for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ((y[i] + ys[i]) & tmask, want[i]) << i;
+}

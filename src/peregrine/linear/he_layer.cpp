@@ -183,19 +183,40 @@ std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLay
           "run_server: input or kernel count differs from the plan");
   for (const auto& poly : input)
     require(poly.size() == N, ErrorCode::kInvalidArgument, "run_server: input polynomial must have N values");
-  he::CoeffEncoder encoder(he.params);
-  he::Evaluator ev(he.params);
 
-  // Inputs: validated, plus the server's share, in NTT form.
+  // Inputs: validated (size-bounded frame, params id, coefficient ranges, level) before use.
   const std::size_t max_ct = he::ciphertext_bytes(P, top, false);
   std::vector<he::Ciphertext> cts;
   cts.reserve(plan.n_in);
   for (std::size_t i = 0; i < plan.n_in; ++i) {
     he::Ciphertext ct = he::deserialize_ciphertext(P, ch.recv_frame(max_ct));
     require(ct.level() == top, ErrorCode::kMalformedInput, "run_server: input ciphertext not at the top level");
-    ev.add_plain_inplace(ct, encoder.encode(input[i]));
-    ev.to_ntt(ct);
     cts.push_back(std::move(ct));
+  }
+  std::vector<u64> share = server_responses(he, plan, rp, std::move(cts), input, kernels, prg,
+                                            [&](std::size_t, const he::TrimmedCiphertext& r) {
+                                              ch.send_frame(he::serialize(P, r));
+                                            });
+  ch.flush();
+  return share;
+}
+
+std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan, const ResponseParams& rp,
+                                  std::vector<he::Ciphertext> cts, std::span<const std::vector<u64>> input,
+                                  std::span<const he::PlaintextNtt> kernels, Prg& prg,
+                                  const std::function<void(std::size_t, const he::TrimmedCiphertext&)>& emit) {
+  const he::HeParams& P = *he.params;
+  const std::size_t N = P.n(), top = P.levels();
+  require(cts.size() == plan.n_in && input.size() == plan.n_in && kernels.size() == plan.n_kernels,
+          ErrorCode::kInvalidArgument, "server_responses: ciphertext, input or kernel count differs from the plan");
+  he::CoeffEncoder encoder(he.params);
+  he::Evaluator ev(he.params);
+  // The server's share added to the client's encryption of its share, in NTT form.
+  for (std::size_t i = 0; i < plan.n_in; ++i) {
+    require(cts[i].level() == top && input[i].size() == N, ErrorCode::kInvalidArgument,
+            "server_responses: input ciphertext or polynomial of the wrong shape");
+    ev.add_plain_inplace(cts[i], encoder.encode(input[i]));
+    ev.to_ntt(cts[i]);
   }
 
   std::vector<u64> share(plan.out_size, 0);
@@ -225,10 +246,9 @@ std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLay
     ev.rerandomize_and_flood_inplace(acc, he.pk, rp.flood_bits, prg);
     ev.mod_switch_to_inplace(acc, 1);
     const auto& v = plan.valid[o];
-    ch.send_frame(he::serialize(P, ev.trim(acc, rp.d0, rp.d1, v)));
+    emit(o, ev.trim(acc, rp.d0, rp.d1, v));
     for (std::size_t k = 0; k < v.size(); ++k) share[plan.out_index[o][k]] = mask[v[k]];
   }
-  ch.flush();
   return share;
 }
 

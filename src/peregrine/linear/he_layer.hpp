@@ -143,6 +143,19 @@ HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params, std::span<con
 std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLayerPlan& plan,
                             const ResponseParams& rp, std::span<const std::vector<u64>> input, Prg& prg);
 
+/// The server's HE computation as a local kernel (no I/O; run_server is it plus the messages):
+/// the client's input ciphertexts `cts` (plan.n_in, validated, at the top level) and the server's
+/// share encoded like the client's (plan.n_in polynomials of N values < t) → for each output
+/// ciphertext o in order, Σ (ct + share) × kernel − mask, re-randomised with Enc_pk(0), flooded
+/// with σ_f bits, mod-switched and trimmed to its valid positions, handed to emit(o, response) as
+/// soon as it is ready; returns the server's output share (the masks at the valid positions).
+/// Randomness (masks, Enc(0), flood) from `prg`, in the order run_server uses it. Thread-safety:
+/// one call per prg. Errors: kInvalidArgument on counts or shapes that differ from the plan.
+std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan, const ResponseParams& rp,
+                                  std::vector<he::Ciphertext> cts, std::span<const std::vector<u64>> input,
+                                  std::span<const he::PlaintextNtt> kernels, Prg& prg,
+                                  const std::function<void(std::size_t, const he::TrimmedCiphertext&)>& emit);
+
 /// Server driver. `input` is the server's share encoded like the client's; `kernels` the
 /// plan.n_kernels kernel polynomials prepared at the top level (he::Evaluator::prepare). Returns the
 /// server's output share (the masks R). Randomness (masks, Enc(0), flood) from `prg`.

@@ -55,7 +55,7 @@ class Lowering {
   /// per_tensor: rings per value and, for the input of an HE layer, the scale at most f that keeps
   /// the layer's output within opt.he_max_ring_bits (see the header).
   Lowering(const Graph& g, std::map<std::string, double> range, const FixedOptions& opt, bool per_tensor)
-      : g_(g), opt_(opt), per_tensor_(per_tensor), range_(std::move(range)) {
+      : g_(g), opt_(opt), range_(std::move(range)), per_tensor_(per_tensor) {
     f_ = opt.frac_bits;
   }
   /// After run() of a uniform lowering: true when kAuto found the uniform ring above the HE limit
