@@ -143,30 +143,33 @@ TEST(Engine, SyntheticGraphEveryOpBitExact) {
   for (std::size_t k = 0; k < ref.size(); ++k) EXPECT_NEAR(probs[k], ref[k], 0.02) << k;
 }
 
-TEST(Engine, DigitsModelOnRealImagesEqualsFixedReference) {
-  fs::path model = kModels / "digits_cnn.onnx";
-  Graph g = load_onnx(model.string());
+/// The shipped digits model, its test images and preprocessing, calibrated on its last 8 images.
+struct Digits {
+  Graph g = load_onnx((kModels / "digits_cnn.onnx").string());
   Dataset ds = Dataset::open((kModels / "digits-test-images-idx3-ubyte").string());
   Preprocess pp = preprocess_from_metadata(g.metadata);
-  std::vector<Tensor> calib;
-  for (std::size_t i = 0; i < 8; ++i) calib.push_back({g.shape_of("input"), apply_preprocess(ds.record(ds.size() - 1 - i), pp)});
-  FixedModel m = quantize_model(g, calib);
+  Tensor image(std::size_t i) const { return {g.shape_of("input"), apply_preprocess(ds.record(i), pp)}; }
+  std::vector<Tensor> calibration() const {
+    std::vector<Tensor> calib;
+    for (std::size_t i = 0; i < 8; ++i) calib.push_back(image(ds.size() - 1 - i));
+    return calib;
+  }
+};
+
+TEST(Engine, DigitsModelOnRealImagesEqualsFixedReference) {
+  const Digits d;
+  FixedModel m = quantize_model(d.g, d.calibration());
   engine::ServerModel server(m);
-  for (std::size_t i = 0; i < 3; ++i) expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(i), pp)});
+  for (std::size_t i = 0; i < 3; ++i) expect_private_equals_fixed(m, server, d.image(i));
 }
 
 // Per-tensor rings (nn::FixedOptions::Rings::kPerTensor): every value in its own ring, with
 // extensions and reductions on shares between them; the private logits still equal the reference.
 TEST(Engine, PerTensorRingsDigitsModelEqualsFixedReference) {
-  fs::path model = kModels / "digits_cnn.onnx";
-  Graph g = load_onnx(model.string());
-  Dataset ds = Dataset::open((kModels / "digits-test-images-idx3-ubyte").string());
-  Preprocess pp = preprocess_from_metadata(g.metadata);
-  std::vector<Tensor> calib;
-  for (std::size_t i = 0; i < 8; ++i) calib.push_back({g.shape_of("input"), apply_preprocess(ds.record(ds.size() - 1 - i), pp)});
+  const Digits d;
   FixedOptions opt;
   opt.rings = FixedOptions::Rings::kPerTensor;
-  FixedModel m = quantize_model(g, calib, opt);
+  FixedModel m = quantize_model(d.g, d.calibration(), opt);
   EXPECT_FALSE(is_uniform(m.plan));
   bool has_extend = false;
   for (const auto& n : m.plan.nodes) has_extend = has_extend || n.op == FxOp::kExtend;
@@ -174,7 +177,7 @@ TEST(Engine, PerTensorRingsDigitsModelEqualsFixedReference) {
   // the plan survives its JSON form (per-value rings included)
   EXPECT_EQ(plan_to_json(plan_from_json(plan_to_json(m.plan))), plan_to_json(m.plan));
   engine::ServerModel server(m);
-  for (std::size_t i = 0; i < 2; ++i) expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(i), pp)});
+  for (std::size_t i = 0; i < 2; ++i) expect_private_equals_fixed(m, server, d.image(i));
 }
 
 // A polynomial-activation network whose activations reach ~10^3 (x² ~ 10^5): one uniform ring

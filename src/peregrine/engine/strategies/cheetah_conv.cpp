@@ -18,38 +18,12 @@ linear::Conv2dMeta conv_meta(const nn::FxNode& n) {
   return m;
 }
 
-struct PreparedConv final : Prepared {
-  linear::PreparedConv w;
-};
-
-class Planned final : public PlannedLayer {
- public:
-  Planned(const nn::FxNode& n, linear::CheetahConvStrategy s) : node_(n), s_(std::move(s)) {}
-  Cost cost() const override { return he_layer_cost(s_.cost(), s_.plan()); }
-  std::unique_ptr<Prepared> prepare(const nn::FixedWeights& w) const override {
-    const auto& e = weights_of(w, node_);
-    auto p = std::make_unique<PreparedConv>();
-    p->w = linear::prepare_conv(s_, e.w, e.b);
-    return p;
-  }
-  std::vector<std::pair<std::string, std::uint64_t>> layout() const override {
-    const auto& t = s_.tiling();
-    return {{"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products},
-            {"tile.Hw", t.Hw}, {"tile.Ww", t.Ww}, {"tile.Cw", t.Cw}, {"tile.Mw", t.Mw}};
-  }
-  std::vector<HeNeed> he_needs() const override { return {{s_.params(), {}}}; }
-  mpc::ArithShares run(PartyContext& c, std::span<const mpc::ArithShares* const> in,
-                       const Prepared* prep) const override {
-    const mpc::ArithShares& x = *in[0];
-        if (c.is_server())
-      return {x.ring, linear::conv2d_server(c.ch, c.server_he(*s_.params()), s_, x.v, static_cast<const PreparedConv&>(*prep).w, c.prg)};
-    return {x.ring, linear::conv2d_client(c.ch, c.client_he(*s_.params()), s_, x.v, c.prg)};
-  }
-
- private:
-  nn::FxNode node_;
-  linear::CheetahConvStrategy s_;
-};
+const HeLayerOps<linear::CheetahConvStrategy, linear::PreparedConv> kOps = {
+    &linear::prepare_conv, &linear::conv2d_client, &linear::conv2d_server,
+    [](const linear::CheetahConvStrategy& s, std::vector<std::pair<std::string, std::uint64_t>>& l) {
+      const auto& t = s.tiling();
+      l.insert(l.end(), {{"tile.Hw", t.Hw}, {"tile.Ww", t.Ww}, {"tile.Cw", t.Cw}, {"tile.Mw", t.Mw}});
+    }};
 
 class CheetahConv final : public Strategy {
  public:
@@ -60,7 +34,8 @@ class CheetahConv final : public Strategy {
     return n.op == nn::FxOp::kConv && ctx.he_for(ctx.ring(n.output)) != nullptr;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return std::make_unique<Planned>(n, linear::CheetahConvStrategy(ctx.he_for(ctx.ring(n.output)), conv_meta(n), policy_));
+    return std::make_unique<HePlanned<linear::CheetahConvStrategy, linear::PreparedConv>>(
+        n, linear::CheetahConvStrategy(ctx.he_for(ctx.ring(n.output)), conv_meta(n), policy_), kOps);
   }
 
  private:

@@ -11,6 +11,7 @@
 #include "peregrine/linear/he_layer.hpp"
 #include "peregrine/linear/local_ops.hpp"
 #include "peregrine/mpc/cost.hpp"
+#include "peregrine/mpc/truncation.hpp"
 
 namespace peregrine::engine::detail {
 
@@ -78,5 +79,68 @@ template <class F>
 std::unique_ptr<PlannedLayer> fn_layer(Cost c, F f) {
   return std::make_unique<FnLayer<F>>(c, std::move(f));
 }
+
+/// The truncation of node n (kTrunc) in `mode` with the MSB hint: truncate-and-reduce when the
+/// plan puts the result in a smaller ring (no wrap needed), else the truncation in the input's ring.
+inline std::unique_ptr<PlannedLayer> truncation_layer(const nn::FxNode& n, const PlanContext& ctx, mpc::TruncMode mode,
+                                                      mpc::MsbHint hint) {
+  const int shift = n.shift, in_bits = ctx.ring(n.inputs.at(0)), out_bits = ctx.ring(n.output);
+  const std::size_t count = output_count(n, ctx);
+  if (out_bits < in_bits)
+    return fn_layer(ot_cost(mpc::truncate_reduce_cost(count, in_bits, mode, ctx.profile.ot)),
+                    [shift, out_bits, mode](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
+                      return mpc::truncate_reduce(c.session(), *in[0], shift, out_bits, mode);
+                    });
+  return fn_layer(ot_cost(mpc::truncate_cost(count, in_bits, mode, hint, ctx.profile.ot)),
+                  [shift, mode, hint](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
+                    return mpc::truncate(c.session(), *in[0], shift, mode, hint);
+                  });
+}
+
+/// A coefficient-encoded HE layer planned on node n: the linear/ strategy S (layout, cost), the
+/// server's weights in the form P, and the layer's functions (prepare, client and server
+/// drivers) and layout report. One adapter for every Cheetah-family layer.
+template <class S, class P>
+struct HeLayerOps {
+  P (*prepare)(const S&, std::span<const std::int64_t>, std::span<const std::int64_t>);
+  std::vector<std::uint64_t> (*client)(net::Channel&, const linear::HeClient&, const S&, std::span<const std::uint64_t>, Prg&);
+  std::vector<std::uint64_t> (*server)(net::Channel&, const linear::HeServer&, const S&, std::span<const std::uint64_t>,
+                                       const P&, Prg&);
+  /// Extra layout facts after n_in, n_out and products (e.g. the conv tile); may be null.
+  void (*layout)(const S&, std::vector<std::pair<std::string, std::uint64_t>>&);
+};
+
+template <class S, class P>
+class HePlanned final : public PlannedLayer {
+ public:
+  HePlanned(const nn::FxNode& n, S s, HeLayerOps<S, P> ops) : node_(n), s_(std::move(s)), ops_(ops) {}
+  Cost cost() const override { return he_layer_cost(s_.cost(), s_.plan()); }
+  std::vector<HeNeed> he_needs() const override { return {{s_.params(), {}}}; }
+  std::vector<std::pair<std::string, std::uint64_t>> layout() const override {
+    std::vector<std::pair<std::string, std::uint64_t>> l = {
+        {"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products}};
+    if (ops_.layout) ops_.layout(s_, l);
+    return l;
+  }
+  std::unique_ptr<Prepared> prepare(const nn::FixedWeights& w) const override {
+    const auto& e = weights_of(w, node_);
+    return std::make_unique<Weights>(ops_.prepare(s_, e.w, e.b));
+  }
+  mpc::ArithShares run(PartyContext& c, std::span<const mpc::ArithShares* const> in, const Prepared* prep) const override {
+    const mpc::ArithShares& x = *in[0];
+    if (c.is_server())
+      return {x.ring, ops_.server(c.ch, c.server_he(*s_.params()), s_, x.v, static_cast<const Weights&>(*prep).w, c.prg)};
+    return {x.ring, ops_.client(c.ch, c.client_he(*s_.params()), s_, x.v, c.prg)};
+  }
+
+ private:
+  struct Weights final : Prepared {
+    explicit Weights(P p) : w(std::move(p)) {}
+    P w;
+  };
+  nn::FxNode node_;
+  S s_;
+  HeLayerOps<S, P> ops_;
+};
 
 }  // namespace peregrine::engine::detail

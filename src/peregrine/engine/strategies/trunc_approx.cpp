@@ -20,19 +20,9 @@ class TruncApprox final : public Strategy {
     return n.op == nn::FxOp::kTrunc && ctx.fidelity == Fidelity::kApprox;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    const mpc::MsbHint hint = n.nonneg ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown;
-    const int shift = n.shift, in_bits = ctx.ring(n.inputs.at(0)), out_bits = ctx.ring(n.output);
-    if (out_bits < in_bits)  // approximate truncate-and-reduce: local, no message
-      return fn_layer(ot_cost(mpc::truncate_reduce_cost(output_count(n, ctx), in_bits, mpc::TruncMode::kApprox, ctx.profile.ot)),
-                      [shift, out_bits](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                        return mpc::truncate_reduce(c.session(), *in[0], shift, out_bits, mpc::TruncMode::kApprox);
-                      });
-    return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), mpc::TruncMode::kApprox, hint,
-                                               ctx.profile.ot)),
-                    [shift, hint](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                      return mpc::truncate(c.session(), *in[0], shift, mpc::TruncMode::kApprox, hint);
-                    });
+    return truncation_layer(n, ctx, mpc::TruncMode::kApprox, n.nonneg ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
   }
+
 };
 
 }  // namespace

@@ -18,19 +18,9 @@ class TruncExact final : public Strategy {
     return n.op == nn::FxOp::kTrunc && n.nonneg == msb0_;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    const mpc::MsbHint hint = msb0_ ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown;
-    const int shift = n.shift, in_bits = ctx.ring(n.inputs.at(0)), out_bits = ctx.ring(n.output);
-    if (out_bits < in_bits)  // truncate-and-reduce into the output's smaller ring: no wrap needed
-      return fn_layer(ot_cost(mpc::truncate_reduce_cost(output_count(n, ctx), in_bits, mpc::TruncMode::kExact, ctx.profile.ot)),
-                      [shift, out_bits](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                        return mpc::truncate_reduce(c.session(), *in[0], shift, out_bits, mpc::TruncMode::kExact);
-                      });
-    return fn_layer(ot_cost(mpc::truncate_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), mpc::TruncMode::kExact, hint,
-                                               ctx.profile.ot)),
-                    [shift, hint](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                      return mpc::truncate(c.session(), *in[0], shift, mpc::TruncMode::kExact, hint);
-                    });
+    return truncation_layer(n, ctx, mpc::TruncMode::kExact, msb0_ ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
   }
+
 
  private:
   bool msb0_;
