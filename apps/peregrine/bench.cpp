@@ -330,6 +330,61 @@ std::vector<u64> reference(const Config& c, const Ring& ring, const std::vector<
 
 // ---- linear layers --------------------------------------------------------------------------
 
+// The nonlinear op as a one- or two-node program planned through the strategy registry: relu
+// (relu-millionaire), trunc (trunc-exact / trunc-exact-msb0 by --msb, trunc-approx with
+// --trunc-mode approx), relutrunc (ReLU then a truncation of a value known ≥ 0: relu-millionaire
+// + trunc-exact-msb0, + trunc-approx with --trunc-mode approx, or the planner's approximate choice
+// relu-highbits + trunc-approx with --fidelity approx). Both parties build it; no weights.
+struct NonlinearBench {
+  std::unique_ptr<engine::ProtocolPlan> plan;
+};
+
+NonlinearBench make_nonlinear(const Config& c) {
+  const BenchOptions& o = c.o;
+  nn::FixedPlan p;
+  p.ring_bits = o.bits;
+  p.frac_bits = 1;
+  const nn::Shape shape = {static_cast<std::int64_t>(o.n)};
+  auto value = [&](const char* name) {
+    p.values.push_back({name, shape, 0, o.bits});
+    return p.values.size() - 1;
+  };
+  auto node = [&](nn::FxOp op, std::size_t in, std::size_t out) {
+    nn::FxNode n;
+    n.op = op;
+    n.name = nn::fx_op_name(op);
+    n.inputs = {in};
+    n.output = out;
+    n.shift = o.shift;
+    n.nonneg = c.op == Op::kReluTrunc || o.msb == "zero";
+    p.nodes.push_back(std::move(n));
+  };
+  const std::size_t x = value("x");
+  engine::PlanOptions opts;
+  const bool approx_trunc = trunc_mode_of(o) == mpc::TruncMode::kApprox;
+  switch (c.op) {
+    case Op::kRelu: node(nn::FxOp::kRelu, x, value("y")); break;
+    case Op::kTrunc:
+      node(nn::FxOp::kTrunc, x, value("y"));
+      if (approx_trunc) opts = {engine::Fidelity::kApprox, {"trunc-approx"}};
+      break;
+    case Op::kReluTrunc: {
+      const std::size_t r = value("r");
+      node(nn::FxOp::kRelu, x, r);
+      node(nn::FxOp::kTrunc, r, value("y"));
+      if (o.fidelity == "approx") opts.fidelity = engine::Fidelity::kApprox;
+      else if (approx_trunc) opts = {engine::Fidelity::kApprox, {"relu-millionaire", "trunc-approx"}};
+      break;
+    }
+    default: throw Error(ErrorCode::kInvalidArgument, "bench: not a nonlinear op");
+  }
+  p.input = x;
+  p.output = p.values.size() - 1;
+  engine::NetworkProfile profile = engine::NetworkProfile::lan();
+  profile.ot = ot_of(o);
+  return {std::make_unique<engine::ProtocolPlan>(std::move(p), profile, opts)};
+}
+
 // BENCHMARK DATA ONLY, like the inputs: the server's weights and biases from public seeds.
 std::vector<std::int64_t> public_weights(std::size_t n) {
   Prg gen = Prg::from_seed(public_seed(3));
@@ -580,22 +635,18 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
   barrier(ch, me);
   const net::ChannelStats s0 = ch.stats();
   t.reset();
-  switch (c.op) {
-    case Op::kRelu: st.out = mpc::relu(s, in); break;
-    case Op::kTrunc:
-      st.out = mpc::truncate(s, in, c.o.shift, trunc_mode_of(c.o),
-                             c.o.msb == "zero" ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
-      break;
-    case Op::kReluTrunc:
-      // ReLU outputs are non-negative, so MSB = 0 is public knowledge.
-      if (c.o.fidelity == "approx")  // relu-highbits, then trunc-approx (exact on its output)
-        st.out = mpc::truncate(s, mpc::relu_highbits(s, in, c.o.shift), c.o.shift, mpc::TruncMode::kApprox,
-                               mpc::MsbHint::kZero);
-      else
-        st.out = mpc::truncate(s, mpc::relu(s, in), c.o.shift, trunc_mode_of(c.o), mpc::MsbHint::kZero);
-      break;
-    default: break;
+  // The op as a program of registered strategies (the same planned layers a network runs).
+  const NonlinearBench nb = make_nonlinear(c);
+  engine::PartyContext ctx = engine::PartyContext::of(s);
+  std::vector<ArithShares> vals(nb.plan->fixed().values.size());
+  vals[0] = in;
+  for (std::size_t i = 0; i < nb.plan->fixed().nodes.size(); ++i) {
+    const nn::FxNode& n = nb.plan->fixed().nodes[i];
+    std::vector<const ArithShares*> ins;
+    for (std::size_t v : n.inputs) ins.push_back(&vals[v]);
+    vals[n.output] = nb.plan->planned(i).run(ctx, ins, nullptr);
   }
+  st.out = std::move(vals[nb.plan->fixed().output]);
   ch.flush();
   st.t.op_s = t.seconds();
   st.t.op_stats = diff(s0, ch.stats());
@@ -682,10 +733,12 @@ ServerResult serve_protocol(const Config& c, net::Channel& ch) {
   if (has_shift(c.op)) j["shift"] = c.o.shift;
   if (has_shift(c.op)) j["trunc_mode"] = c.op == Op::kReluTrunc && c.o.fidelity == "approx" ? "approx" : c.o.trunc_mode;
   if (c.op == Op::kReluTrunc) j["fidelity"] = c.o.fidelity;
-  if (c.op == Op::kReluTrunc)
-    j["strategies"] = c.o.fidelity == "approx" ? "relu-highbits,trunc-approx"
-                      : trunc_mode_of(c.o) == mpc::TruncMode::kApprox ? "relu-millionaire,trunc-approx"
-                                                                      : "relu-millionaire,trunc-exact-msb0";
+  if (c.op != Op::kCot) {
+    std::string names;
+    const NonlinearBench nb = make_nonlinear(c);
+    for (const auto& l : nb.plan->layers()) names += (names.empty() ? "" : ",") + l.strategy;
+    j["strategies"] = names;
+  }
   if (c.op == Op::kTrunc) j["msb"] = c.o.msb;
   j["ot"] = c.o.ot;
   run_json(j, c);

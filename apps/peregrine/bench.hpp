@@ -1,8 +1,12 @@
 // `peregrine bench OP`: two-party micro-benchmarks of the secret-sharing protocols over TCP.
 //
-// OPs: relu (mpc::relu), trunc (mpc::truncate, exact, MSB unknown), relutrunc (ReLU then exact
-// truncation with MsbHint::kZero), cot (raw IKNP correlated OT, party 0 = COT sender), and the HE
-// linear layers on shares (Cheetah family, src/peregrine/linear): conv (--c --h --w --m --k
+// OPs: relu, trunc, relutrunc — one- or two-node programs run through the registered strategies
+// (engine/strategy.hpp) a network uses: relu-millionaire; trunc-exact, trunc-exact-msb0 (--msb
+// zero) or trunc-approx (--trunc-mode approx); relutrunc = ReLU then a truncation of a value known
+// ≥ 0 (relu-millionaire + trunc-exact-msb0 / trunc-approx, or relu-highbits + trunc-approx with
+// --fidelity approx); the JSON names them in "strategies" —, cot (raw IKNP or Ferret correlated
+// OT, party 0 = COT sender), and the HE linear layers on shares through the registry (Cheetah
+// family, --strategy NAME, default the planner's choice): conv (--c --h --w --m --k
 // [--stride --pad --groups --tile]; depthwise = --groups C --m C), bn (--c --h --w), fc (--in --out
 // [--batch]). A linear op reports the HE key set-up (setup_seconds), the server's weight preparation
 // (prepare_seconds), the layer itself (seconds, bytes, rounds) and the cost model's bytes.
