@@ -91,7 +91,9 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
     throw Error(ErrorCode::kMalformedInput, "plan: expected " + std::to_string(nodes.size()) + " strategies");
   if (!opts.allowed.empty()) check_strategy_names(opts.allowed);
   check_budget(fixed_);
-  // The coefficient-encoded parameter set of every ring an HE node computes in.
+  // The coefficient-encoded parameter set of every ring an HE node computes in (the planned layers
+  // keep the ones they use; he_sets_ collects them below).
+  std::map<int, he::HeParamsPtr> he_by_ring;
   for (const FxNode& n : nodes) {
     if (!is_he_op(n.op)) continue;
     const int ell = fixed_.values[n.output].ring_bits;
@@ -99,10 +101,10 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
       throw Error(ErrorCode::kUnsupported, "node '" + n.name + "' (" + nn::fx_op_name(n.op) + ") computes in a ring of " +
                                                std::to_string(ell) + " bits; the HE layers support 13..44 (lower " +
                                                "frac_bits or headroom, or plan the rings per tensor: --rings per-tensor)");
-    if (!he_by_ring_.count(ell)) he_by_ring_[ell] = he::HeParams::cheetah(ell);
+    if (!he_by_ring.count(ell)) he_by_ring[ell] = he::HeParams::cheetah(ell);
   }
   const auto consumers = value_consumers(fixed_);
-  const PlanContext ctx{fixed_, profile, he_by_ring_, opts.fidelity, consumers};
+  const PlanContext ctx{fixed_, profile, he_by_ring, opts.fidelity, consumers};
   auto allowed = [&](const Strategy& s) {
     return opts.allowed.empty() || std::find(opts.allowed.begin(), opts.allowed.end(), s.name()) != opts.allowed.end();
   };
@@ -112,7 +114,7 @@ ProtocolPlan::ProtocolPlan(nn::FixedPlan fixed, const NetworkProfile& profile, c
     std::vector<const Strategy*> cands;
     if (forced) {
       const Strategy* s = find_strategy((*forced)[i]);
-      if (!s || !s->applies(n, PlanContext{fixed_, profile, he_by_ring_, Fidelity::kApprox, consumers}))
+      if (!s || !s->applies(n, PlanContext{fixed_, profile, he_by_ring, Fidelity::kApprox, consumers}))
         throw Error(ErrorCode::kMalformedInput, "plan: strategy '" + (*forced)[i] + "' does not apply to node '" + n.name + "'");
       if (opts.fidelity == Fidelity::kExact && s->tolerance(n, ctx) != 0)
         throw Error(ErrorCode::kProtocol, "plan: node '" + n.name + "' uses the approximate strategy '" + (*forced)[i] +

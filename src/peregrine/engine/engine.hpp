@@ -25,7 +25,6 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -103,7 +102,6 @@ class ProtocolPlan {
 
  private:
   nn::FixedPlan fixed_;
-  std::map<int, he::HeParamsPtr> he_by_ring_;  // the planner's offer per ring of an HE node
   std::vector<HeNeed> he_sets_;
   std::uint64_t he_set_id_ = 0;
   Fidelity fidelity_ = Fidelity::kExact;
