@@ -350,13 +350,11 @@ NonlinearBench make_nonlinear(const Config& c) {
     return p.values.size() - 1;
   };
   auto node = [&](nn::FxOp op, std::size_t in, std::size_t out) {
-    nn::FxNode n;
-    n.op = op;
+    nn::FxNode n = nn::FxNode::of(op);
     n.name = nn::fx_op_name(op);
     n.inputs = {in};
     n.output = out;
-    n.shift = o.shift;
-    n.nonneg = c.op == Op::kReluTrunc || o.msb == "zero";
+    if (op == nn::FxOp::kTrunc) n.shift() = {o.shift, c.op == Op::kReluTrunc || o.msb == "zero"};
     p.nodes.push_back(std::move(n));
   };
   const std::size_t x = value("x");
@@ -429,42 +427,46 @@ LinearBench make_linear(const Config& c, bool with_weights) {
   p.frac_bits = 12;
   nn::FxNode n;
   n.name = o.op;
-  n.weight_bits = kWeightBits;
-  n.has_bias = true;
+  const nn::FxWeightsRef weights_ref{0, true, kWeightBits};
   nn::Shape xs, ys;
   std::size_t weights = 0, biases = 0;
   const auto I = [](std::size_t v) { return static_cast<std::int64_t>(v); };
   switch (c.op) {
     case Op::kConv: {
       const linear::Conv2dMeta m = conv_meta(o);
-      n.op = nn::FxOp::kConv;
-      n.C = I(m.C); n.H = I(m.H); n.W = I(m.W); n.M = I(m.M); n.kh = n.kw = I(m.kh);
-      n.sh = n.sw = I(m.stride_h); n.groups = I(m.groups);
-      n.pads = {I(o.pad), I(o.pad), I(o.pad), I(o.pad)};
-      xs = {1, n.C, n.H, n.W};
-      ys = {1, n.M, I(m.out_h()), I(m.out_w())};
+      n = nn::FxNode::of(nn::FxOp::kConv);
+      nn::FxConvAttrs& a = n.conv();
+      static_cast<nn::FxWeightsRef&>(a) = weights_ref;
+      a.C = I(m.C); a.H = I(m.H); a.W = I(m.W); a.M = I(m.M); a.kh = a.kw = I(m.kh);
+      a.sh = a.sw = I(m.stride_h); a.groups = I(m.groups);
+      a.pads = {I(o.pad), I(o.pad), I(o.pad), I(o.pad)};
+      xs = {1, a.C, a.H, a.W};
+      ys = {1, a.M, I(m.out_h()), I(m.out_w())};
       weights = m.M * (m.C / m.groups) * m.kh * m.kw;
       biases = m.M;
       break;
     }
     case Op::kBn:
-      n.op = nn::FxOp::kAffine;
-      n.C = I(o.c);
-      n.inner = I(o.h * o.w);
-      xs = ys = {1, n.C, I(o.h), I(o.w)};
+      n = nn::FxNode::of(nn::FxOp::kAffine);
+      static_cast<nn::FxWeightsRef&>(n.affine()) = weights_ref;
+      n.affine().C = I(o.c);
+      n.affine().inner = I(o.h * o.w);
+      xs = ys = {1, I(o.c), I(o.h), I(o.w)};
       weights = biases = o.c;
       break;
     case Op::kFc:
-      n.op = nn::FxOp::kGemm;
-      n.K = I(o.in);
-      n.N = I(o.out);
-      xs = {I(o.batch), n.K};
-      ys = {I(o.batch), n.N};
+      n = nn::FxNode::of(nn::FxOp::kGemm);
+      static_cast<nn::FxWeightsRef&>(n.gemm()) = weights_ref;
+      n.gemm().K = I(o.in);
+      n.gemm().N = I(o.out);
+      xs = {I(o.batch), I(o.in)};
+      ys = {I(o.batch), I(o.out)};
       weights = o.out * o.in;
       biases = o.out;
       break;
     default: throw Error(ErrorCode::kInvalidArgument, "bench: not a linear op");
   }
+  n.name = o.op;
   p.values = {{"x", xs, p.frac_bits, o.bits}, {"y", ys, 2 * p.frac_bits, o.bits}};
   n.inputs = {0};
   n.output = 1;

@@ -461,7 +461,9 @@ int cmd_inspect(const InferOptions& o) {
     const auto& n = p.nodes[i];
     const auto& l = plan.layers()[i];
     if (l.strategy == "local") continue;
-    row(elide_middle(n.name, kNameColumn), nn::fx_op_name(n.op), "* " + l.strategy, n.weight_bits ? std::to_string(n.weight_bits) : "", l);
+    const nn::FxWeightsRef* w = n.weights();
+    const std::string wbits = w && w->weight_bits ? std::to_string(w->weight_bits) : "";
+    row(elide_middle(n.name, kNameColumn), nn::fx_op_name(n.op), "* " + l.strategy, wbits, l);
     for (const auto& c : plan.candidates()[i])
       if (c.strategy != l.strategy) row("", "", "  " + c.strategy, "", c);
   }

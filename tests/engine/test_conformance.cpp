@@ -77,12 +77,12 @@ struct Builder {
 
 FxNode conv(std::int64_t C, std::int64_t H, std::int64_t M, std::int64_t k, std::int64_t s, std::int64_t pad,
             std::int64_t groups) {
-  FxNode n;
-  n.op = FxOp::kConv;
-  n.C = C; n.H = H; n.W = H; n.M = M; n.kh = k; n.kw = k; n.sh = s; n.sw = s; n.groups = groups;
-  n.pads = {pad, pad, pad, pad};
-  n.weight_bits = 8;
-  n.has_bias = true;
+  FxNode n = FxNode::of(FxOp::kConv);
+  nn::FxConvAttrs& a = n.conv();
+  a.C = C; a.H = H; a.W = H; a.M = M; a.kh = k; a.kw = k; a.sh = s; a.sw = s; a.groups = groups;
+  a.pads = {pad, pad, pad, pad};
+  a.weight_bits = 8;
+  a.has_bias = true;
   return n;
 }
 
@@ -95,7 +95,7 @@ std::vector<Program> programs() {
       Builder b("conv3x3-" + tag, ell);
       FxNode n = conv(3, 8, 4, 3, 1, 1, 1);
       const auto x = b.value({1, 3, 8, 8}), y = b.value({1, 4, 8, 8});
-      n.weight_index = b.weights(4 * 3 * 9, 4, 8, 1);
+      n.weights()->index = b.weights(4 * 3 * 9, 4, 8, 1);
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
     }
@@ -103,27 +103,25 @@ std::vector<Program> programs() {
       Builder b("dwconv-s2-" + tag, ell);
       FxNode n = conv(4, 9, 4, 3, 2, 1, 4);
       const auto x = b.value({1, 4, 9, 9}), y = b.value({1, 4, 5, 5});
-      n.weight_index = b.weights(4 * 9, 4, 8, 2);
+      n.weights()->index = b.weights(4 * 9, 4, 8, 2);
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
     }
     {  // Gemm
       Builder b("fc-" + tag, ell);
-      FxNode n;
-      n.op = FxOp::kGemm;
-      n.K = 20; n.N = 7; n.weight_bits = 8; n.has_bias = true;
+      FxNode n = FxNode::of(FxOp::kGemm);
+      n.gemm().K = 20; n.gemm().N = 7; n.gemm().weight_bits = 8; n.gemm().has_bias = true;
       const auto x = b.value({1, 20}), y = b.value({1, 7});
-      n.weight_index = b.weights(7 * 20, 7, 8, 3);
+      n.weights()->index = b.weights(7 * 20, 7, 8, 3);
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
     }
     {  // per-channel affine
       Builder b("affine-" + tag, ell);
-      FxNode n;
-      n.op = FxOp::kAffine;
-      n.C = 3; n.inner = 10; n.weight_bits = 8; n.has_bias = true;
+      FxNode n = FxNode::of(FxOp::kAffine);
+      n.affine().C = 3; n.affine().inner = 10; n.affine().weight_bits = 8; n.affine().has_bias = true;
       const auto x = b.value({1, 3, 10}), y = b.value({1, 3, 10});
-      n.weight_index = b.weights(3, 3, 8, 4);
+      n.weights()->index = b.weights(3, 3, 8, 4);
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
     }
@@ -133,17 +131,13 @@ std::vector<Program> programs() {
       if (len > 300 && ell != 37) continue;
       Builder b("relu-trunc-" + std::to_string(len) + "-" + tag, ell);
       const auto x = b.value({1, len}), r = b.value({1, len}), t = b.value({1, len}), u = b.value({1, len});
-      FxNode relu;
-      relu.op = FxOp::kRelu;
+      FxNode relu = FxNode::of(FxOp::kRelu);
       b.node(relu, {x}, r);
-      FxNode tr;
-      tr.op = FxOp::kTrunc;
-      tr.shift = s;
-      tr.nonneg = true;
+      FxNode tr = FxNode::of(FxOp::kTrunc);
+      tr.shift() = {s, true};
       b.node(tr, {r}, t);
-      FxNode tu;
-      tu.op = FxOp::kTrunc;
-      tu.shift = s;
+      FxNode tu = FxNode::of(FxOp::kTrunc);
+      tu.shift().shift = s;
       b.node(tu, {t}, u);
       Program p = b.done(x, u);
       p.nonneg_inputs = {r};
@@ -151,9 +145,9 @@ std::vector<Program> programs() {
     }
     {  // padded max-pool
       Builder b("maxpool-" + tag, ell);
-      FxNode n;
-      n.op = FxOp::kMaxPool;
-      n.C = 2; n.H = 5; n.W = 5; n.kh = 3; n.kw = 3; n.sh = 2; n.sw = 2; n.pads = {1, 1, 1, 1};
+      FxNode n = FxNode::of(FxOp::kMaxPool);
+      nn::FxPoolAttrs& a = n.pool();
+      a.C = 2; a.H = 5; a.W = 5; a.kh = 3; a.kw = 3; a.sh = 2; a.sw = 2; a.pads = {1, 1, 1, 1};
       const auto x = b.value({1, 2, 5, 5}), y = b.value({1, 2, 3, 3});
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
@@ -163,33 +157,25 @@ std::vector<Program> programs() {
       const int small = ell - 12;
       const auto x = b.value({1, 300}, small), e = b.value({1, 300}), r = b.value({1, 300}), z = b.value({1, 300}),
                  k = b.value({1, 300}), d = b.value({1, 300}, small);
-      FxNode ex;
-      ex.op = FxOp::kExtend;
+      FxNode ex = FxNode::of(FxOp::kExtend);
       b.node(ex, {x}, e);
-      FxNode re;
-      re.op = FxOp::kRelu;
+      FxNode re = FxNode::of(FxOp::kRelu);
       b.node(re, {e}, r);
-      FxNode red;
-      red.op = FxOp::kReduce;
+      FxNode red = FxNode::of(FxOp::kReduce);
       b.node(red, {r}, z);
       b.p.m.plan.values[z].ring_bits = small;
-      FxNode ex0;
-      ex0.op = FxOp::kExtend;
-      ex0.nonneg = true;
+      FxNode ex0 = FxNode::of(FxOp::kExtend);
+      ex0.extend().nonneg = true;
       b.node(ex0, {z}, k);
-      FxNode red2;
-      red2.op = FxOp::kReduce;
+      FxNode red2 = FxNode::of(FxOp::kReduce);
       b.node(red2, {k}, d);
       // truncate-and-reduce: into a ring of at most ℓ − s bits, sign unknown and known ≥ 0
       const auto t1 = b.value({1, 300}, ell - s - 2), t2 = b.value({1, 300}, ell - s - 2);
-      FxNode tr;
-      tr.op = FxOp::kTrunc;
-      tr.shift = s;
+      FxNode tr = FxNode::of(FxOp::kTrunc);
+      tr.shift().shift = s;
       b.node(tr, {e}, t1);
-      FxNode tr0;
-      tr0.op = FxOp::kTrunc;
-      tr0.shift = s;
-      tr0.nonneg = true;
+      FxNode tr0 = FxNode::of(FxOp::kTrunc);
+      tr0.shift() = {s, true};
       b.node(tr0, {r}, t2);
       Program p = b.done(x, d);
       p.nonneg_inputs = {z, r};
@@ -199,21 +185,17 @@ std::vector<Program> programs() {
       Builder b("poly-local-" + tag, ell);
       const auto x = b.value({1, 2, 4, 4}), q = b.value({1, 2, 4, 4}), m = b.value({1, 2, 4, 4}),
                  a = b.value({1, 2, 4, 4}), p = b.value({1, 2, 2, 2}), f = b.value({1, 8});
-      FxNode sq;
-      sq.op = FxOp::kSquare;
+      FxNode sq = FxNode::of(FxOp::kSquare);
       b.node(sq, {x}, q);
-      FxNode mu;
-      mu.op = FxOp::kMul;
+      FxNode mu = FxNode::of(FxOp::kMul);
       b.node(mu, {x, q}, m);
-      FxNode ad;
-      ad.op = FxOp::kAdd;
+      FxNode ad = FxNode::of(FxOp::kAdd);
       b.node(ad, {m, x}, a);
-      FxNode av;
-      av.op = FxOp::kAvgPool;
-      av.C = 2; av.H = 4; av.W = 4; av.kh = 2; av.kw = 2; av.sh = 2; av.sw = 2; av.pads = {0, 0, 0, 0};
+      FxNode av = FxNode::of(FxOp::kAvgPool);
+      nn::FxPoolAttrs& w = av.pool();
+      w.C = 2; w.H = 4; w.W = 4; w.kh = 2; w.kw = 2; w.sh = 2; w.sw = 2;
       b.node(av, {a}, p);
-      FxNode re;
-      re.op = FxOp::kReshape;
+      FxNode re = FxNode::of(FxOp::kReshape);
       b.node(re, {p}, f);
       out.push_back(b.done(x, f));
     }

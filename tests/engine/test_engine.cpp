@@ -447,19 +447,17 @@ TEST(Engine, PlansAboveTheSizeBudgetAreRefusedBeforePlanning) {
     p.ring_bits = 37;
     p.frac_bits = 12;
     p.values = {{"x", in, 12, 37}, {"c", out, 24, 37}, {"y", out, 12, 37}};
-    FxNode he;
-    he.op = op;
+    FxNode he = FxNode::of(op);
     he.name = "big";
     he.inputs = {0};
     he.output = 1;
-    he.weight_bits = 13;
+    he.weights()->weight_bits = 13;
     set(he);
-    FxNode t;
-    t.op = FxOp::kTrunc;
+    FxNode t = FxNode::of(FxOp::kTrunc);
     t.name = "t";
     t.inputs = {1};
     t.output = 2;
-    t.shift = 12;
+    t.shift().shift = 12;
     p.nodes = {he, t};
     p.input = 0;
     p.output = 2;
@@ -471,13 +469,14 @@ TEST(Engine, PlansAboveTheSizeBudgetAreRefusedBeforePlanning) {
     const char* strategy;
   };
   std::vector<Case> cases;
-  cases.push_back({make(FxOp::kAffine, {1, k14, k14}, {1, k14, k14}, [&](FxNode& n) { n.C = k14; n.inner = k14; }),
+  cases.push_back({make(FxOp::kAffine, {1, k14, k14}, {1, k14, k14}, [&](FxNode& n) { n.affine().C = k14; n.affine().inner = k14; }),
                    "cheetah-bn"});
   cases.push_back({make(FxOp::kConv, {1, 4096, 64, 64}, {1, 4096, 64, 64}, [](FxNode& n) {
-                     n.C = 4096; n.H = 64; n.W = 64; n.M = 4096; n.kh = 1; n.kw = 1; n.pads = {0, 0, 0, 0};
+                     FxConvAttrs& a = n.conv();
+                     a.C = 4096; a.H = 64; a.W = 64; a.M = 4096; a.kh = 1; a.kw = 1;
                    }),
                    "cheetah-conv"});
-  cases.push_back({make(FxOp::kGemm, {1, std::int64_t{1} << 24}, {1, 1024}, [](FxNode& n) { n.K = std::int64_t{1} << 24; n.N = 1024; }),
+  cases.push_back({make(FxOp::kGemm, {1, std::int64_t{1} << 24}, {1, 1024}, [](FxNode& n) { n.gemm().K = std::int64_t{1} << 24; n.gemm().N = 1024; }),
                    "cheetah-fc"});
   for (const Case& c : cases) {
     const std::string text = plan_to_json(c.plan) + "\n" + c.strategy + ",trunc-exact";

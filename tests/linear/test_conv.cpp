@@ -45,11 +45,11 @@ std::vector<u64> reference_conv(const Conv2dMeta& m, const std::vector<u64>& x, 
   nn::FixedPlan& p = model.plan;
   p.ring_bits = std::popcount(tmask);
   p.values = {{"x", {1, I(m.C), I(m.H), I(m.W)}, 0, p.ring_bits}, {"y", {1, I(m.M), I(m.out_h()), I(m.out_w())}, 0, p.ring_bits}};
-  nn::FxNode n;
-  n.op = nn::FxOp::kConv;
-  n.C = I(m.C); n.H = I(m.H); n.W = I(m.W); n.M = I(m.M); n.kh = I(m.kh); n.kw = I(m.kw);
-  n.sh = I(m.stride_h); n.sw = I(m.stride_w); n.groups = I(m.groups);
-  n.pads = {I(m.pad_top), I(m.pad_left), I(m.pad_bottom), I(m.pad_right)};
+  nn::FxNode n = nn::FxNode::of(nn::FxOp::kConv);
+  nn::FxConvAttrs& a = n.conv();
+  a.C = I(m.C); a.H = I(m.H); a.W = I(m.W); a.M = I(m.M); a.kh = I(m.kh); a.kw = I(m.kw);
+  a.sh = I(m.stride_h); a.sw = I(m.stride_w); a.groups = I(m.groups);
+  a.pads = {I(m.pad_top), I(m.pad_left), I(m.pad_bottom), I(m.pad_right)};
   n.inputs = {0};
   n.output = 1;
   p.nodes = {n};

@@ -74,11 +74,10 @@ TEST(FixedOps, TruncationFloorsAtTheEdges) {
   m.plan.ring_bits = 20;
   m.plan.frac_bits = 4;
   m.plan.values = {{"x", {8}, 8, 20}, {"y", {8}, 4, 20}};
-  FxNode t;
-  t.op = FxOp::kTrunc;
+  FxNode t = FxNode::of(FxOp::kTrunc);
   t.inputs = {0};
   t.output = 1;
-  t.shift = 4;
+  t.shift().shift = 4;
   m.plan.nodes = {t};
   m.plan.output = 1;
   const std::uint64_t mask = (1u << 20) - 1;
@@ -96,8 +95,7 @@ TEST(FixedOps, ProductsWrapModuloTheRing) {
   m.plan.ring_bits = 20;
   m.plan.frac_bits = 4;
   m.plan.values = {{"x", {2}, 4, 20}, {"y", {2}, 8, 20}};
-  FxNode s;
-  s.op = FxOp::kSquare;
+  FxNode s = FxNode::of(FxOp::kSquare);
   s.inputs = {0};
   s.output = 1;
   m.plan.nodes = {s};
@@ -289,6 +287,57 @@ TEST(FixedPlanJson, MalformedPlansAreRejected) {
   expect_bad(replace("peregrine-plan-1", "peregrine-plan-2"));
 }
 
+// Typed attributes: every op takes exactly one attribute alternative, a node holding another
+// one is refused when read (not misread as zeros), and a window node's pads must be four values.
+TEST(FixedPlan, EachOpHasItsOwnTypedAttributes) {
+  for (int k = 0; k <= static_cast<int>(FxOp::kReduce); ++k) {
+    const auto op = static_cast<FxOp>(k);
+    const FxNode n = FxNode::of(op);
+    EXPECT_TRUE(fx_attrs_match(op, n.attrs)) << fx_op_name(op);
+    const bool weighted = op == FxOp::kConv || op == FxOp::kGemm || op == FxOp::kAffine || op == FxOp::kAddConst;
+    EXPECT_EQ(n.weights() != nullptr, weighted) << fx_op_name(op);
+  }
+  EXPECT_FALSE(fx_attrs_match(FxOp::kConv, FxPoolAttrs{}));
+  EXPECT_FALSE(fx_attrs_match(FxOp::kRelu, FxShiftAttrs{}));
+  FxNode relu = FxNode::of(FxOp::kRelu);
+  relu.name = "r";
+  try {
+    (void)relu.shift();
+    ADD_FAILURE() << "a Relu node gave shift attributes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("'r' (Relu)"), std::string::npos) << e.what();
+  }
+  // A Trunc node built as a ScaleUp's sibling shares FxShiftAttrs; a Conv node whose attributes
+  // were overwritten by a pool's is caught by the executor's typed access.
+  FixedModel m;
+  m.plan.ring_bits = 20;
+  m.plan.frac_bits = 4;
+  m.plan.values = {{"x", {1, 1, 2, 2}, 4, 20}, {"y", {1, 1, 1, 1}, 8, 20}};
+  FxNode c = FxNode::of(FxOp::kConv);
+  c.attrs = FxPoolAttrs{};
+  c.inputs = {0};
+  c.output = 1;
+  m.plan.nodes = {c};
+  m.plan.output = 1;
+  m.weights.entries = {{{1}, {}}};
+  EXPECT_THROW(run_fixed(m, {1, 2, 3, 4}), Error);
+
+  // JSON: a max-pool with three pads is malformed.
+  Node pool;
+  pool.op_type = "MaxPool";
+  pool.attrs["kernel_shape"] = Attribute::of_ints({2, 2});
+  pool.attrs["strides"] = Attribute::of_ints({2, 2});
+  Graph g = single(pool, {1, 1, 2, 2}, {1, 1, 1, 1});
+  const std::string text = plan_to_json(quantize_model(g, {tensor({1, 1, 2, 2}, {1, -2, 3, -4})}).plan);
+  EXPECT_EQ(plan_to_json(plan_from_json(text)), text);
+  const auto pos = text.find("\"pads\":[0,0,0,0]");
+  ASSERT_NE(pos, std::string::npos) << text;
+  std::string bad = text;
+  bad.replace(pos, 17, "\"pads\":[0,0,0]");
+  EXPECT_THROW(plan_from_json(bad), Error);
+}
+
 // Fuzz regression (fuzz_onnx): a plan whose names or metadata are not UTF-8 (from a hand-built
 // Graph; the importer refuses such models) is refused with a typed error, not nlohmann's
 // type_error, when it is encoded; and a convolution padded more than its kernel round-trips.
@@ -333,15 +382,17 @@ TEST(FixedPlanJson, HugeNodeFieldsDoNotOverflowIntoAValidPlan) {
     p.ring_bits = 37;
     p.frac_bits = 12;
     p.values = {{"x", {1, 0}, 12, 37}, {"y", {1, 0}, 12, 37}};
-    FxNode n;
-    n.op = op;
+    FxNode n = FxNode::of(op);
     n.name = "huge";
     n.inputs = {0};
     n.output = 1;
-    n.C = big; n.H = big; n.W = big; n.M = big;
-    n.kh = 1; n.kw = 1;
-    n.pads = {0, 0, 0, 0};
-    n.weight_bits = 13;
+    FxWindow& w = op == FxOp::kConv ? static_cast<FxWindow&>(n.conv()) : n.pool();
+    w.C = big; w.H = big; w.W = big;
+    w.kh = 1; w.kw = 1;
+    if (op == FxOp::kConv) {
+      n.conv().M = big;
+      n.conv().weight_bits = 13;
+    }
     p.nodes = {n};
     p.input = 0;
     p.output = 1;

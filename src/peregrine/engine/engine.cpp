@@ -57,9 +57,11 @@ void check_budget(const nn::FixedPlan& p) {
     if (!is_he_op(n.op)) continue;
     const u64 in = count(n.inputs.at(0)), out = count(n.output);
     u64 macs = out;  // Affine: one product per element
-    if (n.op == FxOp::kConv)
-      macs = sat_mul(out, sat_mul(static_cast<u64>(n.C / std::max<I64>(1, n.groups)), sat_mul(at(n.kh), at(n.kw))));
-    if (n.op == FxOp::kGemm) macs = sat_mul(in, at(n.N));  // B·K·N
+    if (n.op == FxOp::kConv) {
+      const auto& c = n.conv();
+      macs = sat_mul(out, sat_mul(static_cast<u64>(c.C / std::max<I64>(1, c.groups)), sat_mul(at(c.kh), at(c.kw))));
+    }
+    if (n.op == FxOp::kGemm) macs = sat_mul(in, at(n.gemm().N));  // B·K·N
     if (in > kMaxHeLayerElements || out > kMaxHeLayerElements || macs > kMaxHeLayerMacs)
       throw Error(ErrorCode::kUnsupported, "plan: node '" + n.name + "' (" + nn::fx_op_name(n.op) +
                                                ") exceeds the HE layer limits (" + std::to_string(in) + " → " +
@@ -217,8 +219,10 @@ double logit_error_bound(const nn::FixedModel& model, const ProtocolPlan& plan) 
       case FxOp::kConv:
       case FxOp::kGemm:
       case FxOp::kAffine: {
-        const auto& w = model.weights.entries.at(n.weight_index).w;
-        std::size_t rows = n.op == FxOp::kConv ? at(n.M) : n.op == FxOp::kGemm ? at(n.N) : at(n.C);
+        const auto& w = model.weights.entries.at(n.weights()->index).w;
+        std::size_t rows = n.op == FxOp::kConv   ? at(n.conv().M)
+                           : n.op == FxOp::kGemm ? at(n.gemm().N)
+                                                 : at(n.affine().C);
         rows = std::max<std::size_t>(rows, 1);
         const std::size_t per = w.size() / rows;
         double worst = 0;
@@ -230,17 +234,20 @@ double logit_error_bound(const nn::FixedModel& model, const ProtocolPlan& plan) 
         out = in(0) * worst;
         break;
       }
-      case FxOp::kTrunc: out = std::ceil(in(0) / std::ldexp(1.0, n.shift)); break;
+      case FxOp::kTrunc: out = std::ceil(in(0) / std::ldexp(1.0, n.shift().shift)); break;
       case FxOp::kAdd:
       case FxOp::kSub: out = in(0) + in(1); break;
-      case FxOp::kScaleUp: out = std::ldexp(in(0), n.shift); break;
+      case FxOp::kScaleUp: out = std::ldexp(in(0), n.shift().shift); break;
       case FxOp::kSquare: out = 2 * max_abs(n.inputs[0]) * in(0) + in(0) * in(0); break;
       case FxOp::kMul:
         out = max_abs(n.inputs[0]) * in(1) + max_abs(n.inputs[1]) * in(0) + in(0) * in(1);
         break;
       case FxOp::kAvgPool:
-        out = in(0) * static_cast<double>(n.kh * n.kw) *
-              std::ceil(std::ldexp(1.0, p.frac_bits) / static_cast<double>(std::max<I64>(1, n.kh * n.kw)));
+      {
+        const I64 window = n.pool().kh * n.pool().kw;
+        out = in(0) * static_cast<double>(window) *
+              std::ceil(std::ldexp(1.0, p.frac_bits) / static_cast<double>(std::max<I64>(1, window)));
+      }
         break;
       default:  // ReLU, max-pool, constants and moves: 1-Lipschitz elementwise
         for (std::size_t k = 0; k < n.inputs.size(); ++k) out = std::max(out, in(k));

@@ -47,9 +47,12 @@
 // the style of CrypTFlow2/Cheetah's ReLU-then-truncate fusion (TECHNIQUES.md §7.5).
 // Thread-safety: plain value types and pure functions; concurrent reads are safe.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "peregrine/nn/graph.hpp"
@@ -84,26 +87,133 @@ enum class FxOp {
 /// Name of an op ("Conv", "Trunc", ...), for reports and the JSON plan.
 const char* fx_op_name(FxOp op);
 
-/// One step of the program. Only the fields of its op are meaningful; all are public.
+/// Window of a Conv or pool: input [C,H,W], window kh×kw, strides sh×sw, pads {top, left, bottom,
+/// right} (all public).
+struct FxWindow {
+  std::int64_t C = 0, H = 0, W = 0, kh = 0, kw = 0, sh = 1, sw = 1;
+  std::array<std::int64_t, 4> pads{};
+  std::int64_t out_h() const { return (H + pads[0] + pads[2] - kh) / sh + 1; }
+  std::int64_t out_w() const { return (W + pads[1] + pads[3] - kw) / sw + 1; }
+};
+
+/// The public side of a node's server-private weights (FixedWeights::entries[index]).
+struct FxWeightsRef {
+  std::size_t index = 0;  ///< into FixedWeights::entries
+  bool has_bias = false;  ///< a bias / shift is present
+  int weight_bits = 0;    ///< |w| ≤ 2^{weight_bits−1} (public bound; 0 for AddConst)
+};
+
+/// kConv: X[C,H,W] → [M,Ho,Wo], weights [M,C/groups,kh,kw], bias [M].
+struct FxConvAttrs : FxWindow, FxWeightsRef {
+  std::int64_t M = 0, groups = 1;
+};
+/// kGemm: X[B,K] → [B,N], weights [N,K], bias [N].
+struct FxGemmAttrs : FxWeightsRef {
+  std::int64_t K = 0, N = 0;
+};
+/// kAffine: X[C,inner] → X·γ[c] + β[c].
+struct FxAffineAttrs : FxWeightsRef {
+  std::int64_t C = 0, inner = 0;
+};
+/// kAddConst: the server-private constant is FixedWeights::entries[index].w.
+struct FxAddConstAttrs : FxWeightsRef {};
+/// kMaxPool / kAvgPool.
+struct FxPoolAttrs : FxWindow {
+  bool count_include_pad = false;  ///< kAvgPool only
+};
+/// kTrunc (bits shifted out, `nonneg`: input known ≥ 0) and kScaleUp (bits shifted in).
+struct FxShiftAttrs {
+  int shift = 0;
+  bool nonneg = false;  ///< kTrunc only
+};
+/// kExtend: `nonneg`: the value is known ≥ 0 (MSB-known extension).
+struct FxExtendAttrs {
+  bool nonneg = false;
+};
+/// kAddPublic: the signed public constant.
+struct FxAddPublicAttrs {
+  std::int64_t constant = 0;
+};
+/// kPad: 2·rank values, begins then ends.
+struct FxPadAttrs {
+  std::vector<std::int64_t> pads;
+};
+/// kSlice: out[j] = in[starts + j·steps] per axis.
+struct FxSliceAttrs {
+  std::vector<std::int64_t> starts, steps;
+};
+/// kConcat along `axis`.
+struct FxConcatAttrs {
+  std::int64_t axis = 0;
+};
+
+/// Per-op attributes: exactly the alternative of the node's op (fx_attrs_match); ops without
+/// attributes (Relu, Add, Sub, Square, Mul, Reshape, Reduce) hold std::monostate.
+using FxAttrs = std::variant<std::monostate, FxConvAttrs, FxGemmAttrs, FxAffineAttrs, FxAddConstAttrs,
+                             FxPoolAttrs, FxShiftAttrs, FxExtendAttrs, FxAddPublicAttrs, FxPadAttrs,
+                             FxSliceAttrs, FxConcatAttrs>;
+
+/// The attribute alternative an op takes, default-initialised.
+FxAttrs fx_default_attrs(FxOp op);
+
+/// True when `attrs` holds the alternative `op` takes.
+bool fx_attrs_match(FxOp op, const FxAttrs& attrs);
+
+/// One step of the program; everything in it is public.
 struct FxNode {
   FxOp op = FxOp::kReshape;
   std::string name;                 ///< the ONNX node it comes from
   std::vector<std::size_t> inputs;  ///< value indices
   std::size_t output = 0;           ///< value index
-  // Conv / pools: input [C,H,W], window kh×kw, strides, pads (top, left, bottom, right).
-  std::int64_t C = 0, H = 0, W = 0, M = 0, kh = 0, kw = 0, sh = 1, sw = 1, groups = 1;
-  std::vector<std::int64_t> pads;  ///< Conv/pools: 4 values; kPad: 2·rank values
-  bool count_include_pad = false;  ///< kAvgPool
-  // Gemm: in K, out N. Affine: C channels × `inner`.
-  std::int64_t K = 0, N = 0, inner = 0;
-  bool has_bias = false;  ///< Conv/Gemm/Affine: a bias / shift is present
-  int weight_bits = 0;    ///< Conv/Gemm/Affine: |w| ≤ 2^{weight_bits−1} (public bound)
-  int shift = 0;          ///< kTrunc: bits shifted out; kScaleUp: bits shifted in
-  bool nonneg = false;    ///< kTrunc: input known ≥ 0 (after a ReLU)
-  std::int64_t constant = 0;           ///< kAddPublic: the signed constant
-  std::vector<std::int64_t> starts, steps;  ///< kSlice
-  std::int64_t axis = 0;               ///< kConcat
-  std::size_t weight_index = 0;        ///< Conv/Gemm/Affine/AddConst: index into FixedWeights
+  FxAttrs attrs;                    ///< the alternative of `op` (fx_attrs_match)
+
+  /// A node of `op` with its default attributes.
+  static FxNode of(FxOp op) {
+    FxNode n;
+    n.op = op;
+    n.attrs = fx_default_attrs(op);
+    return n;
+  }
+
+  /// Typed access to the attributes. Throws peregrine::Error when the node holds another
+  /// alternative (a node built inconsistently; plans loaded from JSON are checked on load).
+  template <class A>
+  A& as() {
+    if (auto* a = std::get_if<A>(&attrs)) return *a;
+    attrs_mismatch();
+  }
+  template <class A>
+  const A& as() const {
+    if (const auto* a = std::get_if<A>(&attrs)) return *a;
+    attrs_mismatch();
+  }
+  FxConvAttrs& conv() { return as<FxConvAttrs>(); }
+  const FxConvAttrs& conv() const { return as<FxConvAttrs>(); }
+  FxGemmAttrs& gemm() { return as<FxGemmAttrs>(); }
+  const FxGemmAttrs& gemm() const { return as<FxGemmAttrs>(); }
+  FxAffineAttrs& affine() { return as<FxAffineAttrs>(); }
+  const FxAffineAttrs& affine() const { return as<FxAffineAttrs>(); }
+  FxPoolAttrs& pool() { return as<FxPoolAttrs>(); }
+  const FxPoolAttrs& pool() const { return as<FxPoolAttrs>(); }
+  FxShiftAttrs& shift() { return as<FxShiftAttrs>(); }
+  const FxShiftAttrs& shift() const { return as<FxShiftAttrs>(); }
+  FxExtendAttrs& extend() { return as<FxExtendAttrs>(); }
+  const FxExtendAttrs& extend() const { return as<FxExtendAttrs>(); }
+  FxAddPublicAttrs& add_public() { return as<FxAddPublicAttrs>(); }
+  const FxAddPublicAttrs& add_public() const { return as<FxAddPublicAttrs>(); }
+  FxPadAttrs& pad() { return as<FxPadAttrs>(); }
+  const FxPadAttrs& pad() const { return as<FxPadAttrs>(); }
+  FxSliceAttrs& slice() { return as<FxSliceAttrs>(); }
+  const FxSliceAttrs& slice() const { return as<FxSliceAttrs>(); }
+  FxConcatAttrs& concat() { return as<FxConcatAttrs>(); }
+  const FxConcatAttrs& concat() const { return as<FxConcatAttrs>(); }
+
+  /// The weights of a Conv, Gemm, Affine or AddConst node; nullptr for any other op.
+  const FxWeightsRef* weights() const;
+  FxWeightsRef* weights() { return const_cast<FxWeightsRef*>(std::as_const(*this).weights()); }
+
+ private:
+  [[noreturn]] void attrs_mismatch() const;
 };
 
 /// A value of the program: its shape (batch axis kept as in the graph) and scale exponent.
@@ -140,7 +250,7 @@ struct FixedPlan {
   std::map<std::string, std::string> metadata;  ///< model metadata_props (preprocessing, labels)
 };
 
-/// The server's private part: quantised weights, indexed by FxNode::weight_index.
+/// The server's private part: quantised weights, indexed by FxWeightsRef::index (FxNode::weights()).
 struct FixedWeights {
   struct Entry {
     std::vector<std::int64_t> w;  ///< Conv [M,C/g,kh,kw] / Gemm [N,K] / Affine γ [C] at 2^{f_w};

@@ -17,9 +17,6 @@ inline int signed_bits(double m) {
   return static_cast<int>(std::floor(std::log2(m))) + 2;
 }
 
-/// Output extent of a window along one axis (floor mode).
-inline I64 window_out(I64 n, I64 k, I64 s, I64 pb, I64 pe) { return (n + pb + pe - k) / s + 1; }
-
 /// Mask of a ring of `bits` bits (1 ≤ bits ≤ 64).
 inline u64 ring_mask(int bits) { return bits >= 64 ? ~u64{0} : ((u64{1} << bits) - 1); }
 

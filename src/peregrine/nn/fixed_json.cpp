@@ -24,6 +24,15 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxPlanNodes = 4096;
 
+void window_to_json(json& j, const FxWindow& w) {
+  j["C"] = w.C; j["H"] = w.H; j["W"] = w.W; j["kh"] = w.kh; j["kw"] = w.kw;
+  j["sh"] = w.sh; j["sw"] = w.sw; j["pads"] = w.pads;
+}
+void weights_to_json(json& j, const FxWeightsRef& w) {
+  j["bias"] = w.has_bias;
+  j["wbits"] = w.weight_bits;
+}
+
 json node_to_json(const FxNode& n) {
   json j;
   j["op"] = fx_op_name(n.op);
@@ -31,29 +40,33 @@ json node_to_json(const FxNode& n) {
   j["in"] = n.inputs;
   j["out"] = n.output;
   switch (n.op) {
-    case FxOp::kConv:
-      j["M"] = n.M;
-      [[fallthrough]];
+    case FxOp::kConv: {
+      const auto& a = n.conv();
+      window_to_json(j, a);
+      weights_to_json(j, a);
+      j["M"] = a.M; j["groups"] = a.groups;
+      break;
+    }
     case FxOp::kMaxPool:
     case FxOp::kAvgPool:
-      j["C"] = n.C; j["H"] = n.H; j["W"] = n.W; j["kh"] = n.kh; j["kw"] = n.kw;
-      j["sh"] = n.sh; j["sw"] = n.sw; j["pads"] = n.pads;
-      if (n.op == FxOp::kConv) { j["groups"] = n.groups; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits; }
-      if (n.op == FxOp::kAvgPool) j["count_include_pad"] = n.count_include_pad;
+      window_to_json(j, n.pool());
+      if (n.op == FxOp::kAvgPool) j["count_include_pad"] = n.pool().count_include_pad;
       break;
     case FxOp::kGemm:
-      j["K"] = n.K; j["N"] = n.N; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits;
+      weights_to_json(j, n.gemm());
+      j["K"] = n.gemm().K; j["N"] = n.gemm().N;
       break;
     case FxOp::kAffine:
-      j["C"] = n.C; j["inner"] = n.inner; j["bias"] = n.has_bias; j["wbits"] = n.weight_bits;
+      weights_to_json(j, n.affine());
+      j["C"] = n.affine().C; j["inner"] = n.affine().inner;
       break;
-    case FxOp::kTrunc: j["shift"] = n.shift; j["nonneg"] = n.nonneg; break;
-    case FxOp::kExtend: j["nonneg"] = n.nonneg; break;
-    case FxOp::kScaleUp: j["shift"] = n.shift; break;
-    case FxOp::kAddPublic: j["constant"] = n.constant; break;
-    case FxOp::kPad: j["pads"] = n.pads; break;
-    case FxOp::kSlice: j["starts"] = n.starts; j["steps"] = n.steps; break;
-    case FxOp::kConcat: j["axis"] = n.axis; break;
+    case FxOp::kTrunc: j["shift"] = n.shift().shift; j["nonneg"] = n.shift().nonneg; break;
+    case FxOp::kExtend: j["nonneg"] = n.extend().nonneg; break;
+    case FxOp::kScaleUp: j["shift"] = n.shift().shift; break;
+    case FxOp::kAddPublic: j["constant"] = n.add_public().constant; break;
+    case FxOp::kPad: j["pads"] = n.pad().pads; break;
+    case FxOp::kSlice: j["starts"] = n.slice().starts; j["steps"] = n.slice().steps; break;
+    case FxOp::kConcat: j["axis"] = n.concat().axis; break;
     default: break;
   }
   return j;
@@ -113,7 +126,8 @@ void check_node(const FixedPlan& p, const FxNode& n) {
   const int ring = value_ring(p, n.output);
   if (n.op == FxOp::kExtend) need(value_ring(p, n.inputs[0]) < ring, "extension to a smaller ring");
   else if (n.op == FxOp::kTrunc)  // the same ring, or truncate-and-reduce into at most ℓ_in − shift bits
-    need(value_ring(p, n.inputs[0]) == ring || ring <= value_ring(p, n.inputs[0]) - n.shift, "truncation ring");
+    need(value_ring(p, n.inputs[0]) == ring || ring <= value_ring(p, n.inputs[0]) - n.shift().shift,
+         "truncation ring");
   else if (n.op == FxOp::kReduce) need(value_ring(p, n.inputs[0]) > ring, "reduction to a larger ring");
   else
     for (std::size_t v : n.inputs) need(value_ring(p, v) == ring, "inputs in another ring than the output");
@@ -121,31 +135,35 @@ void check_node(const FixedPlan& p, const FxNode& n) {
     case FxOp::kConv:
     case FxOp::kMaxPool:
     case FxOp::kAvgPool: {
-      need(n.pads.size() == 4, "pads");
-      need(count(n.inputs[0]) == smul(smul(n.C, n.H), n.W), "input size");
-      need(n.kh >= 1 && n.kw >= 1 && n.sh >= 1 && n.sw >= 1, "window");
+      const FxWindow& w = n.op == FxOp::kConv ? static_cast<const FxWindow&>(n.conv()) : n.pool();
+      need(count(n.inputs[0]) == smul(smul(w.C, w.H), w.W), "input size");
+      need(w.kh >= 1 && w.kw >= 1 && w.sh >= 1 && w.sw >= 1, "window");
       // A pooling window must hold an input element (ONNX: pad < kernel per axis); a convolution
       // may pad more (its padded positions are zeros).
       if (n.op != FxOp::kConv)
-        need(n.pads[0] < n.kh && n.pads[2] < n.kh && n.pads[1] < n.kw && n.pads[3] < n.kw, "pads");
-      need(n.H + n.pads[0] + n.pads[2] >= n.kh && n.W + n.pads[1] + n.pads[3] >= n.kw, "window larger than input");
-      I64 oh = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
-      I64 ow = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
-      I64 m = n.op == FxOp::kConv ? n.M : n.C;
-      need(count(n.output) == smul(smul(m, oh), ow), "output size");
-      if (n.op == FxOp::kConv) need(n.groups >= 1 && n.C % n.groups == 0 && n.M % n.groups == 0, "groups");
-      if (n.op == FxOp::kAvgPool) need(n.kh * n.kw <= (I64{1} << (p.frac_bits + 1)), "window");
+        need(w.pads[0] < w.kh && w.pads[2] < w.kh && w.pads[1] < w.kw && w.pads[3] < w.kw, "pads");
+      need(w.H + w.pads[0] + w.pads[2] >= w.kh && w.W + w.pads[1] + w.pads[3] >= w.kw, "window larger than input");
+      I64 m = n.op == FxOp::kConv ? n.conv().M : w.C;
+      need(count(n.output) == smul(smul(m, w.out_h()), w.out_w()), "output size");
+      if (n.op == FxOp::kConv) {
+        const auto& c = n.conv();
+        need(c.groups >= 1 && c.C % c.groups == 0 && c.M % c.groups == 0, "groups");
+      }
+      if (n.op == FxOp::kAvgPool) need(w.kh * w.kw <= (I64{1} << (p.frac_bits + 1)), "window");
       break;
     }
     case FxOp::kGemm:
-      need(n.K > 0 && n.N > 0 && count(n.inputs[0]) % n.K == 0 && count(n.inputs[0]) / n.K >= 1 &&
-               count(n.output) == smul(count(n.inputs[0]) / n.K, n.N),
+      need(n.gemm().K > 0 && n.gemm().N > 0 && count(n.inputs[0]) % n.gemm().K == 0 &&
+               count(n.inputs[0]) / n.gemm().K >= 1 &&
+               count(n.output) == smul(count(n.inputs[0]) / n.gemm().K, n.gemm().N),
            "sizes");
       break;
     case FxOp::kAffine:
-      need(count(n.inputs[0]) == smul(n.C, n.inner) && count(n.output) == smul(n.C, n.inner), "sizes");
+      need(count(n.inputs[0]) == smul(n.affine().C, n.affine().inner) &&
+               count(n.output) == smul(n.affine().C, n.affine().inner),
+           "sizes");
       break;
-    case FxOp::kTrunc: need(n.shift >= 1 && n.shift <= value_ring(p, n.inputs[0]) - 2, "shift"); [[fallthrough]];
+    case FxOp::kTrunc: need(n.shift().shift >= 1 && n.shift().shift <= value_ring(p, n.inputs[0]) - 2, "shift"); [[fallthrough]];
     case FxOp::kExtend:
     case FxOp::kReduce:
     case FxOp::kRelu:
@@ -156,7 +174,7 @@ void check_node(const FixedPlan& p, const FxNode& n) {
       need(count(n.inputs[0]) == count(n.output), "sizes");
       break;
     case FxOp::kScaleUp:
-      need(n.shift >= 1 && n.shift < ring, "shift");
+      need(n.shift().shift >= 1 && n.shift().shift < ring, "shift");
       need(count(n.inputs[0]) == count(n.output), "sizes");
       break;
     case FxOp::kAdd:
@@ -166,31 +184,34 @@ void check_node(const FixedPlan& p, const FxNode& n) {
       break;
     case FxOp::kPad: {
       const Shape& xs = shape(n.inputs[0]);
-      need(n.pads.size() == 2 * xs.size() && ys.size() == xs.size(), "pads");
+      const auto& pads = n.pad().pads;
+      need(pads.size() == 2 * xs.size() && ys.size() == xs.size(), "pads");
       for (std::size_t d = 0; d < xs.size(); ++d)
-        need(n.pads[d] >= 0 && n.pads[d + xs.size()] >= 0 && ys[d] == xs[d] + n.pads[d] + n.pads[d + xs.size()], "pads");
+        need(pads[d] >= 0 && pads[d + xs.size()] >= 0 && ys[d] == xs[d] + pads[d] + pads[d + xs.size()], "pads");
       break;
     }
     case FxOp::kSlice: {
       const Shape& xs = shape(n.inputs[0]);
-      need(n.starts.size() == xs.size() && n.steps.size() == xs.size() && ys.size() == xs.size(), "rank");
+      const auto& [starts, steps] = n.slice();
+      need(starts.size() == xs.size() && steps.size() == xs.size() && ys.size() == xs.size(), "rank");
       for (std::size_t d = 0; d < xs.size(); ++d) {
-        need(n.steps[d] >= 1 && n.starts[d] >= 0, "starts/steps");
-        need(ys[d] == 0 || n.starts[d] + (ys[d] - 1) * n.steps[d] < xs[d], "slice out of range");
+        need(steps[d] >= 1 && starts[d] >= 0, "starts/steps");
+        need(ys[d] == 0 || starts[d] + (ys[d] - 1) * steps[d] < xs[d], "slice out of range");
       }
       break;
     }
     case FxOp::kConcat: {
-      need(n.axis >= 0 && at(n.axis) < ys.size(), "axis");
+      const I64 axis = n.concat().axis;
+      need(axis >= 0 && at(axis) < ys.size(), "axis");
       I64 total = 0;
       for (std::size_t v : n.inputs) {
         const Shape& xs = shape(v);
         need(xs.size() == ys.size(), "rank");
         for (std::size_t d = 0; d < ys.size(); ++d)
-          if (d != at(n.axis)) need(xs[d] == ys[d], "shapes");
-        total += xs[at(n.axis)];
+          if (d != at(axis)) need(xs[d] == ys[d], "shapes");
+        total += xs[at(axis)];
       }
-      need(total == ys[at(n.axis)], "axis extent");
+      need(total == ys[at(axis)], "axis extent");
       break;
     }
   }
@@ -269,8 +290,7 @@ FixedPlan plan_from_text(const std::string& text) {
   const I64 big = kMaxTensorElements;
   for (const auto& jn : j["nodes"]) {
     if (!jn.is_object() || !jn.contains("op") || !jn["op"].is_string()) bad_plan("node entry");
-    FxNode n;
-    n.op = op_from_name(jn["op"].get<std::string>());
+    FxNode n = FxNode::of(op_from_name(jn["op"].get<std::string>()));
     if (jn.contains("name")) {
       if (!jn["name"].is_string()) bad_plan("node name");
       n.name = jn["name"].get<std::string>();
@@ -282,43 +302,53 @@ FixedPlan plan_from_text(const std::string& text) {
     n.output = at(get_int(jn, "out", 0, nv - 1));
     if (defined[n.output]) bad_plan("value defined twice");
     defined[n.output] = true;
+    auto window = [&](FxWindow& w) {
+      w.C = get_int(jn, "C", 1, big); w.H = get_int(jn, "H", 1, big); w.W = get_int(jn, "W", 1, big);
+      w.kh = get_int(jn, "kh", 1, 1 << 16); w.kw = get_int(jn, "kw", 1, 1 << 16);
+      w.sh = get_int(jn, "sh", 1, 1 << 16); w.sw = get_int(jn, "sw", 1, 1 << 16);
+      auto pads = get_ints(jn, "pads", 4, 0, 1 << 16);
+      if (pads.size() != 4) bad_plan("node '" + n.name + "': pads");
+      std::copy(pads.begin(), pads.end(), w.pads.begin());
+    };
+    auto weights = [&](FxWeightsRef& w) {
+      w.has_bias = get_bool(jn, "bias");
+      w.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+    };
     switch (n.op) {
-      case FxOp::kConv:
-        n.M = get_int(jn, "M", 1, big);
-        n.groups = get_int(jn, "groups", 1, big);
-        n.has_bias = get_bool(jn, "bias");
-        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
-        [[fallthrough]];
+      case FxOp::kConv: {
+        auto& a = n.conv();
+        a.M = get_int(jn, "M", 1, big);
+        a.groups = get_int(jn, "groups", 1, big);
+        weights(a);
+        window(a);
+        break;
+      }
       case FxOp::kMaxPool:
       case FxOp::kAvgPool:
-        n.C = get_int(jn, "C", 1, big); n.H = get_int(jn, "H", 1, big); n.W = get_int(jn, "W", 1, big);
-        n.kh = get_int(jn, "kh", 1, 1 << 16); n.kw = get_int(jn, "kw", 1, 1 << 16);
-        n.sh = get_int(jn, "sh", 1, 1 << 16); n.sw = get_int(jn, "sw", 1, 1 << 16);
-        n.pads = get_ints(jn, "pads", 4, 0, 1 << 16);
-        if (n.op == FxOp::kAvgPool) n.count_include_pad = get_bool(jn, "count_include_pad");
+        window(n.pool());
+        if (n.op == FxOp::kAvgPool) n.pool().count_include_pad = get_bool(jn, "count_include_pad");
         break;
       case FxOp::kGemm:
-        n.K = get_int(jn, "K", 1, big); n.N = get_int(jn, "N", 1, big);
-        n.has_bias = get_bool(jn, "bias");
-        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        n.gemm().K = get_int(jn, "K", 1, big); n.gemm().N = get_int(jn, "N", 1, big);
+        weights(n.gemm());
         break;
       case FxOp::kAffine:
-        n.C = get_int(jn, "C", 1, big); n.inner = get_int(jn, "inner", 1, big);
-        n.has_bias = get_bool(jn, "bias");
-        n.weight_bits = static_cast<int>(get_int(jn, "wbits", 2, 32));
+        n.affine().C = get_int(jn, "C", 1, big); n.affine().inner = get_int(jn, "inner", 1, big);
+        weights(n.affine());
         break;
-      case FxOp::kExtend: n.nonneg = get_bool(jn, "nonneg"); break;
-      case FxOp::kTrunc: n.nonneg = get_bool(jn, "nonneg"); [[fallthrough]];
-      case FxOp::kScaleUp: n.shift = static_cast<int>(get_int(jn, "shift", 1, 63)); break;
+      case FxOp::kExtend: n.extend().nonneg = get_bool(jn, "nonneg"); break;
+      case FxOp::kTrunc: n.shift().nonneg = get_bool(jn, "nonneg"); [[fallthrough]];
+      case FxOp::kScaleUp: n.shift().shift = static_cast<int>(get_int(jn, "shift", 1, 63)); break;
       case FxOp::kAddPublic:
-        n.constant = get_int(jn, "constant", std::numeric_limits<I64>::min(), std::numeric_limits<I64>::max());
+        n.add_public().constant =
+            get_int(jn, "constant", std::numeric_limits<I64>::min(), std::numeric_limits<I64>::max());
         break;
-      case FxOp::kPad: n.pads = get_ints(jn, "pads", 2 * kMaxRank, 0, big); break;
+      case FxOp::kPad: n.pad().pads = get_ints(jn, "pads", 2 * kMaxRank, 0, big); break;
       case FxOp::kSlice:
-        n.starts = get_ints(jn, "starts", kMaxRank, 0, big);
-        n.steps = get_ints(jn, "steps", kMaxRank, 1, big);
+        n.slice().starts = get_ints(jn, "starts", kMaxRank, 0, big);
+        n.slice().steps = get_ints(jn, "steps", kMaxRank, 1, big);
         break;
-      case FxOp::kConcat: n.axis = get_int(jn, "axis", 0, kMaxRank - 1); break;
+      case FxOp::kConcat: n.concat().axis = get_int(jn, "axis", 0, kMaxRank - 1); break;
       default: break;
     }
     check_node(p, n);

@@ -148,12 +148,11 @@ class Lowering {
     if (val(x.index).scale <= target) return x;
     auto memo = truncated_.find({x.index, target});
     if (memo != truncated_.end()) return {memo->second, x.nonneg};
-    FxNode t;
-    t.op = FxOp::kTrunc;
+    FxNode t = FxNode::of(FxOp::kTrunc);
     t.name = val(x.index).name;
     t.inputs = {x.index};
-    t.shift = val(x.index).scale - target;
-    t.nonneg = x.nonneg;
+    t.shift().shift = val(x.index).scale - target;
+    t.shift().nonneg = x.nonneg;
     const std::string tag = target == f_ ? "@f" : "@s" + std::to_string(target);
     std::size_t out = emit(t, val(x.index).name + tag, val(x.index).shape, target, max_abs_[x.index]);
     truncated_[{x.index, target}] = out;
@@ -170,11 +169,10 @@ class Lowering {
   /// The value at scale 2^scale (≥ its own): x·2^{scale − own} (local, exact).
   Lowered scale_to(const Lowered& x, int scale) {
     if (val(x.index).scale == scale) return x;
-    FxNode s;
-    s.op = FxOp::kScaleUp;
+    FxNode s = FxNode::of(FxOp::kScaleUp);
     s.name = val(x.index).name;
     s.inputs = {x.index};
-    s.shift = scale - val(x.index).scale;
+    s.shift().shift = scale - val(x.index).scale;
     return {emit(s, val(x.index).name + "@" + std::to_string(scale), val(x.index).shape, scale, max_abs_[x.index]),
             x.nonneg};
   }
@@ -244,16 +242,16 @@ class Lowering {
     Lowered x = get(n, 0);
     const Shape& xs = val(x.index).shape;
     if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
-    FxNode c;
-    c.op = FxOp::kConv;
+    FxNode c = FxNode::of(FxOp::kConv);
     c.name = n.name;
-    c.C = xs[1]; c.H = xs[2]; c.W = xs[3];
-    c.M = w->shape[0]; c.kh = w->shape[2]; c.kw = w->shape[3];
+    FxConvAttrs& a = c.conv();
+    a.C = xs[1]; a.H = xs[2]; a.W = xs[3];
+    a.M = w->shape[0]; a.kh = w->shape[2]; a.kw = w->shape[3];
     auto st = n.attr_ints("strides", {1, 1});
-    c.sh = st[0]; c.sw = st[1];
+    a.sh = st[0]; a.sw = st[1];
     auto p = n.attr_ints("pads", {0, 0, 0, 0});
-    c.pads = {p[0], p[1], p[2], p[3]};
-    c.groups = n.attr_int("group", 1);
+    a.pads = {p[0], p[1], p[2], p[3]};
+    a.groups = n.attr_int("group", 1);
     emit_weighted(n, std::move(c), x, w->data, b ? &b->data : nullptr);
   }
 
@@ -273,10 +271,11 @@ class Lowering {
       bq.resize(b->size());
       for (std::size_t k = 0; k < bq.size(); ++k) bq[k] = round_fixed((*b)[k], s_in + fw);
     }
-    node.has_bias = b != nullptr;
-    node.weight_bits = weight_bits_of(wq);
-    if (node.weight_bits > 32) unsupported(n, "weights need " + std::to_string(node.weight_bits) + " bits (at most 32)");
-    node.weight_index = add_weights(std::move(wq), std::move(bq));
+    FxWeightsRef& ref = *node.weights();
+    ref.has_bias = b != nullptr;
+    ref.weight_bits = weight_bits_of(wq);
+    if (ref.weight_bits > 32) unsupported(n, "weights need " + std::to_string(ref.weight_bits) + " bits (at most 32)");
+    ref.index = add_weights(std::move(wq), std::move(bq));
     bind(n, {emit(std::move(node), n.outputs[0], out_shape(n), s_in + fw, range_of(n.outputs[0])), false});
   }
 
@@ -285,12 +284,11 @@ class Lowering {
     Lowered x = get(n, 0);
     const Shape& xs = val(x.index).shape;
     if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
-    FxNode c;
-    c.op = FxOp::kGemm;
+    FxNode c = FxNode::of(FxOp::kGemm);
     c.name = n.name;
-    c.K = xs[1];
-    c.N = w->shape[0];
-    if (b && static_cast<I64>(b->data.size()) != c.N) unsupported(n, "bias must have one value per output");
+    c.gemm().K = xs[1];
+    c.gemm().N = w->shape[0];
+    if (b && static_cast<I64>(b->data.size()) != c.gemm().N) unsupported(n, "bias must have one value per output");
     emit_weighted(n, std::move(c), x, w->data, b ? &b->data : nullptr);
   }
 
@@ -298,11 +296,10 @@ class Lowering {
   void affine(const Node& n, const Lowered& x_in, const std::vector<double>& gamma, const std::vector<double>& beta) {
     const Shape& xs = val(x_in.index).shape;
     if (xs.size() < 2 || xs[0] != 1) unsupported(n, "input must be [1,C,...]");
-    FxNode a;
-    a.op = FxOp::kAffine;
+    FxNode a = FxNode::of(FxOp::kAffine);
     a.name = n.name;
-    a.C = xs[1];
-    a.inner = element_count(xs) / std::max<I64>(1, xs[1]);
+    a.affine().C = xs[1];
+    a.affine().inner = element_count(xs) / std::max<I64>(1, xs[1]);
     emit_weighted(n, std::move(a), x_in, gamma, beta.empty() ? nullptr : &beta);
   }
 
@@ -321,24 +318,21 @@ class Lowering {
 
   void relu(const Node& n) {
     Lowered x = get(n, 0);
-    FxNode r;
-    r.op = FxOp::kRelu;
+    FxNode r = FxNode::of(FxOp::kRelu);
     r.name = n.name;
     r.inputs = {x.index};
     bind(n, {emit(r, n.outputs[0], out_shape(n), val(x.index).scale, range_of(n.outputs[0])), true});
   }
 
   std::size_t add_public(const Node& n, std::size_t x, double c, const std::string& tag) {
-    FxNode a;
-    a.op = FxOp::kAddPublic;
+    FxNode a = FxNode::of(FxOp::kAddPublic);
     a.name = n.name;
     a.inputs = {x};
-    a.constant = round_fixed(c, val(x).scale);
+    a.add_public().constant = round_fixed(c, val(x).scale);
     return emit(a, n.outputs[0] + tag, val(x).shape, val(x).scale, max_abs_[x] + std::fabs(c));
   }
   std::size_t relu_of(const Node& n, std::size_t x, const std::string& tag) {
-    FxNode r;
-    r.op = FxOp::kRelu;
+    FxNode r = FxNode::of(FxOp::kRelu);
     r.name = n.name;
     r.inputs = {x};
     return emit(r, n.outputs[0] + tag, val(x).shape, val(x).scale, max_abs_[x]);
@@ -355,8 +349,7 @@ class Lowering {
     int scale = val(x.index).scale;
     const Shape& shape = out_shape(n);
     auto sub = [&](std::size_t a, std::size_t b) {
-      FxNode s;
-      s.op = FxOp::kSub;
+      FxNode s = FxNode::of(FxOp::kSub);
       s.name = n.name;
       s.inputs = {a, b};
       return emit(s, n.outputs[0] + "/sub", shape, scale, max_abs_[a] + max_abs_[b]);
@@ -387,8 +380,7 @@ class Lowering {
       const Tensor& c = c0 ? *c0 : *c1;
       Lowered x = get(n, c0 ? 1 : 0);
       if (val(x.index).shape != ys) unsupported(n, "the runtime operand must have the output shape");
-      FxNode a;
-      a.op = FxOp::kAddConst;
+      FxNode a = FxNode::of(FxOp::kAddConst);
       a.name = n.name;
       a.inputs = {x.index};
       // Expand the constant to the output shape (numpy broadcasting), quantised at x's scale.
@@ -409,7 +401,7 @@ class Lowering {
         double v = c.data[at(src)];
         cq[at(e)] = round_fixed(is_sub ? -v : v, val(x.index).scale);
       }
-      a.weight_index = add_weights(std::move(cq), {});
+      a.weights()->index = add_weights(std::move(cq), {});
       bind(n, {emit(a, n.outputs[0], ys, val(x.index).scale, range_of(n.outputs[0])), false});
       return;
     }
@@ -425,8 +417,7 @@ class Lowering {
     int scale = std::max(val(a.index).scale, val(b.index).scale);
     a = scale_to(a, scale);
     b = scale_to(b, scale);
-    FxNode s;
-    s.op = is_sub ? FxOp::kSub : FxOp::kAdd;
+    FxNode s = FxNode::of(is_sub ? FxOp::kSub : FxOp::kAdd);
     s.name = n.name;
     s.inputs = {a.index, b.index};
     bind(n, {emit(s, n.outputs[0], ys, val(a.index).scale, range_of(n.outputs[0])), false});
@@ -462,21 +453,17 @@ class Lowering {
     }
     Lowered a = at_f(get(n, 0)), b = at_f(get(n, 1));
     const Shape& ys = out_shape(n);
-    FxNode m;
+    const bool square = n.inputs[0] == n.inputs[1];
+    if (!square && (val(a.index).shape != ys || val(b.index).shape != ys))
+      unsupported(n, "broadcasting between two runtime tensors");
+    FxNode m = FxNode::of(square ? FxOp::kSquare : FxOp::kMul);
     m.name = n.name;
-    if (n.inputs[0] == n.inputs[1]) {
-      m.op = FxOp::kSquare;
-      m.inputs = {a.index};
-    } else {
-      if (val(a.index).shape != ys || val(b.index).shape != ys) unsupported(n, "broadcasting between two runtime tensors");
-      m.op = FxOp::kMul;
-      m.inputs = {a.index, b.index};
-    }
+    m.inputs = square ? std::vector<std::size_t>{a.index} : std::vector<std::size_t>{a.index, b.index};
     const int scale = val(a.index).scale + val(m.op == FxOp::kSquare ? a.index : b.index).scale;  // 2f, or lower per tensor
     bind(n, {emit(m, n.outputs[0], ys, scale, range_of(n.outputs[0])), n.inputs[0] == n.inputs[1]});
   }
 
-  void pool_shape(const Node& n, FxNode& p, const Shape& xs) {
+  void pool_shape(const Node& n, FxPoolAttrs& p, const Shape& xs) {
     if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
     p.C = xs[1]; p.H = xs[2]; p.W = xs[3];
     if (n.op_type == "GlobalAveragePool") {
@@ -489,36 +476,33 @@ class Lowering {
     auto pd = n.attr_ints("pads", {0, 0, 0, 0});
     if (ks.size() != 2 || st.size() != 2 || pd.size() != 4) unsupported(n, "only 2-D pooling");
     p.kh = ks[0]; p.kw = ks[1]; p.sh = st[0]; p.sw = st[1];
-    p.pads = pd;
+    std::copy(pd.begin(), pd.end(), p.pads.begin());
   }
 
   void maxpool(const Node& n) {
     Lowered x = get(n, 0);
-    FxNode p;
-    p.op = FxOp::kMaxPool;
+    FxNode p = FxNode::of(FxOp::kMaxPool);
     p.name = n.name;
     p.inputs = {x.index};
-    pool_shape(n, p, val(x.index).shape);
+    pool_shape(n, p.pool(), val(x.index).shape);
     bind(n, {emit(p, n.outputs[0], out_shape(n), val(x.index).scale, range_of(n.outputs[0])), x.nonneg});
   }
 
   void avgpool(const Node& n) {
     Lowered x = at_f(get(n, 0));
-    FxNode p;
-    p.op = FxOp::kAvgPool;
+    FxNode p = FxNode::of(FxOp::kAvgPool);
     p.name = n.name;
     p.inputs = {x.index};
-    pool_shape(n, p, val(x.index).shape);
-    p.count_include_pad = n.attr_int("count_include_pad", 0) != 0;
-    I64 kmax = p.kh * p.kw;
+    pool_shape(n, p.pool(), val(x.index).shape);
+    p.pool().count_include_pad = n.attr_int("count_include_pad", 0) != 0;
+    I64 kmax = p.pool().kh * p.pool().kw;
     if (kmax > (I64{1} << (f_ + 1))) unsupported(n, "window larger than 2^(f+1): the multiplier would be 0");
     bind(n, {emit(p, n.outputs[0], out_shape(n), val(x.index).scale + f_, range_of(n.outputs[0])), x.nonneg});
   }
 
   void reshape(const Node& n) {
     Lowered x = get(n, 0);
-    FxNode r;
-    r.op = FxOp::kReshape;
+    FxNode r = FxNode::of(FxOp::kReshape);
     r.name = n.name;
     r.inputs = {x.index};
     double m = max_abs_[x.index];
@@ -527,14 +511,13 @@ class Lowering {
 
   void slice(const Node& n) {
     Lowered x = get(n, 0);
-    FxNode s;
-    s.op = FxOp::kSlice;
+    FxNode s = FxNode::of(FxOp::kSlice);
     s.name = n.name;
     s.inputs = {x.index};
-    s.starts = n.attr_ints("starts");
-    s.steps = n.attr_ints("steps");
+    s.slice().starts = n.attr_ints("starts");
+    s.slice().steps = n.attr_ints("steps");
     // The private slice (linear::strided_slice) and the plan take positive steps only.
-    if (std::any_of(s.steps.begin(), s.steps.end(), [](std::int64_t v) { return v < 1; }))
+    if (std::any_of(s.slice().steps.begin(), s.slice().steps.end(), [](std::int64_t v) { return v < 1; }))
       unsupported(n, "negative Slice steps (reversal)");
     low_[n.outputs[0]] = {emit(s, n.outputs[0], out_shape(n), val(x.index).scale, max_abs_[x.index]), x.nonneg};
   }
@@ -542,11 +525,10 @@ class Lowering {
   void pad(const Node& n) {
     Lowered x = get(n, 0);
     if (n.attr_float("value", 0.0f) != 0.0f) unsupported(n, "only zero padding");
-    FxNode p;
-    p.op = FxOp::kPad;
+    FxNode p = FxNode::of(FxOp::kPad);
     p.name = n.name;
     p.inputs = {x.index};
-    p.pads = n.attr_ints("pads");
+    p.pad().pads = n.attr_ints("pads");
     low_[n.outputs[0]] = {emit(p, n.outputs[0], out_shape(n), val(x.index).scale, max_abs_[x.index]), x.nonneg};
   }
 
@@ -557,10 +539,9 @@ class Lowering {
       xs.push_back(get(n, k));
       same = same && val(xs.back().index).scale == val(xs[0].index).scale;
     }
-    FxNode c;
-    c.op = FxOp::kConcat;
+    FxNode c = FxNode::of(FxOp::kConcat);
     c.name = n.name;
-    c.axis = n.attr_int("axis", 0);
+    c.concat().axis = n.attr_int("axis", 0);
     if (!same) {  // a common scale: f, or the largest below it (per-tensor scales)
       int top = 0;
       for (auto& x : xs) top = std::max(top, val((x = at_f(x)).index).scale);
@@ -638,11 +619,10 @@ class Lowering {
                                                      std::to_string(ring) + " ring bits (> 64)");
       auto key = std::make_pair(v, ring);
       if (auto it = converted.find(key); it != converted.end()) return it->second;
-      FxNode c;
-      c.op = have < ring ? FxOp::kExtend : FxOp::kReduce;
+      FxNode c = FxNode::of(have < ring ? FxOp::kExtend : FxOp::kReduce);
       c.name = p.values[v].name;
       c.inputs = {v};
-      c.nonneg = nonneg[v];
+      if (c.op == FxOp::kExtend) c.extend().nonneg = nonneg[v];
       const std::size_t out = add_value(p.values[v].name + "@l" + std::to_string(ring), p.values[v].shape,
                                         p.values[v].scale, max_abs_[v]);
       p.values[out].ring_bits = ring;
@@ -656,12 +636,13 @@ class Lowering {
       const bool comparison = n.op == FxOp::kRelu || n.op == FxOp::kMaxPool || n.op == FxOp::kTrunc;
       const bool he = n.op == FxOp::kConv || n.op == FxOp::kGemm || n.op == FxOp::kAffine;
       int ring = comparison ? p.values[n.inputs.at(0)].ring_bits : needs(n.output, he);
-      if (n.op == FxOp::kTrunc) ring = std::max(ring, n.shift + 2);
+      if (n.op == FxOp::kTrunc) ring = std::max(ring, n.shift().shift + 2);
       for (auto& v : n.inputs) v = convert(v, ring);
       p.values[n.output].ring_bits = ring;
       // A truncation moves into its output's smaller ring when that fits below ℓ_in − shift
       // (truncate-and-reduce: cheaper than the truncation, and the reduction comes with it).
-      if (n.op == FxOp::kTrunc && needs(n.output, false) <= ring - n.shift) p.values[n.output].ring_bits = needs(n.output, false);
+      if (n.op == FxOp::kTrunc && needs(n.output, false) <= ring - n.shift().shift)
+        p.values[n.output].ring_bits = needs(n.output, false);
       bool nn_out = false;
       switch (n.op) {
         case FxOp::kRelu:

@@ -95,29 +95,31 @@ class Reference {
       case FxOp::kConv: conv(n, y); break;
       case FxOp::kGemm: {
         const auto& x = in(n, 0);
-        const auto& e = w[n.weight_index];
-        const std::size_t rows = x.size() / at(n.K);
+        const I64 K = n.gemm().K, N = n.gemm().N;
+        const auto& e = w[n.gemm().index];
+        const std::size_t rows = x.size() / at(K);
         for (std::size_t r = 0; r < rows; ++r)
-          for (I64 j = 0; j < n.N; ++j) {
+          for (I64 j = 0; j < N; ++j) {
             u64 acc = e.b.empty() ? 0 : static_cast<u64>(e.b[at(j)]);
-            for (I64 k = 0; k < n.K; ++k) acc += static_cast<u64>(e.w[at(j * n.K + k)]) * x[r * at(n.K) + at(k)];
-            y[r * at(n.N) + at(j)] = acc;
+            for (I64 k = 0; k < K; ++k) acc += static_cast<u64>(e.w[at(j * K + k)]) * x[r * at(K) + at(k)];
+            y[r * at(N) + at(j)] = acc;
           }
         break;
       }
       case FxOp::kAffine: {
         const auto& x = in(n, 0);
-        const auto& e = w[n.weight_index];
-        for (I64 c = 0; c < n.C; ++c)
-          for (I64 q = 0; q < n.inner; ++q) {
-            std::size_t k = at(c * n.inner + q);
+        const auto& a = n.affine();
+        const auto& e = w[a.index];
+        for (I64 c = 0; c < a.C; ++c)
+          for (I64 q = 0; q < a.inner; ++q) {
+            std::size_t k = at(c * a.inner + q);
             y[k] = static_cast<u64>(e.w[at(c)]) * x[k] + (e.b.empty() ? 0 : static_cast<u64>(e.b[at(c)]));
           }
         break;
       }
       case FxOp::kTrunc: {
         const auto& x = in(n, 0);
-        for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<u64>(sx(x[k]) >> n.shift);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<u64>(sx(x[k]) >> n.shift().shift);
         break;
       }
       case FxOp::kRelu: {
@@ -133,18 +135,18 @@ class Reference {
       }
       case FxOp::kAddConst: {
         const auto& x = in(n, 0);
-        const auto& c = w[n.weight_index].w;
+        const auto& c = w[n.weights()->index].w;
         for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(c[k]);
         break;
       }
       case FxOp::kAddPublic: {
         const auto& x = in(n, 0);
-        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(n.constant);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(n.add_public().constant);
         break;
       }
       case FxOp::kScaleUp: {
         const auto& x = in(n, 0);
-        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] << n.shift;
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] << n.shift().shift;
         break;
       }
       case FxOp::kSquare: {
@@ -170,25 +172,25 @@ class Reference {
 
   void conv(const FxNode& n, std::vector<u64>& y) {
     const auto& x = in(n, 0);
-    const auto& e = m_.weights.entries[n.weight_index];
-    I64 OH = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
-    I64 OW = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
-    I64 Cg = n.C / n.groups, Mg = n.M / n.groups;
-    for (I64 m = 0; m < n.M; ++m) {
+    const FxConvAttrs& a = n.conv();
+    const auto& e = m_.weights.entries[a.index];
+    const I64 OH = a.out_h(), OW = a.out_w();
+    I64 Cg = a.C / a.groups, Mg = a.M / a.groups;
+    for (I64 m = 0; m < a.M; ++m) {
       I64 g = m / Mg;
       u64 b = e.b.empty() ? 0 : static_cast<u64>(e.b[at(m)]);
       for (I64 oh = 0; oh < OH; ++oh)
         for (I64 ow = 0; ow < OW; ++ow) {
           u64 acc = b;
           for (I64 c = 0; c < Cg; ++c)
-            for (I64 ky = 0; ky < n.kh; ++ky) {
-              I64 ih = oh * n.sh - n.pads[0] + ky;
-              if (ih < 0 || ih >= n.H) continue;
-              for (I64 kx = 0; kx < n.kw; ++kx) {
-                I64 iw = ow * n.sw - n.pads[1] + kx;
-                if (iw < 0 || iw >= n.W) continue;
-                acc += static_cast<u64>(e.w[at(((m * Cg + c) * n.kh + ky) * n.kw + kx)]) *
-                       x[at(((g * Cg + c) * n.H + ih) * n.W + iw)];
+            for (I64 ky = 0; ky < a.kh; ++ky) {
+              I64 ih = oh * a.sh - a.pads[0] + ky;
+              if (ih < 0 || ih >= a.H) continue;
+              for (I64 kx = 0; kx < a.kw; ++kx) {
+                I64 iw = ow * a.sw - a.pads[1] + kx;
+                if (iw < 0 || iw >= a.W) continue;
+                acc += static_cast<u64>(e.w[at(((m * Cg + c) * a.kh + ky) * a.kw + kx)]) *
+                       x[at(((g * Cg + c) * a.H + ih) * a.W + iw)];
               }
             }
           y[at((m * OH + oh) * OW + ow)] = acc;
@@ -199,26 +201,26 @@ class Reference {
   void pool(const FxNode& n, std::vector<u64>& y) {
     const auto& x = in(n, 0);
     bool is_max = n.op == FxOp::kMaxPool;
-    I64 OH = window_out(n.H, n.kh, n.sh, n.pads[0], n.pads[2]);
-    I64 OW = window_out(n.W, n.kw, n.sw, n.pads[1], n.pads[3]);
+    const FxPoolAttrs& a = n.pool();
+    const I64 OH = a.out_h(), OW = a.out_w();
     const I64 pad_value = -(I64{1} << (bits_ - 2));
-    for (I64 c = 0; c < n.C; ++c)
+    for (I64 c = 0; c < a.C; ++c)
       for (I64 oh = 0; oh < OH; ++oh)
         for (I64 ow = 0; ow < OW; ++ow) {
           I64 best = std::numeric_limits<I64>::min();
           u64 sum = 0;
           I64 cnt = 0, padded = 0;
-          for (I64 ky = 0; ky < n.kh; ++ky)
-            for (I64 kx = 0; kx < n.kw; ++kx) {
-              I64 ih = oh * n.sh - n.pads[0] + ky, iw = ow * n.sw - n.pads[1] + kx;
-              bool inside = ih >= 0 && ih < n.H && iw >= 0 && iw < n.W;
+          for (I64 ky = 0; ky < a.kh; ++ky)
+            for (I64 kx = 0; kx < a.kw; ++kx) {
+              I64 ih = oh * a.sh - a.pads[0] + ky, iw = ow * a.sw - a.pads[1] + kx;
+              bool inside = ih >= 0 && ih < a.H && iw >= 0 && iw < a.W;
               // count_include_pad counts window positions inside the padded input
-              if (ih >= -n.pads[0] && ih < n.H + n.pads[2] && iw >= -n.pads[1] && iw < n.W + n.pads[3]) ++padded;
+              if (ih >= -a.pads[0] && ih < a.H + a.pads[2] && iw >= -a.pads[1] && iw < a.W + a.pads[3]) ++padded;
               if (!inside) {
                 best = std::max(best, pad_value);
                 continue;
               }
-              u64 v = x[at((c * n.H + ih) * n.W + iw)];
+              u64 v = x[at((c * a.H + ih) * a.W + iw)];
               best = std::max(best, sx(v));
               sum += v;
               ++cnt;
@@ -227,7 +229,7 @@ class Reference {
           if (is_max) {
             y[o] = static_cast<u64>(best);
           } else {
-            I64 k = n.count_include_pad ? padded : cnt;
+            I64 k = a.count_include_pad ? padded : cnt;
             u64 mult = (u64{1} << p_.frac_bits) + static_cast<u64>(k / 2);
             mult /= static_cast<u64>(std::max<I64>(k, 1));
             y[o] = sum * mult;
@@ -238,11 +240,11 @@ class Reference {
   const Shape& shape(std::size_t v) const { return p_.values[v].shape; }
 
   void slice(const FxNode& n, std::vector<u64>& y) {
-    detail::slice_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.starts, n.steps);
+    detail::slice_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.slice().starts, n.slice().steps);
   }
 
   void pad(const FxNode& n, std::vector<u64>& y) {
-    detail::pad_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.pads);
+    detail::pad_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output), n.pad().pads);
   }
 
   void concat(const FxNode& n, std::vector<u64>& y) {
@@ -252,7 +254,7 @@ class Reference {
       parts.push_back(&in(n, k));
       shapes.push_back(&shape(n.inputs[k]));
     }
-    detail::concat_into(parts, shapes, y, shape(n.output), at(n.axis));
+    detail::concat_into(parts, shapes, y, shape(n.output), at(n.concat().axis));
   }
 
   const FixedModel& m_;
@@ -294,6 +296,49 @@ const char* fx_op_name(FxOp op) {
     case FxOp::kReduce: return "Reduce";
   }
   return "?";
+}
+
+FxAttrs fx_default_attrs(FxOp op) {
+  switch (op) {
+    case FxOp::kConv: return FxConvAttrs{};
+    case FxOp::kGemm: return FxGemmAttrs{};
+    case FxOp::kAffine: return FxAffineAttrs{};
+    case FxOp::kAddConst: return FxAddConstAttrs{};
+    case FxOp::kMaxPool:
+    case FxOp::kAvgPool: return FxPoolAttrs{};
+    case FxOp::kTrunc:
+    case FxOp::kScaleUp: return FxShiftAttrs{};
+    case FxOp::kExtend: return FxExtendAttrs{};
+    case FxOp::kAddPublic: return FxAddPublicAttrs{};
+    case FxOp::kPad: return FxPadAttrs{};
+    case FxOp::kSlice: return FxSliceAttrs{};
+    case FxOp::kConcat: return FxConcatAttrs{};
+    case FxOp::kRelu:
+    case FxOp::kAdd:
+    case FxOp::kSub:
+    case FxOp::kSquare:
+    case FxOp::kMul:
+    case FxOp::kReshape:
+    case FxOp::kReduce: return std::monostate{};
+  }
+  return std::monostate{};
+}
+
+bool fx_attrs_match(FxOp op, const FxAttrs& attrs) { return fx_default_attrs(op).index() == attrs.index(); }
+
+const FxWeightsRef* FxNode::weights() const {
+  switch (op) {
+    case FxOp::kConv: return &conv();
+    case FxOp::kGemm: return &gemm();
+    case FxOp::kAffine: return &affine();
+    case FxOp::kAddConst: return &as<FxAddConstAttrs>();
+    default: return nullptr;
+  }
+}
+
+void FxNode::attrs_mismatch() const {
+  throw Error(ErrorCode::kInvalidArgument,
+              "fixed plan: node '" + name + "' (" + fx_op_name(op) + ") holds the attributes of another op");
 }
 
 std::vector<std::vector<std::uint64_t>> run_fixed_all(const FixedModel& model, const std::vector<std::uint64_t>& input) {

@@ -186,7 +186,8 @@ class Exec {
 
   void pool(const Node& n, Tensor& y) {
     const Tensor& x = in(n, 0);
-    std::vector<I64> ks = n.attr_ints("kernel_shape"), st = n.attr_ints("strides"), pads = n.attr_ints("pads");
+    std::vector<I64> ks = n.attr_ints("kernel_shape"), st = n.attr_ints("strides", {1, 1}),
+                     pads = n.attr_ints("pads", {0, 0, 0, 0});
     bool is_max = n.op_type == "MaxPool";
     bool include_pad = n.attr_int("count_include_pad", 0) != 0;
     I64 NC = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3], OH = y.shape[2], OW = y.shape[3];

@@ -20,10 +20,11 @@ class CheetahBn final : public Strategy {
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     linear::BnMeta m;
-    m.C = at(n.C);
+    const auto& a = n.affine();
+    m.C = at(a.C);
     m.H = 1;
-    m.W = at(n.inner);
-    m.weight_bits = n.weight_bits;
+    m.W = at(a.inner);
+    m.weight_bits = a.weight_bits;
     return std::make_unique<HePlanned<linear::CheetahBnStrategy, linear::PreparedBn>>(
         n, linear::CheetahBnStrategy(ctx.he_for(ctx.ring(n.output)), m), kOps);
   }

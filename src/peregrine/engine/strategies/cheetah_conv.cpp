@@ -8,13 +8,14 @@ namespace peregrine::engine::detail {
 namespace {
 
 linear::Conv2dMeta conv_meta(const nn::FxNode& n) {
+  const nn::FxConvAttrs& a = n.conv();
   linear::Conv2dMeta m;
-  m.C = at(n.C); m.H = at(n.H); m.W = at(n.W);
-  m.M = at(n.M); m.kh = at(n.kh); m.kw = at(n.kw);
-  m.stride_h = at(n.sh); m.stride_w = at(n.sw);
-  m.pad_top = at(n.pads[0]); m.pad_left = at(n.pads[1]); m.pad_bottom = at(n.pads[2]); m.pad_right = at(n.pads[3]);
-  m.groups = at(n.groups);
-  m.weight_bits = n.weight_bits;
+  m.C = at(a.C); m.H = at(a.H); m.W = at(a.W);
+  m.M = at(a.M); m.kh = at(a.kh); m.kw = at(a.kw);
+  m.stride_h = at(a.sh); m.stride_w = at(a.sw);
+  m.pad_top = at(a.pads[0]); m.pad_left = at(a.pads[1]); m.pad_bottom = at(a.pads[2]); m.pad_right = at(a.pads[3]);
+  m.groups = at(a.groups);
+  m.weight_bits = a.weight_bits;
   return m;
 }
 

@@ -22,10 +22,10 @@ class CheetahFc final : public Strategy {
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     linear::FcMeta m;
-    m.in_features = at(n.K);
-    m.out_features = at(n.N);
+    m.in_features = at(n.gemm().K);
+    m.out_features = at(n.gemm().N);
     m.batch = at(nn::element_count(ctx.plan.values.at(n.inputs.at(0)).shape)) / std::max<std::size_t>(1, m.in_features);
-    m.weight_bits = n.weight_bits;
+    m.weight_bits = n.gemm().weight_bits;
     return std::make_unique<HePlanned<linear::CheetahFcStrategy, linear::PreparedFc>>(
         n, linear::CheetahFcStrategy(ctx.he_for(ctx.ring(n.output)), m), kOps);
   }

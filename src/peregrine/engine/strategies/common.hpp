@@ -55,9 +55,10 @@ inline Cost ot_cost(const mpc::ProtocolCost& p) {
 /// The server's share of a node's weights entry, or kInvalidArgument when the plan's index is out
 /// of range of the weights (a server-side model inconsistency).
 inline const nn::FixedWeights::Entry& weights_of(const nn::FixedWeights& w, const nn::FxNode& n) {
-  if (n.weight_index >= w.entries.size())
+  const nn::FxWeightsRef* ref = n.weights();
+  if (!ref || ref->index >= w.entries.size())
     throw Error(ErrorCode::kInvalidArgument, "node '" + n.name + "': weight index out of range");
-  return w.entries[n.weight_index];
+  return w.entries[ref->index];
 }
 
 /// A planned layer whose driver is a function of (context, inputs): OT protocols and local moves.
@@ -84,7 +85,7 @@ std::unique_ptr<PlannedLayer> fn_layer(Cost c, F f) {
 /// plan puts the result in a smaller ring (no wrap needed), else the truncation in the input's ring.
 inline std::unique_ptr<PlannedLayer> truncation_layer(const nn::FxNode& n, const PlanContext& ctx, mpc::TruncMode mode,
                                                       mpc::MsbHint hint) {
-  const int shift = n.shift, in_bits = ctx.ring(n.inputs.at(0)), out_bits = ctx.ring(n.output);
+  const int shift = n.shift().shift, in_bits = ctx.ring(n.inputs.at(0)), out_bits = ctx.ring(n.output);
   const std::size_t count = output_count(n, ctx);
   if (out_bits < in_bits)
     return fn_layer(ot_cost(mpc::truncate_reduce_cost(count, in_bits, mode, ctx.profile.ot)),

@@ -17,7 +17,7 @@ class Extend final : public Strategy {
                  : "signed extension into a larger ring: wrap by a millionaire on m bits + B2A (SiRNN §4)";
   }
   bool applies(const nn::FxNode& n, const PlanContext&) const override {
-    return n.op == nn::FxOp::kExtend && n.nonneg == msb0_;
+    return n.op == nn::FxOp::kExtend && n.extend().nonneg == msb0_;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     const int from = ctx.ring(n.inputs.at(0)), to = ctx.ring(n.output);

@@ -61,26 +61,30 @@ class Planned final : public PlannedLayer {
         }
         return y;
       }
-      case FxOp::kAddPublic: return mpc::add_public(x, static_cast<std::uint64_t>(n.constant) & mask_, c.party);
-      case FxOp::kScaleUp: return mpc::mul_public(x, std::uint64_t{1} << n.shift);
-      case FxOp::kAvgPool:
-        return linear::avg_pool_sum(x, at(n.C), at(n.H), at(n.W), at(n.kh), at(n.kw), at(n.sh), at(n.sw),
-                                    at(n.pads[0]), at(n.pads[2]), at(n.pads[1]), at(n.pads[3]), frac_bits_,
-                                    c.party, n.count_include_pad);
+      case FxOp::kAddPublic: return mpc::add_public(x, static_cast<std::uint64_t>(n.add_public().constant) & mask_, c.party);
+      case FxOp::kScaleUp: return mpc::mul_public(x, std::uint64_t{1} << n.shift().shift);
+      case FxOp::kAvgPool: {
+        const auto& p = n.pool();
+        return linear::avg_pool_sum(x, at(p.C), at(p.H), at(p.W), at(p.kh), at(p.kw), at(p.sh), at(p.sw),
+                                    at(p.pads[0]), at(p.pads[2]), at(p.pads[1]), at(p.pads[3]), frac_bits_,
+                                    c.party, p.count_include_pad);
+      }
       case FxOp::kPad: {
         const std::size_t rank = in_dims_[0].size();
-        linear::Dims b(n.pads.begin(), n.pads.begin() + static_cast<std::ptrdiff_t>(rank));
-        linear::Dims e(n.pads.begin() + static_cast<std::ptrdiff_t>(rank), n.pads.end());
+        const auto& pads = n.pad().pads;
+        linear::Dims b(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(rank));
+        linear::Dims e(pads.begin() + static_cast<std::ptrdiff_t>(rank), pads.end());
         return linear::zero_pad(x, in_dims_[0], b, e);
       }
       case FxOp::kSlice: {
         const auto& xs = in_dims_[0];
+        const auto& [starts, steps] = n.slice();
         std::vector<std::int64_t> ends(xs.size());
         for (std::size_t d = 0; d < xs.size(); ++d) {
           const auto y = static_cast<std::int64_t>(out_dims_[d]);
-          ends[d] = y == 0 ? n.starts[d] : n.starts[d] + (y - 1) * n.steps[d] + 1;
+          ends[d] = y == 0 ? starts[d] : starts[d] + (y - 1) * steps[d] + 1;
         }
-        return linear::strided_slice(x, xs, n.starts, ends, n.steps);
+        return linear::strided_slice(x, xs, starts, ends, steps);
       }
       case FxOp::kReshape: return linear::reshape(x, in_dims_[0], out_dims_);
       case FxOp::kReduce: {  // (x_0 mod 2^m) + (x_1 mod 2^m) = x mod 2^m: local
@@ -91,7 +95,7 @@ class Planned final : public PlannedLayer {
       case FxOp::kConcat: {
         std::vector<mpc::ArithShares> parts;
         for (const mpc::ArithShares* p : in) parts.push_back(*p);
-        return linear::concat(parts, in_dims_, at(n.axis));
+        return linear::concat(parts, in_dims_, at(n.concat().axis));
       }
       default: break;
     }

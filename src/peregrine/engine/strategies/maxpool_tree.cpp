@@ -7,7 +7,7 @@
 namespace peregrine::engine::detail {
 namespace {
 
-mpc::ArithShares maxpool(PartyContext& c, const nn::FxNode& n, const mpc::ArithShares& in, int ring_bits) {
+mpc::ArithShares maxpool(PartyContext& c, const nn::FxPoolAttrs& n, const mpc::ArithShares& in, int ring_bits) {
   mpc::ArithShares x = in;
   std::size_t H = at(n.H), W = at(n.W);
   const bool padded = n.pads[0] || n.pads[1] || n.pads[2] || n.pads[3];
@@ -39,9 +39,9 @@ class MaxpoolTree final : public Strategy {
   bool applies(const nn::FxNode& n, const PlanContext&) const override { return n.op == nn::FxOp::kMaxPool; }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     const int ell = ctx.ring(n.inputs.at(0));
-    return fn_layer(ot_cost(mpc::maxpool_cost(output_count(n, ctx), at(n.kh * n.kw), ell, ctx.profile.ot)),
-                    [n, ell](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
-                      return maxpool(c, n, *in[0], ell);
+    return fn_layer(ot_cost(mpc::maxpool_cost(output_count(n, ctx), at(n.pool().kh * n.pool().kw), ell, ctx.profile.ot)),
+                    [p = n.pool(), ell](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
+                      return maxpool(c, p, *in[0], ell);
                     });
   }
 };

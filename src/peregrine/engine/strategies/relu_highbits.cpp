@@ -22,7 +22,7 @@ int truncating_shift(std::size_t v, const PlanContext& ctx, int depth = 0) {
     const nn::FxNode& t = ctx.plan.nodes.at(r);
     int s = 0;
     switch (t.op) {
-      case nn::FxOp::kTrunc: s = t.nonneg ? t.shift : 0; break;
+      case nn::FxOp::kTrunc: s = t.shift().nonneg ? t.shift().shift : 0; break;
       case nn::FxOp::kSlice:
       case nn::FxOp::kPad:
       case nn::FxOp::kReshape:

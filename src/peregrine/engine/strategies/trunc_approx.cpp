@@ -20,7 +20,7 @@ class TruncApprox final : public Strategy {
     return n.op == nn::FxOp::kTrunc && ctx.fidelity == Fidelity::kApprox;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return truncation_layer(n, ctx, mpc::TruncMode::kApprox, n.nonneg ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
+    return truncation_layer(n, ctx, mpc::TruncMode::kApprox, n.shift().nonneg ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
   }
 
 };

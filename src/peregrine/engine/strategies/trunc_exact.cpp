@@ -15,7 +15,7 @@ class TruncExact final : public Strategy {
                  : "exact truncation: wrap and low-carry millionaires (CrypTFlow2 §5)";
   }
   bool applies(const nn::FxNode& n, const PlanContext&) const override {
-    return n.op == nn::FxOp::kTrunc && n.nonneg == msb0_;
+    return n.op == nn::FxOp::kTrunc && n.shift().nonneg == msb0_;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     return truncation_layer(n, ctx, mpc::TruncMode::kExact, msb0_ ? mpc::MsbHint::kZero : mpc::MsbHint::kUnknown);
