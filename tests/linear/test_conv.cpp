@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "peregrine/he/keys.hpp"
 #include "peregrine/he/params.hpp"
 #include "peregrine/linear/conv.hpp"
+#include "peregrine/linear/depthwise.hpp"
 #include "peregrine/nn/fixed.hpp"
 
 using namespace peregrine;
@@ -58,7 +60,10 @@ std::vector<u64> reference_conv(const Conv2dMeta& m, const std::vector<u64>& x, 
   return nn::run_fixed_node(model, 0, {x});
 }
 
-test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, bool with_bias = true) {
+/// One two-party run of the conv `m` with the Cheetah strategy (policy), or with the Falcon
+/// depthwise strategy when `dw` holds its families (empty: all).
+test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, bool with_bias = true,
+                        const std::optional<std::vector<DwFamily>>& dw = std::nullopt) {
   auto P = he::HeParams::cheetah(ell);
   const u64 tmask = P->t() - 1;
   Prg gen = Prg::from_seed(seed(tag));
@@ -86,14 +91,24 @@ test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::ui
     for (auto& v : b) v = static_cast<std::int64_t>(gen.next_u64() % (1u << 24)) - (1 << 23);
   }
 
-  CheetahConvStrategy s(P, m, policy);
-  const PreparedConv pw = prepare_conv(s, w, b);
   Prg p0 = Prg::from_seed(seed(100 + tag)), p1 = Prg::from_seed(seed(200 + tag));
-  test::LayerRun r = test::run_layer(
-      P, p1, [&](net::Channel& ch, const HeServer& he) { return conv2d_server(ch, he, s, x0, pw, p0); },
-      [&](net::Channel& ch, const HeClient& he) { return conv2d_client(ch, he, s, x1, p1); });
+  test::LayerRun r;
+  if (dw) {
+    DepthwiseConvStrategy s(P, m, *dw);
+    const PreparedConv pw = prepare_depthwise(s, w, b);
+    r = test::run_layer(
+        P, p1, [&](net::Channel& ch, const HeServer& he) { return depthwise_server(ch, he, s, x0, pw, p0); },
+        [&](net::Channel& ch, const HeClient& he) { return depthwise_client(ch, he, s, x1, p1); });
+    r.model = s.cost();
+  } else {
+    CheetahConvStrategy s(P, m, policy);
+    const PreparedConv pw = prepare_conv(s, w, b);
+    r = test::run_layer(
+        P, p1, [&](net::Channel& ch, const HeServer& he) { return conv2d_server(ch, he, s, x0, pw, p0); },
+        [&](net::Channel& ch, const HeClient& he) { return conv2d_client(ch, he, s, x1, p1); });
+    r.model = s.cost();
+  }
   r.want = reference_conv(m, x, w, b, tmask);
-  r.model = s.cost();
   return r;
 }
 
@@ -385,4 +400,43 @@ TEST(CheetahConv, ServerKernelRunsWithoutAChannel) {
   }
   const std::vector<u64> want = reference_conv(m, x, w, {}, tmask);
   for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ((y[i] + ys[i]) & tmask, want[i]) << i;
+}
+
+// Falcon depthwise packing (linear/depthwise.hpp, TECHNIQUES.md §2): two-party runs exact against
+// the one reference convolution, measured bytes equal to the cost model, on the depthwise shapes
+// of MobileNetV2 at CIFAR sizes, with the search free and with each layout family forced.
+TEST(FalconDepthwise, MobileNetV2CifarShapesExact) {
+  const std::vector<DwFamily> all;
+  const auto run = [&](const Conv2dMeta& m, std::uint8_t tag, const std::vector<DwFamily>& f, const std::string& what) {
+    test::expect_exact_run(run_conv(m, TilePolicy::kMinBytes, 37, tag, true, f), what);
+  };
+  run(conv(96, 32, 32, 96, 3, 2, 1, 96), 60, all, "dw 96 32x32 stride 2");
+  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 61, all, "dw 144 16x16");
+  run(conv(192, 8, 8, 192, 3, 1, 1, 192), 62, all, "dw 192 8x8");
+  run(conv(384, 4, 4, 384, 3, 1, 1, 384), 63, all, "dw 384 4x4");
+  run(conv(960, 2, 2, 960, 3, 1, 1, 960), 64, all, "dw 960 2x2");
+  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 65, {DwFamily::kApFree}, "dw 144 16x16 ap-free");
+  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 66, {DwFamily::kSchemeB}, "dw 144 16x16 scheme B");
+  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 67, {DwFamily::kGreedy}, "dw 144 16x16 greedy");
+  run(conv(384, 4, 4, 384, 3, 2, 1, 384), 68, {DwFamily::kGreedy}, "dw 384 4x4 stride 2 greedy");
+  run(conv(40, 9, 11, 40, 5, 2, 2, 40), 69, all, "dw 5x5 stride 2, odd sizes");
+  Conv2dMeta r = conv(24, 7, 10, 24, 3, 1, 1, 24);
+  r.kh = 1;
+  r.pad_top = r.pad_bottom = 0;
+  r.weight_bits = 6;
+  test::expect_exact_run(run_conv(r, TilePolicy::kMinBytes, 20, 70, false, all), "dw 1x3, ell 20, no bias");
+}
+
+// The Falcon strategy beats the dense block-diagonal run of the same layer on bytes, and more so
+// as the planes shrink (TECHNIQUES.md §1.2 vs §2.3).
+TEST(FalconDepthwise, CutsTheBlockDiagonalWaste) {
+  auto P = he::HeParams::cheetah(37);
+  for (const Conv2dMeta& m : {conv(144, 16, 16, 144, 3, 1, 1, 144), conv(960, 2, 2, 960, 3, 1, 1, 960)}) {
+    const LayerCost dense = CheetahConvStrategy(P, m).cost(), dw = DepthwiseConvStrategy(P, m).cost();
+    const auto bytes = [](const LayerCost& c) { return c.bytes_client_to_server + c.bytes_server_to_client; };
+    EXPECT_LT(bytes(dw), bytes(dense)) << m.C << "x" << m.H;
+    EXPECT_LT(dw.products, dense.products) << m.C << "x" << m.H;
+  }
+  EXPECT_THROW(DepthwiseConvStrategy(P, conv(16, 8, 8, 32, 3, 1, 1, 16)), Error);  // channel multiplier 2
+  EXPECT_THROW(DepthwiseConvStrategy(P, conv(16, 8, 8, 16, 3, 1, 1, 1)), Error);   // dense
 }

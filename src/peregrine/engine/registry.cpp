@@ -9,6 +9,7 @@
 #define PEREGRINE_STRATEGIES(X)   \
   X(cheetah_conv)                 \
   X(cheetah_conv_opencheetah)     \
+  X(falcon_dw)                    \
   X(cheetah_fc)                   \
   X(cheetah_bn)                   \
   X(relu_millionaire)             \

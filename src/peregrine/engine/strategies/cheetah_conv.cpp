@@ -7,18 +7,6 @@
 namespace peregrine::engine::detail {
 namespace {
 
-linear::Conv2dMeta conv_meta(const nn::FxNode& n) {
-  const nn::FxConvAttrs& a = n.conv();
-  linear::Conv2dMeta m;
-  m.C = at(a.C); m.H = at(a.H); m.W = at(a.W);
-  m.M = at(a.M); m.kh = at(a.kh); m.kw = at(a.kw);
-  m.stride_h = at(a.sh); m.stride_w = at(a.sw);
-  m.pad_top = at(a.pads[0]); m.pad_left = at(a.pads[1]); m.pad_bottom = at(a.pads[2]); m.pad_right = at(a.pads[3]);
-  m.groups = at(a.groups);
-  m.weight_bits = a.weight_bits;
-  return m;
-}
-
 const HeLayerOps<linear::CheetahConvStrategy, linear::PreparedConv> kOps = {
     &linear::prepare_conv, &linear::conv2d_client, &linear::conv2d_server,
     [](const linear::CheetahConvStrategy& s, std::vector<std::pair<std::string, std::uint64_t>>& l) {

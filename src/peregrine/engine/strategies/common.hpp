@@ -8,6 +8,7 @@
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/engine/strategy.hpp"
+#include "peregrine/linear/conv.hpp"
 #include "peregrine/linear/he_layer.hpp"
 #include "peregrine/linear/local_ops.hpp"
 #include "peregrine/mpc/cost.hpp"
@@ -25,6 +26,19 @@ inline linear::Dims dims_of(const nn::Shape& s) {
 
 inline std::size_t output_count(const nn::FxNode& n, const PlanContext& ctx) {
   return at(nn::element_count(ctx.plan.values.at(n.output).shape));
+}
+
+/// The linear/ shape of a kConv node.
+inline linear::Conv2dMeta conv_meta(const nn::FxNode& n) {
+  const nn::FxConvAttrs& a = n.conv();
+  linear::Conv2dMeta m;
+  m.C = at(a.C); m.H = at(a.H); m.W = at(a.W);
+  m.M = at(a.M); m.kh = at(a.kh); m.kw = at(a.kw);
+  m.stride_h = at(a.sh); m.stride_w = at(a.sw);
+  m.pad_top = at(a.pads[0]); m.pad_left = at(a.pads[1]); m.pad_bottom = at(a.pads[2]); m.pad_right = at(a.pads[3]);
+  m.groups = at(a.groups);
+  m.weight_bits = a.weight_bits;
+  return m;
 }
 
 /// Cost of a coefficient-encoded HE layer: its exact bytes, one round, and compute from its

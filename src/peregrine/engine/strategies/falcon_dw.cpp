@@ -1,0 +1,47 @@
+// falcon-dw: depthwise convolution (groups = C = M) with Falcon-style dense packing — several
+// channels per polynomial, one product per output ciphertext, the layout family (AP-free, scheme B,
+// zero-aware greedy) and spatial tile chosen by the communication-aware search of
+// linear/depthwise.hpp (TECHNIQUES.md §2; reconstruction of Falcon, ICCAD 2023). The planner
+// compares it with cheetah-conv's dense block-diagonal run of the same layer by cost.
+#include "peregrine/engine/strategies/common.hpp"
+#include "peregrine/linear/depthwise.hpp"
+
+namespace peregrine::engine::detail {
+namespace {
+
+const HeLayerOps<linear::DepthwiseConvStrategy, linear::PreparedConv> kOps = {
+    &linear::prepare_depthwise, &linear::depthwise_client, &linear::depthwise_server,
+    [](const linear::DepthwiseConvStrategy& s, std::vector<std::pair<std::string, std::uint64_t>>& l) {
+      const auto& t = s.tiling();
+      l.insert(l.end(), {{"tile.Hw", t.Hw},
+                         {"tile.Ww", t.Ww},
+                         {"g", t.layout.g()},
+                         {std::string("family.") + linear::dw_family_name(t.layout.family), 1}});
+    }};
+
+class FalconDw final : public Strategy {
+ public:
+  std::string_view name() const override { return "falcon-dw"; }
+  std::string_view summary() const override {
+    return "HE depthwise conv, Falcon-style packing: g channels per polynomial, AP-free / scheme-B / greedy layout, "
+           "communication-aware tile (TECHNIQUES.md §2)";
+  }
+  bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
+    if (n.op != nn::FxOp::kConv || ctx.he_for(ctx.ring(n.output)) == nullptr) return false;
+    const auto& a = n.conv();
+    return a.groups == a.C && a.M == a.C && a.C > 1;
+  }
+  std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
+    return std::make_unique<HePlanned<linear::DepthwiseConvStrategy, linear::PreparedConv>>(
+        n, linear::DepthwiseConvStrategy(ctx.he_for(ctx.ring(n.output)), conv_meta(n)), kOps);
+  }
+};
+
+}  // namespace
+
+const Strategy& strategy_falcon_dw() {
+  static const FalconDw s;
+  return s;
+}
+
+}  // namespace peregrine::engine::detail
