@@ -105,6 +105,67 @@ TEST(FixedOps, ProductsWrapModuloTheRing) {
   EXPECT_EQ(y[1], 9u);
 }
 
+// Deferred truncation through ReLU6: Conv → Clip(0, 6) clips the conv output above scale 2^f and
+// truncates after it with the sign known (MSB-known protocol), with the same result as the plain
+// order (truncate, then clip) on every input; bounds off the 2^{-f} grid still truncate first.
+TEST(FixedOps, Relu6DefersTheTruncationPastTheClip) {
+  for (float hi : {6.0f, 6.1f}) {
+    Graph g;
+    Node conv;
+    conv.name = "conv";
+    conv.op_type = "Conv";
+    conv.inputs = {"x", "w"};
+    conv.outputs = {"c"};
+    conv.attrs["pads"] = Attribute::of_ints({1, 1, 1, 1});
+    conv.attrs["strides"] = Attribute::of_ints({1, 1});
+    conv.attrs["group"] = Attribute::of_int(1);
+    Node clip;
+    clip.name = "relu6";
+    clip.op_type = "Clip";
+    clip.inputs = {"c"};
+    clip.outputs = {"y"};
+    clip.attrs["min"] = Attribute::of_float(0.0f);
+    clip.attrs["max"] = Attribute::of_float(hi);
+    g.nodes = {conv, clip};
+    g.inputs = {"x"};
+    g.outputs = {"y"};
+    g.shapes = {{"x", {1, 2, 5, 5}}, {"c", {1, 3, 5, 5}}, {"y", {1, 3, 5, 5}}, {"w", {3, 2, 3, 3}}};
+    std::vector<float> w(54);
+    for (std::size_t k = 0; k < w.size(); ++k) w[k] = 0.37f * std::sin(1.7f * static_cast<float>(k) + 0.3f);
+    g.initializers["w"] = tensor({3, 2, 3, 3}, w);
+    auto input = [](int seed) {
+      std::vector<float> v(50);
+      for (std::size_t k = 0; k < v.size(); ++k) v[k] = 4.0f * std::sin(0.9f * static_cast<float>(k * (seed + 2)) + seed);
+      return tensor({1, 2, 5, 5}, v);
+    };
+    std::vector<Tensor> calib = {input(0), input(1), input(2)};
+    FixedModel m = quantize_model(g, calib);
+    FixedOptions plain;
+    plain.defer_truncation = false;
+    plain.min_ring_bits = m.plan.ring_bits;
+    FixedModel mp = quantize_model(g, calib, plain);
+    for (int i = 3; i < 11; ++i) {
+      const auto xq = quantize_input(m.plan, input(i).data);
+      EXPECT_EQ(run_fixed(m, xq), run_fixed(mp, xq)) << "input " << i << ", hi " << hi;
+    }
+    // Where the truncation sits: after the clip and MSB-known (hi = 6), or on the conv output.
+    std::size_t conv_out = 0, known = 0, before_clip = 0;
+    for (const FxNode& n : m.plan.nodes)
+      if (n.op == FxOp::kConv) conv_out = n.output;
+    for (const FxNode& n : m.plan.nodes)
+      if (n.op == FxOp::kTrunc) {
+        known += n.shift().nonneg;
+        before_clip += n.inputs[0] == conv_out;
+      }
+    if (hi == 6.0f) {
+      EXPECT_EQ(before_clip, 0u);
+      EXPECT_EQ(known, 1u);
+    } else {
+      EXPECT_EQ(before_clip, 1u);
+    }
+  }
+}
+
 TEST(FixedOps, ClipReluMaxPoolAvgPoolMatchTheFloatSemantics) {
   Node clip;
   clip.op_type = "Clip";

@@ -14,9 +14,9 @@
 //     shift (floor) by the excess returns to 2^f (with f_w = f exactly DESIGN.md §3);
 //   * ReLU, max-pool, add, pad, slice, reshape, concat are exact.
 // Deferred truncation (a public lowering choice that does not change any result): a value above scale 2^f
-// value may flow through ReLU, max-pool, slice, pad, reshape, concat and a residual Add whose other
-// operand is exact at scale 2^f (scaled up by 2^f) before it is truncated, because floor(·/2^f)
-// commutes with all of them:
+// value may flow through ReLU, Clip with bounds on the 2^{-f} grid (ReLU6), max-pool, slice, pad,
+// reshape, concat and a residual Add whose other operand is exact at scale 2^f (scaled up by 2^f)
+// before it is truncated, because floor(·/2^f) commutes with all of them (it is monotone):
 //   ReLU(⌊a/2^f⌋) = ⌊ReLU(a)/2^f⌋,  ⌊(a + s·2^f)/2^f⌋ = ⌊a/2^f⌋ + s,  max and moves likewise.
 // (When both Add operands are above 2^f, one is truncated first: floors of sums are not sums of
 // floors.) After a ReLU the value is known non-negative, so the truncation gets the cheaper

@@ -339,11 +339,16 @@ class Lowering {
   }
 
   // clip(x, lo, hi) = lo + relu(x − lo) − relu(x − hi); one-sided forms drop a term.
+  // Deferred truncation: a floor by 2^k is monotone, so ⌊clip(x, L, H)/2^k⌋ = clip(⌊x/2^k⌋, ⌊L/2^k⌋,
+  // ⌊H/2^k⌋); with bounds on the 2^{-f} grid (ReLU6: 0 and 6) the clip runs on the value above
+  // scale 2^f and the truncation after it knows the sign (lo ≥ 0). Bounds off the grid truncate first.
   void clip(const Node& n) {
-    Lowered x = at_f(get(n, 0));  // clip(⌊x⌋) ≠ ⌊clip(x)⌋ for bounds off the 2^{-f} grid
     double lo = n.attr_float("min", -std::numeric_limits<float>::infinity());
     double hi = n.attr_float("max", std::numeric_limits<float>::infinity());
     if (!(lo <= hi)) unsupported(n, "min > max");
+    const auto on_grid = [&](double b) { return !std::isfinite(b) || std::ldexp(b, f_) == std::round(std::ldexp(b, f_)); };
+    const Lowered x_in = get(n, 0);
+    const Lowered x = opt_.defer_truncation && on_grid(lo) && on_grid(hi) ? x_in : at_f(x_in);
     std::size_t out;
     bool nonneg = std::isfinite(lo) && lo >= 0;
     int scale = val(x.index).scale;
