@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -196,12 +197,12 @@ TEST(CheetahConv, OtherRingWidths) {
 // public bound), the measured honest noise of the output ciphertext with the most products stays
 // below the plan's public bound, and the flood the strategy chose (σ_f) is measured at least 40
 // bits above that bound after re-randomisation (DESIGN.md §1: 40-bit statistical security).
-TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
-  auto P = he::HeParams::cheetah(37);
-  const Conv2dMeta m = conv(16, 32, 32, 16, 3, 1, 1);
-  CheetahConvStrategy s(P, m);
-  const CoeffLayerPlan& plan = s.plan();
-  Prg prg = Prg::from_seed(seed(90));
+/// The flooding check on the output ciphertext of `plan` with the most products: honest noise within
+/// the public bound, σ_f ≥ ⌈log2 bound⌉ + 40, and the measured flood 40 bits above the bound.
+/// `kernel(k)` gives kernel polynomial k (signed), `polys` the encoded input.
+void expect_flood_forty_bits(const he::HeParamsPtr& P, const CoeffLayerPlan& plan, const ResponseParams& rp,
+                             const std::vector<std::vector<u64>>& polys,
+                             const std::function<std::vector<std::int64_t>(std::size_t)>& kernel, Prg& prg) {
   he::KeyGenerator kg(P);
   const he::SecretKey sk = kg.secret_key(prg);
   const he::PublicKey pk = kg.public_key(sk, prg);
@@ -209,20 +210,10 @@ TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
   he::Decryptor dec(P, sk);
   he::Evaluator ev(P);
   he::CoeffEncoder enc(P);
-
-  const u64 tmask = P->t() - 1;
-  std::vector<u64> x(m.C * m.H * m.W);
-  for (auto& v : x) v = prg.next_u64() & tmask;
-  const std::int64_t wlim = std::int64_t{1} << (m.weight_bits - 1);
-  std::vector<std::int64_t> w(m.M * m.C * m.kh * m.kw);
-  for (auto& v : w) v = prg.uniform_below(2) ? wlim : -wlim;
-
   std::size_t o = 0;
   for (std::size_t i = 1; i < plan.n_out(); ++i)
     if (plan.products[i].size() > plan.products[o].size()) o = i;
   ASSERT_FALSE(plan.products[o].empty());
-  const auto polys = s.encode_input(x);
-  const auto kernels = s.encode_kernels(w);
   std::vector<he::Ciphertext> cts;
   std::vector<he::PlaintextNtt> ks;
   std::vector<const he::Ciphertext*> cp;
@@ -232,7 +223,7 @@ TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
   for (const Product& pr : plan.products[o]) {
     cts.push_back(es.encrypt_symmetric(enc.encode(polys[pr.in]), prg));
     ev.to_ntt(cts.back());
-    ks.push_back(ev.prepare(enc.encode_signed(kernels[pr.kernel])));
+    ks.push_back(ev.prepare(enc.encode_signed(kernel(pr.kernel))));
     cp.push_back(&cts.back());
     kp.push_back(&ks.back());
   }
@@ -242,7 +233,7 @@ TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
   EXPECT_GT(honest, 0.0);
   EXPECT_LE(honest, plan.noise_bound) << "the public honest-noise bound is exceeded";
 
-  const int sigma_f = s.response().flood_bits;
+  const int sigma_f = rp.flood_bits;
   EXPECT_GE(sigma_f, static_cast<int>(std::ceil(std::log2(plan.noise_bound))) + 40);
   ev.rerandomize_and_flood_inplace(acc, pk, sigma_f, prg);
   double flooded = 0;
@@ -254,6 +245,42 @@ TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
               plan.products[o].size(), honest, plan.noise_bound, sigma_f, width_bits);
   EXPECT_GE(width_bits, 40.0 - 0.01);
   EXPECT_LE(std::log2(flooded), sigma_f + 0.01);
+}
+
+TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
+  auto P = he::HeParams::cheetah(37);
+  const Conv2dMeta m = conv(16, 32, 32, 16, 3, 1, 1);
+  CheetahConvStrategy s(P, m);
+  Prg prg = Prg::from_seed(seed(90));
+  const u64 tmask = P->t() - 1;
+  std::vector<u64> x(m.C * m.H * m.W);
+  for (auto& v : x) v = prg.next_u64() & tmask;
+  const std::int64_t wlim = std::int64_t{1} << (m.weight_bits - 1);
+  std::vector<std::int64_t> w(m.M * m.C * m.kh * m.kw);
+  for (auto& v : w) v = prg.uniform_below(2) ? wlim : -wlim;
+  const auto kernels = s.encode_kernels(w);
+  expect_flood_forty_bits(P, s.plan(), s.response(), s.encode_input(x), [&](std::size_t k) { return kernels[k]; }, prg);
+}
+
+// The same on a Falcon depthwise layer at its largest g (every kernel polynomial holds g·9 taps).
+TEST(FalconDepthwise, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
+  auto P = he::HeParams::cheetah(37);
+  const Conv2dMeta m = conv(960, 2, 2, 960, 3, 1, 1, 960);
+  DepthwiseConvStrategy s(P, m);
+  Prg prg = Prg::from_seed(seed(91));
+  const u64 tmask = P->t() - 1;
+  std::vector<u64> x(m.C * m.H * m.W);
+  for (auto& v : x) v = prg.next_u64() & tmask;
+  const std::int64_t wlim = std::int64_t{1} << (m.weight_bits - 1);
+  std::vector<std::int64_t> w(m.C * m.kh * m.kw);
+  for (auto& v : w) v = prg.uniform_below(2) ? wlim : -wlim;
+  expect_flood_forty_bits(P, s.plan(), s.response(), s.encode_input(x),
+                          [&](std::size_t k) {
+                            std::vector<std::int64_t> p(P->n());
+                            s.encode_kernel_into(w, k, p);
+                            return p;
+                          },
+                          prg);
 }
 
 TEST(CheetahConv, PlanCoversEveryOutputOnce) {
@@ -307,25 +334,22 @@ TEST(CheetahConv, InvalidShapesThrow) {
   EXPECT_THROW(s.encode_input(short_share), Error);
 }
 
-TEST(CheetahConv, HostileClientGetsTypedErrors) {
-  // A client that sends garbage instead of a ciphertext, a truncated frame, or disconnects: the
-  // server raises a typed error (never a crash or a hang beyond the read timeout).
-  auto P = he::HeParams::cheetah(37);
-  CheetahConvStrategy s(P, conv(2, 6, 6, 2, 3, 1, 1));
-  std::vector<std::int64_t> w(2 * 2 * 9, 3);
-  const PreparedConv pw = prepare_conv(s, w, {});
-  std::vector<u64> x0(2 * 6 * 6, 1);
+/// A client that sends garbage instead of a ciphertext, a frame length far above the bound, or
+/// disconnects: `serve(channel, he)` (a layer's server driver) raises the matching typed error,
+/// never a crash or a hang beyond the read timeout.
+void expect_hostile_client_errors(const he::HeParamsPtr& P,
+                                  const std::function<void(net::Channel&, const HeServer&)>& serve) {
   for (int mode = 0; mode < 3; ++mode) {
     net::ChannelOptions opts;
     opts.read_timeout = std::chrono::milliseconds(500);
     auto pr = net::make_memory_pair(opts);
-    Prg p0 = Prg::from_seed(seed(50)), p1 = Prg::from_seed(seed(51));
+    Prg p1 = Prg::from_seed(seed(51));
     ErrorCode code = ErrorCode::kProtocol;
     test::run_parties(
         [&] {
           try {
             HeServer he = he_server_setup(*pr.first, P);
-            conv2d_server(*pr.first, he, s, x0, pw, p0);
+            serve(*pr.first, he);
           } catch (const Error& e) {
             code = e.code();
           }
@@ -337,7 +361,7 @@ TEST(CheetahConv, HostileClientGetsTypedErrors) {
             pr.second->send_frame(junk);
             pr.second->flush();
           } else if (mode == 1) {
-            const std::uint64_t huge = std::uint64_t{1} << 40;  // frame length far above the bound
+            const std::uint64_t huge = std::uint64_t{1} << 40;
             pr.second->send(&huge, sizeof huge);
             pr.second->flush();
           }
@@ -351,6 +375,26 @@ TEST(CheetahConv, HostileClientGetsTypedErrors) {
       EXPECT_TRUE(code == ErrorCode::kPeerClosed || code == ErrorCode::kTimeout);
     }
   }
+}
+
+TEST(CheetahConv, HostileClientGetsTypedErrors) {
+  auto P = he::HeParams::cheetah(37);
+  CheetahConvStrategy s(P, conv(2, 6, 6, 2, 3, 1, 1));
+  std::vector<std::int64_t> w(2 * 2 * 9, 3);
+  const PreparedConv pw = prepare_conv(s, w, {});
+  std::vector<u64> x0(2 * 6 * 6, 1);
+  Prg p0 = Prg::from_seed(seed(50));
+  expect_hostile_client_errors(P, [&](net::Channel& ch, const HeServer& he) { conv2d_server(ch, he, s, x0, pw, p0); });
+}
+
+TEST(FalconDepthwise, HostileClientGetsTypedErrors) {
+  auto P = he::HeParams::cheetah(37);
+  DepthwiseConvStrategy s(P, conv(24, 4, 4, 24, 3, 1, 1, 24));
+  std::vector<std::int64_t> w(24 * 9, 3);
+  const PreparedConv pw = prepare_depthwise(s, w, {});
+  std::vector<u64> x0(24 * 4 * 4, 1);
+  Prg p0 = Prg::from_seed(seed(52));
+  expect_hostile_client_errors(P, [&](net::Channel& ch, const HeServer& he) { depthwise_server(ch, he, s, x0, pw, p0); });
 }
 
 // The server's HE computation is a local kernel (linear::server_responses): the client's
