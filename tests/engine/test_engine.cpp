@@ -491,3 +491,48 @@ TEST(Engine, PlansAboveTheSizeBudgetAreRefusedBeforePlanning) {
     EXPECT_THROW(engine::ProtocolPlan(c.plan, engine::NetworkProfile::lan()), Error) << c.strategy;
   }
 }
+
+// The planner weighs falcon-dw against cheetah-conv's block-diagonal run of a depthwise layer by
+// cost: on a small many-channel plane the packing wins, on a large single-tile plane the dense
+// layout stays (and a dense conv is never offered to falcon-dw); --strategies can force either.
+TEST(Engine, PlannerChoosesTheDepthwisePackingByCost) {
+  auto dw_plan = [](std::int64_t C, std::int64_t H, std::int64_t groups, std::int64_t M) {
+    FixedPlan p;
+    p.ring_bits = 37;
+    p.frac_bits = 12;
+    const std::int64_t Ho = H;
+    p.values = {{"x", {1, C, H, H}, 12, 37}, {"y", {1, M, Ho, Ho}, 24, 37}};
+    FxNode n = FxNode::of(FxOp::kConv);
+    n.name = "dw";
+    n.inputs = {0};
+    n.output = 1;
+    FxConvAttrs& a = n.conv();
+    a.C = C;
+    a.H = a.W = H;
+    a.M = M;
+    a.kh = a.kw = 3;
+    a.pads = {1, 1, 1, 1};
+    a.groups = groups;
+    a.weight_bits = 8;
+    p.nodes = {n};
+    p.input = 0;
+    p.output = 1;
+    return p;
+  };
+  auto choice = [&](FixedPlan p, const engine::PlanOptions& o = {}) {
+    engine::ProtocolPlan plan(std::move(p), engine::NetworkProfile::lan(), o);
+    std::string others;
+    for (const auto& c : plan.candidates()[0]) others += c.strategy + ",";
+    return plan.layers()[0].strategy + "|" + others;
+  };
+  const std::string small = choice(dw_plan(384, 4, 384, 384));
+  EXPECT_EQ(small.substr(0, small.find('|')), "falcon-dw") << small;
+  EXPECT_NE(small.find("cheetah-conv,"), std::string::npos) << small;
+  const std::string large = choice(dw_plan(8, 56, 8, 8));
+  EXPECT_EQ(large.substr(0, large.find('|')), "cheetah-conv") << large;
+  EXPECT_EQ(choice(dw_plan(384, 4, 1, 384)).find("falcon-dw"), std::string::npos) << "dense conv offered to falcon-dw";
+  engine::PlanOptions forced;
+  forced.allowed = {"cheetah-conv"};
+  const std::string f = choice(dw_plan(384, 4, 384, 384), forced);
+  EXPECT_EQ(f.substr(0, f.find('|')), "cheetah-conv") << f;
+}
