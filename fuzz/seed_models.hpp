@@ -51,7 +51,8 @@ inline void add_floats(onnx::GraphProto& g, const std::string& name, const std::
 }  // namespace seed_detail
 
 /// A small opset-13 model over x [1,3,8,8] that uses every runtime op of the importer (Pad, Conv
-/// with stride/groups, BatchNormalization, Relu, Clip, MaxPool, AveragePool, Add, Sub, Mul,
+/// with stride/groups, BatchNormalization, Relu, Clip, HardSigmoid, MaxPool, AveragePool, Add, Sub,
+/// Mul (also broadcast),
 /// Slice, Concat, GlobalAveragePool, Reshape, Flatten, Gemm, MatMul, Identity, Dropout, Softmax or
 /// ArgMax) and every folded form (Constant, ConstantOfShape, Shape, Gather, Unsqueeze, Squeeze,
 /// Transpose, Cast, Div), with preprocessing metadata.
@@ -124,7 +125,14 @@ inline onnx::ModelProto synthetic_onnx(bool argmax = false) {
   int_constant(g, "pads1", {8}, {0, 1, 0, 0, 0, 1, 0, 1});
   add_node(g, "Pad", {"sl", "pads1"}, {"pd"});  // [1,6,2,2]
   attr_int(add_node(g, "Concat", {"pd", "ap"}, {"cat"}), "axis", 1);  // [1,14,2,2]
-  add_node(g, "GlobalAveragePool", {"cat"}, {"gp"});                  // [1,14,1,1]
+  add_node(g, "GlobalAveragePool", {"cat"}, {"gp0"});                 // [1,14,1,1]
+  auto* hs = add_node(g, "HardSigmoid", {"gp0"}, {"gate"});            // squeeze-and-excitation gate
+  auto* alpha = hs->add_attribute();
+  alpha->set_name("alpha");
+  alpha->set_type(onnx::AttributeProto::FLOAT);
+  alpha->set_f(1.0f / 6);
+  add_node(g, "Mul", {"cat", "gate"}, {"se"});                         // broadcast [1,14,2,2]
+  add_node(g, "GlobalAveragePool", {"se"}, {"gp"});                    // [1,14,1,1]
   add_node(g, "Dropout", {"gp"}, {"gpd"});
   // torch's x.view(x.size(0), -1), folded: Shape → Gather → Unsqueeze → Concat → Reshape
   add_node(g, "Shape", {"gpd"}, {"shp"});

@@ -197,7 +197,18 @@ std::vector<Program> programs() {
       b.node(av, {a}, p);
       FxNode re = FxNode::of(FxOp::kReshape);
       b.node(re, {p}, f);
-      out.push_back(b.done(x, f));
+      // a public product and a broadcast of a [1,2,1,1] gate (squeeze-and-excitation)
+      const auto g = b.value({1, 2, 1, 1}), e = b.value({1, 2, 4, 4}), mp = b.value({1, 8});
+      FxNode gp = FxNode::of(FxOp::kSlice);
+      gp.slice() = {{0, 0, 0, 0}, {1, 1, 4, 4}};
+      b.node(gp, {x}, g);
+      FxNode ex = FxNode::of(FxOp::kExpand);
+      b.node(ex, {g}, e);
+      FxNode mpub = FxNode::of(FxOp::kMulPublic);
+      mpub.public_const().constant = -683;
+      b.node(mpub, {f}, mp);
+      Program prog = b.done(x, mp);
+      out.push_back(std::move(prog));
     }
   }
   return out;

@@ -536,3 +536,53 @@ TEST(Engine, PlannerChoosesTheDepthwisePackingByCost) {
   const std::string f = choice(dw_plan(384, 4, 384, 384), forced);
   EXPECT_EQ(f.substr(0, f.find('|')), "cheetah-conv") << f;
 }
+
+// EfficientNet's squeeze-and-excitation with HardSigmoid (the Sigmoid of the CIFAR variant
+// trained here) and ReLU6: the gate [1,C,1,1] is broadcast to [1,C,H,W] locally (kExpand) and
+// multiplied on shares; HardSigmoid is a clip, a product with the public slope and the public
+// offset. Private equals the fixed-point reference; the reference stays close to float.
+TEST(Engine, SqueezeExcitationWithHardSigmoidRunsEndToEnd) {
+  Builder b;
+  b.g.inputs = {"x"};
+  b.g.shapes["x"] = {1, 4, 6, 6};
+  using A = Attribute;
+  const std::map<std::string, Attribute> conv3 = {
+      {"strides", A::of_ints({1, 1})}, {"pads", A::of_ints({1, 1, 1, 1})}, {"group", A::of_int(1)}};
+  const std::map<std::string, Attribute> conv1 = {
+      {"strides", A::of_ints({1, 1})}, {"pads", A::of_ints({0, 0, 0, 0})}, {"group", A::of_int(1)}};
+  auto c1 = b.node("Conv", {"x", b.init({8, 4, 3, 3}, 0.4f), b.init({8}, 0.2f)}, {1, 8, 6, 6}, conv3);
+  auto r6 = b.node("Clip", {c1}, {1, 8, 6, 6}, {{"min", A::of_float(0.0f)}, {"max", A::of_float(6.0f)}});
+  auto sq = b.node("GlobalAveragePool", {r6}, {1, 8, 1, 1});
+  auto f1 = b.node("Conv", {sq, b.init({2, 8, 1, 1}, 0.6f), b.init({2}, 0.1f)}, {1, 2, 1, 1}, conv1);
+  auto a1 = b.node("Relu", {f1}, {1, 2, 1, 1});
+  auto f2 = b.node("Conv", {a1, b.init({8, 2, 1, 1}, 0.8f), b.init({8}, 0.1f)}, {1, 8, 1, 1}, conv1);
+  auto gate = b.node("HardSigmoid", {f2}, {1, 8, 1, 1}, {{"alpha", A::of_float(1.0f / 6)}, {"beta", A::of_float(0.5f)}});
+  auto se = b.node("Mul", {r6, gate}, {1, 8, 6, 6});
+  auto gp = b.node("GlobalAveragePool", {se}, {1, 8, 1, 1});
+  auto fl = b.node("Flatten", {gp}, {1, 8}, {{"axis", A::of_int(1)}});
+  b.g.outputs = {b.node("Gemm", {fl, b.init({3, 8}, 0.5f), b.init({3}, 0.1f)}, {1, 3})};
+  std::vector<Tensor> calib = {random_input({1, 4, 6, 6}, 11), random_input({1, 4, 6, 6}, 12)};
+  FixedModel m = quantize_model(b.g, calib);
+  std::size_t expands = 0, mul_public = 0;
+  for (const FxNode& n : m.plan.nodes) {
+    expands += n.op == FxOp::kExpand;
+    mul_public += n.op == FxOp::kMulPublic;
+  }
+  EXPECT_EQ(expands, 1u);
+  EXPECT_EQ(mul_public, 1u);
+  engine::ServerModel server(m);
+  for (std::uint8_t s : {13, 14}) {
+    const Tensor x = random_input({1, 4, 6, 6}, s);
+    expect_private_equals_fixed(m, server, x);
+    const auto ref = run_float(b.g, {x})[0].data;
+    const auto fixed = dequantize(m.plan, run_fixed(m, quantize_input(m.plan, x.data)));
+    for (std::size_t k = 0; k < ref.size(); ++k) EXPECT_NEAR(fixed[k], ref[k], 0.02 + 0.01 * std::fabs(ref[k])) << k;
+  }
+  // The plan with the new ops round-trips, and a broadcast to a shape that does not fit is refused.
+  const std::string text = plan_to_json(m.plan);
+  EXPECT_EQ(plan_to_json(plan_from_json(text)), text);
+  FixedPlan bad = m.plan;
+  for (FxNode& n : bad.nodes)
+    if (n.op == FxOp::kExpand) bad.values[n.inputs[0]].shape = {1, 8, 2, 1};
+  EXPECT_THROW(plan_from_json(plan_to_json(bad)), Error);
+}

@@ -351,7 +351,7 @@ TEST(FixedPlanJson, MalformedPlansAreRejected) {
 // Typed attributes: every op takes exactly one attribute alternative, a node holding another
 // one is refused when read (not misread as zeros), and a window node's pads must be four values.
 TEST(FixedPlan, EachOpHasItsOwnTypedAttributes) {
-  for (int k = 0; k <= static_cast<int>(FxOp::kReduce); ++k) {
+  for (int k = 0; k <= static_cast<int>(FxOp::kExpand); ++k) {
     const auto op = static_cast<FxOp>(k);
     const FxNode n = FxNode::of(op);
     EXPECT_TRUE(fx_attrs_match(op, n.attrs)) << fx_op_name(op);

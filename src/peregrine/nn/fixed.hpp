@@ -82,6 +82,8 @@ enum class FxOp {
   kConcat,    ///< along `axis`
   kExtend,    ///< signed extension into the output's larger ring; `nonneg`: the value is known ≥ 0
   kReduce,    ///< x mod 2^{ℓ_out} into the output's smaller ring (the value must fit it)
+  kMulPublic, ///< x · c, c a public signed constant from the architecture (HardSigmoid's slope at 2^f)
+  kExpand,    ///< broadcast: axes of size 1 repeated to the output's shape (same rank; local)
 };
 
 /// Name of an op ("Conv", "Trunc", ...), for reports and the JSON plan.
@@ -130,8 +132,8 @@ struct FxShiftAttrs {
 struct FxExtendAttrs {
   bool nonneg = false;
 };
-/// kAddPublic: the signed public constant.
-struct FxAddPublicAttrs {
+/// kAddPublic / kMulPublic: the signed public constant.
+struct FxPublicConstAttrs {
   std::int64_t constant = 0;
 };
 /// kPad: 2·rank values, begins then ends.
@@ -148,9 +150,9 @@ struct FxConcatAttrs {
 };
 
 /// Per-op attributes: exactly the alternative of the node's op (fx_attrs_match); ops without
-/// attributes (Relu, Add, Sub, Square, Mul, Reshape, Reduce) hold std::monostate.
+/// attributes (Relu, Add, Sub, Square, Mul, Reshape, Reduce, Expand) hold std::monostate.
 using FxAttrs = std::variant<std::monostate, FxConvAttrs, FxGemmAttrs, FxAffineAttrs, FxAddConstAttrs,
-                             FxPoolAttrs, FxShiftAttrs, FxExtendAttrs, FxAddPublicAttrs, FxPadAttrs,
+                             FxPoolAttrs, FxShiftAttrs, FxExtendAttrs, FxPublicConstAttrs, FxPadAttrs,
                              FxSliceAttrs, FxConcatAttrs>;
 
 /// The attribute alternative an op takes, default-initialised.
@@ -199,8 +201,8 @@ struct FxNode {
   const FxShiftAttrs& shift() const { return as<FxShiftAttrs>(); }
   FxExtendAttrs& extend() { return as<FxExtendAttrs>(); }
   const FxExtendAttrs& extend() const { return as<FxExtendAttrs>(); }
-  FxAddPublicAttrs& add_public() { return as<FxAddPublicAttrs>(); }
-  const FxAddPublicAttrs& add_public() const { return as<FxAddPublicAttrs>(); }
+  FxPublicConstAttrs& public_const() { return as<FxPublicConstAttrs>(); }
+  const FxPublicConstAttrs& public_const() const { return as<FxPublicConstAttrs>(); }
   FxPadAttrs& pad() { return as<FxPadAttrs>(); }
   const FxPadAttrs& pad() const { return as<FxPadAttrs>(); }
   FxSliceAttrs& slice() { return as<FxSliceAttrs>(); }

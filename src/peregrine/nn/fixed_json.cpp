@@ -63,7 +63,8 @@ json node_to_json(const FxNode& n) {
     case FxOp::kTrunc: j["shift"] = n.shift().shift; j["nonneg"] = n.shift().nonneg; break;
     case FxOp::kExtend: j["nonneg"] = n.extend().nonneg; break;
     case FxOp::kScaleUp: j["shift"] = n.shift().shift; break;
-    case FxOp::kAddPublic: j["constant"] = n.add_public().constant; break;
+    case FxOp::kAddPublic:
+    case FxOp::kMulPublic: j["constant"] = n.public_const().constant; break;
     case FxOp::kPad: j["pads"] = n.pad().pads; break;
     case FxOp::kSlice: j["starts"] = n.slice().starts; j["steps"] = n.slice().steps; break;
     case FxOp::kConcat: j["axis"] = n.concat().axis; break;
@@ -77,7 +78,7 @@ json node_to_json(const FxNode& n) {
 }
 
 FxOp op_from_name(const std::string& s) {
-  for (int k = 0; k <= static_cast<int>(FxOp::kReduce); ++k)
+  for (int k = 0; k <= static_cast<int>(FxOp::kExpand); ++k)
     if (s == fx_op_name(static_cast<FxOp>(k))) return static_cast<FxOp>(k);
   bad_plan("unknown op '" + s + "'");
 }
@@ -169,6 +170,7 @@ void check_node(const FixedPlan& p, const FxNode& n) {
     case FxOp::kRelu:
     case FxOp::kAddConst:
     case FxOp::kAddPublic:
+    case FxOp::kMulPublic:
     case FxOp::kSquare:
     case FxOp::kReshape:
       need(count(n.inputs[0]) == count(n.output), "sizes");
@@ -182,6 +184,12 @@ void check_node(const FixedPlan& p, const FxNode& n) {
     case FxOp::kMul:
       need(shape(n.inputs[0]) == ys && shape(n.inputs[1]) == ys, "shapes");
       break;
+    case FxOp::kExpand: {
+      const Shape& xs = shape(n.inputs[0]);
+      need(xs.size() == ys.size(), "rank");
+      for (std::size_t d = 0; d < xs.size(); ++d) need(xs[d] == ys[d] || xs[d] == 1, "broadcast shape");
+      break;
+    }
     case FxOp::kPad: {
       const Shape& xs = shape(n.inputs[0]);
       const auto& pads = n.pad().pads;
@@ -340,7 +348,8 @@ FixedPlan plan_from_text(const std::string& text) {
       case FxOp::kTrunc: n.shift().nonneg = get_bool(jn, "nonneg"); [[fallthrough]];
       case FxOp::kScaleUp: n.shift().shift = static_cast<int>(get_int(jn, "shift", 1, 63)); break;
       case FxOp::kAddPublic:
-        n.add_public().constant =
+      case FxOp::kMulPublic:
+        n.public_const().constant =
             get_int(jn, "constant", std::numeric_limits<I64>::min(), std::numeric_limits<I64>::max());
         break;
       case FxOp::kPad: n.pad().pads = get_ints(jn, "pads", 2 * kMaxRank, 0, big); break;

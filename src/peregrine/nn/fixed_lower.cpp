@@ -215,6 +215,7 @@ class Lowering {
     else if (op == "BatchNormalization") batchnorm(n);
     else if (op == "Relu") relu(n);
     else if (op == "Clip") clip(n);
+    else if (op == "HardSigmoid") hard_sigmoid(n);
     else if (op == "Add" || op == "Sub") add_sub(n);
     else if (op == "Mul") mul(n);
     else if (op == "MaxPool") maxpool(n);
@@ -328,7 +329,7 @@ class Lowering {
     FxNode a = FxNode::of(FxOp::kAddPublic);
     a.name = n.name;
     a.inputs = {x};
-    a.add_public().constant = round_fixed(c, val(x).scale);
+    a.public_const().constant = round_fixed(c, val(x).scale);
     return emit(a, n.outputs[0] + tag, val(x).shape, val(x).scale, max_abs_[x] + std::fabs(c));
   }
   std::size_t relu_of(const Node& n, std::size_t x, const std::string& tag) {
@@ -338,7 +339,26 @@ class Lowering {
     return emit(r, n.outputs[0] + tag, val(x).shape, val(x).scale, max_abs_[x]);
   }
 
-  // clip(x, lo, hi) = lo + relu(x − lo) − relu(x − hi); one-sided forms drop a term.
+  /// clip(x, lo, hi) = lo + relu(x − lo) − relu(x − hi) at x's scale (bounds rounded to it); a
+  /// one-sided form drops a term. Returns the value (x itself when both bounds are infinite).
+  std::size_t clip_of(const Node& n, std::size_t x, double lo, double hi, const std::string& tag) {
+    const int scale = val(x).scale;
+    const Shape shape = val(x).shape;  // a copy: emit() grows the value list
+    auto sub = [&](std::size_t a, std::size_t b) {
+      FxNode s = FxNode::of(FxOp::kSub);
+      s.name = n.name;
+      s.inputs = {a, b};
+      return emit(s, n.outputs[0] + tag + "/sub", shape, scale, max_abs_[a] + max_abs_[b]);
+    };
+    if (std::isfinite(lo)) {
+      std::size_t acc = relu_of(n, add_public(n, x, -lo, tag + "/x-lo"), tag + "/relu_lo");
+      if (std::isfinite(hi)) acc = sub(acc, relu_of(n, add_public(n, x, -hi, tag + "/x-hi"), tag + "/relu_hi"));
+      return add_public(n, acc, lo, tag);
+    }
+    if (std::isfinite(hi)) return sub(x, relu_of(n, add_public(n, x, -hi, tag + "/x-hi"), tag + "/relu_hi"));
+    return x;
+  }
+
   // Deferred truncation: a floor by 2^k is monotone, so ⌊clip(x, L, H)/2^k⌋ = clip(⌊x/2^k⌋, ⌊L/2^k⌋,
   // ⌊H/2^k⌋); with bounds on the 2^{-f} grid (ReLU6: 0 and 6) the clip runs on the value above
   // scale 2^f and the truncation after it knows the sign (lo ≥ 0). Bounds off the grid truncate first.
@@ -349,29 +369,47 @@ class Lowering {
     const auto on_grid = [&](double b) { return !std::isfinite(b) || std::ldexp(b, f_) == std::round(std::ldexp(b, f_)); };
     const Lowered x_in = get(n, 0);
     const Lowered x = opt_.defer_truncation && on_grid(lo) && on_grid(hi) ? x_in : at_f(x_in);
-    std::size_t out;
-    bool nonneg = std::isfinite(lo) && lo >= 0;
-    int scale = val(x.index).scale;
-    const Shape& shape = out_shape(n);
-    auto sub = [&](std::size_t a, std::size_t b) {
-      FxNode s = FxNode::of(FxOp::kSub);
-      s.name = n.name;
-      s.inputs = {a, b};
-      return emit(s, n.outputs[0] + "/sub", shape, scale, max_abs_[a] + max_abs_[b]);
-    };
-    if (std::isfinite(lo)) {
-      std::size_t r1 = relu_of(n, add_public(n, x.index, -lo, "/x-lo"), "/relu_lo");
-      std::size_t acc = r1;
-      if (std::isfinite(hi)) acc = sub(r1, relu_of(n, add_public(n, x.index, -hi, "/x-hi"), "/relu_hi"));
-      out = add_public(n, acc, lo, "");
-    } else if (std::isfinite(hi)) {
-      out = sub(x.index, relu_of(n, add_public(n, x.index, -hi, "/x-hi"), "/relu_hi"));
-    } else {
+    if (!std::isfinite(lo) && !std::isfinite(hi)) {
       low_[n.outputs[0]] = x;
       return;
     }
+    const std::size_t out = clip_of(n, x.index, lo, hi, "");
     max_abs_[out] = range_of(n.outputs[0]);
-    bind(n, {out, nonneg});
+    bind(n, {out, std::isfinite(lo) && lo >= 0});
+  }
+
+  // HardSigmoid(x) = clip(α·x + β, 0, 1) = α·clip(x, −β/α, (1 − β)/α) + β (bounds swapped for α < 0):
+  // the clip on x at scale 2^f, then a local product by the public round(α·2^f) and the public β,
+  // at scale 2^{2f} (the truncation deferred to the consumer, like a product's).
+  void hard_sigmoid(const Node& n) {
+    const double alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+    double lo = -beta / alpha, hi = (1.0 - beta) / alpha;
+    if (alpha < 0) std::swap(lo, hi);
+    const Lowered x = at_f(get(n, 0));
+    const std::size_t t = clip_of(n, x.index, lo, hi, "/clip");
+    FxNode m = FxNode::of(FxOp::kMulPublic);
+    m.name = n.name;
+    m.inputs = {t};
+    m.public_const().constant = round_fixed(alpha, f_);
+    if (m.public_const().constant == 0) unsupported(n, "alpha rounds to 0 at scale 2^-f");
+    const std::size_t y = emit(m, n.outputs[0] + "/scaled", val(t).shape, val(t).scale + f_,
+                               max_abs_[t] * std::fabs(alpha));
+    const std::size_t out = add_public(n, y, beta, "");
+    max_abs_[out] = range_of(n.outputs[0]);
+    bind(n, {out, true});
+  }
+
+  /// x broadcast to `shape` (same rank, axes of x equal or 1): a local kExpand, or x itself.
+  Lowered expand_to(const Node& n, const Lowered& x, const Shape& shape) {
+    const Shape& xs = val(x.index).shape;
+    if (xs == shape) return x;
+    bool ok = xs.size() == shape.size();
+    for (std::size_t d = 0; ok && d < xs.size(); ++d) ok = xs[d] == shape[d] || xs[d] == 1;
+    if (!ok) unsupported(n, "broadcasting between two runtime tensors of different ranks or extents");
+    FxNode e = FxNode::of(FxOp::kExpand);
+    e.name = n.name;
+    e.inputs = {x.index};
+    return {emit(e, val(x.index).name + "@expand", shape, val(x.index).scale, max_abs_[x.index]), x.nonneg};
   }
 
   void add_sub(const Node& n) {
@@ -459,8 +497,10 @@ class Lowering {
     Lowered a = at_f(get(n, 0)), b = at_f(get(n, 1));
     const Shape& ys = out_shape(n);
     const bool square = n.inputs[0] == n.inputs[1];
-    if (!square && (val(a.index).shape != ys || val(b.index).shape != ys))
-      unsupported(n, "broadcasting between two runtime tensors");
+    if (!square) {  // a broadcast operand (squeeze-and-excitation's [1,C,1,1]) is expanded locally
+      a = expand_to(n, a, ys);
+      b = expand_to(n, b, ys);
+    }
     FxNode m = FxNode::of(square ? FxOp::kSquare : FxOp::kMul);
     m.name = n.name;
     m.inputs = square ? std::vector<std::size_t>{a.index} : std::vector<std::size_t>{a.index, b.index};
@@ -656,6 +696,7 @@ class Lowering {
         case FxOp::kMaxPool:
         case FxOp::kPad:
         case FxOp::kSlice:
+        case FxOp::kExpand:
         case FxOp::kReshape: nn_out = nonneg[n.inputs[0]]; break;
         case FxOp::kConcat:
           nn_out = std::all_of(n.inputs.begin(), n.inputs.end(), [&](std::size_t v) { return nonneg[v]; });

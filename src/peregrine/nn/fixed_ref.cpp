@@ -141,9 +141,16 @@ class Reference {
       }
       case FxOp::kAddPublic: {
         const auto& x = in(n, 0);
-        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(n.add_public().constant);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] + static_cast<u64>(n.public_const().constant);
         break;
       }
+      case FxOp::kMulPublic: {
+        const auto& x = in(n, 0);
+        const u64 c = static_cast<u64>(n.public_const().constant);
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] * c;
+        break;
+      }
+      case FxOp::kExpand: detail::expand_into(in(n, 0), shape(n.inputs[0]), y, shape(n.output)); break;
       case FxOp::kScaleUp: {
         const auto& x = in(n, 0);
         for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] << n.shift().shift;
@@ -294,6 +301,8 @@ const char* fx_op_name(FxOp op) {
     case FxOp::kConcat: return "Concat";
     case FxOp::kExtend: return "Extend";
     case FxOp::kReduce: return "Reduce";
+    case FxOp::kMulPublic: return "MulPublic";
+    case FxOp::kExpand: return "Expand";
   }
   return "?";
 }
@@ -309,7 +318,8 @@ FxAttrs fx_default_attrs(FxOp op) {
     case FxOp::kTrunc:
     case FxOp::kScaleUp: return FxShiftAttrs{};
     case FxOp::kExtend: return FxExtendAttrs{};
-    case FxOp::kAddPublic: return FxAddPublicAttrs{};
+    case FxOp::kAddPublic:
+    case FxOp::kMulPublic: return FxPublicConstAttrs{};
     case FxOp::kPad: return FxPadAttrs{};
     case FxOp::kSlice: return FxSliceAttrs{};
     case FxOp::kConcat: return FxConcatAttrs{};
@@ -319,7 +329,8 @@ FxAttrs fx_default_attrs(FxOp op) {
     case FxOp::kSquare:
     case FxOp::kMul:
     case FxOp::kReshape:
-    case FxOp::kReduce: return std::monostate{};
+    case FxOp::kReduce:
+    case FxOp::kExpand: return std::monostate{};
   }
   return std::monostate{};
 }

@@ -65,6 +65,9 @@ class Exec {
       float lo = n.attr_float("min", -std::numeric_limits<float>::infinity());
       float hi = n.attr_float("max", std::numeric_limits<float>::infinity());
       unary(n, y, [lo, hi](float v) { return std::min(std::max(v, lo), hi); });
+    } else if (op == "HardSigmoid") {
+      const float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+      unary(n, y, [alpha, beta](float v) { return std::min(std::max(alpha * v + beta, 0.0f), 1.0f); });
     } else if (op == "BatchNormalization") batchnorm(n, y);
     else if (op == "MaxPool" || op == "AveragePool") pool(n, y);
     else if (op == "GlobalAveragePool") global_avg(n, y);

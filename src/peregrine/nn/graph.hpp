@@ -13,6 +13,7 @@
 //   Add, Sub, Mul       two tensors, numpy broadcasting (Mul covers x·x and products by constants)
 //   Relu                X
 //   Clip                X                               min, max (floats; ReLU6 is Clip 0..6)
+//   HardSigmoid         X                               alpha, beta: clip(alpha·x + beta, 0, 1)
 //   BatchNormalization  X[N,C,...], scale, bias, mean, var [C]   epsilon (only when not folded)
 //   MaxPool, AveragePool X[1,C,H,W]                     kernel_shape[2], strides[2], pads[4];
 //                                                       AveragePool also count_include_pad

@@ -1,5 +1,6 @@
-// Element moves shared by the float and the fixed-point reference executors (internal to nn):
-// the index arithmetic of Slice, Pad and Concat on row-major tensors, for any element type.
+// Element moves shared by the float and the fixed-point reference executors and the engine's local
+// strategy (on shares): the index arithmetic of Slice, Pad, Concat and Expand on row-major tensors,
+// for any element type.
 // Shapes are assumed valid (the executors' callers validated them). Thread-safe (pure).
 #pragma once
 #include <algorithm>
@@ -66,6 +67,22 @@ void concat_into(const std::vector<const std::vector<T>*>& parts, const std::vec
                 y.begin() + static_cast<std::ptrdiff_t>(pos));
       pos += static_cast<std::size_t>(blk);
     }
+}
+
+/// Broadcast of x (shape xs) to ys, same rank, each axis of xs equal to ys's or 1 (repeated); y
+/// already sized to element_count(ys).
+template <class T>
+void expand_into(const std::vector<T>& x, const Shape& xs, std::vector<T>& y, const Shape& ys) {
+  const auto ist = strides_of(xs), ost = strides_of(ys);
+  for (std::int64_t k = 0; k < static_cast<std::int64_t>(y.size()); ++k) {
+    std::int64_t rem = k, src = 0;
+    for (std::size_t d = 0; d < ys.size(); ++d) {
+      const std::int64_t j = rem / ost[d];
+      rem %= ost[d];
+      if (xs[d] != 1) src += j * ist[d];
+    }
+    y[static_cast<std::size_t>(k)] = x[static_cast<std::size_t>(src)];
+  }
 }
 
 }  // namespace peregrine::nn::detail

@@ -313,6 +313,7 @@ const std::map<std::string, std::set<std::string>>& known_attrs() {
       {"Div", {}},
       {"Relu", {}},
       {"Clip", {"min", "max"}},
+      {"HardSigmoid", {"alpha", "beta"}},
       {"BatchNormalization", {"epsilon", "momentum", "training_mode", "spatial"}},
       {"MaxPool", {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}},
       {"AveragePool", {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}},
@@ -873,6 +874,21 @@ bool Importer::canonicalize(Node& n) {
       return false;
     }
     set_out(broadcast(in_shape(0), in_shape(1)));
+    return true;
+  }
+  if (op == "HardSigmoid") {
+    if (!runtime_ok(0)) return false;
+    Shape s = in_shape(0);
+    const float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+    if (!std::isfinite(alpha) || !std::isfinite(beta) || alpha == 0.0f) {
+      issue(n, "alpha must be finite and non-zero, beta finite");
+      return false;
+    }
+    n.attrs.clear();
+    n.attrs["alpha"] = Attribute::of_float(alpha);
+    n.attrs["beta"] = Attribute::of_float(beta);
+    keep_inputs(1);
+    set_out(s);
     return true;
   }
   if (op == "Relu" || op == "Identity" || op == "Dropout") {

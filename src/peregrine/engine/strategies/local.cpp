@@ -1,7 +1,9 @@
 // local: the operations each party computes on its own shares without any message (residual add,
-// subtraction, the server's private or public constants, scale-up, average-pool sums, pad, slice,
-// reshape, concat; linear/local_ops.hpp). Exact.
+// subtraction, the server's private or public constants, products with public constants, scale-up,
+// average-pool sums, pad, slice, reshape, concat, broadcast; linear/local_ops.hpp, nn/moves.hpp).
+// Exact.
 #include "peregrine/engine/strategies/common.hpp"
+#include "peregrine/nn/moves.hpp"
 
 namespace peregrine::engine::detail {
 namespace {
@@ -14,6 +16,8 @@ bool is_local(FxOp op) {
     case FxOp::kSub:
     case FxOp::kAddConst:
     case FxOp::kAddPublic:
+    case FxOp::kMulPublic:
+    case FxOp::kExpand:
     case FxOp::kScaleUp:
     case FxOp::kAvgPool:
     case FxOp::kPad:
@@ -35,6 +39,8 @@ class Planned final : public PlannedLayer {
   Planned(const nn::FxNode& n, const nn::FixedPlan& p) : n_(n), frac_bits_(p.frac_bits) {
     for (std::size_t v : n.inputs) in_dims_.push_back(dims_of(p.values.at(v).shape));
     out_dims_ = dims_of(p.values.at(n.output).shape);
+    in_shape_ = p.values.at(n.inputs.at(0)).shape;
+    out_shape_ = p.values.at(n.output).shape;
     out_bits_ = p.values.at(n.output).ring_bits;
     mask_ = mpc::Ring(out_bits_).mask;
   }
@@ -61,7 +67,13 @@ class Planned final : public PlannedLayer {
         }
         return y;
       }
-      case FxOp::kAddPublic: return mpc::add_public(x, static_cast<std::uint64_t>(n.add_public().constant) & mask_, c.party);
+      case FxOp::kAddPublic: return mpc::add_public(x, static_cast<std::uint64_t>(n.public_const().constant) & mask_, c.party);
+      case FxOp::kMulPublic: return mpc::mul_public(x, static_cast<std::uint64_t>(n.public_const().constant) & mask_);
+      case FxOp::kExpand: {
+        mpc::ArithShares y{x.ring, std::vector<std::uint64_t>(static_cast<std::size_t>(nn::element_count(out_shape_)))};
+        nn::detail::expand_into(x.v, in_shape_, y.v, out_shape_);
+        return y;
+      }
       case FxOp::kScaleUp: return mpc::mul_public(x, std::uint64_t{1} << n.shift().shift);
       case FxOp::kAvgPool: {
         const auto& p = n.pool();
@@ -109,14 +121,15 @@ class Planned final : public PlannedLayer {
   std::uint64_t mask_ = 0;
   std::vector<linear::Dims> in_dims_;
   linear::Dims out_dims_;
+  nn::Shape in_shape_, out_shape_;
 };
 
 class Local final : public Strategy {
  public:
   std::string_view name() const override { return "local"; }
   std::string_view summary() const override {
-    return "local on shares, no message: add, sub, constants, scale-up, average-pool sums, pad, slice, reshape, concat, "
-           "ring reduction";
+    return "local on shares, no message: add, sub, constants, public products, scale-up, average-pool sums, pad, slice, "
+           "reshape, concat, broadcast, ring reduction";
   }
   bool applies(const nn::FxNode& n, const PlanContext&) const override { return is_local(n.op); }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
