@@ -2,10 +2,13 @@
 """Train an efficient CIFAR-10 network for Peregrine and export it as ONNX with reference logits.
 
 Networks (``--arch``):
-  mobilenetv2   torchvision's MobileNetV2 (inverted residuals, ReLU6, depthwise 3x3) at width
-                ``--width`` with the stem convolution at stride 1 for 32x32 inputs, so that the
-                depthwise layers run at 32x32 ... 2x2 (torchvision's block strides 1,2,2,2,1,2,1
-                after the stem), and a 10-way classifier.
+  mobilenetv2      torchvision's MobileNetV2 (inverted residuals, ReLU6, depthwise 3x3) at width
+                   ``--width`` with the stem convolution at stride 1 for 32x32 inputs, so that the
+                   depthwise layers run at 32x32 ... 2x2 (torchvision's block strides 1,2,2,2,1,2,1
+                   after the stem), and a 10-way classifier.
+  efficientnet_b0  torchvision's EfficientNet-B0 blocks (MBConv 3x3/5x5 with squeeze-and-excitation)
+                   at ``--width`` / ``--depth``, stem at stride 1, with SiLU replaced by ReLU6 and the
+                   SE gate's Sigmoid by Hardsigmoid (both piecewise linear, exact on shares).
 
 Data: ``../shared/data/cifar10/train_jpeg_50000.bin`` (50,000 JPEG records: label byte,
 uint32 LE length, JPEG bytes), decoded once with Pillow into a uint8 cache next to the checkpoint.
@@ -94,13 +97,32 @@ def standardise_chw(x_u8):
     return (x - m) / s
 
 
-def build(arch, width):
+def build(arch, width, depth=1.0):
     if arch == "mobilenetv2":
         from torchvision.models import mobilenet_v2
         m = mobilenet_v2(num_classes=10, width_mult=width)
         m.features[0][0].stride = (1, 1)  # 32x32 inputs: stem at stride 1
         return m
+    if arch == "efficientnet_b0":
+        from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
+        setting, last = _efficientnet_conf("efficientnet_b0", width_mult=width, depth_mult=depth)
+        m = EfficientNet(setting, dropout=0.2, num_classes=10, last_channel=last)
+        m.features[0][0].stride = (1, 1)
+        swap_activations(m)
+        return m
     raise ValueError("unknown arch " + arch)
+
+
+def swap_activations(module):
+    """SiLU -> ReLU6 and the squeeze-and-excitation Sigmoid -> Hardsigmoid (clip(x/6 + 1/2, 0, 1)):
+    piecewise-linear activations that Peregrine computes exactly on shares."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.SiLU):
+            setattr(module, name, nn.ReLU6(inplace=True))
+        elif isinstance(child, nn.Sigmoid):
+            setattr(module, name, nn.Hardsigmoid())
+        else:
+            swap_activations(child)
 
 
 def augment(xb, gen):
@@ -126,7 +148,7 @@ def evaluate(model, x, y):
     return correct / x.shape[0]
 
 
-def export(model, path, top1, n_top1, arch, width, epochs):
+def export(model, path, top1, n_top1, arch, width, depth, epochs):
     import onnx
     model.eval()
     dummy = torch.zeros(1, 3, 32, 32)
@@ -140,7 +162,8 @@ def export(model, path, top1, n_top1, arch, width, epochs):
         "labels": LABELS,
         "dataset": "cifar10",
         "preprocess": "x/255, then (x - mean)/std per channel; CHW",
-        "source": "Peregrine python/train_cifar.py --arch %s --width %g --epochs %d" % (arch, width, epochs),
+        "source": "Peregrine python/train_cifar.py --arch %s --width %g --depth %g --epochs %d" % (
+            arch, width, depth, epochs),
         "top1": "%.4f" % top1,
         "top1_measured": "%.4f on the first %d lossless CIFAR-10 test images" % (top1, n_top1),
     }
@@ -160,6 +183,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arch", default="mobilenetv2")
     ap.add_argument("--width", type=float, default=0.5)
+    ap.add_argument("--depth", type=float, default=1.0, help="efficientnet_b0: depth multiplier")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=128)
@@ -176,7 +200,7 @@ def main():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
-    model = build(args.arch, args.width)
+    model = build(args.arch, args.width, args.depth)
     x_te_u8, y_te = load_test()
     x_te, y_te = standardise_chw(x_te_u8), torch.from_numpy(y_te)
     start = 0
@@ -185,7 +209,7 @@ def main():
         model.load_state_dict(ck["model"])
         start = ck["epoch"]
     if args.export:
-        export(model, args.out, evaluate(model, x_te[:1000], y_te[:1000]), 1000, args.arch, args.width, start)
+        export(model, args.out, evaluate(model, x_te[:1000], y_te[:1000]), 1000, args.arch, args.width, args.depth, start)
         return
 
     x_u8, y = load_train(args.cache)
@@ -230,7 +254,8 @@ def main():
               (epoch + 1, args.epochs, loss_sum / max(1, seen), acc, time.time() - t0, seen / (time.time() - t0)),
               flush=True)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1}, args.ckpt)
-    export(model, args.out, evaluate(model, x_te[:1000], y_te[:1000]), 1000, args.arch, args.width, args.epochs)
+    export(model, args.out, evaluate(model, x_te[:1000], y_te[:1000]), 1000, args.arch, args.width, args.depth,
+           args.epochs)
 
 
 if __name__ == "__main__":
