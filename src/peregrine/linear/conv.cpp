@@ -266,28 +266,17 @@ std::vector<std::vector<std::int64_t>> CheetahConvStrategy::encode_kernels(std::
 
 PreparedConv prepare_conv(const CheetahConvStrategy& s, std::span<const std::int64_t> weights,
                           std::span<const std::int64_t> bias) {
-  const auto& P = s.params();
-  require(bias.empty() || bias.size() == s.meta().M, ErrorCode::kInvalidArgument, "conv: bias must hold M values");
-  s.check_weights(weights);
-  PreparedConv out;
-  out.kernels = prepare_kernels(P, s.plan().n_kernels,
-                                [&](std::size_t k, std::span<std::int64_t> p) { s.encode_kernel_into(weights, k, p); });
-  out.bias = reduce_mod_t(*P, bias);
-  return out;
+  return prepare_conv_layer(s, weights, bias);
 }
 
 std::vector<u64> conv2d_client(net::Channel& ch, const HeClient& he, const CheetahConvStrategy& s,
                                std::span<const u64> share, Prg& prg) {
-  const auto polys = s.encode_input(share);
-  return run_client(ch, he, s.plan(), s.response(), polys, prg);
+  return conv_layer_client(ch, he, s, share, prg);
 }
 
 std::vector<u64> conv2d_server(net::Channel& ch, const HeServer& he, const CheetahConvStrategy& s,
                                std::span<const u64> share, const PreparedConv& w, Prg& prg) {
-  const auto polys = s.encode_input(share);
-  std::vector<u64> y = run_server(ch, he, s.plan(), s.response(), polys, w.kernels, prg);
-  add_bias(*s.params(), y, w.bias, 1, s.meta().out_h() * s.meta().out_w());
-  return y;
+  return conv_layer_server(ch, he, s, share, w, prg);
 }
 
 }  // namespace peregrine::linear

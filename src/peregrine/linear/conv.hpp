@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "peregrine/core/error.hpp"
 #include "peregrine/linear/he_layer.hpp"
 
 namespace peregrine::linear {
@@ -116,6 +117,33 @@ struct PreparedConv {
 /// signed) for conv2d_server. Errors: kInvalidArgument on sizes or weight range.
 PreparedConv prepare_conv(const CheetahConvStrategy& s, std::span<const std::int64_t> weights,
                           std::span<const std::int64_t> bias);
+
+/// The drivers and weight preparation shared by every coefficient-encoded conv strategy S (Cheetah's,
+/// the Falcon depthwise one): S has meta(), params(), plan(), response(), encode_input(share) and
+/// encode_kernel_into(weights, k, poly); `check` validates the weights. Bias: empty or meta().M values.
+template <class S>
+PreparedConv prepare_conv_layer(const S& s, std::span<const std::int64_t> weights, std::span<const std::int64_t> bias) {
+  require(bias.empty() || bias.size() == s.meta().M, ErrorCode::kInvalidArgument, "conv: bias must hold M values");
+  s.check_weights(weights);
+  PreparedConv out;
+  out.kernels = prepare_kernels(s.params(), s.plan().n_kernels,
+                                [&](std::size_t k, std::span<std::int64_t> p) { s.encode_kernel_into(weights, k, p); });
+  out.bias = reduce_mod_t(*s.params(), bias);
+  return out;
+}
+template <class S>
+std::vector<u64> conv_layer_client(net::Channel& ch, const HeClient& he, const S& s, std::span<const u64> share, Prg& prg) {
+  const auto polys = s.encode_input(share);
+  return run_client(ch, he, s.plan(), s.response(), polys, prg);
+}
+template <class S>
+std::vector<u64> conv_layer_server(net::Channel& ch, const HeServer& he, const S& s, std::span<const u64> share,
+                                   const PreparedConv& w, Prg& prg) {
+  const auto polys = s.encode_input(share);
+  std::vector<u64> y = run_server(ch, he, s.plan(), s.response(), polys, w.kernels, prg);
+  add_bias(*s.params(), y, w.bias, 1, s.meta().out_h() * s.meta().out_w());
+  return y;
+}
 
 /// Client driver: its share [C, H, W] in, its output share [M, Ho, Wo] out (mod t).
 std::vector<u64> conv2d_client(net::Channel& ch, const HeClient& he, const CheetahConvStrategy& s,

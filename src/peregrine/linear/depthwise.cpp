@@ -160,10 +160,10 @@ std::optional<std::string> dw_layout_violation(const DwLayout& L) {
   return std::nullopt;
 }
 
-std::optional<DwLayout> dw_closed_form(DwFamily family, std::size_t N, std::size_t Hw, std::size_t Ww, std::size_t kh,
-                                       std::size_t kw, std::size_t max_g, std::span<const std::size_t> u) {
-  require(family != DwFamily::kGreedy, ErrorCode::kInvalidArgument, "depthwise: the greedy layout is dw_greedy");
-  if (Hw < kh || Ww < kw || kh == 0 || kw == 0 || max_g == 0) return std::nullopt;
+namespace {
+/// An empty layout of `family` for the tile (no slots yet).
+DwLayout layout_of(DwFamily family, std::size_t N, std::size_t Hw, std::size_t Ww, std::size_t kh, std::size_t kw,
+                   std::vector<bool> in_mask = {}) {
   DwLayout L;
   L.family = family;
   L.N = N;
@@ -171,6 +171,16 @@ std::optional<DwLayout> dw_closed_form(DwFamily family, std::size_t N, std::size
   L.Ww = Ww;
   L.kh = kh;
   L.kw = kw;
+  L.in_mask = std::move(in_mask);
+  return L;
+}
+}  // namespace
+
+std::optional<DwLayout> dw_closed_form(DwFamily family, std::size_t N, std::size_t Hw, std::size_t Ww, std::size_t kh,
+                                       std::size_t kw, std::size_t max_g, std::span<const std::size_t> u) {
+  require(family != DwFamily::kGreedy, ErrorCode::kInvalidArgument, "depthwise: the greedy layout is dw_greedy");
+  if (Hw < kh || Ww < kw || kh == 0 || kw == 0 || max_g == 0) return std::nullopt;
+  DwLayout L = layout_of(family, N, Hw, Ww, kh, kw);
   const std::size_t S = Hw * Ww, delta = L.delta();
   if (S > N) return std::nullopt;
   if (family == DwFamily::kSchemeB) {
@@ -201,14 +211,7 @@ std::optional<DwLayout> dw_ap_free_compact(std::size_t N, std::size_t Hw, std::s
   if (Hw < kh || Ww < kw || kh == 0 || kw == 0 || max_g == 0 || Hw * Ww > N) return std::nullopt;
   require(in_mask.empty() || in_mask.size() == Hw * Ww, ErrorCode::kInvalidArgument, "depthwise: input mask size");
   const Geometry G(Hw, Ww, kh, kw, in_mask);
-  DwLayout L;
-  L.family = DwFamily::kApFree;
-  L.N = N;
-  L.Hw = Hw;
-  L.Ww = Ww;
-  L.kh = kh;
-  L.kw = kw;
-  L.in_mask = std::move(in_mask);
+  DwLayout L = layout_of(DwFamily::kApFree, N, Hw, Ww, kh, kw, std::move(in_mask));
   // g only grows as P shrinks: the first P (upwards) that validates is the best; the scan stops at
   // S, where the closed form holds (or nothing does).
   for (std::size_t P = std::max<std::size_t>(1, G.S / 3); P <= G.S; ++P) {
@@ -231,14 +234,7 @@ std::optional<DwLayout> dw_greedy(std::size_t N, std::size_t Hw, std::size_t Ww,
   if (Hw < kh || Ww < kw || kh == 0 || kw == 0 || max_g == 0 || Hw * Ww > N) return std::nullopt;
   require(in_mask.empty() || in_mask.size() == Hw * Ww, ErrorCode::kInvalidArgument, "depthwise: input mask size");
   const Geometry G(Hw, Ww, kh, kw, in_mask);
-  DwLayout L;
-  L.family = DwFamily::kGreedy;
-  L.N = N;
-  L.Hw = Hw;
-  L.Ww = Ww;
-  L.kh = kh;
-  L.kw = kw;
-  L.in_mask = std::move(in_mask);
+  DwLayout L = layout_of(DwFamily::kGreedy, N, Hw, Ww, kh, kw, std::move(in_mask));
   const std::size_t delta = G.delta;
   std::vector<char> in_occ(N, 0), k_occ(N, 0), garbage(N, 0);
   std::vector<std::uint32_t> owner(N, 0);
@@ -504,27 +500,17 @@ void DepthwiseConvStrategy::encode_kernel_into(std::span<const std::int64_t> wei
 
 PreparedConv prepare_depthwise(const DepthwiseConvStrategy& s, std::span<const std::int64_t> weights,
                                std::span<const std::int64_t> bias) {
-  require(bias.empty() || bias.size() == s.meta().C, ErrorCode::kInvalidArgument, "depthwise: bias must hold C values");
-  s.check_weights(weights);
-  PreparedConv out;
-  out.kernels = prepare_kernels(s.params(), s.plan().n_kernels,
-                                [&](std::size_t k, std::span<std::int64_t> p) { s.encode_kernel_into(weights, k, p); });
-  out.bias = reduce_mod_t(*s.params(), bias);
-  return out;
+  return prepare_conv_layer(s, weights, bias);
 }
 
 std::vector<u64> depthwise_client(net::Channel& ch, const HeClient& he, const DepthwiseConvStrategy& s,
                                   std::span<const u64> share, Prg& prg) {
-  const auto polys = s.encode_input(share);
-  return run_client(ch, he, s.plan(), s.response(), polys, prg);
+  return conv_layer_client(ch, he, s, share, prg);
 }
 
 std::vector<u64> depthwise_server(net::Channel& ch, const HeServer& he, const DepthwiseConvStrategy& s,
                                   std::span<const u64> share, const PreparedConv& w, Prg& prg) {
-  const auto polys = s.encode_input(share);
-  std::vector<u64> y = run_server(ch, he, s.plan(), s.response(), polys, w.kernels, prg);
-  add_bias(*s.params(), y, w.bias, 1, s.meta().out_h() * s.meta().out_w());
-  return y;
+  return conv_layer_server(ch, he, s, share, w, prg);
 }
 
 }  // namespace peregrine::linear

@@ -69,20 +69,13 @@ void concat_into(const std::vector<const std::vector<T>*>& parts, const std::vec
     }
 }
 
-/// Broadcast of x (shape xs) to ys, same rank, each axis of xs equal to ys's or 1 (repeated); y
-/// already sized to element_count(ys).
+/// Broadcast of x (shape xs) to ys, same rank, each axis of xs equal to ys's or 1 (repeated): the
+/// slice with start 0 and step 0 on the repeated axes; y already sized to element_count(ys).
 template <class T>
 void expand_into(const std::vector<T>& x, const Shape& xs, std::vector<T>& y, const Shape& ys) {
-  const auto ist = strides_of(xs), ost = strides_of(ys);
-  for (std::int64_t k = 0; k < static_cast<std::int64_t>(y.size()); ++k) {
-    std::int64_t rem = k, src = 0;
-    for (std::size_t d = 0; d < ys.size(); ++d) {
-      const std::int64_t j = rem / ost[d];
-      rem %= ost[d];
-      if (xs[d] != 1) src += j * ist[d];
-    }
-    y[static_cast<std::size_t>(k)] = x[static_cast<std::size_t>(src)];
-  }
+  std::vector<std::int64_t> starts(xs.size(), 0), steps(xs.size());
+  for (std::size_t d = 0; d < xs.size(); ++d) steps[d] = xs[d] == 1 && ys[d] != 1 ? 0 : 1;
+  slice_into(x, xs, y, ys, starts, steps);
 }
 
 }  // namespace peregrine::nn::detail
