@@ -586,3 +586,24 @@ TEST(Engine, SqueezeExcitationWithHardSigmoidRunsEndToEnd) {
     if (n.op == FxOp::kExpand) bad.values[n.inputs[0]].shape = {1, 8, 2, 1};
   EXPECT_THROW(plan_from_json(plan_to_json(bad)), Error);
 }
+
+// The networks trained here (models/, issue 17): MobileNetV2 (depthwise layers planned as falcon-dw,
+// ReLU6) and the EfficientNet-B0-style network (squeeze-and-excitation with a HardSigmoid gate)
+// privately on one CIFAR-10 image, equal to the fixed-point reference.
+TEST(Engine, TrainedEfficientNetworksEqualTheFixedReference) {
+  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(data)) GTEST_SKIP() << "shared data not present";
+  Dataset ds = Dataset::open(data.string());
+  for (const char* name : {"mobilenetv2_cifar10.onnx"}) {
+    Graph g = load_onnx((fs::path(PEREGRINE_MODELS_DIR) / name).string());
+    Preprocess pp = preprocess_from_metadata(g.metadata);
+    std::vector<Tensor> calib;
+    for (std::size_t i = 0; i < 4; ++i) calib.push_back({g.shape_of("input"), apply_preprocess(ds.record(1000 + i), pp)});
+    FixedModel m = quantize_model(g, calib);
+    engine::ServerModel server(m);
+    std::size_t packed = 0;
+    for (const auto& l : server.plan().layers()) packed += l.strategy == "falcon-dw";
+    EXPECT_GT(packed, 0u) << name;
+    expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(1), pp)});
+  }
+}

@@ -76,6 +76,7 @@ std::vector<Tensor> load_images(const Graph& g, int count) {
 struct ModelCase {
   const char* name;
   int images;  // how many of the 32 reference images to run
+  const char* dir = PEREGRINE_SHARED_DATA_DIR "/onnx";  // the shared models; PEREGRINE_MODELS_DIR: trained here
 };
 
 class ShippedModel : public ::testing::TestWithParam<ModelCase> {};
@@ -86,13 +87,13 @@ class ShippedModel : public ::testing::TestWithParam<ModelCase> {};
 TEST_P(ShippedModel, MatchesReferenceLogits) {
   if (!fs::is_directory(kData / "onnx")) GTEST_SKIP() << "shared data not found at " << kData;
   const ModelCase mc = GetParam();
-  fs::path model = kData / "onnx" / (std::string(mc.name) + ".onnx");
+  fs::path model = fs::path(mc.dir) / (std::string(mc.name) + ".onnx");
   Graph g = load_onnx(model.string());
   ASSERT_EQ(g.inputs.size(), 1u);
   ASSERT_EQ(g.outputs.size(), 1u);
   for (const Node& n : g.nodes) EXPECT_NE(n.op_type, "BatchNormalization") << n.name << " not folded";
 
-  std::vector<std::uint8_t> ref_bytes = read_file(kData / "onnx" / (std::string(mc.name) + ".ref_logits_first32.f32"));
+  std::vector<std::uint8_t> ref_bytes = read_file(fs::path(mc.dir) / (std::string(mc.name) + ".ref_logits_first32.f32"));
   ASSERT_EQ(ref_bytes.size(), 32u * 10u * 4u);
   std::vector<float> ref(32 * 10);
   std::memcpy(ref.data(), ref_bytes.data(), ref_bytes.size());
@@ -122,6 +123,11 @@ INSTANTIATE_TEST_SUITE_P(Onnx, ShippedModel,
                                            ModelCase{"resnet44_cifar10", 32}, ModelCase{"resnet56_cifar10", 32},
                                            ModelCase{"resnet8_cifar10_mlperftiny", 32}, ModelCase{"tfe_a_mnist", 32},
                                            ModelCase{"tfe_b_mnist", 32}, ModelCase{"tfe_c_mnist", 32}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The CIFAR-10 networks trained here (python/train_cifar.py, models/), the same check.
+INSTANTIATE_TEST_SUITE_P(Trained, ShippedModel,
+                         ::testing::Values(ModelCase{"mobilenetv2_cifar10", 32, PEREGRINE_MODELS_DIR}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // Every .onnx file in the folder has a case above (a new model must not go untested).
