@@ -387,6 +387,55 @@ TEST(OnnxImport, PoolPaddingNotBelowTheKernelOnItsAxisIsMalformed) {
   }
 }
 
+// ceil_mode 1 (SqueezeNet's max-pools): the output size rounds up, less a last window that would
+// start in the end padding (PyTorch's rule); normalised to floor mode with extra end padding that
+// never wins the max. An average pool whose ceil mode adds a partial window is reported.
+TEST(OnnxImport, CeilModePoolsNormaliseToExtraEndPadding) {
+  struct Case {
+    const char* op;
+    std::int64_t in, k, s, pad;
+    std::int64_t out;  // -1: reported unsupported
+  };
+  for (const Case& c : {Case{"MaxPool", 5, 2, 2, 0, 3}, Case{"MaxPool", 6, 3, 2, 0, 3}, Case{"MaxPool", 7, 3, 2, 1, 4},
+                        Case{"MaxPool", 111, 3, 2, 0, 55}, Case{"AveragePool", 4, 2, 2, 0, 2},
+                        Case{"AveragePool", 5, 2, 2, 0, -1}}) {
+    onnx::ModelProto m = new_model();
+    auto& g = *m.mutable_graph();
+    add_value(g.mutable_input(), "x", {1, 1, c.in, c.in});
+    add_value(g.mutable_output(), "y", {1, 1, std::max<std::int64_t>(c.out, 1), std::max<std::int64_t>(c.out, 1)});
+    auto* pool = add_node(g, c.op, {"x"}, {"y"}, "pool");
+    attr_ints(pool, "kernel_shape", {c.k, c.k});
+    attr_ints(pool, "strides", {c.s, c.s});
+    attr_ints(pool, "pads", {c.pad, c.pad, c.pad, c.pad});
+    attr_int(pool, "ceil_mode", 1);
+    const std::string what = std::string(c.op) + " in " + std::to_string(c.in) + " k " + std::to_string(c.k);
+    if (c.out < 0) {
+      EXPECT_THROW(load_onnx_bytes(bytes_of(m)), Error) << what;
+      continue;
+    }
+    Graph gr = load_onnx_bytes(bytes_of(m));
+    ASSERT_EQ(gr.shape_of("y"), (Shape{1, 1, c.out, c.out})) << what;
+    // Every output is the max over its window's real inputs (the plain definition, computed here).
+    Tensor x{{1, 1, c.in, c.in}, std::vector<float>(static_cast<std::size_t>(c.in * c.in))};
+    for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = -static_cast<float>((i * 7919) % 101) - 1.0f;
+    const Tensor y = run_float(gr, {x})[0];
+    for (std::int64_t oh = 0; oh < c.out; ++oh)
+      for (std::int64_t ow = 0; ow < c.out; ++ow) {
+        float best = -1e30f, sum = 0;
+        int cnt = 0;
+        for (std::int64_t i = oh * c.s - c.pad; i < oh * c.s - c.pad + c.k; ++i)
+          for (std::int64_t j = ow * c.s - c.pad; j < ow * c.s - c.pad + c.k; ++j)
+            if (i >= 0 && i < c.in && j >= 0 && j < c.in) {
+              best = std::max(best, x.data[static_cast<std::size_t>(i * c.in + j)]);
+              sum += x.data[static_cast<std::size_t>(i * c.in + j)];
+              ++cnt;
+            }
+        const float want = std::string(c.op) == "MaxPool" ? best : sum / static_cast<float>(cnt);
+        EXPECT_FLOAT_EQ(y.data[static_cast<std::size_t>(oh * c.out + ow)], want) << what << " at " << oh << "," << ow;
+      }
+  }
+}
+
 // Fuzz regression (fuzz_onnx): names and metadata reach the JSON plan, whose encoder throws a
 // non-peregrine exception on bytes that are not UTF-8; the importer refuses them up front.
 TEST(OnnxImport, StringsThatAreNotUtf8AreMalformed) {

@@ -506,7 +506,7 @@ void Importer::check_static(const Node& n) {
     std::string ap = n.attr_string("auto_pad", "NOTSET");
     if (ap != "NOTSET" && ap != "VALID") issue(n, "auto_pad " + ap);
     if (!all_one(n.attr_ints("dilations"))) issue(n, "dilations other than 1");
-    if (n.attr_int("ceil_mode", 0) != 0) issue(n, "ceil_mode 1");
+    if (op == "Conv" && n.attr_int("ceil_mode", 0) != 0) issue(n, "ceil_mode 1");
     if (n.attr_int("storage_order", 0) != 0) issue(n, "storage_order 1");
   }
   if (op == "Gemm" && n.attr_int("transA", 0) != 0) issue(n, "transA 1");
@@ -955,6 +955,27 @@ bool Importer::canonicalize(Node& n) {
     I64 hp = x[2] + pads[0] + pads[2], wp = x[3] + pads[1] + pads[3];
     if (hp < ks[0] || wp < ks[1]) malformed(node_label(n) + ": kernel larger than the padded input");
     I64 cip = n.attr_int("count_include_pad", 0);
+    if (n.attr_int("ceil_mode", 0) != 0) {
+      // ceil_mode 1: out = ⌈(in + pads − k)/s⌉ + 1, less one when that last window would start in the
+      // end padding (PyTorch's rule, which its exporter follows). Normalised to floor mode by extra end
+      // padding: for MaxPool the padded positions never win; for AveragePool only when the extra
+      // padding is empty (its divisor would differ from both count_include_pad modes).
+      for (int ax = 0; ax < 2; ++ax) {
+        const I64 in = x[static_cast<std::size_t>(2 + ax)], pb = pads[static_cast<std::size_t>(ax)];
+        const I64 padded = ax == 0 ? hp : wp, k = ks[static_cast<std::size_t>(ax)], s = st[static_cast<std::size_t>(ax)];
+        I64 out = (padded - k + s - 1) / s + 1;
+        if ((out - 1) * s >= in + pb) --out;
+        const I64 extra = (out - 1) * s + k - padded;
+        if (extra <= 0) continue;
+        if (op == "AveragePool") {
+          issue(n, "ceil_mode 1 with a partial last window");
+          return false;
+        }
+        pads[static_cast<std::size_t>(ax + 2)] += extra;
+      }
+      hp = x[2] + pads[0] + pads[2];
+      wp = x[3] + pads[1] + pads[3];
+    }
     n.attrs.clear();
     n.attrs["kernel_shape"] = Attribute::of_ints(ks);
     n.attrs["strides"] = Attribute::of_ints(st);
