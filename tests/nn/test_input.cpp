@@ -448,6 +448,18 @@ TEST(InputNpy, RoundTripsIntoModelInput) {
     EXPECT_TRUE(a.is_uint8);
     EXPECT_EQ(a.data[7], static_cast<float>(px.chw[7]));
     EXPECT_EQ(load_model_input(p.string(), 0, shape, pp).data, ref.data);
+    // The same pixels interleaved, as PIL and numpy give them: HWC and NHWC.
+    Bytes hwc(px.chw.size());
+    for (std::size_t c = 0; c < 3; ++c)
+      for (std::size_t q = 0; q < 32 * 32; ++q) hwc[q * 3 + c] = px.chw[c * 32 * 32 + q];
+    for (const char* sh : {"(32, 32, 3)", "(1, 32, 32, 3)"}) {
+      const fs::path ph = dir / "px_hwc.npy";
+      write_bytes(ph, make_npy(npy_dict("|u1", sh), hwc));
+      EXPECT_EQ(load_model_input(ph.string(), 0, shape, pp).data, ref.data) << sh;
+    }
+    const fs::path pw = dir / "px_wrong.npy";
+    write_bytes(pw, make_npy(npy_dict("|u1", "(32, 3, 32)"), hwc));
+    EXPECT_THROW(load_model_input(pw.string(), 0, shape, pp), Error);
   }
   // MNIST pixels as [H,W].
   {

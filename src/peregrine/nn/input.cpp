@@ -1017,16 +1017,25 @@ ModelInput load_model_input(const std::string& path, std::size_t index, const st
       in.description = "float array " + printable(path) + " " + want + " (already preprocessed, used as is)";
       return in;
     }
-    if (a.shape != chw && a.shape != nchw && !(C == 1 && a.shape == hw))
+    // Pixels: CHW / NCHW (the model's layout), or HWC / NHWC (what PIL and numpy give; CHW wins
+    // when both read the same, C = H = W).
+    const std::vector<std::size_t> hwc{H, W, C}, nhwc{1, H, W, C};
+    const bool planar = a.shape == chw || a.shape == nchw || (C == 1 && a.shape == hw);
+    const bool interleaved = !planar && (a.shape == hwc || a.shape == nhwc);
+    if (!planar && !interleaved)
       fail(ErrorCode::kInvalidArgument, path,
            "uint8 pixel array has shape " + dims_string(a.shape) + " but the model expects " + dims_string(chw) +
-               (C == 1 ? ", " + dims_string(hw) : std::string()) + " or " + want);
+               (C == 1 ? ", " + dims_string(hw) : std::string()) + ", " + want + " or " + dims_string(hwc) +
+               " (HWC)");
     PixelImage img;
     img.C = C;
     img.H = H;
     img.W = W;
     img.chw.resize(a.data.size());
-    for (std::size_t i = 0; i < a.data.size(); ++i) img.chw[i] = static_cast<std::uint8_t>(a.data[i]);
+    for (std::size_t i = 0; i < a.data.size(); ++i) {
+      const std::size_t dst = interleaved ? (i % C) * H * W + i / C : i;  // HWC index i = (h·W + w)·C + c
+      img.chw[dst] = static_cast<std::uint8_t>(a.data[i]);
+    }
     in.data = apply_preprocess(img, pp);
     in.description = "uint8 pixel array " + printable(path) + " " + dims_string(a.shape) + " (preprocessed)";
     return in;
