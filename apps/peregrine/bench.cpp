@@ -1318,7 +1318,8 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
       ->group(netg);
   b->add_option("--index", o.index, "net: record of the --input dataset")->group(netg);
   b->add_option("--calib", o.calib,
-                "net: calibration dataset, its last 16 records (default: --input when it is a dataset)")
+                "net: calibration inputs, the last 16 of a dataset file, a folder of PNG/JPEG images or an .npy batch "
+                "(default: --input when it is a dataset)")
       ->group(netg);
   return b;
 }

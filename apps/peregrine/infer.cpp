@@ -618,17 +618,14 @@ LoadedModel load_model(const InferOptions& o) {
              : o.rings == "per-tensor" ? nn::FixedOptions::Rings::kPerTensor
                                        : nn::FixedOptions::Rings::kAuto;
   if (!cpath.empty()) {
-    nn::Dataset ds = nn::Dataset::open(cpath, o.calib.empty() ? nn::DatasetFormat::kAuto : format_of(o.format));
-    std::size_t k = std::min(o.calib_n, ds.size());
-    for (std::size_t i = 0; i < k; ++i) {
-      nn::Tensor x{shape, nn::apply_preprocess(ds.record(ds.size() - 1 - i), pp)};
-      if (static_cast<std::int64_t>(x.data.size()) != nn::element_count(shape))
-        throw Error(ErrorCode::kInvalidArgument,
-                    fmt::format("the records of '{}' have {} values; the model input {} needs {}", cpath, x.data.size(),
-                                nn::shape_to_string(shape), nn::element_count(shape)));
-      calib.push_back(std::move(x));
-    }
-    m.calibration = fmt::format("the last {} records of {}", k, cpath);
+    // A dataset, a folder of PNG/JPEG images, an .npy batch (or one image): its last k inputs.
+    const nn::DatasetFormat cfmt = o.calib.empty() ? nn::DatasetFormat::kAuto : format_of(o.format);
+    const std::size_t n = nn::count_model_inputs(cpath, shape, cfmt);
+    const std::size_t k = std::min(o.calib_n, n);
+    if (k == 0) throw Error(ErrorCode::kInvalidArgument, fmt::format("--calib '{}' holds no input", cpath));
+    for (std::size_t i = 0; i < k; ++i)
+      calib.push_back({shape, nn::load_model_input(cpath, n - 1 - i, shape, pp, cfmt).data});
+    m.calibration = fmt::format("the last {} inputs of {}", k, cpath);
     m.calib_records = k;
   } else {
     // No data: random pixel images through the model's preprocessing, with 2 more bits of headroom.
@@ -666,7 +663,9 @@ CLI::Validator seconds_in(double lo, double hi) {
 
 std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   auto common_model = [&](CLI::App* c) {
-    c->add_option("--calib", o.calib, "calibration dataset (default: the model's test set when found)");
+    c->add_option("--calib", o.calib,
+                  "calibration inputs, the last 16: a dataset file, a folder of PNG/JPEG images or an .npy batch "
+                  "(default: the model's test set when found)");
     c->add_option("--calib-n", o.calib_n, "calibration records")->check(CLI::Range(1, 1024));
     c->add_option("--frac-bits", o.frac_bits, "fixed-point scale f")->check(CLI::Range(1, 24));
     c->add_option("--headroom", o.headroom_bits, "ring bits above the calibration range")->check(CLI::Range(1, 20));

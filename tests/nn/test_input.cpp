@@ -461,6 +461,40 @@ TEST(InputNpy, RoundTripsIntoModelInput) {
     write_bytes(pw, make_npy(npy_dict("|u1", "(32, 3, 32)"), hwc));
     EXPECT_THROW(load_model_input(pw.string(), 0, shape, pp), Error);
   }
+  // A batch [N,H,W,C] (uint8) or [N,C,H,W] (float): record `index`; a folder of images: its
+  // index-th PNG in name order. count_model_inputs says how many there are.
+  {
+    const Dataset ds = Dataset::open(kCifar10.string());
+    Bytes batch;
+    std::vector<float> fbatch;
+    const fs::path folder = dir / "calib_pngs";
+    fs::create_directories(folder);
+    for (std::size_t r = 0; r < 3; ++r) {
+      const PixelImage px = ds.record(r);
+      for (std::size_t q = 0; q < 32 * 32; ++q)
+        for (std::size_t c = 0; c < 3; ++c) batch.push_back(px.chw[c * 32 * 32 + q]);
+      const auto pre = load_model_input(kCifar10.string(), r, shape, pp).data;
+      fbatch.insert(fbatch.end(), pre.begin(), pre.end());
+      const fs::path png = folder / ("img" + std::to_string(r) + ".png");
+      ASSERT_NE(stbi_write_png(png.string().c_str(), 32, 32, 3, batch.data() + r * 32 * 32 * 3, 32 * 3), 0);
+    }
+    const fs::path pb = dir / "batch_nhwc.npy", pf = dir / "batch_f32.npy";
+    write_bytes(pb, make_npy(npy_dict("|u1", "(3, 32, 32, 3)"), batch));
+    write_bytes(pf, make_npy(npy_dict("<f4", "(3, 3, 32, 32)"), float_bytes(fbatch)));
+    EXPECT_EQ(count_model_inputs(pb.string(), shape), 3u);
+    EXPECT_EQ(count_model_inputs(pf.string(), shape), 3u);
+    EXPECT_EQ(count_model_inputs(folder.string(), shape), 3u);
+    EXPECT_EQ(count_model_inputs((dir / "px.npy").string(), shape), 1u);
+    EXPECT_EQ(count_model_inputs(kCifar10.string(), shape), ds.size());
+    for (std::size_t r = 0; r < 3; ++r) {
+      const auto want = load_model_input(kCifar10.string(), r, shape, pp).data;
+      EXPECT_EQ(load_model_input(pb.string(), r, shape, pp).data, want) << r;
+      EXPECT_EQ(load_model_input(pf.string(), r, shape, pp).data, want) << r;
+      EXPECT_EQ(load_model_input(folder.string(), r, shape, pp).data, want) << r;
+    }
+    EXPECT_THROW(load_model_input(pb.string(), 3, shape, pp), Error);
+    EXPECT_THROW(load_model_input(folder.string(), 3, shape, pp), Error);
+  }
   // MNIST pixels as [H,W].
   {
     const Shape mshape{1, 1, 28, 28};

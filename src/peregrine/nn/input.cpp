@@ -966,6 +966,53 @@ std::string dims_string(const std::vector<std::size_t>& d) {
 
 }  // namespace
 
+namespace {
+
+bool is_directory_path(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+
+/// The PNG/JPEG files directly in folder `dir`, sorted by name.
+std::vector<std::string> image_files(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string ext = lower(e.path().extension().string());
+    if (e.is_regular_file(ec) && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) out.push_back(e.path().string());
+  }
+  if (ec) fail(ErrorCode::kInvalidArgument, dir, "cannot list the folder: " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// N of an array shaped as a batch of model inputs: [N,C,H,W], or uint8 [N,H,W,C]; 0 otherwise.
+std::size_t npy_batch(const NpyArray& a, std::size_t C, std::size_t H, std::size_t W) {
+  if (a.shape.size() != 4) return 0;
+  const std::vector<std::size_t> rec(a.shape.begin() + 1, a.shape.end());
+  const bool planar = rec == std::vector<std::size_t>{C, H, W};
+  const bool interleaved = a.is_uint8 && rec == std::vector<std::size_t>{H, W, C};
+  return planar || interleaved ? a.shape[0] : 0;
+}
+
+}  // namespace
+
+std::size_t count_model_inputs(const std::string& path, const std::vector<std::int64_t>& input_shape, DatasetFormat fmt) {
+  if (fmt == DatasetFormat::kAuto) {
+    if (is_directory_path(path)) return image_files(path).size();
+    const std::string ext = lower(fs::path(path).extension().string());
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") return 1;
+    if (ext == ".npy") {
+      if (input_shape.size() != 4 || input_shape[1] < 1 || input_shape[2] < 1 || input_shape[3] < 1) return 1;
+      const NpyArray a = load_npy(path);
+      const std::size_t n = npy_batch(a, static_cast<std::size_t>(input_shape[1]), static_cast<std::size_t>(input_shape[2]),
+                                      static_cast<std::size_t>(input_shape[3]));
+      return n > 1 ? n : 1;
+    }
+  }
+  return Dataset::open(path, fmt).size();
+}
+
 ModelInput load_model_input(const std::string& path, std::size_t index, const std::vector<std::int64_t>& input_shape,
                             const Preprocess& pp, DatasetFormat fmt) {
   if (input_shape.size() != 4 || input_shape[0] != 1 || input_shape[1] < 1 || input_shape[2] < 1 || input_shape[3] < 1)
@@ -986,6 +1033,15 @@ ModelInput load_model_input(const std::string& path, std::size_t index, const st
   };
 
   ModelInput in;
+  if (fmt == DatasetFormat::kAuto && is_directory_path(path)) {
+    const std::vector<std::string> files = image_files(path);
+    if (index >= files.size())
+      fail(ErrorCode::kInvalidArgument, path,
+           "index " + u64s(index) + " out of range: the folder holds " + u64s(files.size()) + " PNG/JPEG images");
+    in = load_model_input(files[index], 0, input_shape, pp, DatasetFormat::kAuto);
+    in.description = "image " + u64s(index) + " of folder " + printable(path) + ": " + in.description;
+    return in;
+  }
   if (fmt == DatasetFormat::kAuto && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) {
     single("an image file");
     if (C != 1 && C != 3)
@@ -1002,9 +1058,20 @@ ModelInput load_model_input(const std::string& path, std::size_t index, const st
     return in;
   }
   if (fmt == DatasetFormat::kAuto && ext == ".npy") {
-    single("a .npy file");
     NpyArray a = load_npy(path);
     const std::vector<std::size_t> chw{C, H, W}, nchw{1, C, H, W}, hw{H, W};
+    // A batch [N,C,H,W] (or uint8 [N,H,W,C]) with N > 1: record `index`.
+    const std::size_t batch = npy_batch(a, C, H, W);
+    if (batch > 1) {
+      if (index >= batch)
+        fail(ErrorCode::kInvalidArgument, path, "index " + u64s(index) + " out of range: the batch holds " + u64s(batch));
+      const std::size_t per = a.data.size() / batch;
+      a.data = std::vector<float>(a.data.begin() + static_cast<std::ptrdiff_t>(index * per),
+                                  a.data.begin() + static_cast<std::ptrdiff_t>((index + 1) * per));
+      a.shape[0] = 1;
+    } else {
+      single("a .npy file");
+    }
     if (!a.is_uint8) {
       if (a.shape != chw && a.shape != nchw)
         fail(ErrorCode::kInvalidArgument, path,

@@ -202,16 +202,24 @@ struct ModelInput {
 };
 
 /// Loads one network input for a model whose input shape is `input_shape` = [1,C,H,W].
-/// Dispatch: when `fmt` is kAuto and the file name ends in .png/.jpg/.jpeg (any case) → image
-/// (converted to C channels; C must be 1 or 3), preprocessed with `pp`; .npy → float arrays are
-/// taken as already-preprocessed network input and must have shape [1,C,H,W] or [C,H,W] with finite
-/// values, uint8 arrays are pixels of shape [C,H,W], [1,C,H,W] or (C = 1) [H,W] and are
-/// preprocessed with `pp`; anything else (or any explicit `fmt`) → Dataset::open(path, fmt) and
-/// record `index`. `index` must be 0 for image and .npy files.
+/// Dispatch: when `fmt` is kAuto and `path` is a folder → its `index`-th PNG/JPEG file in name
+/// order; when the file name ends in .png/.jpg/.jpeg (any case) → image (converted to C channels; C
+/// must be 1 or 3), preprocessed with `pp`; .npy → float arrays are taken as already-preprocessed
+/// network input and must have shape [1,C,H,W] or [C,H,W] with finite values, uint8 arrays are
+/// pixels of shape [C,H,W], [1,C,H,W], [H,W,C], [1,H,W,C] or (C = 1) [H,W] and are preprocessed
+/// with `pp`; a batch [N,C,H,W] (uint8 also [N,H,W,C]) gives its record `index`; anything else (or
+/// any explicit `fmt`) → Dataset::open(path, fmt) and record `index`. `index` must be 0 for image
+/// files and single-input .npy files.
 /// Throws Error(kInvalidArgument) when input_shape is not [1,C,H,W] with positive extents, when the
 /// input's shape differs from the model's (the message gives both), when `index` is out of range;
 /// plus the errors of the loader used. Thread-safe.
 ModelInput load_model_input(const std::string& path, std::size_t index, const std::vector<std::int64_t>& input_shape,
                             const Preprocess& pp, DatasetFormat fmt = DatasetFormat::kAuto);
+
+/// How many inputs load_model_input can read from `path` (the same dispatch): the PNG/JPEG files of
+/// a folder, 1 for an image, N for a .npy batch (1 for a single input), the records of a dataset.
+/// Errors: those of the loader used. Thread-safe.
+std::size_t count_model_inputs(const std::string& path, const std::vector<std::int64_t>& input_shape,
+                               DatasetFormat fmt = DatasetFormat::kAuto);
 
 }  // namespace peregrine::nn
