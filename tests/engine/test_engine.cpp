@@ -594,7 +594,7 @@ TEST(Engine, TrainedEfficientNetworksEqualTheFixedReference) {
   fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
   if (!fs::exists(data)) GTEST_SKIP() << "shared data not present";
   Dataset ds = Dataset::open(data.string());
-  for (const char* name : {"mobilenetv2_cifar10.onnx"}) {
+  for (const char* name : {"mobilenetv2_cifar10.onnx", "efficientnet_b0_cifar10.onnx"}) {
     Graph g = load_onnx((fs::path(PEREGRINE_MODELS_DIR) / name).string());
     Preprocess pp = preprocess_from_metadata(g.metadata);
     std::vector<Tensor> calib;

@@ -307,6 +307,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"convmnist_square_mnist.onnx", kData / "mnist" / "t10k-images-idx3-ubyte", 16},
                       Case{PEREGRINE_MODELS_DIR "/mobilenetv2_cifar10.onnx",
                            kData / "cifar10" / "test_batch_first1017_lossless.bin", 8},
+                      Case{PEREGRINE_MODELS_DIR "/efficientnet_b0_cifar10.onnx",
+                           kData / "cifar10" / "test_batch_first1017_lossless.bin", 8},
                       Case{PEREGRINE_MODELS_DIR "/digits_cnn.onnx",
                            kModels / "digits-test-images-idx3-ubyte", 32}),
     [](const auto& info) {
