@@ -228,14 +228,15 @@ std::vector<std::vector<u64>> CheetahConvStrategy::encode_input(std::span<const 
   return polys;
 }
 
-void CheetahConvStrategy::check_weights(std::span<const std::int64_t> weights) const {
-  const Conv2dMeta& m = meta_;
-  require(weights.size() == m.M * (m.C / m.groups) * m.kh * m.kw, ErrorCode::kInvalidArgument,
+void Conv2dMeta::check_weights(std::span<const std::int64_t> weights) const {
+  require(weights.size() == M * (C / groups) * kh * kw, ErrorCode::kInvalidArgument,
           "conv: weights must hold M*(C/groups)*kh*kw values");
-  const std::int64_t wlim = std::int64_t{1} << (m.weight_bits - 1);
+  const std::int64_t wlim = std::int64_t{1} << (weight_bits - 1);
   for (std::int64_t w : weights)
     require(w >= -wlim && w <= wlim, ErrorCode::kInvalidArgument, "conv: weight outside the declared weight_bits");
 }
+
+void CheetahConvStrategy::check_weights(std::span<const std::int64_t> weights) const { meta_.check_weights(weights); }
 
 void CheetahConvStrategy::encode_kernel_into(std::span<const std::int64_t> weights, std::size_t k,
                                              std::span<std::int64_t> p) const {

@@ -49,6 +49,8 @@ struct Conv2dMeta {
   /// Throws Error(kInvalidArgument) for zero sizes, a kernel larger than the padded input, groups
   /// not dividing C and M, weight_bits ∉ [1, 32], or sizes whose products overflow.
   void validate() const;
+  /// Throws Error(kInvalidArgument) unless weights holds M·(C/groups)·kh·kw values within weight_bits.
+  void check_weights(std::span<const std::int64_t> weights) const;
 };
 
 /// How the strategy picks its tile.

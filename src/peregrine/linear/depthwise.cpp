@@ -478,13 +478,7 @@ std::vector<std::vector<u64>> DepthwiseConvStrategy::encode_input(std::span<cons
   return polys;
 }
 
-void DepthwiseConvStrategy::check_weights(std::span<const std::int64_t> weights) const {
-  const Conv2dMeta& m = meta_;
-  require(weights.size() == m.C * m.kh * m.kw, ErrorCode::kInvalidArgument, "depthwise: weights must hold C*kh*kw values");
-  const std::int64_t wlim = std::int64_t{1} << (m.weight_bits - 1);
-  for (std::int64_t w : weights)
-    require(w >= -wlim && w <= wlim, ErrorCode::kInvalidArgument, "depthwise: weight outside the declared weight_bits");
-}
+void DepthwiseConvStrategy::check_weights(std::span<const std::int64_t> weights) const { meta_.check_weights(weights); }
 
 void DepthwiseConvStrategy::encode_kernel_into(std::span<const std::int64_t> weights, std::size_t k,
                                                std::span<std::int64_t> p) const {
