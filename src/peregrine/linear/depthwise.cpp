@@ -351,7 +351,8 @@ DepthwiseConvStrategy::DepthwiseConvStrategy(he::HeParamsPtr params, const Conv2
     double score;
     Tile tile;
     DwFamily family;
-    bool zero_aware;  // the packer on the tile's exact supports (greedy, compact AP-free)
+    bool zero_aware;                // the packer on the tile's exact supports (greedy, compact AP-free)
+    std::optional<DwLayout> built;  // that packer's layout (built once; the closed forms are rebuilt)
   };
   std::vector<Candidate> cands;
   for (std::size_t Hw = kh; Hw <= wh; ++Hw)
@@ -362,7 +363,7 @@ DepthwiseConvStrategy::DepthwiseConvStrategy(he::HeParamsPtr params, const Conv2
         if (!allowed(f)) continue;
         const auto L = dw_closed_form(f, N, Hw, Ww, kh, kw, m.C);
         if (!L) continue;
-        if (const auto s = score(*t, L->g())) cands.push_back({*s, *t, f, false});
+        if (const auto s = score(*t, L->g())) cands.push_back({*s, *t, f, false, std::nullopt});
       }
     }
   if (allowed(DwFamily::kGreedy) || allowed(DwFamily::kApFree)) {
@@ -385,7 +386,7 @@ DepthwiseConvStrategy::DepthwiseConvStrategy(he::HeParamsPtr params, const Conv2
         const auto L = f == DwFamily::kGreedy ? dw_greedy(N, t.Hw, t.Ww, kh, kw, m.C, mask_of(t))
                                               : dw_ap_free_compact(N, t.Hw, t.Ww, kh, kw, m.C, mask_of(t));
         if (!L) continue;
-        if (const auto s = score(t, L->g())) cands.push_back({*s, t, f, true});
+        if (const auto s = score(t, L->g())) cands.push_back({*s, t, f, true, L});
       }
   }
   std::stable_sort(cands.begin(), cands.end(), [](const Candidate& x, const Candidate& y) { return x.score < y.score; });
@@ -393,9 +394,7 @@ DepthwiseConvStrategy::DepthwiseConvStrategy(he::HeParamsPtr params, const Conv2
   bool found = false;
   for (const Candidate& c : cands) {
     const Tile& t = c.tile;
-    std::optional<DwLayout> L = !c.zero_aware ? dw_closed_form(c.family, N, t.Hw, t.Ww, kh, kw, m.C)
-                                : c.family == DwFamily::kGreedy ? dw_greedy(N, t.Hw, t.Ww, kh, kw, m.C, mask_of(t))
-                                                                : dw_ap_free_compact(N, t.Hw, t.Ww, kh, kw, m.C, mask_of(t));
+    std::optional<DwLayout> L = c.zero_aware ? c.built : dw_closed_form(c.family, N, t.Hw, t.Ww, kh, kw, m.C);
     if (!L || dw_layout_violation(*L)) continue;
     tiling_ = DwTiling{t.Hw, t.Ww, t.step_h, t.step_w, t.n_h, t.n_w, std::move(*L)};
     found = true;
