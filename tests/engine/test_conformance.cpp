@@ -143,6 +143,26 @@ std::vector<Program> programs() {
       p.nonneg_inputs = {r};
       out.push_back(std::move(p));
     }
+    // Clip (ReLU6 before its deferred truncation: bounds 0 and 6 at scale 2^{2s}, read by a
+    // truncation by s known ≥ 0, the pair clip-highbits serves) and a two-sided clip with a
+    // negative lower bound (HardSigmoid's); small, and at 2^15 elements for the byte estimates.
+    for (const std::int64_t len : {std::int64_t{300}, std::int64_t{1} << 15}) {
+      if (len > 300 && ell != 37) continue;
+      Builder b("clip-trunc-" + std::to_string(len) + "-" + tag, ell);
+      const auto x = b.value({1, len}), c = b.value({1, len}), t = b.value({1, len}), h = b.value({1, len});
+      FxNode relu6 = FxNode::of(FxOp::kClip);
+      relu6.clip() = {0, std::int64_t{6} << (2 * s)};
+      b.node(relu6, {x}, c);
+      FxNode tr = FxNode::of(FxOp::kTrunc);
+      tr.shift() = {s, true};
+      b.node(tr, {c}, t);
+      FxNode hs = FxNode::of(FxOp::kClip);
+      hs.clip() = {-(std::int64_t{5} << (ell - 7)), std::int64_t{3} << (ell - 8)};
+      b.node(hs, {x}, h);
+      Program p = b.done(x, t);
+      p.nonneg_inputs = {c};
+      out.push_back(std::move(p));
+    }
     {  // padded max-pool
       Builder b("maxpool-" + tag, ell);
       FxNode n = FxNode::of(FxOp::kMaxPool);

@@ -4,6 +4,7 @@
 #include "../common/mpc_fixture.hpp"
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <utility>
@@ -15,6 +16,7 @@ using namespace peregrine;
 using namespace peregrine::mpc;
 using peregrine::mpc::test_util::bxor;
 using peregrine::mpc::test_util::edge_and_random;
+using peregrine::mpc::test_util::from_signed;
 using peregrine::mpc::test_util::run_parties;
 using peregrine::mpc::test_util::SessionPair;
 using peregrine::mpc::test_util::test_seed;
@@ -117,6 +119,103 @@ TEST(Nonlinear, DreluExhaustiveEll8) {
   const BoolShares d = bxor(d0, d1);
   for (std::size_t i = 0; i < x0.v.size(); ++i)
     ASSERT_EQ(d.get(i), r.centred(i / 256) >= 0 ? 1 : 0) << i;
+}
+
+namespace {
+
+/// Shares of values |x| < 2^{ℓ−2} over r: the bounds' neighbourhoods, 0, the extremes, then random.
+std::vector<std::int64_t> clip_inputs(const Ring& r, std::int64_t lo, std::int64_t hi, Prg& prg, std::size_t n) {
+  const std::int64_t lim = (std::int64_t{1} << (r.bits - 2)) - 1;
+  std::vector<std::int64_t> x;
+  for (std::int64_t b : {lo, hi})
+    for (std::int64_t d = -2; d <= 2; ++d) x.push_back(std::clamp(b + d, -lim, lim));
+  for (std::int64_t v : {std::int64_t{0}, lim, -lim}) x.push_back(v);
+  while (x.size() < n) x.push_back(static_cast<std::int64_t>(prg.next_u64() % static_cast<u64>(2 * lim + 1)) - lim);
+  return x;
+}
+
+}  // namespace
+
+TEST(Nonlinear, ClipMatchesPlaintext) {
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(21));
+  struct Case { int ell; std::int64_t lo, hi; };
+  const std::int64_t six = std::int64_t{6} << 24;  // ReLU6 at scale 2^24 (deferred truncation)
+  for (const Case c : {Case{4, -1, 2}, Case{8, 0, 0}, Case{8, -20, 17}, Case{16, 0, 6 << 6},
+                       Case{37, 0, six}, Case{37, -(std::int64_t{5} << 30), std::int64_t{3} << 29},
+                       Case{64, -(std::int64_t{1} << 60), std::int64_t{1} << 61}}) {
+    const Ring r(c.ell);
+    const auto xs = clip_inputs(r, c.lo, c.hi, gen, 2000);
+    std::vector<u64> x;
+    for (auto v : xs) x.push_back(from_signed(r, v));
+    auto [x0, x1] = split(r, x, gen);
+    ArithShares y0, y1;
+    run_parties([&] { y0 = clip(*sp.s0, x0, c.lo, c.hi); }, [&] { y1 = clip(*sp.s1, x1, c.lo, c.hi); });
+    const auto y = reconstruct(y0, y1);
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      ASSERT_EQ(y[i], from_signed(r, std::clamp(xs[i], c.lo, c.hi)))
+          << "ell=" << c.ell << " lo=" << c.lo << " hi=" << c.hi << " x=" << xs[i];
+  }
+}
+
+TEST(Nonlinear, ClipExhaustiveEll6) {
+  // Every x with |x| < 2^{ℓ−2} and every server share a (x_0 = a, x_1 = x − a), bounds −3 and 5.
+  SessionPair sp;
+  const Ring r(6);
+  ArithShares x0{r, {}}, x1{r, {}};
+  std::vector<std::int64_t> xs;
+  for (std::int64_t x = -15; x <= 15; ++x)
+    for (u64 a = 0; a < 64; ++a) {
+      xs.push_back(x);
+      x0.v.push_back(a);
+      x1.v.push_back((from_signed(r, x) - a) & r.mask);
+    }
+  ArithShares y0, y1;
+  run_parties([&] { y0 = clip(*sp.s0, x0, -3, 5); }, [&] { y1 = clip(*sp.s1, x1, -3, 5); });
+  const auto y = reconstruct(y0, y1);
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    ASSERT_EQ(y[i], from_signed(r, std::clamp<std::int64_t>(xs[i], -3, 5))) << "x=" << xs[i] << " a=" << x0.v[i];
+}
+
+TEST(Nonlinear, ClipHighbitsIsAtMostOneLsbBelowAfterTheTruncation) {
+  // ReLU6 at scale 2^24 with ℓ = 37, every reader truncating by s = 12: the shares are multiples
+  // of 2^s and ⌊y/2^s⌋ ∈ {ref, ref − 1}, ref = ⌊clip(x)/2^s⌋; both values of c occur.
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(22));
+  const Ring r(37);
+  const int s = 12;
+  const std::int64_t lo = 0, hi = std::int64_t{6} << 24;
+  const auto xs = clip_inputs(r, lo, hi, gen, 4000);
+  std::vector<u64> x;
+  for (auto v : xs) x.push_back(from_signed(r, v));
+  auto [x0, x1] = split(r, x, gen);
+  ArithShares y0, y1;
+  run_parties([&] { y0 = clip_highbits(*sp.s0, x0, lo, hi, s); }, [&] { y1 = clip_highbits(*sp.s1, x1, lo, hi, s); });
+  const auto y = reconstruct(y0, y1);
+  int below = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    ASSERT_EQ(y0.v[i] % (u64{1} << s), 0u);
+    ASSERT_EQ(y1.v[i] % (u64{1} << s), 0u);
+    const std::int64_t got = r.centred(y[i]) >> s, ref = std::clamp(xs[i], lo, hi) >> s;
+    ASSERT_TRUE(got == ref || got == ref - 1) << "x=" << xs[i] << " got " << got << " ref " << ref;
+    below += got == ref - 1;
+  }
+  EXPECT_GT(below, 0) << "the carry c never occurred: the test cannot tell the high-bits clip from the exact one";
+  EXPECT_LT(below, static_cast<int>(xs.size()));
+}
+
+TEST(Nonlinear, ClipRejectsBadBoundsBeforeAnyTraffic) {
+  SessionPair sp;
+  const Ring r(16);
+  ArithShares x{r, {1, 2, 3}};
+  const auto before = sp.bytes_sent();
+  EXPECT_THROW(clip(*sp.s0, x, 5, 4), Error);
+  EXPECT_THROW(clip(*sp.s0, x, 0, std::int64_t{1} << 15), Error);
+  EXPECT_THROW(clip_highbits(*sp.s0, x, 0, 6 << 4 | 1, 4), Error);  // hi not a multiple of 2^4
+  EXPECT_THROW(clip_highbits(*sp.s0, x, 0, 6 << 4, 15), Error);     // shift > ℓ − 2
+  ArithShares bad{r, {1u << 16}};
+  EXPECT_THROW(clip(*sp.s0, bad, 0, 6), Error);
+  EXPECT_EQ(sp.bytes_sent(), before);
 }
 
 TEST(Nonlinear, B2AAndMux) {

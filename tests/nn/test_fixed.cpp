@@ -157,6 +157,19 @@ TEST(FixedOps, Relu6DefersTheTruncationPastTheClip) {
         known += n.shift().nonneg;
         before_clip += n.inputs[0] == conv_out;
       }
+    // A two-sided clip is one kClip node (no ReLU pair), bounds on the value's grid.
+    std::size_t clips = 0, relus = 0;
+    for (const FxNode& n : m.plan.nodes) {
+      clips += n.op == FxOp::kClip;
+      relus += n.op == FxOp::kRelu;
+      if (n.op == FxOp::kClip) {
+        const int sc = m.plan.values[n.inputs[0]].scale;
+        EXPECT_EQ(n.clip().lo, 0);
+        EXPECT_EQ(n.clip().hi, std::llround(std::ldexp(static_cast<double>(hi), sc)));
+      }
+    }
+    EXPECT_EQ(clips, 1u);
+    EXPECT_EQ(relus, 0u);
     if (hi == 6.0f) {
       EXPECT_EQ(before_clip, 0u);
       EXPECT_EQ(known, 1u);
@@ -352,10 +365,38 @@ TEST(FixedPlanJson, MalformedPlansAreRejected) {
   expect_bad(replace("peregrine-plan-1", "peregrine-plan-2"));
 }
 
+// A Clip plan round-trips through JSON; bounds out of order or outside the node's ring are
+// malformed.
+TEST(FixedPlanJson, ClipBoundsRoundTripAndAreChecked) {
+  Node clip;
+  clip.op_type = "Clip";
+  clip.attrs["min"] = Attribute::of_float(-1.0f);
+  clip.attrs["max"] = Attribute::of_float(2.5f);
+  Graph g = single(clip, {1, 4}, {1, 4});
+  FixedModel m = quantize_model(g, {tensor({1, 4}, {1, -2, 3, -4})});
+  const std::string text = plan_to_json(m.plan);
+  EXPECT_EQ(plan_to_json(plan_from_json(text)), text);
+  const int sc = m.plan.frac_bits;
+  const std::string lo = "\"lo\":" + std::to_string(-(std::int64_t{1} << sc));
+  const std::string hi = "\"hi\":" + std::to_string(std::int64_t{5} << (sc - 1));
+  ASSERT_NE(text.find(lo), std::string::npos) << text;
+  ASSERT_NE(text.find(hi), std::string::npos) << text;
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = text;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  EXPECT_THROW(plan_from_json(with(lo, "\"lo\":" + std::to_string(std::int64_t{3} << sc))), Error);  // lo > hi
+  EXPECT_THROW(plan_from_json(with(hi, "\"hi\":" + std::to_string(std::int64_t{1} << 62))), Error);  // outside ℓ
+  const auto xq = quantize_input(m.plan, {1, -2, 3, -4});
+  const auto y = signed_values(m.plan, run_fixed(m, xq));
+  EXPECT_EQ(y, (std::vector<std::int64_t>{1 << sc, -(1 << sc), 5 << (sc - 1), -(1 << sc)}));
+}
+
 // Typed attributes: every op takes exactly one attribute alternative, a node holding another
 // one is refused when read (not misread as zeros), and a window node's pads must be four values.
 TEST(FixedPlan, EachOpHasItsOwnTypedAttributes) {
-  for (int k = 0; k <= static_cast<int>(FxOp::kExpand); ++k) {
+  for (int k = 0; k <= static_cast<int>(FxOp::kClip); ++k) {
     const auto op = static_cast<FxOp>(k);
     const FxNode n = FxNode::of(op);
     EXPECT_TRUE(fx_attrs_match(op, n.attrs)) << fx_op_name(op);

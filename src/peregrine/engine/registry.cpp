@@ -14,6 +14,9 @@
   X(cheetah_bn)                   \
   X(relu_millionaire)             \
   X(relu_highbits)                \
+  X(clip_millionaire)             \
+  X(clip_highbits)                \
+  X(clip_relu2)                   \
   X(trunc_exact)                  \
   X(trunc_exact_msb0)             \
   X(trunc_approx)                 \

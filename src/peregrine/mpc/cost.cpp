@@ -37,6 +37,22 @@ ProtocolCost relu_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot)
   return relu_cost(n, std::max(2, ell - shift), ot);
 }
 
+ProtocolCost clip_cost(std::size_t n, int ell, OtBackend ot) {
+  const ProtocolCost r = relu_cost(n, ell, ot);
+  // Saved against two relu(): one COT_ℓ (the multiplexer pair → one B2A COT) and the client's
+  // leaf choices of one millionaire (silent: ℓ − 1 chosen-bit COTs, 1.4 bits each with Ferret's
+  // traffic; IKNP: 256 bits of KK13 per 4-bit digit). Silent ℓ = 37: 0.88× two ReLUs, measured.
+  const bool iknp = ot == OtBackend::kIknp;
+  const double cot_bits = ell + (iknp ? 128.0 : 1.4);
+  const double leaf_bits = iknp ? 256.0 * std::ceil((ell - 1) / 4.0) : 1.4 * (ell - 1);
+  const double saved = static_cast<double>(n) * (cot_bits + leaf_bits) / 8.0;
+  return both_ways(std::max(0.0, 2 * (r.bytes_c2s + r.bytes_s2c) - saved), 2 * r.seconds, r.rounds);
+}
+
+ProtocolCost clip_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot) {
+  return clip_cost(n, std::max(2, ell - shift), ot);
+}
+
 ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, OtBackend ot) {
   const PerElement& p = per(ot);
   const double k = static_cast<double>(n) * ell / 37.0;

@@ -33,6 +33,11 @@ struct ProtocolCost {
 ProtocolCost relu_cost(std::size_t n, int ell, OtBackend ot);
 /// relu_highbits() on n elements over Z_{2^ℓ}, dropping `shift` low bits (a ReLU on ℓ − shift bits).
 ProtocolCost relu_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot);
+/// clip() on n elements over Z_{2^ℓ}: two DReLUs in one pass and one COT_ℓ fewer than two
+/// relu() calls (the multiplexer's second COT pair becomes one B2A COT), with the rounds of one.
+ProtocolCost clip_cost(std::size_t n, int ell, OtBackend ot);
+/// clip_highbits() on n elements over Z_{2^ℓ}, dropping `shift` low bits (a clip on ℓ − shift bits).
+ProtocolCost clip_highbits_cost(std::size_t n, int ell, int shift, OtBackend ot);
 /// truncate() by f on n elements over Z_{2^ℓ} in the given mode, with the given MSB hint.
 ProtocolCost truncate_cost(std::size_t n, int ell, TruncMode mode, MsbHint msb, OtBackend ot);
 /// truncate_reduce() by f on n elements from Z_{2^ℓ}: exact estimated as truncate() with a known

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "peregrine/core/error.hpp"
@@ -18,6 +20,10 @@ constexpr std::size_t kExchangeWords = std::size_t{1} << 15;
 
 inline std::size_t words_for(std::size_t n) { return (n + 63) / 64; }
 inline int bit_at(std::span<const u64> w, std::size_t i) { return static_cast<int>((w[i >> 6] >> (i & 63)) & 1); }
+inline void clear_segment_tail(std::vector<u64>& w, std::size_t first_word, std::size_t n) {
+  const std::size_t words = words_for(n);
+  if (n % 64 != 0) w[first_word + words - 1] &= (u64{1} << (n % 64)) - 1;
+}
 inline void clear_tail(std::vector<u64>& w, std::size_t n) {
   if (n % 64 != 0 && !w.empty()) w.back() &= (1ULL << (n % 64)) - 1;
 }
@@ -107,42 +113,54 @@ void and_shared(MpcSession& s, BitTriples& t, std::span<const u64> y, std::span<
   }
 }
 
-// Leaf OTs for a set of digits of equal width w: fills gt[j], eq[j] (packed n bits) for every j in
-// `digits` with this party's shares of 1{x_j > y_j}, 1{x_j == y_j}, x being the server's input and
-// y the client's. The sender of the 1-of-2^w OTs is the server when server_sends, else the client;
-// the sender's shares are random, its messages are indexed by the receiver's digit. bits = 1
-// transfers gt only (the least significant digit, whose eq the tree never uses).
-void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, std::span<const int> digits, int bits,
-                bool server_sends, std::vector<std::vector<u64>>& gt, std::vector<std::vector<u64>>& eq) {
-  const std::size_t n = input.size();
+// Leaf OTs for a set of digits of equal width w: fills gt[j], eq[j] for every j in `digits` with
+// this party's shares of 1{x_j > y_j}, 1{x_j == y_j}, x being the server's input and y the
+// client's. K = 1: n inputs each; K = 2 (the server sends): the server holds two inputs x, x'
+// (input = x then x', 2n values) against the client's one y, and every OT carries both
+// comparisons' bits, so the client's choice (its digit, the same for both) is paid once. Comparison
+// k of element i sits at bit k·64·W + i of gt[j] / eq[j] (W = ⌈n/64⌉ words per comparison). The
+// sender of the 1-of-2^w OTs is the server when server_sends, else the client; the sender's shares
+// are random, its messages are indexed by the receiver's digit. bits = 1 transfers gt only (the
+// least significant digit, whose eq the tree never uses).
+void leaf_group(MpcSession& s, std::span<const u64> input, std::size_t n, int K, int m, int w,
+                std::span<const int> digits, int bits, bool server_sends, std::vector<std::vector<u64>>& gt,
+                std::vector<std::vector<u64>>& eq) {
   const std::size_t nn = std::size_t{1} << w;
   const u64 dmask = nn - 1;
+  const std::size_t W = words_for(n);
   const std::size_t total = n * digits.size();  // OT index f = k·n + i, digit digits[k]
   const std::size_t chunk = std::max<std::size_t>(1, kLeafMsgWords / nn);
+  const int l = bits * K;  // message bits per OT
   if (s.is_server() == server_sends) {
     const bool mine_is_x = s.is_server();  // the sender's digit is x (server) or y (client)
-    for (const int j : digits) {  // the sender's shares are random
+    const int inputs = mine_is_x ? K : 1;
+    for (const int j : digits) {  // the sender's shares are random (zero past each comparison's n bits)
       s.prg().fill(gt[j].data(), gt[j].size() * sizeof(u64));
       s.prg().fill(eq[j].data(), eq[j].size() * sizeof(u64));
-      clear_tail(gt[j], n);
-      clear_tail(eq[j], n);
+      for (int k = 0; k < K; ++k) {
+        clear_segment_tail(gt[j], k * W, n);
+        clear_segment_tail(eq[j], k * W, n);
+      }
     }
     std::vector<u64> msgs;
     for (std::size_t off = 0; off < total; off += chunk) {
       const std::size_t c = std::min(chunk, total - off);
-      msgs.resize(c * nn);
+      msgs.assign(c * nn, 0);
       for (std::size_t f = off; f < off + c; ++f) {
         const int j = digits[f / n];
         const std::size_t i = f % n;
-        const u64 dj = (input[i] >> (j * m)) & dmask;
-        const u64 gs = static_cast<u64>(bit_at(gt[j], i)), es = static_cast<u64>(bit_at(eq[j], i));
         u64* row = msgs.data() + (f - off) * nn;
-        for (u64 v = 0; v < nn; ++v) {
-          const u64 g = mine_is_x ? static_cast<u64>(dj > v) : static_cast<u64>(v > dj);
-          row[v] = (gs ^ g) | (bits == 2 ? (es ^ static_cast<u64>(dj == v)) << 1 : 0);
+        for (int k = 0; k < inputs; ++k) {
+          const u64 dj = (input[k * n + i] >> (j * m)) & dmask;
+          const std::size_t at = k * 64 * W + i;
+          const u64 gs = static_cast<u64>(bit_at(gt[j], at)), es = static_cast<u64>(bit_at(eq[j], at));
+          for (u64 v = 0; v < nn; ++v) {
+            const u64 g = mine_is_x ? static_cast<u64>(dj > v) : static_cast<u64>(v > dj);
+            row[v] |= ((gs ^ g) | (bits == 2 ? (es ^ static_cast<u64>(dj == v)) << 1 : 0)) << (k * bits);
+          }
         }
       }
-      s.send_1_of_n(msgs, w, bits);
+      s.send_1_of_n(msgs, w, l);
     }
   } else {
     std::vector<std::uint8_t> choice;
@@ -155,12 +173,16 @@ void leaf_group(MpcSession& s, std::span<const u64> input, int m, int w, std::sp
         const int j = digits[f / n];
         choice[f - off] = static_cast<std::uint8_t>((input[f % n] >> (j * m)) & dmask);
       }
-      s.recv_1_of_n(choice, out, w, bits);
+      s.recv_1_of_n(choice, out, w, l);
       for (std::size_t f = off; f < off + c; ++f) {
         const int j = digits[f / n];
         const std::size_t i = f % n;
-        gt[j][i >> 6] |= (out[f - off] & 1) << (i & 63);
-        eq[j][i >> 6] |= ((out[f - off] >> 1) & 1) << (i & 63);
+        for (int k = 0; k < K; ++k) {
+          const std::size_t at = k * 64 * W + i;
+          const u64 o = out[f - off] >> (k * bits);
+          gt[j][at >> 6] |= (o & 1) << (at & 63);
+          if (bits == 2) eq[j][at >> 6] |= ((o >> 1) & 1) << (at & 63);
+        }
       }
     }
   }
@@ -219,7 +241,12 @@ BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y) {
   return z;
 }
 
-BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, int m) {
+namespace {
+
+// The millionaire for K = 1 (millionaire_gt) or K = 2 (millionaire_gt_pair): leaves by
+// leaf_group, then one AND tree over K·W words per node (the K comparisons side by side, so both
+// trees share every exchange). Returns K·n bits, comparison k at [k·n, (k+1)·n).
+BoolShares millionaire_k(MpcSession& s, std::span<const u64> input, std::size_t n, int K, int ell, int m) {
   require(ell >= 1 && ell <= 64, ErrorCode::kInvalidArgument, "millionaire: ell must be in [1, 64]");
   require(m == kLeafBitsDefault || (m >= 0 && m <= ot::kMaxOneOfNBits), ErrorCode::kInvalidArgument,
           "millionaire: leaf bits m must be in [0, 8]");
@@ -228,10 +255,9 @@ BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, in
   else if (m == 0)
     m = millionaire_leaf_bits(ell, s.ot_backend());
   require_in_ring(input, Ring(ell).mask, "millionaire: input not below 2^ell");
-  const std::size_t n = input.size();
-  BoolShares result(n);
+  BoolShares result(K * n);
   if (n == 0) return result;
-  const std::size_t w = words_for(n);
+  const std::size_t W = words_for(n), w = K * W;
   const int q = (ell + m - 1) / m;
   const int qfull = ell / m, rem = ell % m;
 
@@ -240,17 +266,18 @@ BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, in
   BitTriples t;
   if (pairs_total > 0) t = make_triples(s, pairs_total * w);
 
-  // Stage 2: leaves, digit j = bits [j·m, j·m + w_j) (j = 0 least significant, gt only). The OT
-  // direction alternates by digit (even j: the server sends, odd j: the client), so that both
-  // links carry about the same bytes and both parties do about the same hashing.
+  // Stage 2: leaves, digit j = bits [j·m, j·m + w_j) (j = 0 least significant, gt only). K = 1:
+  // the OT direction alternates by digit (even j: the server sends, odd j: the client), so that
+  // both links carry about the same bytes and both parties do about the same hashing. K = 2: the
+  // server sends every digit (its two inputs share the client's choice).
   std::vector<std::vector<u64>> gt(q, std::vector<u64>(w, 0)), eq(q, std::vector<u64>(w, 0));
   std::vector<int> even, odd;
-  for (int j = 1; j < qfull; ++j) (j % 2 == 0 ? even : odd).push_back(j);
+  for (int j = 1; j < qfull; ++j) (j % 2 == 0 || K > 1 ? even : odd).push_back(j);
   const int zero = 0;
-  if (qfull > 0) leaf_group(s, input, m, m, {&zero, 1}, 1, true, gt, eq);
-  if (!even.empty()) leaf_group(s, input, m, m, even, 2, true, gt, eq);
-  if (!odd.empty()) leaf_group(s, input, m, m, odd, 2, false, gt, eq);
-  if (rem > 0) leaf_group(s, input, m, rem, {&qfull, 1}, qfull == 0 ? 1 : 2, qfull % 2 == 0, gt, eq);
+  if (qfull > 0) leaf_group(s, input, n, K, m, m, {&zero, 1}, 1, true, gt, eq);
+  if (!even.empty()) leaf_group(s, input, n, K, m, m, even, 2, true, gt, eq);
+  if (!odd.empty()) leaf_group(s, input, n, K, m, m, odd, 2, false, gt, eq);
+  if (rem > 0) leaf_group(s, input, n, K, m, rem, {&qfull, 1}, qfull == 0 ? 1 : 2, qfull % 2 == 0 || K > 1, gt, eq);
 
   // Stage 3: AND tree, one exchange per level (tree_pairs above).
   std::vector<u64> ys, x1s, x2s, z1s, z2s;
@@ -283,9 +310,28 @@ BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, in
     }
     c = next;
   }
-  result.words = std::move(gt[0]);
-  clear_tail(result.words, n);
+  if (K == 1) {
+    result.words = std::move(gt[0]);
+  } else {
+    for (int k = 0; k < K; ++k)
+      for (std::size_t i = 0; i < n; ++i)
+        if (bit_at(gt[0], k * 64 * W + i)) result.words[(k * n + i) >> 6] |= u64{1} << ((k * n + i) & 63);
+  }
+  clear_tail(result.words, K * n);
   return result;
+}
+
+}  // namespace
+
+BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell, int m) {
+  return millionaire_k(s, input, input.size(), 1, ell, m);
+}
+
+BoolShares millionaire_gt_pair(MpcSession& s, std::span<const u64> input, int ell, int m) {
+  const std::size_t n = s.is_server() ? input.size() / 2 : input.size();
+  require(!s.is_server() || input.size() % 2 == 0, ErrorCode::kInvalidArgument,
+          "millionaire_gt_pair: the server passes 2n values");
+  return millionaire_k(s, input, n, 2, ell, m);
 }
 
 BoolShares drelu(MpcSession& s, const ArithShares& x, int m) {
@@ -362,6 +408,79 @@ ArithShares relu_highbits(MpcSession& s, const ArithShares& x, int shift, int m)
   ArithShares h{hr, std::vector<u64>(x.v.size())};
   for (std::size_t i = 0; i < x.v.size(); ++i) h.v[i] = x.v[i] >> shift;  // < 2^{ℓ−shift}
   ArithShares z = mux(s, drelu(s, h, m), h);
+  for (auto& v : z.v) v = r.reduce(v << shift);
+  z.ring = r;
+  return z;
+}
+
+ArithShares clip(MpcSession& s, const ArithShares& x, std::int64_t lo, std::int64_t hi, int m) {
+  const Ring& r = x.ring;
+  require(r.bits >= 2, ErrorCode::kInvalidArgument, "clip: ring must have at least 2 bits");
+  const std::int64_t half = r.bits >= 64 ? std::numeric_limits<std::int64_t>::max()
+                                         : static_cast<std::int64_t>(1ULL << (r.bits - 1));
+  require(lo <= hi && lo > -half && hi < half, ErrorCode::kInvalidArgument,
+          "clip: need lo <= hi with both bounds below 2^(ell-1) in magnitude");
+  require_in_ring(x.v, r.mask, "clip: share not below 2^ell");
+  const std::size_t n = x.v.size();
+  ArithShares out{r, std::vector<u64>(n, 0)};
+  if (n == 0) return out;
+  const bool server = s.is_server();
+  const u64 lo_r = r.reduce(static_cast<u64>(lo)), hi_r = r.reduce(static_cast<u64>(hi));
+  // One pass: DReLU of x − lo (first n) and x − hi (last n); the server holds the public shift,
+  // so the client's millionaire input is the same for both and every leaf OT carries both.
+  ArithShares d{r, std::vector<u64>(2 * n)};
+  for (std::size_t i = 0; i < n; ++i) {
+    d.v[i] = server ? r.reduce(x.v[i] - lo_r) : x.v[i];
+    d.v[n + i] = server ? r.reduce(x.v[i] - hi_r) : x.v[i];
+  }
+  const int h = r.bits - 1;
+  const u64 hmask = (u64{1} << h) - 1;
+  std::vector<u64> in(server ? 2 * n : n);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = server ? (d.v[i] & hmask) : (hmask - (d.v[i] & hmask));
+  BoolShares b = millionaire_gt_pair(s, in, h, m);  // carries, as drelu()
+  for (std::size_t i = 0; i < 2 * n; ++i)
+    b.words[i >> 6] ^= ((static_cast<u64>(r.msb(d.v[i])) ^ (server ? 1 : 0)) & 1) << (i & 63);
+  // Multiplexer on u = x − lo with sel = b1 ⊕ b2 ((1 − 2·sel_p)·u_p per direction, as mux()), and
+  // the scaled B2A of t = b2 appended to the server-to-client batch: the server's correlation
+  // (hi − lo)·t0, the client's choice t1, so got − xr = (hi − lo)·t0·t1.
+  const u64 span = r.reduce(hi_r - lo_r);
+  std::vector<std::uint8_t> sel(n), t(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    t[i] = static_cast<std::uint8_t>(b.get(n + i));
+    sel[i] = static_cast<std::uint8_t>(b.get(i) ^ t[i]);
+  }
+  const std::size_t n_s2c = 2 * n;  // server sends n mux entries + n B2A entries
+  std::vector<u64> delta(server ? n_s2c : n), xr(delta.size());
+  for (std::size_t i = 0; i < n; ++i) delta[i] = r.reduce(sel[i] ? (0 - d.v[i]) : d.v[i]);
+  if (server)
+    for (std::size_t i = 0; i < n; ++i) delta[n + i] = t[i] ? span : 0;
+  std::vector<std::uint8_t> choice(server ? n : n_s2c);
+  std::copy(sel.begin(), sel.end(), choice.begin());
+  if (!server) std::copy(t.begin(), t.end(), choice.begin() + static_cast<std::ptrdiff_t>(n));
+  std::vector<u64> got(choice.size());
+  s.both_ways([&](ot::OtSender& snd) { snd.send_cot_additive(delta, xr, r.bits); },
+              [&](ot::OtReceiver& rcv) { rcv.recv_cot_additive(choice, got, r.bits); });
+  for (std::size_t i = 0; i < n; ++i) {
+    u64 y = (sel[i] ? d.v[i] : 0) - xr[i] + got[i];  // this party's share of sel·u
+    if (server) y += lo_r + (t[i] ? span : 0) + 2 * xr[n + i];
+    else y += (t[i] ? span : 0) - 2 * got[n + i];
+    out.v[i] = r.reduce(y);
+  }
+  return out;
+}
+
+ArithShares clip_highbits(MpcSession& s, const ArithShares& x, std::int64_t lo, std::int64_t hi, int shift, int m) {
+  const Ring& r = x.ring;
+  require(shift >= 1 && shift <= r.bits - 2, ErrorCode::kInvalidArgument,
+          "clip_highbits: shift must be in [1, ell - 2]");
+  const std::int64_t unit = std::int64_t{1} << shift;
+  require(lo % unit == 0 && hi % unit == 0, ErrorCode::kInvalidArgument,
+          "clip_highbits: the bounds must be multiples of 2^shift");
+  require_in_ring(x.v, r.mask, "clip_highbits: share not below 2^ell");
+  const Ring hr(r.bits - shift);
+  ArithShares h{hr, std::vector<u64>(x.v.size())};
+  for (std::size_t i = 0; i < x.v.size(); ++i) h.v[i] = x.v[i] >> shift;  // < 2^{ℓ−shift}
+  ArithShares z = clip(s, h, lo / unit, hi / unit, m);
   for (auto& v : z.v) v = r.reduce(v << shift);
   z.ring = r;
   return z;

@@ -78,6 +78,15 @@ int millionaire_leaf_bits(int ell, OtBackend ot = OtBackend::kIknp);
 BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell,
                           int m = kLeafBitsDefault);
 
+/// Two secure comparisons against the same client input: the server passes 2n values (x then
+/// x'), the client its n values y; returns this party's boolean shares of 2n bits,
+/// [1{x_i > y_i}] then [1{x'_i > y_i}]. As millionaire_gt(), except that the server sends every
+/// leaf OT and each carries both comparisons' bits (4-bit messages, 2 for digit 0): the client's
+/// choice — its digit, the same for both — is paid once (m COTs per digit instead of 2m; 256 bits
+/// of KK13 per digit on IKNP), and both AND trees share each exchange. Reconstruction, issue 17.
+/// Errors: as millionaire_gt(), and kInvalidArgument when the server's count is odd.
+BoolShares millionaire_gt_pair(MpcSession& s, std::span<const u64> input, int ell, int m = kLeafBitsDefault);
+
 /// AND of shared bit vectors (x.n == y.n) with Beaver triples made from ROT: returns shares of
 /// x ∧ y. One ROT batch both ways (2·128 bits per bit with IKNP) and one exchange (4 bits per bit).
 BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y);
@@ -126,5 +135,34 @@ ArithShares relu(MpcSession& s, const ArithShares& x, int m = kLeafBitsDefault,
 /// for relu() + approximate truncation).
 /// Errors: kInvalidArgument unless 1 ≤ shift ≤ ℓ − 2, or a share ≥ 2^ℓ.
 ArithShares relu_highbits(MpcSession& s, const ArithShares& x, int shift, int m = kLeafBitsDefault);
+
+/// Clip(x, lo, hi) = min(max(x, lo), hi) on shares over Z_{2^ℓ} (ReLU6 is Clip(x, 0, 6·2^scale)),
+/// one strategy instead of lo + ReLU(x − lo) − ReLU(x − hi). lo ≤ hi are public signed values at
+/// x's scale. With b1 = 1{x ≥ lo} and b2 = 1{x ≥ hi} (b2 implies b1, so b1 − b2 = b1 ⊕ b2):
+///   y = lo + (b1 ⊕ b2)·(x − lo) + (hi − lo)·b2.
+/// Both DReLUs run as one millionaire_gt_pair() (the client's input is the same for both, the
+/// server holds the shift by the public bound; one pass: the rounds of one ReLU), then one multiplexer on x − lo whose server-to-client COT batch also carries the
+/// scaled B2A of b2 ((hi − lo)·(t0 + t1 − 2·t0·t1) from one more additive COT_ℓ): a paired
+/// millionaire on ℓ − 1 bits + 3 COT_ℓ per element instead of 2 millionaires + 4 COT_ℓ, and the
+/// rounds of one ReLU (reconstruction, TECHNIQUES.md §1.2 / issue 17: "ReLU6 as one strategy").
+/// Exact: equals the plaintext clip whenever |x − lo| and |x − hi| stay below 2^{ℓ−1} (the plan's
+/// headroom guarantees it). Shape: n = x.v.size() elements, output over x.ring.
+/// Errors: kInvalidArgument when ℓ < 2, lo > hi, |lo| or |hi| ≥ 2^{ℓ−1}, or a share ≥ 2^ℓ.
+ArithShares clip(MpcSession& s, const ArithShares& x, std::int64_t lo, std::int64_t hi,
+                 int m = kLeafBitsDefault);
+
+/// clip() on the high bits, for a clip whose every reader truncates it by `shift` (the clip
+/// analogue of relu_highbits(); reconstruction). lo and hi must be multiples of 2^shift. The
+/// parties drop the low `shift` bits of their shares locally, h = ⌊x/2^shift⌋ − c, c ∈ {0, 1},
+/// run clip() on h over Z_{2^{ℓ−shift}} with bounds lo/2^shift and hi/2^shift, and shift the
+/// result back up: shares over x.ring of y = 2^shift·clip(h, lo/2^shift, hi/2^shift), every share
+/// a multiple of 2^shift. Since the floor is monotone and the bounds are multiples,
+/// ⌊clip(x)/2^shift⌋ = clip(⌊x/2^shift⌋, ·, ·), so the truncation after it yields the reference
+/// minus c: at most 1 LSB below it, never above (no probabilistic part). Requires |x| < 2^{ℓ−2}.
+/// Cost: a paired millionaire on ℓ − shift − 1 bits + 3 COT_{ℓ−shift} per element.
+/// Errors: kInvalidArgument unless 1 ≤ shift ≤ ℓ − 2 and lo, hi are multiples of 2^shift, and as
+/// clip().
+ArithShares clip_highbits(MpcSession& s, const ArithShares& x, std::int64_t lo, std::int64_t hi, int shift,
+                          int m = kLeafBitsDefault);
 
 }  // namespace peregrine::mpc

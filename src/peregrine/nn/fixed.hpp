@@ -84,6 +84,8 @@ enum class FxOp {
   kReduce,    ///< x mod 2^{ℓ_out} into the output's smaller ring (the value must fit it)
   kMulPublic, ///< x · c, c a public signed constant from the architecture (HardSigmoid's slope at 2^f)
   kExpand,    ///< broadcast: axes of size 1 repeated to the output's shape (same rank; local)
+  kClip,      ///< min(max(x, lo), hi), lo ≤ hi public at x's scale (ReLU6, HardSigmoid's clip); a
+              ///< comparison in its input's ring. The last op (plan JSON looks names up to it).
 };
 
 /// Name of an op ("Conv", "Trunc", ...), for reports and the JSON plan.
@@ -136,6 +138,10 @@ struct FxExtendAttrs {
 struct FxPublicConstAttrs {
   std::int64_t constant = 0;
 };
+/// kClip: the public bounds at the input's scale, lo ≤ hi.
+struct FxClipAttrs {
+  std::int64_t lo = 0, hi = 0;
+};
 /// kPad: 2·rank values, begins then ends.
 struct FxPadAttrs {
   std::vector<std::int64_t> pads;
@@ -153,7 +159,7 @@ struct FxConcatAttrs {
 /// attributes (Relu, Add, Sub, Square, Mul, Reshape, Reduce, Expand) hold std::monostate.
 using FxAttrs = std::variant<std::monostate, FxConvAttrs, FxGemmAttrs, FxAffineAttrs, FxAddConstAttrs,
                              FxPoolAttrs, FxShiftAttrs, FxExtendAttrs, FxPublicConstAttrs, FxPadAttrs,
-                             FxSliceAttrs, FxConcatAttrs>;
+                             FxSliceAttrs, FxConcatAttrs, FxClipAttrs>;
 
 /// The attribute alternative an op takes, default-initialised.
 FxAttrs fx_default_attrs(FxOp op);
@@ -209,6 +215,8 @@ struct FxNode {
   const FxSliceAttrs& slice() const { return as<FxSliceAttrs>(); }
   FxConcatAttrs& concat() { return as<FxConcatAttrs>(); }
   const FxConcatAttrs& concat() const { return as<FxConcatAttrs>(); }
+  FxClipAttrs& clip() { return as<FxClipAttrs>(); }
+  const FxClipAttrs& clip() const { return as<FxClipAttrs>(); }
 
   /// The weights of a Conv, Gemm, Affine or AddConst node; nullptr for any other op.
   const FxWeightsRef* weights() const;

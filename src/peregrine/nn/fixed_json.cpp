@@ -68,6 +68,7 @@ json node_to_json(const FxNode& n) {
     case FxOp::kPad: j["pads"] = n.pad().pads; break;
     case FxOp::kSlice: j["starts"] = n.slice().starts; j["steps"] = n.slice().steps; break;
     case FxOp::kConcat: j["axis"] = n.concat().axis; break;
+    case FxOp::kClip: j["lo"] = n.clip().lo; j["hi"] = n.clip().hi; break;
     default: break;
   }
   return j;
@@ -78,7 +79,7 @@ json node_to_json(const FxNode& n) {
 }
 
 FxOp op_from_name(const std::string& s) {
-  for (int k = 0; k <= static_cast<int>(FxOp::kExpand); ++k)
+  for (int k = 0; k <= static_cast<int>(FxOp::kClip); ++k)  // kClip: the last op
     if (s == fx_op_name(static_cast<FxOp>(k))) return static_cast<FxOp>(k);
   bad_plan("unknown op '" + s + "'");
 }
@@ -168,6 +169,7 @@ void check_node(const FixedPlan& p, const FxNode& n) {
     case FxOp::kExtend:
     case FxOp::kReduce:
     case FxOp::kRelu:
+    case FxOp::kClip:
     case FxOp::kAddConst:
     case FxOp::kAddPublic:
     case FxOp::kMulPublic:
@@ -358,6 +360,15 @@ FixedPlan plan_from_text(const std::string& text) {
         n.slice().steps = get_ints(jn, "steps", kMaxRank, 1, big);
         break;
       case FxOp::kConcat: n.concat().axis = get_int(jn, "axis", 0, kMaxRank - 1); break;
+      case FxOp::kClip: {
+        // Bounds inside the node's ring (|bound| < 2^{ℓ−1}), lo ≤ hi.
+        const int rb = value_ring(p, n.output);
+        const I64 lim = rb >= 64 ? std::numeric_limits<I64>::max() : (I64{1} << (rb - 1)) - 1;
+        n.clip().lo = get_int(jn, "lo", -lim, lim);
+        n.clip().hi = get_int(jn, "hi", -lim, lim);
+        if (n.clip().lo > n.clip().hi) bad_plan("node " + std::to_string(p.nodes.size()) + ": Clip lo > hi");
+        break;
+      }
       default: break;
     }
     check_node(p, n);

@@ -339,24 +339,39 @@ class Lowering {
     return emit(r, n.outputs[0] + tag, val(x).shape, val(x).scale, max_abs_[x]);
   }
 
-  /// clip(x, lo, hi) = lo + relu(x − lo) − relu(x − hi) at x's scale (bounds rounded to it); a
-  /// one-sided form drops a term. Returns the value (x itself when both bounds are infinite).
+  /// clip(x, lo, hi) at x's scale (bounds rounded to it): one kClip node when both bounds are
+  /// finite; a one-sided clip is lo + relu(x − lo) or x − relu(x − hi). Returns the value (x itself
+  /// when both bounds are infinite).
   std::size_t clip_of(const Node& n, std::size_t x, double lo, double hi, const std::string& tag) {
     const int scale = val(x).scale;
     const Shape shape = val(x).shape;  // a copy: emit() grows the value list
+    if (std::isfinite(lo) && std::isfinite(hi)) {
+      FxNode c = FxNode::of(FxOp::kClip);
+      c.name = n.name;
+      c.inputs = {x};
+      c.clip().lo = round_fixed(lo, scale);
+      c.clip().hi = round_fixed(hi, scale);
+      // |clip(x)| ≤ the larger bound, and ≤ max(|x|, the bound that lifts it away from 0).
+      const double lifted = std::max(lo > 0 ? lo : 0.0, hi < 0 ? -hi : 0.0);
+      const double bound = std::min(std::max(std::fabs(lo), std::fabs(hi)), std::max(max_abs_[x], lifted));
+      return emit(c, n.outputs[0] + tag, shape, scale, bound);
+    }
     auto sub = [&](std::size_t a, std::size_t b) {
       FxNode s = FxNode::of(FxOp::kSub);
       s.name = n.name;
       s.inputs = {a, b};
       return emit(s, n.outputs[0] + tag + "/sub", shape, scale, max_abs_[a] + max_abs_[b]);
     };
-    if (std::isfinite(lo)) {
-      std::size_t acc = relu_of(n, add_public(n, x, -lo, tag + "/x-lo"), tag + "/relu_lo");
-      if (std::isfinite(hi)) acc = sub(acc, relu_of(n, add_public(n, x, -hi, tag + "/x-hi"), tag + "/relu_hi"));
-      return add_public(n, acc, lo, tag);
-    }
+    if (std::isfinite(lo)) return add_public(n, relu_of(n, add_public(n, x, -lo, tag + "/x-lo"), tag + "/relu_lo"), lo, tag);
     if (std::isfinite(hi)) return sub(x, relu_of(n, add_public(n, x, -hi, tag + "/x-hi"), tag + "/relu_hi"));
     return x;
+  }
+
+  /// Bits a kClip node needs in its ring: the protocol forms x − lo and x − hi there.
+  int clip_ring_bits(const FxNode& c) const {
+    const double bound = static_cast<double>(std::max(std::llabs(c.clip().lo), std::llabs(c.clip().hi)));
+    const std::size_t x = c.inputs.at(0);
+    return signed_bits(std::ldexp(max_abs_[x], model_.plan.values[x].scale) + bound);
   }
 
   // Deferred truncation: a floor by 2^k is monotone, so ⌊clip(x, L, H)/2^k⌋ = clip(⌊x/2^k⌋, ⌊L/2^k⌋,
@@ -607,6 +622,8 @@ class Lowering {
     FixedPlan& p = model_.plan;
     int need = 2 * f_ + 2;  // room for the products of x² and pooling
     for (std::size_t i = 0; i < p.values.size(); ++i) need = std::max(need, value_bits(i) + opt_.headroom_bits);
+    for (const FxNode& nd : p.nodes)
+      if (nd.op == FxOp::kClip) need = std::max(need, clip_ring_bits(nd) + opt_.headroom_bits);
     need = std::max(need, opt_.min_ring_bits);
     const bool has_he = std::any_of(p.nodes.begin(), p.nodes.end(), [](const FxNode& n) {
       return n.op == FxOp::kConv || n.op == FxOp::kGemm || n.op == FxOp::kAffine;
@@ -678,10 +695,12 @@ class Lowering {
       return out;
     };
     for (FxNode n : nodes) {
-      const bool comparison = n.op == FxOp::kRelu || n.op == FxOp::kMaxPool || n.op == FxOp::kTrunc;
+      const bool comparison =
+          n.op == FxOp::kRelu || n.op == FxOp::kClip || n.op == FxOp::kMaxPool || n.op == FxOp::kTrunc;
       const bool he = n.op == FxOp::kConv || n.op == FxOp::kGemm || n.op == FxOp::kAffine;
       int ring = comparison ? p.values[n.inputs.at(0)].ring_bits : needs(n.output, he);
       if (n.op == FxOp::kTrunc) ring = std::max(ring, n.shift().shift + 2);
+      if (n.op == FxOp::kClip) ring = std::max({ring, clip_ring_bits(n) + head, needs(n.output, false)});
       for (auto& v : n.inputs) v = convert(v, ring);
       p.values[n.output].ring_bits = ring;
       // A truncation moves into its output's smaller ring when that fits below ℓ_in − shift
@@ -692,6 +711,7 @@ class Lowering {
       switch (n.op) {
         case FxOp::kRelu:
         case FxOp::kSquare: nn_out = true; break;
+        case FxOp::kClip: nn_out = n.clip().lo >= 0; break;
         case FxOp::kTrunc:
         case FxOp::kMaxPool:
         case FxOp::kPad:

@@ -127,6 +127,12 @@ class Reference {
         for (std::size_t k = 0; k < y.size(); ++k) y[k] = sx(x[k]) > 0 ? x[k] : 0;
         break;
       }
+      case FxOp::kClip: {
+        const auto& x = in(n, 0);
+        const I64 lo = n.clip().lo, hi = n.clip().hi;
+        for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<u64>(std::clamp(sx(x[k]), lo, hi));
+        break;
+      }
       case FxOp::kAdd:
       case FxOp::kSub: {
         const auto &a = in(n, 0), &b = in(n, 1);
@@ -303,6 +309,7 @@ const char* fx_op_name(FxOp op) {
     case FxOp::kReduce: return "Reduce";
     case FxOp::kMulPublic: return "MulPublic";
     case FxOp::kExpand: return "Expand";
+    case FxOp::kClip: return "Clip";
   }
   return "?";
 }
@@ -323,6 +330,7 @@ FxAttrs fx_default_attrs(FxOp op) {
     case FxOp::kPad: return FxPadAttrs{};
     case FxOp::kSlice: return FxSliceAttrs{};
     case FxOp::kConcat: return FxConcatAttrs{};
+    case FxOp::kClip: return FxClipAttrs{};
     case FxOp::kRelu:
     case FxOp::kAdd:
     case FxOp::kSub:

@@ -112,6 +112,33 @@ inline std::unique_ptr<PlannedLayer> truncation_layer(const nn::FxNode& n, const
                   });
 }
 
+/// The shift s with which every path from value v ends in a truncation by s of a value known
+/// ≥ 0, passing only through exact moves that keep multiples of 2^s and signs (slice, pad,
+/// reshape, concat, max-pool); 0 when some path does not (another reader, the network output).
+/// The condition of relu-highbits and clip-highbits.
+inline int truncating_shift(std::size_t v, const PlanContext& ctx, int depth = 0) {
+  if (v == ctx.plan.output || depth > 16) return 0;
+  const auto& readers = ctx.consumers.at(v);
+  if (readers.empty()) return 0;
+  int shift = 0;
+  for (std::size_t r : readers) {
+    const nn::FxNode& t = ctx.plan.nodes.at(r);
+    int s = 0;
+    switch (t.op) {
+      case nn::FxOp::kTrunc: s = t.shift().nonneg ? t.shift().shift : 0; break;
+      case nn::FxOp::kSlice:
+      case nn::FxOp::kPad:
+      case nn::FxOp::kReshape:
+      case nn::FxOp::kConcat:
+      case nn::FxOp::kMaxPool: s = truncating_shift(t.output, ctx, depth + 1); break;
+      default: break;
+    }
+    if (s == 0 || (shift != 0 && s != shift)) return 0;
+    shift = s;
+  }
+  return shift;
+}
+
 /// A coefficient-encoded HE layer planned on node n: the linear/ strategy S (layout, cost), the
 /// server's weights in the form P, and the layer's functions (prepare, client and server
 /// drivers) and layout report. One adapter for every Cheetah-family layer.

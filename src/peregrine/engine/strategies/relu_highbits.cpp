@@ -10,34 +10,6 @@
 namespace peregrine::engine::detail {
 namespace {
 
-/// The shift s with which every path from value v ends in a truncation by s of a value known
-/// ≥ 0, passing only through exact moves that keep multiples of 2^s and signs (slice, pad,
-/// reshape, concat, max-pool); 0 when some path does not (another reader, the network output).
-int truncating_shift(std::size_t v, const PlanContext& ctx, int depth = 0) {
-  if (v == ctx.plan.output || depth > 16) return 0;
-  const auto& readers = ctx.consumers.at(v);
-  if (readers.empty()) return 0;
-  int shift = 0;
-  for (std::size_t r : readers) {
-    const nn::FxNode& t = ctx.plan.nodes.at(r);
-    int s = 0;
-    switch (t.op) {
-      case nn::FxOp::kTrunc: s = t.shift().nonneg ? t.shift().shift : 0; break;
-      case nn::FxOp::kSlice:
-      case nn::FxOp::kPad:
-      case nn::FxOp::kReshape:
-      case nn::FxOp::kConcat:
-      case nn::FxOp::kMaxPool: s = truncating_shift(t.output, ctx, depth + 1); break;
-      default: break;
-    }
-    if (s == 0 || (shift != 0 && s != shift)) return 0;
-    shift = s;
-  }
-  return shift;
-}
-
-int common_shift(const nn::FxNode& n, const PlanContext& ctx) { return truncating_shift(n.output, ctx); }
-
 class ReluHighbits final : public Strategy {
  public:
   std::string_view name() const override { return "relu-highbits"; }
@@ -46,15 +18,15 @@ class ReluHighbits final : public Strategy {
            "error <= 1 LSB after the truncation; --fidelity approx)";
   }
   std::uint64_t tolerance(const nn::FxNode& n, const PlanContext& ctx) const override {
-    return std::uint64_t{2} << common_shift(n, ctx);
+    return std::uint64_t{2} << truncating_shift(n.output, ctx);
   }
   bool applies(const nn::FxNode& n, const PlanContext& ctx) const override {
     if (n.op != nn::FxOp::kRelu || ctx.fidelity != Fidelity::kApprox) return false;
-    const int s = common_shift(n, ctx);
+    const int s = truncating_shift(n.output, ctx);
     return s >= 1 && s <= ctx.ring(n.inputs.at(0)) - 2;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
-    const int s = common_shift(n, ctx);
+    const int s = truncating_shift(n.output, ctx);
     return fn_layer(ot_cost(mpc::relu_highbits_cost(output_count(n, ctx), ctx.ring(n.inputs.at(0)), s, ctx.profile.ot)),
                     [s](PartyContext& c, std::span<const mpc::ArithShares* const> in) {
                       return mpc::relu_highbits(c.session(), *in[0], s);
