@@ -59,6 +59,41 @@ TEST(Millionaire, MatchesPlaintextAllWidths) {
   }
 }
 
+// The paired millionaire: the server's two inputs x, x' against the client's one y, both
+// comparisons in each leaf OT; every width, several leaf widths, and counts on and off a word.
+TEST(Millionaire, PairEqualsTwoComparisons) {
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(12));
+  for (int ell : {1, 2, 7, 8, 36, 37, 64}) {
+    for (int m : {3, 1, 2, 4, 8}) {
+      if (m != 3 && ell != 36 && ell != 7) continue;
+      for (std::size_t n : {std::size_t{1}, std::size_t{64}, std::size_t{1001}}) {
+        const Ring r(ell);
+        std::vector<u64> y = edge_and_random(r, gen, n), x(2 * n);
+        for (std::size_t i = 0; i < n; ++i) {
+          x[i] = i % 3 == 0 ? y[i] : gen.next_u64() & r.mask;                         // equal, or random
+          x[n + i] = i % 4 == 1 ? (y[i] + 1) & r.mask : (x[i] - (i % 7)) & r.mask;   // neighbour, or shifted
+        }
+        BoolShares b0, b1;
+        run_parties([&] { b0 = millionaire_gt_pair(*sp.s0, x, ell, m); },
+                    [&] { b1 = millionaire_gt_pair(*sp.s1, y, ell, m); });
+        ASSERT_EQ(b0.n, 2 * n);
+        ASSERT_EQ(b1.n, 2 * n);
+        const BoolShares b = bxor(b0, b1);
+        for (std::size_t k = 0; k < 2; ++k)
+          for (std::size_t i = 0; i < n; ++i)
+            ASSERT_EQ(b.get(k * n + i), x[k * n + i] > y[i] ? 1 : 0)
+                << "ell=" << ell << " m=" << m << " n=" << n << " k=" << k << " i=" << i;
+        if ((2 * n) % 64) {
+          EXPECT_EQ(b0.words.back() >> ((2 * n) % 64), 0u);  // unused bits stay zero
+        }
+      }
+    }
+  }
+  std::vector<u64> odd = {1, 2, 3};
+  EXPECT_THROW(millionaire_gt_pair(*sp.s0, odd, 8), Error);  // the server passes 2n values
+}
+
 TEST(Millionaire, EmptyAndInvalid) {
   SessionPair sp;
   BoolShares b0, b1;
@@ -69,7 +104,7 @@ TEST(Millionaire, EmptyAndInvalid) {
   EXPECT_THROW(millionaire_gt(*sp.s0, big, 0), Error);
   EXPECT_THROW(millionaire_gt(*sp.s0, big, 65), Error);
   EXPECT_THROW(millionaire_gt(*sp.s0, big, 16, 9), Error);
-  EXPECT_THROW(millionaire_gt(*sp.s0, big, 16, -1), Error);  // m = 0 is valid (auto leaf width)
+  EXPECT_THROW(millionaire_gt(*sp.s0, big, 16, -2), Error);  // m = 0 (auto) and -1 (default) are valid
   ArithShares one_bit{Ring(1), {1}};
   EXPECT_THROW(drelu(*sp.s0, one_bit), Error);
   EXPECT_THROW(mux(*sp.s0, BoolShares(2), one_bit), Error);
