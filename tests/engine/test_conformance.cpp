@@ -99,6 +99,14 @@ std::vector<Program> programs() {
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
     }
+    {  // pointwise 1×1 conv (cheetah-conv's tile by bytes, falcon-pw's by bytes + compute)
+      Builder b("conv1x1-" + tag, ell);
+      FxNode n = conv(24, 6, 40, 1, 1, 0, 1);
+      const auto x = b.value({1, 24, 6, 6}), y = b.value({1, 40, 6, 6});
+      n.weights()->index = b.weights(40 * 24, 40, 8, 5);
+      b.node(n, {x}, y);
+      out.push_back(b.done(x, y));
+    }
     {  // depthwise 3×3 stride 2
       Builder b("dwconv-s2-" + tag, ell);
       FxNode n = conv(4, 9, 4, 3, 2, 1, 4);

@@ -156,6 +156,34 @@ TEST(CheetahConv, MobileNetV2CifarShapesExact) {
   expect_exact(conv(96, 16, 16, 96, 3, 1, 1, 96), TilePolicy::kOpenCheetah, 37, 39, "depthwise, OpenCheetah tile");
 }
 
+// The latency-aware tile (falcon-pw on pointwise layers): exact, never a worse score than the
+// byte-minimising tile, never fewer bytes, and on some shapes a different tile (fewer
+// ciphertexts for a few more bytes) — the policy is not a no-op.
+TEST(CheetahConv, LatencyTileTradesBytesForCiphertexts) {
+  expect_exact(conv(24, 6, 6, 40, 1, 1, 0), TilePolicy::kLatency, 20, 40, "pointwise 24->40 6x6, l=20");
+  expect_exact(conv(144, 16, 16, 32, 1, 1, 0), TilePolicy::kLatency, 37, 41, "project 144->32 16x16");
+  std::size_t differ = 0;
+  for (int ell : {20, 37})
+    for (const Conv2dMeta& m : {conv(24, 6, 6, 40, 1, 1, 0), conv(16, 32, 32, 96, 1, 1, 0), conv(144, 16, 16, 32, 1, 1, 0),
+                                conv(96, 8, 8, 24, 1, 1, 0), conv(960, 2, 2, 160, 1, 1, 0)}) {
+      auto P = he::HeParams::cheetah(ell);
+      const CheetahConvStrategy bytes(P, m, TilePolicy::kMinBytes), lat(P, m, TilePolicy::kLatency);
+      auto total = [](const CheetahConvStrategy& s) {
+        return static_cast<double>(s.cost().bytes_client_to_server + s.cost().bytes_server_to_client);
+      };
+      auto score = [&](const CheetahConvStrategy& s) {
+        return tile_latency_score(total(s), static_cast<double>(s.plan().n_in + s.plan().n_out()),
+                                  static_cast<double>(s.cost().products));
+      };
+      SCOPED_TRACE("C=" + std::to_string(m.C) + " H=" + std::to_string(m.H) + " M=" + std::to_string(m.M) +
+                   " l=" + std::to_string(ell));
+      EXPECT_LE(score(lat), score(bytes) * (1 + 1e-9));
+      EXPECT_GE(total(lat), total(bytes));
+      differ += lat.plan().n_in + lat.plan().n_out() != bytes.plan().n_in + bytes.plan().n_out();
+    }
+  EXPECT_GT(differ, 0u);
+}
+
 TEST(CheetahConv, OpenCheetahTilingExact) {
   expect_exact(conv(16, 32, 32, 16, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 7, "16->16 32x32 OpenCheetah");
   expect_exact(conv(4, 70, 70, 3, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 8, "large image, Cw = 1 tiles");

@@ -10,6 +10,7 @@
   X(cheetah_conv)                 \
   X(cheetah_conv_opencheetah)     \
   X(falcon_dw)                    \
+  X(falcon_pw)                    \
   X(cheetah_fc)                   \
   X(cheetah_bn)                   \
   X(relu_millionaire)             \

@@ -81,7 +81,8 @@ CheetahConvStrategy::CheetahConvStrategy(he::HeParamsPtr params, const Conv2dMet
     found = Hw >= kh && Ww >= kw && Cw >= 1 && set_tile(Hw, Ww, Cw, 1);
   }
   if (!found) {
-    // Enumerate every tile; score by the §0.7 bytes (response params per Mw), then products.
+    // Enumerate every tile; score by the §0.7 bytes (response params per Mw), then products
+    // (kMinBytes), or by tile_latency_score (kLatency).
     const std::size_t ct_in = he::ciphertext_bytes(*params_, params_->levels(), true);
     // Response parameters per Mw (the noise bound grows with the filters per kernel polynomial);
     // a Mw whose noise cannot be flooded is skipped.
@@ -96,7 +97,7 @@ CheetahConvStrategy::CheetahConvStrategy(he::HeParamsPtr params, const Conv2dMet
       }
       return it->second;
     };
-    std::pair<std::size_t, std::size_t> best{SIZE_MAX, SIZE_MAX};
+    std::pair<double, std::size_t> best{std::numeric_limits<double>::infinity(), SIZE_MAX};
     ConvTiling best_t;
     for (std::size_t Hw = kh; Hw <= wh; ++Hw)
       for (std::size_t Ww = kw; Ww <= ww && Hw * Ww <= N; ++Ww) {
@@ -113,13 +114,17 @@ CheetahConvStrategy::CheetahConvStrategy(he::HeParamsPtr params, const Conv2dMet
           const ResponseParams& rp = *rp_for(Mw, kept);
           const std::size_t bytes = n_in * ct_in + n_out * he::trimmed_bytes(*params_, rp.d0, rp.d1, kept);
           const std::size_t prods = ceil_div(m.M, Mw) * ceil_div(m.C, Cw) * tiles;
-          if (std::make_pair(bytes, prods) < best) {
-            best = {bytes, prods};
+          const double score = policy == TilePolicy::kLatency
+                                   ? tile_latency_score(static_cast<double>(bytes), static_cast<double>(n_in + n_out),
+                                                        static_cast<double>(prods))
+                                   : static_cast<double>(bytes);
+          if (std::make_pair(score, prods) < best) {
+            best = {score, prods};
             best_t = tiling_;
           }
         }
       }
-    require(best.first != SIZE_MAX, ErrorCode::kUnsupported, "conv: no tile fits the ring degree N");
+    require(best.second != SIZE_MAX, ErrorCode::kUnsupported, "conv: no tile fits the ring degree N");
     tiling_ = best_t;
   }
   build_plan();

@@ -57,6 +57,8 @@ struct Conv2dMeta {
 enum class TilePolicy {
   kMinBytes,     ///< enumerate (Hw, Ww, Cw, Mw), minimise §0.7 bytes, then products (default)
   kOpenCheetah,  ///< OpenCheetah's shape_inference rule, Mw = 1 (baseline reproduction)
+  kLatency,      ///< the same enumeration, least tile_latency_score (bytes + compute at the LAN
+                 ///< rate; TECHNIQUES.md §2.5, the Falcon issue's pointwise tiling)
 };
 
 /// The tile of a Cheetah conv (TECHNIQUES.md §0.4) on the working input (padded, and sub-sampled

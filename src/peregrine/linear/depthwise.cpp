@@ -306,7 +306,6 @@ DepthwiseConvStrategy::DepthwiseConvStrategy(he::HeParamsPtr params, const Conv2
   const std::size_t sh = m.stride_h, sw = m.stride_w;
   const double wmax = std::ldexp(1.0, m.weight_bits - 1);
   const std::size_t ct_in = he::ciphertext_bytes(*params_, params_->levels(), true);
-  constexpr double kBytesPerCiphertext = 75000, kBytesPerProduct = 2250;  // compute at 375 MB/s
 
   struct Tile {
     std::size_t Hw, Ww, step_h, step_w, n_h, n_w;
@@ -328,8 +327,8 @@ DepthwiseConvStrategy::DepthwiseConvStrategy(he::HeParamsPtr params, const Conv2
     if (!it->second) return std::nullopt;
     const ResponseParams& rp = *it->second;
     const double cts = static_cast<double>(ceil_div(m.C, g) * t.n_h * t.n_w);
-    return cts * static_cast<double>(ct_in + he::trimmed_bytes(*params_, rp.d0, rp.d1, kept)) +
-           2 * cts * kBytesPerCiphertext + cts * kBytesPerProduct;
+    return tile_latency_score(cts * static_cast<double>(ct_in + he::trimmed_bytes(*params_, rp.d0, rp.d1, kept)),
+                              2 * cts, cts);
   };
   // The input mask of a tile: positions that hold a real input in at least one tile.
   auto mask_of = [&](const Tile& t) {

@@ -95,6 +95,15 @@ struct LayerCost {
   std::size_t products = 0;  ///< ciphertext × plaintext products (NTT domain)
 };
 
+/// Score of a layout for the latency-aware tile searches (TECHNIQUES.md §2.5): bytes on the wire
+/// plus compute converted at the LAN rate (375 MB/s): 75 000 B per ciphertext encrypted or
+/// decrypted (0.2 ms) and 2 250 B per NTT-domain product (6 µs), as the planner's he_layer_cost.
+/// Used by the depthwise search and the pointwise (1×1) one. Thread-safe (pure).
+inline double tile_latency_score(double bytes, double ciphertexts_moved, double products) {
+  constexpr double kBytesPerCiphertext = 75000, kBytesPerProduct = 2250;
+  return bytes + kBytesPerCiphertext * ciphertexts_moved + kBytesPerProduct * products;
+}
+
 /// Chooses σ_f = ⌈log2 noise_bound⌉ + 40 and the (d0, d1) that minimise the response bytes for
 /// |V| = kept coefficients, subject to the decryption bound of NOISE.md §Cheetah (flood, Enc(0),
 /// mod-switch rounding, c0 and c1 bit dropping at a 2^−40 tail) staying below Δ'/4 (one bit of
