@@ -6,7 +6,8 @@
 #   dense+relu2     the dense block-diagonal conv and ReLU6 as two ReLUs (the baseline)
 #   falcon+relu2    + falcon-dw (depthwise packing alone)
 #   dense+clip      + clip-millionaire (one-pass ReLU6 alone)
-#   all             every strategy, exact (falcon-dw + clip-millionaire)
+#   falcon+clip     falcon-dw + clip-millionaire
+#   all             every strategy, exact (+ falcon-pw: the latency-aware pointwise tile alone)
 #   approx-trunc    --fidelity approx without clip-highbits (the approximate truncation alone)
 #   approx          --fidelity approx, every strategy (+ clip-highbits)
 # Seconds: median of REPS runs (bytes are deterministic up to Ferret refills). Prints a markdown
@@ -29,8 +30,9 @@ PLANS=(
   "dense+relu2|exact|$BASE,clip-relu2"
   "falcon+relu2|exact|$BASE,clip-relu2,falcon-dw"
   "dense+clip|exact|$BASE,clip-millionaire"
+  "falcon+clip|exact|$BASE,falcon-dw,clip-millionaire"
   "all|exact|"
-  "approx-trunc|approx|$BASE,falcon-dw,clip-millionaire,trunc-approx,relu-highbits"
+  "approx-trunc|approx|$BASE,falcon-dw,falcon-pw,clip-millionaire,trunc-approx,relu-highbits"
   "approx|approx|"
 )
 # REPORT_ONLY=1: print the tables of an earlier OUT_JSON without running.

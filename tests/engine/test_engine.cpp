@@ -361,6 +361,52 @@ TEST(Engine, MalformedPlanAndGarbageFromTheServerAreRejected) {
   }
 }
 
+// A ReLU6 network runs with the one-pass clip (private = fixed point), and a server whose plan
+// holds a Clip with its bounds out of order, or beyond the ring, is refused by the client
+// (malformed_input) before anything else happens.
+TEST(Engine, ClipRunsPrivatelyAndBadClipBoundsFromTheServerAreRejected) {
+  Builder b;
+  b.g.inputs = {"x"};
+  b.g.shapes["x"] = {1, 3};
+  auto fc = b.node("Gemm", {"x", "W"}, {1, 2});
+  b.g.initializers["W"] = Tensor{{2, 3}, {2.0f, 0.5f, -0.25f, 1.0f, 3.0f, 0.75f}};
+  b.g.shapes["W"] = {2, 3};
+  auto c = b.node("Clip", {fc}, {1, 2}, {{"min", Attribute::of_float(0.0f)}, {"max", Attribute::of_float(6.0f)}});
+  b.g.outputs = {c};
+  Tensor x{{1, 3}, {2.5f, -1.0f, 2.0f}};
+  FixedModel m = quantize_model(b.g, {x, Tensor{{1, 3}, {-1.0f, 1.0f, 0.5f}}});
+  engine::ServerModel server(m);
+  std::size_t clips = 0;
+  for (std::size_t i = 0; i < m.plan.nodes.size(); ++i)
+    if (m.plan.nodes[i].op == FxOp::kClip) {
+      ++clips;
+      EXPECT_EQ(server.plan().layers()[i].strategy, "clip-millionaire");
+    }
+  ASSERT_EQ(clips, 1u);
+  const auto want = run_fixed(m, quantize_input(m.plan, x.data));
+  auto run = engine::run_local(server, [&](const FixedPlan&) { return x.data; });
+  EXPECT_EQ(run.client.logits_ring, want);
+  const std::string text = server.plan().wire_text();
+  const auto hi_at = text.find("\"hi\":");
+  ASSERT_NE(hi_at, std::string::npos) << text;
+  const auto hi_end = text.find_first_of(",}", hi_at);
+  for (const std::string& hi : {std::string("-1"), std::string("4611686018427387904")}) {
+    std::string bad = text;
+    bad.replace(hi_at, hi_end - hi_at, "\"hi\":" + hi);
+    auto [e0, e1] = run_pair(
+        [&](net::Channel& ch) {
+          ch.send_frame({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()});
+          ch.flush();
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        },
+        [&](net::Channel& ch) {
+          Prg prg = Prg::from_os();
+          engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg);
+        });
+    EXPECT_NE(e1.find("malformed_input"), std::string::npos) << "hi " << hi << ": " << e1;
+  }
+}
+
 TEST(Engine, ClientDroppingMidSessionEndsTheServerWithAnError) {
   Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
   FixedModel m = quantize_model(tiny(1.0f), {x});
