@@ -91,30 +91,19 @@ std::vector<Program> programs() {
   for (int ell : {20, 37}) {
     const std::string tag = std::string("l").append(std::to_string(ell));
     const int s = ell >= 30 ? 12 : 6;
-    {  // dense 3×3 conv, padded
-      Builder b("conv3x3-" + tag, ell);
-      FxNode n = conv(3, 8, 4, 3, 1, 1, 1);
-      const auto x = b.value({1, 3, 8, 8}), y = b.value({1, 4, 8, 8});
-      n.weights()->index = b.weights(4 * 3 * 9, 4, 8, 1);
+    // One conv node: input [1,C,H,H], random 8-bit weights and a bias.
+    auto conv_program = [&](const std::string& name, FxNode n, std::uint8_t seed) {
+      Builder b(name + "-" + tag, ell);
+      const nn::FxConvAttrs a = n.conv();
+      const auto x = b.value({1, a.C, a.H, a.W}), y = b.value({1, a.M, a.out_h(), a.out_w()});
+      n.weights()->index = b.weights(static_cast<std::size_t>(a.M * (a.C / a.groups) * a.kh * a.kw),
+                                     static_cast<std::size_t>(a.M), 8, seed);
       b.node(n, {x}, y);
       out.push_back(b.done(x, y));
-    }
-    {  // pointwise 1×1 conv (cheetah-conv's tile by bytes, falcon-pw's by bytes + compute)
-      Builder b("conv1x1-" + tag, ell);
-      FxNode n = conv(24, 6, 40, 1, 1, 0, 1);
-      const auto x = b.value({1, 24, 6, 6}), y = b.value({1, 40, 6, 6});
-      n.weights()->index = b.weights(40 * 24, 40, 8, 5);
-      b.node(n, {x}, y);
-      out.push_back(b.done(x, y));
-    }
-    {  // depthwise 3×3 stride 2
-      Builder b("dwconv-s2-" + tag, ell);
-      FxNode n = conv(4, 9, 4, 3, 2, 1, 4);
-      const auto x = b.value({1, 4, 9, 9}), y = b.value({1, 4, 5, 5});
-      n.weights()->index = b.weights(4 * 9, 4, 8, 2);
-      b.node(n, {x}, y);
-      out.push_back(b.done(x, y));
-    }
+    };
+    conv_program("conv3x3", conv(3, 8, 4, 3, 1, 1, 1), 1);     // dense 3×3, padded
+    conv_program("conv1x1", conv(24, 6, 40, 1, 1, 0, 1), 5);   // pointwise (cheetah-conv's tile by bytes, falcon-pw's by bytes + compute)
+    conv_program("dwconv-s2", conv(4, 9, 4, 3, 2, 1, 4), 2);   // depthwise 3×3 stride 2
     {  // Gemm
       Builder b("fc-" + tag, ell);
       FxNode n = FxNode::of(FxOp::kGemm);

@@ -344,19 +344,29 @@ TEST(Engine, OtBackendsMustMatchAndBothRunTheSameResult) {
   }
 }
 
+namespace {
+
+/// The client's error when a "server" sends `plan_frame` as its first frame and then waits.
+std::string client_error_for_plan(const std::string& plan_frame, const Tensor& x) {
+  return run_pair(
+             [&](net::Channel& ch) {
+               ch.send_frame({reinterpret_cast<const std::uint8_t*>(plan_frame.data()), plan_frame.size()});
+               ch.flush();
+               std::this_thread::sleep_for(std::chrono::milliseconds(50));
+             },
+             [&](net::Channel& ch) {
+               Prg prg = Prg::from_os();
+               engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg);
+             })
+      .second;
+}
+
+}  // namespace
+
 TEST(Engine, MalformedPlanAndGarbageFromTheServerAreRejected) {
   Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
   for (std::string bad : {std::string("not json\nlocal"), std::string("{}\n"), std::string(100, '\xff')}) {
-    auto [e0, e1] = run_pair(
-        [&](net::Channel& ch) {
-          ch.send_frame({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()});
-          ch.flush();
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        },
-        [&](net::Channel& ch) {
-          Prg prg = Prg::from_os();
-          engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg);
-        });
+    const std::string e1 = client_error_for_plan(bad, x);
     EXPECT_NE(e1.find("malformed_input"), std::string::npos) << e1;
   }
 }
@@ -393,16 +403,7 @@ TEST(Engine, ClipRunsPrivatelyAndBadClipBoundsFromTheServerAreRejected) {
   for (const std::string& hi : {std::string("-1"), std::string("4611686018427387904")}) {
     std::string bad = text;
     bad.replace(hi_at, hi_end - hi_at, "\"hi\":" + hi);
-    auto [e0, e1] = run_pair(
-        [&](net::Channel& ch) {
-          ch.send_frame({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()});
-          ch.flush();
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        },
-        [&](net::Channel& ch) {
-          Prg prg = Prg::from_os();
-          engine::client_session(ch, [&](const FixedPlan&) { return x.data; }, prg);
-        });
+    const std::string e1 = client_error_for_plan(bad, x);
     EXPECT_NE(e1.find("malformed_input"), std::string::npos) << "hi " << hi << ": " << e1;
   }
 }
