@@ -105,8 +105,11 @@ TEST(CheetahBn, PlanLayout) {
     BnMeta m;
     std::size_t n_in, hs, ws;
   };
-  for (const Case& k : {Case{bn(64, 56, 56), 64, 56, 56}, Case{bn(16, 70, 70), 64, 64, 64}, Case{bn(3, 5, 7), 3, 5, 7},
-                        Case{bn(1, 1, 1), 1, 1, 1}, Case{bn(2, 130, 3), 6, 64, 3}}) {
+  // Whole-row blocks: ws = min(W, N), hs = min(H, ⌊N/ws⌋); a flattened [C, 1, H·W] plane is one
+  // block per N values (the engine's Affine nodes), a 70×70 plane two blocks of 58 and 12 rows.
+  for (const Case& k : {Case{bn(64, 56, 56), 64, 56, 56}, Case{bn(16, 70, 70), 32, 58, 70}, Case{bn(3, 5, 7), 3, 5, 7},
+                        Case{bn(1, 1, 1), 1, 1, 1}, Case{bn(2, 130, 3), 2, 130, 3}, Case{bn(4, 1, 3136), 4, 1, 3136},
+                        Case{bn(2, 1, 12544), 8, 1, 4096}}) {
     CheetahBnStrategy s(P, k.m);
     const auto& plan = s.plan();
     const std::string what = std::to_string(k.m.C) + "x" + std::to_string(k.m.H) + "x" + std::to_string(k.m.W);

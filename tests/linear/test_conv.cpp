@@ -499,6 +499,28 @@ TEST(FalconDepthwise, MobileNetV2CifarShapesExact) {
   test::expect_exact_run(run_conv(r, TilePolicy::kMinBytes, 20, 70, false, all), "dw 1x3, ell 20, no bias");
 }
 
+// An unfolded batch norm as a depthwise 1×1 conv of the flattened [C, 1, H·W] tensor (the engine's
+// falcon-bn): exact, and on DenseNet's small planes several channels per ciphertext where the
+// Cheetah BN layout spends one each (7×7: 49 of 4096 coefficients).
+TEST(FalconDepthwise, BatchNormAsAFlattenedPointwiseDepthwiseConv) {
+  const auto flat = [](std::size_t C, std::size_t inner) {
+    Conv2dMeta m = conv(C, 1, inner, C, 1, 1, 0, C);
+    m.H = 1;
+    m.W = inner;
+    return m;
+  };
+  test::expect_exact_run(run_conv(flat(256, 49), TilePolicy::kMinBytes, 37, 71, true, std::vector<DwFamily>{}),
+                         "bn 256x7x7");
+  test::expect_exact_run(run_conv(flat(32, 196), TilePolicy::kMinBytes, 20, 72, true, std::vector<DwFamily>{}),
+                         "bn 32x14x14, ell 20");
+  auto P = he::HeParams::cheetah(37);
+  for (const auto& [C, inner] : {std::pair<std::size_t, std::size_t>{1024, 49}, {512, 196}, {256, 784}}) {
+    const DepthwiseConvStrategy s(P, flat(C, inner));
+    EXPECT_LE(s.plan().n_in, C / 2) << C << "x" << inner;  // at least two channels per ciphertext
+    std::printf("[ bn as dw %zux%zu ] n_in %zu n_out %zu\n", C, inner, s.plan().n_in, s.plan().n_out());
+  }
+}
+
 // The Falcon strategy beats the dense block-diagonal run of the same layer on bytes, and more so
 // as the planes shrink (TECHNIQUES.md §1.2 vs §2.3).
 TEST(FalconDepthwise, CutsTheBlockDiagonalWaste) {

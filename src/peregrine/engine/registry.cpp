@@ -13,6 +13,7 @@
   X(falcon_pw)                    \
   X(cheetah_fc)                   \
   X(cheetah_bn)                   \
+  X(falcon_bn)                    \
   X(relu_millionaire)             \
   X(relu_highbits)                \
   X(clip_millionaire)             \

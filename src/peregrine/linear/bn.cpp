@@ -30,12 +30,12 @@ CheetahBnStrategy::CheetahBnStrategy(he::HeParamsPtr params, const BnMeta& meta)
     : params_(std::move(params)), meta_(meta) {
   require(params_ != nullptr, ErrorCode::kInvalidArgument, "bn: null parameters");
   meta_.validate();
+  // Whole rows per block: ws = min(W, N), hs = min(H, ⌊N/ws⌋). OpenCheetah's square block
+  // (hs = ws = ⌊√N⌋) is the same on planes up to 64×64 and wastes coefficients on wider or
+  // flattened ones ([C, 1, H·W]: 64 of 4096 coefficients per ciphertext).
   const std::size_t N = params_->n();
-  std::size_t side = static_cast<std::size_t>(std::sqrt(static_cast<double>(N)));
-  while (side * side > N) --side;  // ⌊√N⌋ exactly
-  while ((side + 1) * (side + 1) <= N) ++side;
-  hs_ = std::min(side, meta_.H);
-  ws_ = std::min(side, meta_.W);
+  ws_ = std::min(N, meta_.W);
+  hs_ = std::min(meta_.H, N / ws_);
   n_bh_ = ceil_div(meta_.H, hs_);
   n_bw_ = ceil_div(meta_.W, ws_);
   build_plan();

@@ -2,8 +2,10 @@
 // shares, with Cheetah's direct (coefficient) path (TECHNIQUES.md §1.3).
 //
 // Source: Cheetah public code (OpenCheetah hom_bn_ss.cc) as described in TECHNIQUES.md §1.3: each
-// ciphertext holds one channel of a spatial block hs × ws (hs = min(⌊√N⌋, H), ws = min(⌊√N⌋, W))
-// at coefficient i·ws + j; the kernel polynomial is the constant γ_c; the server adds its share,
+// ciphertext holds one channel of a spatial block hs × ws at coefficient i·ws + j (Peregrine:
+// whole rows, ws = min(W, N), hs = min(H, ⌊N/ws⌋); the public code's square block hs = ws =
+// min(⌊√N⌋, ·) is the same up to 64×64 planes and needs up to N/⌊√N⌋ times more ciphertexts on
+// flattened [C, 1, H·W] inputs, which is how the engine passes an Affine node); the kernel polynomial is the constant γ_c; the server adds its share,
 // multiplies, masks, and applies the full response sequence of he_layer.hpp (Peregrine floods,
 // which the public code does not). β_c is added locally to the server's share.
 // Several channels cannot share one ciphertext: a polynomial kernel multiplies every coefficient
