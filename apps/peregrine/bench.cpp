@@ -978,7 +978,8 @@ ServerResult serve_net(const Config& c, net::Channel& ch) {
   std::optional<nn::ModelInput> own;  // --verify: the server loads the client's input itself
   if (c.o.verify) own = load_net_input(c.o, m);
   Timer t;
-  const engine::ServerModel model(std::move(m.fixed), net_profile(c.o), plan_options(c.o.fidelity, c.o.strategies));
+  const engine::ServerModel model(std::move(m.fixed), net_profile(c.o), plan_options(c.o.fidelity, c.o.strategies),
+                                  server_options(c.o.prepared_budget_mib));
   const double prepare_s = t.seconds();
   const std::uint64_t rss_before = engine::peak_rss_bytes();
 
@@ -1032,6 +1033,8 @@ ServerResult serve_net(const Config& c, net::Channel& ch) {
   j["setup_seconds"] = cr.at("setup_seconds");
   j["online_seconds"] = cr.at("online_seconds");
   j["prepare_seconds"] = prepare_s;
+  j["prepared_bytes"] = model.prepared_bytes();
+  j["per_session_prepared_layers"] = model.per_session_layers();
   j["quantize_seconds"] = m.seconds;
   j["bytes_client_to_server"] = cr.at("online_bytes_sent");
   j["bytes_server_to_client"] = cr.at("online_bytes_received");
@@ -1291,6 +1294,8 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
                 "relutrunc, net: exact (bit-exact) | approx (relu-highbits + trunc-approx, error <= 1 LSB per truncation)")
       ->check(CLI::IsMember({"exact", "approx"}));
   b->add_option("--strategies", o.strategies, "net: comma-separated strategy names the planner may use (default: all)");
+  b->add_option("--prepared-budget", o.prepared_budget_mib,
+                "net: MiB of prepared weights the server keeps; layers beyond it are prepared in the session (default 2048)");
   b->add_option("--rings", o.rings, "net: fixed-point rings auto | uniform | per-tensor")
       ->check(CLI::IsMember({"auto", "uniform", "per-tensor"}));
   auto* shape = "linear layer shape";

@@ -68,6 +68,7 @@ struct BenchOptions {
   std::string fidelity = "exact";
   std::string strategies;                         ///< net: comma-separated strategy names ("" = all)
   std::string rings = "auto";                     ///< net: fixed-point rings auto | uniform | per-tensor
+  std::size_t prepared_budget_mib = 2048;         ///< net: MiB of prepared weights the server keeps
   // Linear-layer shapes (conv, bn: input [c, h, w]; fc: input [batch, in]).
   std::size_t c = 0, h = 0, w = 0;                ///< conv, bn: input channels, height, width
   std::size_t m = 0;                              ///< conv: output channels

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -205,7 +206,8 @@ int cmd_run(InferOptions o) {
   nn::ModelInput in = nn::load_model_input(o.input, o.index, plan.values.at(plan.input).shape,
                                            nn::preprocess_from_metadata(plan.metadata), format_of(o.format));
   progress("preparing the server's weights");
-  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
+  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies),
+                             server_options(o.prepared_budget_mib));
   progress("running the two parties (set-up, then " + std::to_string(plan.nodes.size()) + " steps)");
   engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o), ot_of(o));
 
@@ -268,7 +270,8 @@ int cmd_run(InferOptions o) {
 
 int cmd_serve(const InferOptions& o) {
   LoadedModel m = load_model(o);
-  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
+  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies),
+                             server_options(o.prepared_budget_mib));
   auto [host, port] = host_port(o.listen);
   net::TcpListener listener(host, port);
   if (!o.port_file.empty()) {
@@ -510,7 +513,8 @@ int cmd_eval(const InferOptions& o) {
   nn::Dataset ds = nn::Dataset::open(path, format_of(o.format));
   if (o.offset >= ds.size()) throw Error(ErrorCode::kInvalidArgument, "--offset beyond the dataset");
   const std::size_t n = std::min(o.limit, ds.size() - o.offset);
-  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
+  engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies),
+                             server_options(o.prepared_budget_mib));
   nn::Preprocess pp = nn::preprocess_from_metadata(plan.metadata);
   std::size_t private_correct = 0, float_correct = 0, fixed_correct = 0, eq_float = 0, eq_fixed = 0, labelled = 0;
   double setup = 0, online = 0;
@@ -677,8 +681,8 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
     c->add_option("--ot", o.ot, "OT back-end: silent (Ferret, default) | iknp; server and client must agree")
         ->check(CLI::IsMember({"silent", "iknp"}));
     c->add_option("--fidelity", o.fidelity,
-                  "exact (bit-exact to the fixed-point reference, default) | approx (relu-highbits, trunc-approx: "
-                  "error <= 1 LSB per truncation)")
+                  "exact (bit-exact to the fixed-point reference, default) | approx (relu-highbits, clip-highbits, "
+                  "trunc-approx: error <= 1 LSB per truncation)")
         ->check(CLI::IsMember({"exact", "approx"}));
     c->add_option("--strategies", o.strategies, "comma-separated strategy names the planner may use (default: all)");
   };
@@ -688,7 +692,13 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
     c->add_option("--format", o.format, "dataset format")->check(CLI::IsMember({"auto", "cifar10", "cifar100", "mnist"}));
     c->add_option("--top", o.top, "top-k printed")->check(CLI::Range(1, 1000));
   };
+  auto server_opts = [&](CLI::App* c) {
+    c->add_option("--prepared-budget", o.prepared_budget_mib,
+                  "MiB of prepared (NTT-form) weights the server keeps; layers beyond it are prepared in each "
+                  "session when they run (default 2048)");
+  };
   CLI::App* run = app.add_subcommand("run", "private inference, both parties in this process");
+  server_opts(run);
   run->add_option("model", o.model, "ONNX model (default: the project's digits model)");
   input_opts(run);
   common_model(run);
@@ -703,6 +713,7 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
                     "keeps sending (default 600; 0: no limit)")
       ->check(seconds_in(0.0, 86400.0));
   common_model(serve);
+  server_opts(serve);
   CLI::App* query = app.add_subcommand("query", "client: private inference against a server");
   query->add_option("--connect", o.connect, "HOST:PORT")->required();
   input_opts(query);
@@ -727,7 +738,16 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   eval->add_option("--offset", o.offset, "first record");
   eval->add_option("--format", o.format, "dataset format")->check(CLI::IsMember({"auto", "cifar10", "cifar100", "mnist"}));
   common_model(eval);
+  server_opts(eval);
   return {run, serve, query, inspect, eval};
+}
+
+engine::ServerOptions server_options(std::size_t prepared_budget_mib) {
+  engine::ServerOptions so;
+  so.prepared_budget_bytes = prepared_budget_mib >= (std::numeric_limits<std::size_t>::max() >> 20)
+                                 ? std::numeric_limits<std::size_t>::max()
+                                 : prepared_budget_mib << 20;
+  return so;
 }
 
 engine::PlanOptions plan_options(const std::string& fidelity, const std::string& strategies) {

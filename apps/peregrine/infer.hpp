@@ -66,6 +66,9 @@ struct InferOptions {
   std::string fidelity = "exact";
   std::string strategies;       ///< comma-separated registered strategy names the planner may use ("" = all)
   std::string rings = "auto";   ///< fixed-point rings: auto | uniform | per-tensor (nn::FixedOptions::rings)
+  /// run, serve, eval: MiB of prepared (NTT-form) weights the server keeps; the layers beyond are
+  /// prepared in each session (engine::ServerOptions::prepared_budget_bytes)
+  std::size_t prepared_budget_mib = 2048;
 };
 
 /// A model ready for the server: the graph (float reference) and its fixed-point program.
@@ -89,6 +92,9 @@ mpc::OtBackend ot_backend_option(const std::string& value);
 /// and bench commands. Errors: kInvalidArgument for an unknown fidelity or strategy name (listing
 /// the registered ones).
 engine::PlanOptions plan_options(const std::string& fidelity, const std::string& strategies);
+
+/// The server options of --prepared-budget MiB, shared by the infer and bench commands.
+engine::ServerOptions server_options(std::size_t prepared_budget_mib);
 
 /// Registers run, serve, query, inspect and eval on `app`; `o` is filled when one is parsed.
 /// Returns the subcommands in that order.

@@ -98,7 +98,7 @@ Digests transcript(const engine::ServerModel& model, const std::vector<float>& x
 }
 
 engine::ServerModel model_of(const fs::path& onnx, const fs::path& data, std::size_t calib_from, std::size_t calib_n,
-                             std::vector<float>* x0) {
+                             std::vector<float>* x0, const engine::ServerOptions& so = {}) {
   nn::Graph g = nn::load_onnx(onnx.string());
   nn::Dataset ds = nn::Dataset::open(data.string());
   nn::Preprocess pp = nn::preprocess_from_metadata(g.metadata);
@@ -106,7 +106,7 @@ engine::ServerModel model_of(const fs::path& onnx, const fs::path& data, std::si
   for (std::size_t i = 0; i < calib_n; ++i)
     calib.push_back({g.shape_of("input"), nn::apply_preprocess(ds.record(calib_from + i), pp)});
   *x0 = nn::apply_preprocess(ds.record(0), pp);
-  return engine::ServerModel(nn::quantize_model(g, calib));
+  return engine::ServerModel(nn::quantize_model(g, calib), engine::NetworkProfile::lan(), {}, so);
 }
 
 void check(const engine::ServerModel& m, const std::vector<float>& x, mpc::OtBackend ot, const char* want_server,
@@ -137,4 +137,24 @@ TEST(WireTranscript, Resnet20SilentOt) {
   auto m = model_of(model, data, 1000, 4, &x);
   check(m, x, mpc::OtBackend::kSilent, "b0c3acb3e00650fff722b9cd05ba426d96bfe64f1dfc9ac2307d0661446015d7",
         "bf249291d85d577b522a9dec1162ee03c80fabade83effdb65d3ab569b47f1a5");
+}
+
+// A server that keeps no prepared weights (budget 0: every HE layer runs from the raw weights,
+// kernels made on demand) or only some (a budget that ends mid-network) sends exactly the bytes of
+// the one that keeps them all.
+TEST(WireTranscript, Resnet20WithoutPreparedWeightsSendsTheSameBytes) {
+  fs::path model = kData / "onnx" / "resnet20_cifar10.onnx";
+  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
+  std::vector<float> x;
+  engine::ServerOptions none, some;
+  none.prepared_budget_bytes = 0;
+  some.prepared_budget_bytes = std::size_t{64} << 20;
+  for (const auto& so : {none, some}) {
+    auto m = model_of(model, data, 1000, 4, &x, so);
+    EXPECT_LE(m.prepared_bytes(), so.prepared_budget_bytes);
+    EXPECT_GT(m.per_session_layers(), 0u);
+    check(m, x, mpc::OtBackend::kSilent, "b0c3acb3e00650fff722b9cd05ba426d96bfe64f1dfc9ac2307d0661446015d7",
+          "bf249291d85d577b522a9dec1162ee03c80fabade83effdb65d3ab569b47f1a5");
+  }
 }

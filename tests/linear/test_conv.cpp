@@ -184,6 +184,60 @@ TEST(CheetahConv, LatencyTileTradesBytesForCiphertexts) {
   EXPECT_GT(differ, 0u);
 }
 
+// Kernels made on demand (KernelSource) equal the prepared ones, each is made once per run of
+// consecutive outputs that use it, and only the next output's kernels stay cached.
+TEST(CheetahConv, KernelsOnDemandEqualThePreparedOnes) {
+  auto P = he::HeParams::cheetah(37);
+  for (const Conv2dMeta& m : {conv(16, 32, 32, 32, 3, 2, 1), conv(144, 16, 16, 32, 1, 1, 0)}) {
+    const CheetahConvStrategy s(P, m);
+    Prg gen = Prg::from_seed(seed(90));
+    std::vector<std::int64_t> w(m.M * m.C * m.kh * m.kw);
+    for (auto& v : w) v = static_cast<std::int64_t>(gen.uniform_below(8191)) - 4095;
+    const auto fill = [&](std::size_t k, std::span<std::int64_t> p) { s.encode_kernel_into(w, k, p); };
+    const std::vector<he::PlaintextNtt> prepared = prepare_kernels(P, s.plan().n_kernels, fill);
+    KernelSource on_demand(P, s.plan().n_kernels, fill);
+    std::size_t runs = 0;  // Σ over kernels of the runs of consecutive outputs using it
+    for (std::size_t o = 0; o < s.plan().n_out(); ++o) {
+      for (const Product& pr : s.plan().products[o]) {
+        EXPECT_EQ(on_demand.get(pr.kernel).poly, prepared[pr.kernel].poly) << "kernel " << pr.kernel;
+        const bool before = o > 0 && std::any_of(s.plan().products[o - 1].begin(), s.plan().products[o - 1].end(),
+                                                 [&](const Product& q) { return q.kernel == pr.kernel; });
+        runs += !before;
+      }
+      on_demand.retain(o + 1 < s.plan().n_out() ? std::span<const Product>(s.plan().products[o + 1])
+                                                : std::span<const Product>());
+    }
+    EXPECT_EQ(on_demand.made(), runs);
+    EXPECT_THROW(on_demand.get(s.plan().n_kernels), Error);
+  }
+}
+
+// The streamed server driver (no prepared weights) is exact and sends the modelled bytes.
+TEST(CheetahConv, StreamedServerDriverExact) {
+  auto P = he::HeParams::cheetah(37);
+  const Conv2dMeta m = conv(32, 16, 16, 64, 3, 1, 1);
+  const CheetahConvStrategy s(P, m);
+  Prg gen = Prg::from_seed(seed(91));
+  const u64 tmask = P->t() - 1;
+  std::vector<u64> x(m.C * m.H * m.W), x0(x.size()), x1(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = gen.next_u64() & tmask;
+    x1[i] = gen.next_u64() & tmask;
+    x0[i] = (x[i] - x1[i]) & tmask;
+  }
+  std::vector<std::int64_t> w(m.M * m.C * 9), b(m.M);
+  for (auto& v : w) v = static_cast<std::int64_t>(gen.uniform_below(8191)) - 4095;
+  for (auto& v : b) v = static_cast<std::int64_t>(gen.next_u64() % 2001) - 1000;
+  Prg p0 = Prg::from_seed(seed(92)), p1 = Prg::from_seed(seed(93));
+  test::LayerRun r = test::run_layer(
+      P, p1,
+      [&](net::Channel& ch, const HeServer& he) { return conv_layer_server_streamed(ch, he, s, x0, w, b, p0); },
+      [&](net::Channel& ch, const HeClient& he) { return conv2d_client(ch, he, s, x1, p1); });
+  r.model = s.cost();
+  r.want = reference_conv(m, x, w, b, tmask);
+  test::expect_exact_run(r, "streamed 32->64 16x16");
+}
+
 TEST(CheetahConv, OpenCheetahTilingExact) {
   expect_exact(conv(16, 32, 32, 16, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 7, "16->16 32x32 OpenCheetah");
   expect_exact(conv(4, 70, 70, 3, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 8, "large image, Cw = 1 tiles");

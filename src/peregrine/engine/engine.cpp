@@ -26,6 +26,9 @@ using I64 = std::int64_t;
 
 struct PreparedWeights {
   std::vector<std::unique_ptr<Prepared>> nodes;  ///< per node; null where the strategy needs none
+  std::vector<bool> per_session;                 ///< per node: prepared in each session (over the budget)
+  const nn::FixedWeights* weights = nullptr;     ///< the model's, for per-session preparation
+  std::size_t kept_bytes = 0;
 };
 
 namespace {
@@ -260,13 +263,34 @@ double logit_error_bound(const nn::FixedModel& model, const ProtocolPlan& plan) 
 
 // ---- server model --------------------------------------------------------------------------------
 
-ServerModel::ServerModel(nn::FixedModel model, const NetworkProfile& profile, const PlanOptions& opts)
+ServerModel::ServerModel(nn::FixedModel model, const NetworkProfile& profile, const PlanOptions& opts,
+                         const ServerOptions& server)
     : model_(std::move(model)), prepared_(std::make_unique<PreparedWeights>()) {
   auto t0 = std::chrono::steady_clock::now();
   plan_ = std::make_unique<ProtocolPlan>(model_.plan, profile, opts);
-  for (std::size_t i = 0; i < model_.plan.nodes.size(); ++i)
-    prepared_->nodes.push_back(plan_->planned(i).prepare(model_.weights));
+  PreparedWeights& pw = *prepared_;
+  pw.weights = &model_.weights;
+  pw.per_session.assign(model_.plan.nodes.size(), false);
+  for (std::size_t i = 0; i < model_.plan.nodes.size(); ++i) {
+    // Layers in program order while their prepared weights fit the budget; a layer beyond it
+    // runs from the raw weights in each session (PlannedLayer::run_unprepared).
+    const PlannedLayer& layer = plan_->planned(i);
+    const std::size_t room = server.prepared_budget_bytes - std::min(server.prepared_budget_bytes, pw.kept_bytes);
+    std::unique_ptr<Prepared> p;
+    if (layer.prepared_bytes() > room) {
+      pw.per_session[i] = true;
+    } else {
+      p = layer.prepare(model_.weights);
+      pw.kept_bytes += p ? p->bytes() : 0;
+    }
+    pw.nodes.push_back(std::move(p));
+  }
   prepare_seconds_ = since(t0);
+}
+
+std::size_t ServerModel::prepared_bytes() const noexcept { return prepared_->kept_bytes; }
+std::size_t ServerModel::per_session_layers() const noexcept {
+  return static_cast<std::size_t>(std::count(prepared_->per_session.begin(), prepared_->per_session.end(), true));
 }
 
 ServerModel::~ServerModel() = default;
@@ -383,7 +407,10 @@ class Executor {
       auto t0 = std::chrono::steady_clock::now();
       in.clear();
       for (std::size_t v : n.inputs) in.push_back(&vals_[v]);
-      vals_[n.output] = plan_.planned(i).run(ctx_, in, prep_ ? prep_->nodes[i].get() : nullptr);
+      if (prep_ && prep_->per_session[i])  // over the server's budget: from the raw weights
+        vals_[n.output] = plan_.planned(i).run_unprepared(ctx_, in, *prep_->weights);
+      else
+        vals_[n.output] = plan_.planned(i).run(ctx_, in, prep_ ? prep_->nodes[i].get() : nullptr);
       if (vals_[n.output].ring.bits != p_.values[n.output].ring_bits)
         throw Error(ErrorCode::kInvalidArgument, "executor: strategy '" + plan_.layers()[i].strategy +
                                                      "' returned shares in another ring than node '" + n.name + "' has");

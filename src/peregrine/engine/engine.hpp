@@ -114,20 +114,35 @@ class ProtocolPlan {
 
 struct PreparedWeights;  // per-node prepared weights (engine.cpp)
 
-/// The server's side of a model: fixed-point program, weights prepared for HE (NTT form) once.
-/// Immutable; share one ServerModel between concurrent sessions.
+/// How the server keeps its prepared weights.
+struct ServerOptions {
+  /// Bytes of prepared (NTT-form) weights kept for the model's lifetime, layers in program order;
+  /// a layer whose prepared form does not fit any more is prepared in each session when it runs
+  /// and freed right after (bounded memory for ImageNet networks — ResNet-50's kernel polynomials
+  /// alone would take tens of GB — at the cost of that preparation in every session's online
+  /// time). Default 2 GiB; SIZE_MAX keeps everything, 0 prepares every layer per session.
+  std::size_t prepared_budget_bytes = std::size_t{2} << 30;
+};
+
+/// The server's side of a model: fixed-point program, weights prepared for HE (NTT form) once,
+/// within ServerOptions::prepared_budget_bytes. Immutable; share one ServerModel between
+/// concurrent sessions.
 class ServerModel {
  public:
-  /// Plans (ProtocolPlan) and prepares every HE layer's weights. Cost: the weight preparation
-  /// (NTTs of every kernel polynomial), about a second for ResNet-20 on one core.
-  /// Errors: those of ProtocolPlan and the linear prepare_* functions.
+  /// Plans (ProtocolPlan) and prepares every HE layer's weights, keeping those that fit the
+  /// budget. Cost: the weight preparation (NTTs of every kernel polynomial), about a second for
+  /// ResNet-20 on one core. Errors: those of ProtocolPlan and the linear prepare_* functions.
   ServerModel(nn::FixedModel model, const NetworkProfile& profile = NetworkProfile::lan(),
-              const PlanOptions& opts = {});
+              const PlanOptions& opts = {}, const ServerOptions& server = {});
   ~ServerModel();
   const nn::FixedModel& model() const noexcept { return model_; }
   const ProtocolPlan& plan() const noexcept { return *plan_; }
   const PreparedWeights& prepared() const noexcept { return *prepared_; }
   double prepare_seconds() const noexcept { return prepare_seconds_; }
+  /// Bytes of prepared weights kept (≤ the budget).
+  std::size_t prepared_bytes() const noexcept;
+  /// Layers whose weights are prepared in each session instead (over the budget).
+  std::size_t per_session_layers() const noexcept;
 
  private:
   nn::FixedModel model_;

@@ -99,6 +99,8 @@ struct HeNeed {
 /// The server's weights of one node in a strategy's own form (NTT-form kernels, ...).
 struct Prepared {
   virtual ~Prepared() = default;
+  /// Bytes this form holds (the server's memory for the node while it is kept).
+  virtual std::size_t bytes() const { return 0; }
 };
 
 /// One party's resources in a session: its channel, role and PRG; the MPC session (OT both ways;
@@ -140,6 +142,17 @@ class PlannedLayer {
   /// client). Errors: those of the protocols (channel errors, kMalformedInput from a bad peer).
   virtual mpc::ArithShares run(PartyContext& ctx, std::span<const mpc::ArithShares* const> inputs,
                                const Prepared* prepared) const = 0;
+  /// Server only, for a node whose prepared weights the server does not keep (over its budget):
+  /// the same result and messages as run() with prepare(weights). Default: prepare, run, free; HE
+  /// convolutions make each kernel polynomial when it is needed instead (linear::KernelSource).
+  virtual mpc::ArithShares run_unprepared(PartyContext& ctx, std::span<const mpc::ArithShares* const> inputs,
+                                          const nn::FixedWeights& weights) const {
+    const std::unique_ptr<Prepared> p = prepare(weights);
+    return run(ctx, inputs, p.get());
+  }
+  /// Bytes prepare() would hold (HE layers: their kernel polynomials in NTT form), known before
+  /// preparing; 0 by default.
+  virtual std::size_t prepared_bytes() const { return 0; }
   /// Public layout facts for reports (e.g. HE: "n_in", "n_out", "products", "tile.Hw"), in a
   /// stable order; empty by default.
   virtual std::vector<std::pair<std::string, std::uint64_t>> layout() const { return {}; }

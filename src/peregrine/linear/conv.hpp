@@ -149,6 +149,25 @@ std::vector<u64> conv_layer_server(net::Channel& ch, const HeServer& he, const S
   return y;
 }
 
+/// Server driver without prepared weights: each kernel polynomial is made from `weights` [M, C/g,
+/// kh, kw] when an output first needs it and dropped after (KernelSource on demand), for layers
+/// whose prepared kernels the server does not keep. Bias: empty or meta().M values at 2^{2f}.
+/// Same output and messages as conv_layer_server with prepare_conv_layer's weights.
+/// Errors: those of prepare_conv_layer and run_server.
+template <class S>
+std::vector<u64> conv_layer_server_streamed(net::Channel& ch, const HeServer& he, const S& s, std::span<const u64> share,
+                                            std::span<const std::int64_t> weights, std::span<const std::int64_t> bias,
+                                            Prg& prg) {
+  require(bias.empty() || bias.size() == s.meta().M, ErrorCode::kInvalidArgument, "conv: bias must hold M values");
+  s.check_weights(weights);
+  const auto polys = s.encode_input(share);
+  KernelSource kernels(s.params(), s.plan().n_kernels,
+                       [&](std::size_t k, std::span<std::int64_t> p) { s.encode_kernel_into(weights, k, p); });
+  std::vector<u64> y = run_server(ch, he, s.plan(), s.response(), polys, kernels, prg);
+  add_bias(*s.params(), y, reduce_mod_t(*s.params(), bias), 1, s.meta().out_h() * s.meta().out_w());
+  return y;
+}
+
 /// Client driver: its share [C, H, W] in, its output share [M, Ho, Wo] out (mod t).
 std::vector<u64> conv2d_client(net::Channel& ch, const HeClient& he, const CheetahConvStrategy& s,
                                std::span<const u64> share, Prg& prg);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/he/serialize.hpp"
@@ -49,9 +50,50 @@ std::vector<he::PlaintextNtt> prepare_kernels(
   for (std::size_t k = 0; k < count; ++k) {
     std::fill(poly.begin(), poly.end(), 0);
     fill(k, poly);
-    out.push_back(ev.prepare(encoder.encode_signed(poly)));
+    out.push_back(make_kernel(encoder, ev, poly));
   }
   return out;
+}
+
+he::PlaintextNtt make_kernel(const he::CoeffEncoder& encoder, const he::Evaluator& ev, std::span<const std::int64_t> poly) {
+  return ev.prepare(encoder.encode_signed(poly));
+}
+
+struct KernelSource::Maker {
+  Maker(he::HeParamsPtr p, Fill f) : encoder(p), ev(p), fill(std::move(f)), poly(p->n()) {}
+  he::CoeffEncoder encoder;
+  he::Evaluator ev;
+  Fill fill;
+  std::vector<std::int64_t> poly;
+  std::map<std::size_t, he::PlaintextNtt> cache;  // node-based: references stay valid on insertion
+};
+
+KernelSource::KernelSource(std::span<const he::PlaintextNtt> prepared) : prepared_(prepared), count_(prepared.size()) {}
+
+KernelSource::KernelSource(he::HeParamsPtr params, std::size_t count, Fill fill)
+    : count_(count), maker_(std::make_unique<Maker>(std::move(params), std::move(fill))) {}
+
+KernelSource::~KernelSource() = default;
+
+const he::PlaintextNtt& KernelSource::get(std::size_t k) {
+  require(k < count_, ErrorCode::kInvalidArgument, "kernel source: kernel index out of range");
+  if (!maker_) return prepared_[k];
+  auto it = maker_->cache.find(k);
+  if (it == maker_->cache.end()) {
+    std::fill(maker_->poly.begin(), maker_->poly.end(), 0);
+    maker_->fill(k, maker_->poly);
+    it = maker_->cache.emplace(k, make_kernel(maker_->encoder, maker_->ev, maker_->poly)).first;
+    ++made_;
+  }
+  return it->second;
+}
+
+void KernelSource::retain(std::span<const Product> next) {
+  if (!maker_) return;
+  for (auto it = maker_->cache.begin(); it != maker_->cache.end();) {
+    const bool used = std::any_of(next.begin(), next.end(), [&](const Product& p) { return p.kernel == it->first; });
+    it = used ? std::next(it) : maker_->cache.erase(it);
+  }
 }
 
 std::vector<u64> reduce_mod_t(const he::HeParams& params, std::span<const std::int64_t> bias) {
@@ -177,6 +219,13 @@ std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLay
 std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLayerPlan& plan,
                             const ResponseParams& rp, std::span<const std::vector<u64>> input,
                             std::span<const he::PlaintextNtt> kernels, Prg& prg) {
+  KernelSource source(kernels);
+  return run_server(ch, he, plan, rp, input, source, prg);
+}
+
+std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLayerPlan& plan,
+                            const ResponseParams& rp, std::span<const std::vector<u64>> input,
+                            KernelSource& kernels, Prg& prg) {
   const he::HeParams& P = *he.params;
   const std::size_t N = P.n(), top = P.levels();
   require(input.size() == plan.n_in && kernels.size() == plan.n_kernels, ErrorCode::kInvalidArgument,
@@ -204,6 +253,14 @@ std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLay
 std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan, const ResponseParams& rp,
                                   std::vector<he::Ciphertext> cts, std::span<const std::vector<u64>> input,
                                   std::span<const he::PlaintextNtt> kernels, Prg& prg,
+                                  const std::function<void(std::size_t, const he::TrimmedCiphertext&)>& emit) {
+  KernelSource source(kernels);
+  return server_responses(he, plan, rp, std::move(cts), input, source, prg, emit);
+}
+
+std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan, const ResponseParams& rp,
+                                  std::vector<he::Ciphertext> cts, std::span<const std::vector<u64>> input,
+                                  KernelSource& kernels, Prg& prg,
                                   const std::function<void(std::size_t, const he::TrimmedCiphertext&)>& emit) {
   const he::HeParams& P = *he.params;
   const std::size_t N = P.n(), top = P.levels();
@@ -236,10 +293,12 @@ std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan
         require(pr.in < cts.size() && pr.kernel < kernels.size(), ErrorCode::kInvalidArgument,
                 "run_server: plan refers to a missing input or kernel");
         terms_ct.push_back(&cts[pr.in]);
-        terms_pt.push_back(&kernels[pr.kernel]);
+        terms_pt.push_back(&kernels.get(pr.kernel));
       }
       acc = ev.dot_plain(terms_ct, terms_pt);
     }
+    // On demand: keep only the kernels the next output uses.
+    kernels.retain(o + 1 < plan.n_out() ? std::span<const Product>(plan.products[o + 1]) : std::span<const Product>());
     ev.from_ntt(acc);
     for (auto& r : mask) r = prg.uniform_below(P.t());
     ev.sub_plain_inplace(acc, encoder.encode(mask));

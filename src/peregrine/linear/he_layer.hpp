@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -152,6 +153,43 @@ HeServer he_server_setup(net::Channel& ch, he::HeParamsPtr params, std::span<con
 std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLayerPlan& plan,
                             const ResponseParams& rp, std::span<const std::vector<u64>> input, Prg& prg);
 
+/// The kernel polynomials server_responses multiplies by: all prepared up front (NTT form, kept
+/// by the server for the model's lifetime), or made on demand from a fill function — a kernel is
+/// encoded and NTT-transformed when an output ciphertext first needs it and dropped after the last
+/// consecutive output that uses it, so the layer holds the kernels of about two outputs instead of
+/// all of them (ImageNet layers: up to GBs of NTT-form kernels). Results are identical.
+/// Thread-safety: one user at a time (the on-demand cache is mutable state).
+class KernelSource {
+ public:
+  /// fill(k, poly): writes kernel k's signed coefficients into poly (N values, zeroed first).
+  using Fill = std::function<void(std::size_t, std::span<std::int64_t>)>;
+  /// All kernels prepared (he::Evaluator::prepare at the top level); the span must outlive this.
+  explicit KernelSource(std::span<const he::PlaintextNtt> prepared);
+  /// `count` kernels made on demand with `fill`.
+  KernelSource(he::HeParamsPtr params, std::size_t count, Fill fill);
+  ~KernelSource();
+  KernelSource(const KernelSource&) = delete;
+  KernelSource& operator=(const KernelSource&) = delete;
+  std::size_t size() const noexcept { return count_; }
+  /// Kernel k (< size(), else kInvalidArgument); the reference stays valid until the next retain().
+  const he::PlaintextNtt& get(std::size_t k);
+  /// On demand: drops every made kernel that `next` (the next output's products) does not use.
+  void retain(std::span<const Product> next);
+  /// Kernels made so far (on demand; prepared: 0): the NTT work this source did.
+  std::size_t made() const noexcept { return made_; }
+
+ private:
+  struct Maker;
+  std::span<const he::PlaintextNtt> prepared_;
+  std::size_t count_ = 0;
+  std::size_t made_ = 0;
+  std::unique_ptr<Maker> maker_;
+};
+
+/// One kernel polynomial from its signed coefficients (N values): encoded and prepared for
+/// products (NTT form, top level). The one encoding of prepare_kernels and KernelSource.
+he::PlaintextNtt make_kernel(const he::CoeffEncoder& encoder, const he::Evaluator& ev, std::span<const std::int64_t> poly);
+
 /// The server's HE computation as a local kernel (no I/O; run_server is it plus the messages):
 /// the client's input ciphertexts `cts` (plan.n_in, validated, at the top level) and the server's
 /// share encoded like the client's (plan.n_in polynomials of N values < t) → for each output
@@ -162,6 +200,11 @@ std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLay
 /// one call per prg. Errors: kInvalidArgument on counts or shapes that differ from the plan.
 std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan, const ResponseParams& rp,
                                   std::vector<he::Ciphertext> cts, std::span<const std::vector<u64>> input,
+                                  KernelSource& kernels, Prg& prg,
+                                  const std::function<void(std::size_t, const he::TrimmedCiphertext&)>& emit);
+/// The same with every kernel prepared.
+std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan, const ResponseParams& rp,
+                                  std::vector<he::Ciphertext> cts, std::span<const std::vector<u64>> input,
                                   std::span<const he::PlaintextNtt> kernels, Prg& prg,
                                   const std::function<void(std::size_t, const he::TrimmedCiphertext&)>& emit);
 
@@ -170,6 +213,10 @@ std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan
 /// server's output share (the masks R). Randomness (masks, Enc(0), flood) from `prg`.
 /// Errors: kInvalidArgument on shape mismatch; kMalformedInput / kParamsMismatch / kSizeLimit for a
 /// bad ciphertext from the client (checked before use); channel errors.
+std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLayerPlan& plan,
+                            const ResponseParams& rp, std::span<const std::vector<u64>> input,
+                            KernelSource& kernels, Prg& prg);
+/// The same with every kernel prepared.
 std::vector<u64> run_server(net::Channel& ch, const HeServer& he, const CoeffLayerPlan& plan,
                             const ResponseParams& rp, std::span<const std::vector<u64>> input,
                             std::span<const he::PlaintextNtt> kernels, Prg& prg);

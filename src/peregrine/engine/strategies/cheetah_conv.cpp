@@ -14,7 +14,8 @@ const HeLayerOps<linear::CheetahConvStrategy, linear::PreparedConv> kOps = {
     [](const linear::CheetahConvStrategy& s, std::vector<std::pair<std::string, std::uint64_t>>& l) {
       const auto& t = s.tiling();
       l.insert(l.end(), {{"tile.Hw", t.Hw}, {"tile.Ww", t.Ww}, {"tile.Cw", t.Cw}, {"tile.Mw", t.Mw}});
-    }};
+    },
+    &linear::conv_layer_server_streamed<linear::CheetahConvStrategy>};
 
 class CheetahConv final : public Strategy {
  public:

@@ -150,6 +150,11 @@ struct HeLayerOps {
                                        const P&, Prg&);
   /// Extra layout facts after n_in, n_out and products (e.g. the conv tile); may be null.
   void (*layout)(const S&, std::vector<std::pair<std::string, std::uint64_t>>&);
+  /// Server driver from the raw weights and bias, kernels made on demand (linear::KernelSource);
+  /// null: run_unprepared prepares the whole layer first.
+  std::vector<std::uint64_t> (*server_streamed)(net::Channel&, const linear::HeServer&, const S&,
+                                                std::span<const std::uint64_t>, std::span<const std::int64_t>,
+                                                std::span<const std::int64_t>, Prg&) = nullptr;
 };
 
 template <class S, class P>
@@ -174,10 +179,28 @@ class HePlanned final : public PlannedLayer {
       return {x.ring, ops_.server(c.ch, c.server_he(*s_.params()), s_, x.v, static_cast<const Weights&>(*prep).w, c.prg)};
     return {x.ring, ops_.client(c.ch, c.client_he(*s_.params()), s_, x.v, c.prg)};
   }
+  mpc::ArithShares run_unprepared(PartyContext& c, std::span<const mpc::ArithShares* const> in,
+                                  const nn::FixedWeights& w) const override {
+    if (!ops_.server_streamed || !c.is_server()) return PlannedLayer::run_unprepared(c, in, w);
+    const mpc::ArithShares& x = *in[0];
+    const auto& e = weights_of(w, node_);
+    return {x.ring, ops_.server_streamed(c.ch, c.server_he(*s_.params()), s_, x.v, e.w, e.b, c.prg)};
+  }
+  std::size_t prepared_bytes() const override {
+    const he::HeParams& hp = *s_.params();
+    return s_.plan().n_kernels * hp.n() * hp.levels() * sizeof(std::uint64_t);
+  }
 
  private:
   struct Weights final : Prepared {
     explicit Weights(P p) : w(std::move(p)) {}
+    std::size_t bytes() const override {  // NTT-form kernel polynomials and the per-channel vector
+      std::size_t b = 0;
+      for (const auto& k : w.kernels) b += k.poly.data.size() * sizeof(std::uint64_t);
+      if constexpr (requires { w.bias; }) b += w.bias.size() * sizeof(std::uint64_t);
+      if constexpr (requires { w.shift; }) b += w.shift.size() * sizeof(std::uint64_t);
+      return b;
+    }
     P w;
   };
   nn::FxNode node_;

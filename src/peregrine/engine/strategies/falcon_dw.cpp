@@ -21,7 +21,8 @@ const HeLayerOps<linear::DepthwiseConvStrategy, linear::PreparedConv> kOps = {
                          {"tile.Ww", t.Ww},
                          {"g", t.layout.g()},
                          {std::string("family.") + linear::dw_family_name(t.layout.family), 1}});
-    }};
+    },
+    &linear::conv_layer_server_streamed<linear::DepthwiseConvStrategy>};
 
 class FalconDw final : public Strategy {
  public:
