@@ -16,6 +16,7 @@
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/core/prg.hpp"
+#include "peregrine/nn/fixed.hpp"
 #include "peregrine/nn/float_exec.hpp"
 #include "peregrine/nn/onnx_import.hpp"
 #include "../common/onnx_builder.hpp"
@@ -434,6 +435,46 @@ TEST(OnnxImport, CeilModePoolsNormaliseToExtraEndPadding) {
         const float want = std::string(c.op) == "MaxPool" ? best : sum / static_cast<float>(cnt);
         EXPECT_FLOAT_EQ(y.data[static_cast<std::size_t>(oh * c.out + ow)], want) << what << " at " << oh << "," << ow;
       }
+  }
+}
+
+// MaxPool after a ReLU or Clip that feeds only it runs first (the activation on the pooled tensor):
+// the same outputs as the graph imported without the rewrite, in float and in fixed point; an
+// activation with a second reader keeps its place.
+TEST(OnnxImport, MaxPoolMovesBeforeItsActivation) {
+  for (const std::string act : {"Relu", "Clip", "Relu-shared"}) {
+    onnx::ModelProto m = new_model();
+    auto& g = *m.mutable_graph();
+    add_value(g.mutable_input(), "x", {1, 2, 7, 7});
+    add_value(g.mutable_output(), "y", {1, 2, 4, 4});
+    if (act == "Clip") {
+      float_constant(g, "lo", {}, {0.0f});
+      float_constant(g, "hi", {}, {0.5f});
+      add_node(g, "Clip", {"x", "lo", "hi"}, {"r"}, "act");
+    } else {
+      add_node(g, "Relu", {"x"}, {"r"}, "act");
+    }
+    auto* pool = add_node(g, "MaxPool", {"r"}, {act == "Relu-shared" ? "p" : "y"}, "pool");
+    attr_ints(pool, "kernel_shape", {3, 3});
+    attr_ints(pool, "strides", {2, 2});
+    attr_ints(pool, "pads", {1, 1, 1, 1});
+    if (act == "Relu-shared") {  // y = pool + a slice of the activation: the ReLU has two readers
+      auto* sl = add_node(g, "MaxPool", {"r"}, {"q"}, "pool2");
+      attr_ints(sl, "kernel_shape", {1, 1});
+      attr_ints(sl, "strides", {2, 2});
+      add_node(g, "Add", {"p", "q"}, {"y"}, "add");
+    }
+    ImportOptions off;
+    off.pool_before_activation = false;
+    const Graph moved = load_onnx_bytes(bytes_of(m)), kept = load_onnx_bytes(bytes_of(m), off);
+    const bool swapped = moved.nodes.front().op_type == "MaxPool";
+    EXPECT_EQ(swapped, act != "Relu-shared") << act;
+    EXPECT_EQ(kept.nodes.front().op_type, act == "Clip" ? "Clip" : "Relu") << act;
+    Tensor x{{1, 2, 7, 7}, std::vector<float>(98)};
+    for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = std::sin(0.7f * static_cast<float>(i)) * 0.9f;
+    EXPECT_EQ(run_float(moved, {x})[0].data, run_float(kept, {x})[0].data) << act;
+    const FixedModel fm = quantize_model(moved, {x}), fk = quantize_model(kept, {x});
+    EXPECT_EQ(run_fixed(fm, quantize_input(fm.plan, x.data)), run_fixed(fk, quantize_input(fk.plan, x.data))) << act;
   }
 }
 

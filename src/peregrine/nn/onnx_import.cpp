@@ -1274,6 +1274,31 @@ void fold_batchnorms(Graph& g) {
   }
 }
 
+// MaxPool(ReLU(x)) → ReLU(MaxPool(x)), and likewise for Clip: a monotone non-decreasing map
+// commutes with max, and every pooling window holds at least one real element (the padding is
+// −∞), so the result is the same in float and in fixed point — and the ReLU runs on the pooled,
+// smaller tensor (SqueezeNet, ResNet: 3×3 stride-2 pools, about 4× fewer ReLUs there). Only when
+// the activation's output feeds nothing but the pool.
+void pool_before_activation(Graph& g) {
+  for (std::size_t k = 0; k < g.nodes.size(); ++k) {
+    if (g.nodes[k].op_type != "MaxPool" || g.nodes[k].outputs.size() != 1) continue;
+    const std::ptrdiff_t p = g.producer(g.nodes[k].inputs[0]);
+    if (p < 0) continue;
+    Node& act = g.nodes[static_cast<std::size_t>(p)];
+    if ((act.op_type != "Relu" && act.op_type != "Clip") || act.inputs.size() != 1) continue;
+    if (sole_consumer(g, act.outputs[0]) != static_cast<std::ptrdiff_t>(k)) continue;
+    Node& pool = g.nodes[k];
+    const std::string x = act.inputs[0], pooled = unique_name(g, pool.outputs[0] + ".pre_activation");
+    g.shapes[pooled] = g.shapes.at(pool.outputs[0]);
+    g.shapes.erase(act.outputs[0]);
+    pool.inputs[0] = x;
+    act.inputs[0] = pooled;
+    act.outputs[0] = pool.outputs[0];
+    pool.outputs[0] = pooled;
+    std::swap(g.nodes[static_cast<std::size_t>(p)], g.nodes[k]);  // the pool now runs first
+  }
+}
+
 void prune(Graph& g) {
   std::set<std::string> live(g.outputs.begin(), g.outputs.end());
   std::vector<bool> keep(g.nodes.size(), false);
@@ -1316,6 +1341,7 @@ Graph Importer::run() {
   remove_identities(g);
   if (opt_.fuse_bias_add) fuse_gemm_bias(g);
   if (opt_.fold_batchnorm) fold_batchnorms(g);
+  if (opt_.pool_before_activation) pool_before_activation(g);
   prune(g);
   g.sort_topologically();
   return g;

@@ -41,6 +41,9 @@ struct ImportOptions {
   std::size_t max_model_bytes = std::size_t{512} << 20;  ///< refuse larger files (bytes)
   bool fold_batchnorm = true;   ///< fold BatchNormalization into a preceding Conv/Gemm
   bool fuse_bias_add = true;    ///< fold Gemm/MatMul followed by Add(constant) into Gemm's bias
+  /// MaxPool(ReLU/Clip(x)) → ReLU/Clip(MaxPool(x)) where the activation feeds only the pool (same
+  /// result; the activation runs on the pooled tensor)
+  bool pool_before_activation = true;
 };
 
 /// Loads and normalises the ONNX model at `path`. See the file comment for errors.
