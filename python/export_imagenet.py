@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_cifar import load_test  # noqa: E402  (the lossless CIFAR-10 test images, CHW uint8)
+from train_cifar import export_onnx, load_test  # noqa: E402  (ONNX writer; the lossless CIFAR-10 test images)
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -72,11 +72,7 @@ def recalibrate_bn(model, images_u8, batch):
 
 
 def export(model, name, out_dir, images_u8):
-    import onnx
     path = os.path.join(out_dir, name + ".onnx")
-    torch.onnx.export(model, torch.zeros(1, 3, 224, 224), path, opset_version=13, do_constant_folding=True,
-                      input_names=["input"], output_names=["logits"])
-    m = onnx.load(path)
     meta = {
         "pixel_scale": "0.00392156862745098",
         "mean": ",".join("%g" % v for v in MEAN),
@@ -85,12 +81,7 @@ def export(model, name, out_dir, images_u8):
         "source": "Peregrine python/export_imagenet.py: torchvision %s, random weights, BatchNorm "
                   "recalibrated on 256 upsampled CIFAR-10 test images" % name,
     }
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.checker.check_model(m)
-    onnx.save(m, path)
+    export_onnx(model, path, (1, 3, 224, 224), meta)
     with torch.no_grad():
         ref = torch.cat([model(standardise(images_u8[i:i + 4])) for i in range(0, len(images_u8), 4)])
     ref.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".ref_logits_first16.f32"))

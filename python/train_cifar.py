@@ -148,13 +148,23 @@ def evaluate(model, x, y):
     return correct / x.shape[0]
 
 
-def export(model, path, top1, n_top1, arch, width, depth, epochs):
+def export_onnx(model, path, input_shape, meta):
+    """ONNX opset 13 (input ``input``, output ``logits``, constant folding) with ``meta`` as
+    metadata_props, checked. Shared with export_imagenet.py."""
     import onnx
     model.eval()
-    dummy = torch.zeros(1, 3, 32, 32)
-    torch.onnx.export(model, dummy, path, opset_version=13, do_constant_folding=True,
+    torch.onnx.export(model, torch.zeros(*input_shape), path, opset_version=13, do_constant_folding=True,
                       input_names=["input"], output_names=["logits"])
     m = onnx.load(path)
+    del m.metadata_props[:]
+    for k, v in meta.items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
+def export(model, path, top1, n_top1, arch, width, depth, epochs):
     meta = {
         "pixel_scale": "0.00392156862745098",
         "mean": ",".join("%g" % v for v in MEAN),
@@ -167,12 +177,7 @@ def export(model, path, top1, n_top1, arch, width, depth, epochs):
         "top1": "%.4f" % top1,
         "top1_measured": "%.4f on the first %d lossless CIFAR-10 test images" % (top1, n_top1),
     }
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.checker.check_model(m)
-    onnx.save(m, path)
+    export_onnx(model, path, (1, 3, 32, 32), meta)
     x, _ = load_test(32)
     with torch.no_grad():
         ref = model(standardise_chw(x)).numpy().astype("<f4")
