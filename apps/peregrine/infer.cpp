@@ -10,13 +10,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -40,6 +43,25 @@ using nlohmann::json;
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 void progress(const std::string& what) {
   if (stderr_is_terminal()) std::fprintf(stderr, "peregrine: %s\n", what.c_str());
+}
+
+/// The client's per-layer progress line on a terminal (layer i of n, elapsed, MB both ways so far),
+/// rewritten in place and cleared after the last layer; empty (no output) otherwise.
+engine::ProgressFn layer_progress() {
+  if (!stderr_is_terminal()) return {};
+  struct State {
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    std::uint64_t bytes = 0;
+  };
+  auto st = std::make_shared<State>();
+  return [st](const engine::LayerReport& l, std::size_t done, std::size_t total) {
+    st->bytes += l.bytes_sent + l.bytes_received;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - st->t0).count();
+    std::fprintf(stderr, "\r\033[Kperegrine: layer %zu of %zu (%s), %.1f s, %.1f MB", done, total, l.op.c_str(), s,
+                 static_cast<double>(st->bytes) / 1e6);
+    if (done == total) std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  };
 }
 
 /// The repository root: the first ancestor of the executable holding models/digits_cnn.onnx.
@@ -209,7 +231,8 @@ int cmd_run(InferOptions o) {
   engine::ServerModel server(m.fixed, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies),
                              server_options(o.prepared_budget_mib));
   progress("running the two parties (set-up, then " + std::to_string(plan.nodes.size()) + " steps)");
-  engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o), ot_of(o));
+  engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o),
+                                           ot_of(o), layer_progress());
 
   std::vector<float> graph_logits = float_logits(m, in.data);
   auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
@@ -403,7 +426,7 @@ int cmd_query(const InferOptions& o) {
         label = in.label;
         return in.data;
       },
-      prg, nullptr, ot_of(o), engine::parse_fidelity(o.fidelity));
+      prg, nullptr, ot_of(o), engine::parse_fidelity(o.fidelity), layer_progress());
   ch.reset();
   const nn::FixedPlan& plan = r.plan->fixed();
   const auto labels = nn::labels_from_metadata(plan.metadata);

@@ -408,6 +408,27 @@ TEST(Engine, ClipRunsPrivatelyAndBadClipBoundsFromTheServerAreRejected) {
   }
 }
 
+// The client's progress callback sees every node once, in order, with its report.
+TEST(Engine, ProgressIsReportedAfterEveryNode) {
+  Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
+  FixedModel m = quantize_model(tiny(1.0f), {x});
+  engine::ServerModel server(m);
+  std::vector<std::size_t> done;
+  std::vector<std::string> ops;
+  auto run = engine::run_local(server, [&](const FixedPlan&) { return x.data; }, {}, mpc::OtBackend::kSilent,
+                               [&](const engine::LayerReport& l, std::size_t d, std::size_t total) {
+                                 EXPECT_EQ(total, m.plan.nodes.size());
+                                 done.push_back(d);
+                                 ops.push_back(l.op);
+                               });
+  ASSERT_EQ(done.size(), m.plan.nodes.size());
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    EXPECT_EQ(done[i], i + 1);
+    EXPECT_EQ(ops[i], nn::fx_op_name(m.plan.nodes[i].op));
+  }
+  EXPECT_EQ(run.client.report.layers.size(), done.size());
+}
+
 TEST(Engine, ClientDroppingMidSessionEndsTheServerWithAnError) {
   Tensor x{{1, 3}, {0.5f, -1.0f, 2.0f}};
   FixedModel m = quantize_model(tiny(1.0f), {x});

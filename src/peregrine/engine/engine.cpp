@@ -393,8 +393,8 @@ void exchange_hello(net::Channel& ch, const ProtocolPlan& p, mpc::Party me, mpc:
 class Executor {
  public:
   Executor(const ProtocolPlan& plan, mpc::MpcSession& s, std::span<const linear::HeClient> hc,
-           std::span<const linear::HeServer> hs, const PreparedWeights* prep)
-      : plan_(plan), p_(plan.fixed()), ctx_(PartyContext::of(s, hc, hs)), prep_(prep) {}
+           std::span<const linear::HeServer> hs, const PreparedWeights* prep, const ProgressFn* progress = nullptr)
+      : plan_(plan), p_(plan.fixed()), ctx_(PartyContext::of(s, hc, hs)), prep_(prep), progress_(progress) {}
 
   void run(mpc::ArithShares input, PartyReport& rep) {
     vals_.assign(p_.values.size(), {});
@@ -424,6 +424,7 @@ class Executor {
       lr.bytes_received = ch.stats().bytes_received - st0.bytes_received;
       lr.rounds = ch.stats().rounds - st0.rounds;
       rep.layers.push_back(std::move(lr));
+      if (progress_ && *progress_) (*progress_)(rep.layers.back(), i + 1, p_.nodes.size());
       // Free values no later node reads (keeps peak memory near the widest layer).
       release_dead(i);
     }
@@ -446,6 +447,7 @@ class Executor {
   const nn::FixedPlan& p_;
   PartyContext ctx_;
   const PreparedWeights* prep_;
+  const ProgressFn* progress_;
   std::vector<mpc::ArithShares> vals_;
   std::vector<std::size_t> last_use_;
 };
@@ -497,7 +499,7 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
 
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
                             Prg& prg, const std::array<std::uint8_t, 32>* expected, mpc::OtBackend ot,
-                            Fidelity accept) {
+                            Fidelity accept, const ProgressFn& progress) {
   ClientResult res;
   PartyReport& rep = res.report;
   Mark m0 = mark(ch);
@@ -517,7 +519,7 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   res.input_ring = nn::quantize_input(plan->fixed(), make_input(plan->fixed()));
   // The online phase starts once the input exists (make_input does no I/O on the channel).
   Mark m1 = mark(ch);
-  Executor ex(*plan, s, hc, {}, nullptr);
+  Executor ex(*plan, s, hc, {}, nullptr, &progress);
   ex.run(mpc::ArithShares{mpc::Ring(nn::value_ring(plan->fixed(), plan->fixed().input)), res.input_ring}, rep);
   res.logits_ring = mpc::reveal_receive(ch, ex.output());
   record_online(rep, m1, mark(ch));
@@ -527,7 +529,7 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
 
 LocalRun run_local(const ServerModel& model,
                    const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                   const net::ChannelOptions& opts, mpc::OtBackend ot) {
+                   const net::ChannelOptions& opts, mpc::OtBackend ot, const ProgressFn& progress) {
   auto [cch, sch] = net::make_memory_pair(opts);
   LocalRun out;
   std::exception_ptr server_error, client_error;
@@ -542,7 +544,7 @@ LocalRun run_local(const ServerModel& model,
   });
   try {
     Prg prg = Prg::from_os();
-    out.client = client_session(*cch, make_input, prg, nullptr, ot, model.plan().fidelity());
+    out.client = client_session(*cch, make_input, prg, nullptr, ot, model.plan().fidelity(), progress);
   } catch (...) {
     client_error = std::current_exception();
   }

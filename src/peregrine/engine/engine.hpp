@@ -168,6 +168,10 @@ struct LayerReport {
   std::uint64_t bytes_sent = 0, bytes_received = 0, rounds = 0;
 };
 
+/// Called by a party after each node of the program ran: its report, the nodes done and the
+/// node count (for a progress line; runs on the party's thread, must not throw).
+using ProgressFn = std::function<void(const LayerReport& layer, std::size_t done, std::size_t total)>;
+
 /// Measured cost of a session for one party.
 struct PartyReport {
   double setup_seconds = 0, online_seconds = 0;
@@ -197,9 +201,11 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg,
 /// null) is a plan hash the client insists on (kProtocol when the server's differs); `accept` the
 /// fidelity the client accepts (kExact: a plan with an approximate strategy is refused, kProtocol).
 /// Errors: see the file comment; those of make_input.
+/// `progress` (may be empty) is called after each node.
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
                             Prg& prg, const std::array<std::uint8_t, 32>* expected = nullptr,
-                            mpc::OtBackend ot = mpc::OtBackend::kSilent, Fidelity accept = Fidelity::kExact);
+                            mpc::OtBackend ot = mpc::OtBackend::kSilent, Fidelity accept = Fidelity::kExact,
+                            const ProgressFn& progress = {});
 
 /// Both results of a one-process run.
 struct LocalRun {
@@ -211,10 +217,11 @@ struct LocalRun {
 /// on a second thread, over an in-memory channel pair with `opts` (timeouts, link emulation).
 /// Each party has its own PRG from the OS. When either party fails, its channel is closed so the
 /// other fails promptly too; the first error (the client's first) is rethrown. The client accepts
-/// the fidelity of the server's plan.
+/// the fidelity of the server's plan. `progress` (may be empty): the client's, after each node.
 LocalRun run_local(const ServerModel& model,
                    const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                   const net::ChannelOptions& opts = {}, mpc::OtBackend ot = mpc::OtBackend::kSilent);
+                   const net::ChannelOptions& opts = {}, mpc::OtBackend ot = mpc::OtBackend::kSilent,
+                   const ProgressFn& progress = {});
 
 /// Largest public plan a client accepts (bytes).
 inline constexpr std::size_t kMaxPlanBytes = std::size_t{16} << 20;
