@@ -129,9 +129,11 @@ struct ServerOptions {
 /// concurrent sessions.
 class ServerModel {
  public:
-  /// Plans (ProtocolPlan) and prepares every HE layer's weights, keeping those that fit the
-  /// budget. Cost: the weight preparation (NTTs of every kernel polynomial), about a second for
-  /// ResNet-20 on one core. Errors: those of ProtocolPlan and the linear prepare_* functions.
+  /// Plans (ProtocolPlan) and prepares the HE layers' weights in program order while they fit the
+  /// budget (PlannedLayer::prepared_bytes, known before preparing). Cost: the weight preparation
+  /// (NTTs of the kept kernel polynomials), about a second for ResNet-20 on one core. Errors: those
+  /// of ProtocolPlan and the linear prepare_* functions; a layer over the budget has its weights
+  /// checked when it runs, in each session (the same checks, before any of its messages).
   ServerModel(nn::FixedModel model, const NetworkProfile& profile = NetworkProfile::lan(),
               const PlanOptions& opts = {}, const ServerOptions& server = {});
   ~ServerModel();
