@@ -20,12 +20,12 @@ constexpr std::size_t kExchangeWords = std::size_t{1} << 15;
 
 inline std::size_t words_for(std::size_t n) { return (n + 63) / 64; }
 inline int bit_at(std::span<const u64> w, std::size_t i) { return static_cast<int>((w[i >> 6] >> (i & 63)) & 1); }
+// Zeroes the bits past n of the n-bit vector packed from word first_word on.
 inline void clear_segment_tail(std::vector<u64>& w, std::size_t first_word, std::size_t n) {
-  const std::size_t words = words_for(n);
-  if (n % 64 != 0) w[first_word + words - 1] &= (u64{1} << (n % 64)) - 1;
+  if (n % 64 != 0) w[first_word + words_for(n) - 1] &= (u64{1} << (n % 64)) - 1;
 }
 inline void clear_tail(std::vector<u64>& w, std::size_t n) {
-  if (n % 64 != 0 && !w.empty()) w.back() &= (1ULL << (n % 64)) - 1;
+  if (!w.empty()) clear_segment_tail(w, 0, n);
 }
 
 // Pairs of Beaver bit triples sharing their b: c1 = a1 ∧ b, c2 = a2 ∧ b (XOR-shared), packed 64

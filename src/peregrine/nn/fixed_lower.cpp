@@ -362,7 +362,8 @@ class Lowering {
       s.inputs = {a, b};
       return emit(s, n.outputs[0] + tag + "/sub", shape, scale, max_abs_[a] + max_abs_[b]);
     };
-    if (std::isfinite(lo)) return add_public(n, relu_of(n, add_public(n, x, -lo, tag + "/x-lo"), tag + "/relu_lo"), lo, tag);
+    if (std::isfinite(lo))
+      return add_public(n, relu_of(n, add_public(n, x, -lo, tag + "/x-lo"), tag + "/relu_lo"), lo, tag);
     if (std::isfinite(hi)) return sub(x, relu_of(n, add_public(n, x, -hi, tag + "/x-hi"), tag + "/relu_hi"));
     return x;
   }
