@@ -44,6 +44,7 @@
 #include "peregrine/core/error.hpp"
 #include "peregrine/core/prg.hpp"
 #include "peregrine/core/timer.hpp"
+#include "peregrine/core/workers.hpp"
 #include "peregrine/engine/engine.hpp"
 #include "peregrine/he/params.hpp"
 #include "peregrine/linear/bn.hpp"
@@ -169,10 +170,7 @@ struct Config {
 
 Config validate(const BenchOptions& o) {
   Config c{o, parse_op(o.op), {}, {}};
-  require(o.threads >= 1, ErrorCode::kInvalidArgument, "--threads must be at least 1");
-  if (o.threads != 1)
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("--threads {}: only --threads 1 is supported for now", o.threads));
+  require(o.threads >= 1 && o.threads <= 256, ErrorCode::kInvalidArgument, "--threads must be in [1, 256]");
   const bool net_opts = !o.model.empty() || !o.input.empty() || !o.calib.empty() || o.index != 0;
   require(c.op == Op::kNet || !net_opts, ErrorCode::kInvalidArgument,
           "--model, --input, --index and --calib are for `bench net`");
@@ -588,6 +586,7 @@ struct PartyState {
 PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
   PartyState st;
   Prg prg = Prg::from_os();  // this party's protocol randomness
+  core::Workers workers(static_cast<std::size_t>(c.o.threads));
   if (c.op == Op::kCot) {
     Timer t;
     const net::ChannelStats z0 = ch.stats();
@@ -598,6 +597,8 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
     const bool silent = ot_of(c.o) == mpc::OtBackend::kSilent;
     if (silent && me == Party::kServer) fs = std::make_unique<ot::FerretCotSender>(ch, *pair.sender, prg);
     if (silent && me == Party::kClient) fr = std::make_unique<ot::FerretCotReceiver>(ch, *pair.receiver, prg);
+    if (fs) fs->set_workers(&workers);
+    if (fr) fr->set_workers(&workers);
     ch.flush();
     st.t.setup_s = t.seconds();
     st.t.setup_stats = diff(z0, ch.stats());
@@ -630,7 +631,7 @@ PartyState run_timed(const Config& c, net::Channel& ch, Party me) {
 
   Timer t;
   const net::ChannelStats z0 = ch.stats();
-  mpc::MpcSession s(ch, me, prg, ot_of(c.o));
+  mpc::MpcSession s(ch, me, prg, ot_of(c.o), &workers);
   ch.flush();
   st.t.setup_s = t.seconds();
   st.t.setup_stats = diff(z0, ch.stats());
@@ -800,6 +801,7 @@ LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const 
                              const std::vector<u64>* x) {
   LinearState st;
   Prg prg = Prg::from_os();  // this party's protocol randomness (keys, masks, noise)
+  core::Workers workers(static_cast<std::size_t>(c.o.threads));
   const Ring ring(c.o.bits);
   st.in = my_shares(ring, me, lb.in_size, x);
 
@@ -807,8 +809,13 @@ LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const 
   std::vector<linear::HeServer> hs;
   Timer t;
   for (const engine::HeNeed& h : lb.plan->he_sets()) {
-    if (me == Party::kServer) hs.push_back(linear::he_server_setup(ch, h.params, h.galois_elements));
-    else hc.push_back(linear::he_client_setup(ch, h.params, prg, h.galois_elements));
+    if (me == Party::kServer) {
+      hs.push_back(linear::he_server_setup(ch, h.params, h.galois_elements));
+      hs.back().workers = &workers;
+    } else {
+      hc.push_back(linear::he_client_setup(ch, h.params, prg, h.galois_elements));
+      hc.back().workers = &workers;
+    }
   }
   ch.flush();
   st.setup_s = t.seconds();
@@ -985,7 +992,8 @@ ServerResult serve_net(const Config& c, net::Channel& ch) {
 
   barrier(ch, Party::kServer);
   Prg prg = Prg::from_os();  // the protocol's randomness
-  const engine::PartyReport sr = engine::serve_session(ch, model, prg, ot_of(c.o));
+  const engine::PartyReport sr =
+      engine::serve_session(ch, model, prg, ot_of(c.o), static_cast<std::size_t>(c.o.threads));
   const std::uint64_t rss = engine::peak_rss_bytes();
 
   // Not counted: the session's counters were read when it ended.
@@ -1081,7 +1089,7 @@ ServerResult client_net(const Config& c, net::Channel& ch) {
   Prg prg = Prg::from_os();  // the protocol's randomness
   const engine::ClientResult res =
       engine::client_session(ch, [&](const nn::FixedPlan&) { return input; }, prg, &expected, ot_of(c.o),
-                             engine::parse_fidelity(c.o.fidelity));
+                             engine::parse_fidelity(c.o.fidelity), {}, static_cast<std::size_t>(c.o.threads));
   const std::uint64_t rss = engine::peak_rss_bytes();
 
   const engine::PartyReport& r = res.report;
@@ -1270,7 +1278,9 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   b->add_option("--n", o.n, "number of elements (cot: number of COTs; not for conv, bn, fc)");
   b->add_option("--bits", o.bits, "ring bits l (shares in Z_{2^l})")->check(CLI::Range(2, 64));
   b->add_option("--shift", o.shift, "truncation shift f (trunc, relutrunc)")->check(CLI::Range(1, 63));
-  b->add_option("--threads", o.threads, "worker threads (only 1 for now)");
+  b->add_option("--threads", o.threads,
+                "worker threads of each party (HE products and encryptions, Ferret refills; default 1)")
+      ->check(CLI::Range(1, 256));
   b->add_option("--json", o.json_file, "also append the JSON line to this file");
   b->add_flag("--verify", o.verify, "reconstruct the output and compare it with the plaintext result");
   b->add_option("--net", o.net, "link emulation on both endpoints: none | lan | wan")

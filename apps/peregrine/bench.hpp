@@ -49,7 +49,7 @@ struct BenchOptions {
   std::size_t n = std::size_t{1} << 16;           ///< elements (or COTs); not for linear ops
   int bits = 37;                                  ///< ring bits ℓ
   int shift = 12;                                 ///< truncation shift f (trunc ops)
-  int threads = 1;                                ///< only 1 for now
+  int threads = 1;                                ///< worker threads of each party (core::Workers)
   std::string json_file;                          ///< append the JSON line here ("" = no)
   bool verify = false;                            ///< reconstruct and compare with plaintext
   std::string net = "none";                       ///< none | lan | wan (link emulation)

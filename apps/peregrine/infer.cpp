@@ -201,6 +201,7 @@ mpc::OtBackend ot_of(const InferOptions& o) { return ot_backend_option(o.ot); }
 json report_json(const engine::ClientResult& r, const engine::PartyReport* server, const InferOptions& o) {
   json j;
   j["ot"] = mpc::ot_backend_name(ot_of(o));
+  j["threads"] = o.threads;
   j["setup_seconds"] = r.report.setup_seconds;
   j["online_seconds"] = r.report.online_seconds;
   j["bytes_client_to_server"] = r.report.online_bytes_sent;
@@ -232,7 +233,7 @@ int cmd_run(InferOptions o) {
                              server_options(o.prepared_budget_mib));
   progress("running the two parties (set-up, then " + std::to_string(plan.nodes.size()) + " steps)");
   engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return in.data; }, channel_options(o),
-                                           ot_of(o), layer_progress());
+                                           ot_of(o), layer_progress(), o.threads);
 
   std::vector<float> graph_logits = float_logits(m, in.data);
   auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
@@ -364,10 +365,10 @@ int cmd_serve(const InferOptions& o) {
     }
     std::thread t;
     try {
-      t = std::thread([state, &server, id, ot, ch = std::move(ch)]() mutable {
+      t = std::thread([state, &server, id, ot, threads = o.threads, ch = std::move(ch)]() mutable {
         try {
           Prg prg = Prg::from_os();
-          engine::PartyReport r = engine::serve_session(*ch, server, prg, ot);
+          engine::PartyReport r = engine::serve_session(*ch, server, prg, ot, threads);
           std::fprintf(stderr, "peregrine: session %zu done: online %.3f s, %.2f MB sent, %.2f MB received\n", id,
                        r.online_seconds, r.online_bytes_sent / 1e6, r.online_bytes_received / 1e6);
         } catch (const std::exception& e) {
@@ -426,7 +427,7 @@ int cmd_query(const InferOptions& o) {
         label = in.label;
         return in.data;
       },
-      prg, nullptr, ot_of(o), engine::parse_fidelity(o.fidelity), layer_progress());
+      prg, nullptr, ot_of(o), engine::parse_fidelity(o.fidelity), layer_progress(), o.threads);
   ch.reset();
   const nn::FixedPlan& plan = r.plan->fixed();
   const auto labels = nn::labels_from_metadata(plan.metadata);
@@ -553,7 +554,8 @@ int cmd_eval(const InferOptions& o) {
     std::size_t rec = o.offset + i;
     nn::PixelImage img = ds.record(rec);
     std::vector<float> x = nn::apply_preprocess(img, pp);
-    engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return x; }, channel_options(o), ot_of(o));
+    engine::LocalRun run = engine::run_local(server, [&](const nn::FixedPlan&) { return x; }, channel_options(o), ot_of(o),
+                                             {}, o.threads);
     std::vector<float> fl = float_logits(m, x);
     auto fixed_ring = nn::run_fixed(m.fixed, run.client.input_ring);
     std::size_t p1 = argmax(run.client.logits), f1 = argmax(fl), x1 = argmax(nn::dequantize(plan, fixed_ring));
@@ -709,6 +711,12 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
         ->check(CLI::IsMember({"exact", "approx"}));
     c->add_option("--strategies", o.strategies, "comma-separated strategy names the planner may use (default: all)");
   };
+  auto threads_opt = [&](CLI::App* c) {
+    c->add_option("--threads", o.threads,
+                  "worker threads of each party: HE products, encryptions and Ferret refills spread over them "
+                  "(default 1; results and bytes do not depend on it)")
+        ->check(CLI::Range(1, 256));
+  };
   auto input_opts = [&](CLI::App* c) {
     c->add_option("--input", o.input, "PNG/JPEG image, .npy, or CIFAR-10/100 / MNIST file");
     c->add_option("--index", o.index, "record of a dataset file");
@@ -722,6 +730,7 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   };
   CLI::App* run = app.add_subcommand("run", "private inference, both parties in this process");
   server_opts(run);
+  threads_opt(run);
   run->add_option("model", o.model, "ONNX model (default: the project's digits model)");
   input_opts(run);
   common_model(run);
@@ -737,6 +746,7 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
       ->check(seconds_in(0.0, 86400.0));
   common_model(serve);
   server_opts(serve);
+  threads_opt(serve);
   CLI::App* query = app.add_subcommand("query", "client: private inference against a server");
   query->add_option("--connect", o.connect, "HOST:PORT")->required();
   input_opts(query);
@@ -751,6 +761,7 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   query->add_option("--fidelity", o.fidelity,
                     "exact (refuse a server plan with approximate strategies, default) | approx (accept them)")
       ->check(CLI::IsMember({"exact", "approx"}));
+  threads_opt(query);
   CLI::App* inspect = app.add_subcommand("inspect", "ops, shapes, quantisation and protocol plans");
   inspect->add_option("model", o.model, "ONNX model")->required();
   common_model(inspect);
@@ -762,6 +773,7 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   eval->add_option("--format", o.format, "dataset format")->check(CLI::IsMember({"auto", "cifar10", "cifar100", "mnist"}));
   common_model(eval);
   server_opts(eval);
+  threads_opt(eval);
   return {run, serve, query, inspect, eval};
 }
 

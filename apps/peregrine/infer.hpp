@@ -69,6 +69,8 @@ struct InferOptions {
   /// run, serve, eval: MiB of prepared (NTT-form) weights the server keeps; the layers beyond are
   /// prepared in each session (engine::ServerOptions::prepared_budget_bytes)
   std::size_t prepared_budget_mib = 2048;
+  /// run, serve, query, eval: worker threads of each party (core::Workers; results do not depend on it)
+  std::size_t threads = 1;
 };
 
 /// A model ready for the server: the graph (float reference) and its fixed-point program.

@@ -6,7 +6,9 @@
 //
 // History: recorded before the strategy-registry refactor, which left every byte unchanged; then
 // hello version 5 (he_params_id carries the hash of the session's HE sets), which changes only the
-// hello (checked by building the old hello on the new code: the old digests came back).
+// hello (checked by building the old hello on the new code: the old digests came back); then the
+// worker threads (issue 16), which give every HE ciphertext its own PRG forked in order from the
+// party's (values change, sizes and order do not), recorded with an IKNP digest beside the silent one.
 //
 // The digest is over the byte stream as each endpoint hands it to its transport (frame headers
 // included), so buffering and flush points do not matter, only the content and order.
@@ -30,6 +32,14 @@ namespace {
 
 const fs::path kData = PEREGRINE_SHARED_DATA_DIR;
 const fs::path kModels = PEREGRINE_MODELS_DIR;
+
+// The recorded digests (server, client).
+constexpr const char* kDigitsServer = "33195d46813f71e30350ab5b6e256bb7434e878dad2e5a23485ab8bd9d38f4d8";
+constexpr const char* kDigitsClient = "6276ee6b6b43dfcca2edc46d4417d8b59ebeafe61f725791b76e198dc8b814a5";
+constexpr const char* kDigitsIknpServer = "cf97995c4b1c98828fbcf3ba00c948e92c934cce49711b85a30779af1ebce311";
+constexpr const char* kDigitsIknpClient = "d274e44aa5c62808f50e367a6dd917c17db3c7bf3d311074b34aed43ad8badb4";
+constexpr const char* kResnet20Server = "d839763d1ed24921187e69eb752870671ef7912f680b83f4de33ef5da0a91ef5";
+constexpr const char* kResnet20Client = "7c02768106bcfe7a3bc7e4945e89aa136ffc024f5fb78f8154d93b1467b10170";
 
 /// A channel that forwards to `inner` and hashes every byte it writes.
 class HashingChannel final : public net::Channel {
@@ -73,7 +83,8 @@ struct Digests {
   std::vector<std::uint64_t> logits;
 };
 
-Digests transcript(const engine::ServerModel& model, const std::vector<float>& x, mpc::OtBackend ot) {
+Digests transcript(const engine::ServerModel& model, const std::vector<float>& x, mpc::OtBackend ot,
+                   std::size_t threads = 1) {
   auto [a, b] = net::make_memory_pair();
   HashingChannel sch(std::move(a)), cch(std::move(b));
   Seed ss{}, cs{};
@@ -83,14 +94,15 @@ Digests transcript(const engine::ServerModel& model, const std::vector<float>& x
   std::thread server([&] {
     try {
       Prg prg = Prg::from_seed(ss);
-      engine::serve_session(sch, model, prg, ot);
+      engine::serve_session(sch, model, prg, ot, threads);
       sch.flush();
     } catch (...) {
       err = std::current_exception();
     }
   });
   Prg prg = Prg::from_seed(cs);
-  auto res = engine::client_session(cch, [&](const nn::FixedPlan&) { return x; }, prg, nullptr, ot);
+  auto res = engine::client_session(cch, [&](const nn::FixedPlan&) { return x; }, prg, nullptr, ot,
+                                    engine::Fidelity::kExact, {}, threads);
   cch.flush();
   server.join();
   if (err) std::rethrow_exception(err);
@@ -110,10 +122,10 @@ engine::ServerModel model_of(const fs::path& onnx, const fs::path& data, std::si
 }
 
 void check(const engine::ServerModel& m, const std::vector<float>& x, mpc::OtBackend ot, const char* want_server,
-           const char* want_client) {
-  Digests d = transcript(m, x, ot);
+           const char* want_client, std::size_t threads = 1) {
+  Digests d = transcript(m, x, ot, threads);
   // the run is deterministic: a second one gives the same bytes
-  Digests again = transcript(m, x, ot);
+  Digests again = transcript(m, x, ot, threads);
   EXPECT_EQ(d.server, again.server);
   EXPECT_EQ(d.client, again.client);
   EXPECT_EQ(d.server, want_server) << "server transcript changed";
@@ -122,11 +134,11 @@ void check(const engine::ServerModel& m, const std::vector<float>& x, mpc::OtBac
 
 }  // namespace
 
-TEST(WireTranscript, DigitsModelSilentOt) {
+TEST(WireTranscript, DigitsModel) {
   std::vector<float> x;
   auto m = model_of(kModels / "digits_cnn.onnx", kModels / "digits-test-images-idx3-ubyte", 400, 8, &x);
-  check(m, x, mpc::OtBackend::kSilent, "976a8c9db81e67f18410350f02de441f1b6e4c4aa0a67965679f67321ffd3276",
-        "a727897668104b498f1cc096e7c876760ff695240dd4036cdd3d258c48833e65");
+  check(m, x, mpc::OtBackend::kSilent, kDigitsServer, kDigitsClient);
+  check(m, x, mpc::OtBackend::kIknp, kDigitsIknpServer, kDigitsIknpClient);
 }
 
 TEST(WireTranscript, Resnet20SilentOt) {
@@ -135,8 +147,7 @@ TEST(WireTranscript, Resnet20SilentOt) {
   if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
   std::vector<float> x;
   auto m = model_of(model, data, 1000, 4, &x);
-  check(m, x, mpc::OtBackend::kSilent, "b0c3acb3e00650fff722b9cd05ba426d96bfe64f1dfc9ac2307d0661446015d7",
-        "bf249291d85d577b522a9dec1162ee03c80fabade83effdb65d3ab569b47f1a5");
+  check(m, x, mpc::OtBackend::kSilent, kResnet20Server, kResnet20Client);
 }
 
 // A server that keeps no prepared weights (budget 0: every HE layer runs from the raw weights,
@@ -154,7 +165,30 @@ TEST(WireTranscript, Resnet20WithoutPreparedWeightsSendsTheSameBytes) {
     auto m = model_of(model, data, 1000, 4, &x, so);
     EXPECT_LE(m.prepared_bytes(), so.prepared_budget_bytes);
     EXPECT_GT(m.per_session_layers(), 0u);
-    check(m, x, mpc::OtBackend::kSilent, "b0c3acb3e00650fff722b9cd05ba426d96bfe64f1dfc9ac2307d0661446015d7",
-          "bf249291d85d577b522a9dec1162ee03c80fabade83effdb65d3ab569b47f1a5");
+    check(m, x, mpc::OtBackend::kSilent, kResnet20Server, kResnet20Client);
   }
+}
+
+// `--threads T` (core::Workers in both parties: HE encryptions, products, decryptions, kernels made
+// on demand and Ferret refills spread over T threads) sends exactly the bytes of one thread, with
+// prepared weights and without (the on-demand kernels made per batch of outputs).
+TEST(WireTranscript, Resnet20SendsTheSameBytesForEveryThreadCount) {
+  fs::path model = kData / "onnx" / "resnet20_cifar10.onnx";
+  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
+  std::vector<float> x;
+  engine::ServerOptions none;
+  none.prepared_budget_bytes = 0;
+  for (const auto& so : {engine::ServerOptions{}, none}) {
+    auto m = model_of(model, data, 1000, 4, &x, so);
+    for (std::size_t threads : {2, 3})
+      check(m, x, mpc::OtBackend::kSilent, kResnet20Server, kResnet20Client, threads);
+  }
+}
+
+TEST(WireTranscript, DigitsModelSendsTheSameBytesForEveryThreadCount) {
+  std::vector<float> x;
+  auto m = model_of(kModels / "digits_cnn.onnx", kModels / "digits-test-images-idx3-ubyte", 400, 8, &x);
+  check(m, x, mpc::OtBackend::kSilent, kDigitsServer, kDigitsClient, 4);
+  check(m, x, mpc::OtBackend::kIknp, kDigitsIknpServer, kDigitsIknpClient, 2);
 }

@@ -472,7 +472,9 @@ void record_online(PartyReport& r, const Mark& a, const Mark& b) {
 
 }  // namespace
 
-PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, mpc::OtBackend ot) {
+PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, mpc::OtBackend ot,
+                          std::size_t threads) {
+  core::Workers workers(threads);
   PartyReport rep;
   Mark m0 = mark(ch);
   const ProtocolPlan& plan = model.plan();
@@ -480,8 +482,11 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
   ch.send_frame({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
   exchange_hello(ch, plan, mpc::Party::kServer, ot);
   std::vector<linear::HeServer> hs;
-  for (const HeNeed& h : plan.he_sets()) hs.push_back(linear::he_server_setup(ch, h.params, h.galois_elements));
-  mpc::MpcSession s(ch, mpc::Party::kServer, prg, ot);
+  for (const HeNeed& h : plan.he_sets()) {
+    hs.push_back(linear::he_server_setup(ch, h.params, h.galois_elements));
+    hs.back().workers = &workers;
+  }
+  mpc::MpcSession s(ch, mpc::Party::kServer, prg, ot, &workers);
   ch.flush();
   Mark m1 = mark(ch);
   record_setup(rep, m0, m1);
@@ -499,7 +504,8 @@ PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg, 
 
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
                             Prg& prg, const std::array<std::uint8_t, 32>* expected, mpc::OtBackend ot,
-                            Fidelity accept, const ProgressFn& progress) {
+                            Fidelity accept, const ProgressFn& progress, std::size_t threads) {
+  core::Workers workers(threads);
   ClientResult res;
   PartyReport& rep = res.report;
   Mark m0 = mark(ch);
@@ -509,8 +515,11 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
   res.plan = plan;
   exchange_hello(ch, *plan, mpc::Party::kClient, ot);
   std::vector<linear::HeClient> hc;
-  for (const HeNeed& h : plan->he_sets()) hc.push_back(linear::he_client_setup(ch, h.params, prg, h.galois_elements));
-  mpc::MpcSession s(ch, mpc::Party::kClient, prg, ot);
+  for (const HeNeed& h : plan->he_sets()) {
+    hc.push_back(linear::he_client_setup(ch, h.params, prg, h.galois_elements));
+    hc.back().workers = &workers;
+  }
+  mpc::MpcSession s(ch, mpc::Party::kClient, prg, ot, &workers);
   ch.flush();
   record_setup(rep, m0, mark(ch));
 
@@ -529,14 +538,15 @@ ClientResult client_session(net::Channel& ch, const std::function<std::vector<fl
 
 LocalRun run_local(const ServerModel& model,
                    const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
-                   const net::ChannelOptions& opts, mpc::OtBackend ot, const ProgressFn& progress) {
+                   const net::ChannelOptions& opts, mpc::OtBackend ot, const ProgressFn& progress,
+                   std::size_t threads) {
   auto [cch, sch] = net::make_memory_pair(opts);
   LocalRun out;
   std::exception_ptr server_error, client_error;
   std::thread server([&, ch = std::move(sch)]() mutable {
     try {
       Prg prg = Prg::from_os();
-      out.server = serve_session(*ch, model, prg, ot);
+      out.server = serve_session(*ch, model, prg, ot, threads);
     } catch (...) {
       server_error = std::current_exception();
     }
@@ -544,7 +554,7 @@ LocalRun run_local(const ServerModel& model,
   });
   try {
     Prg prg = Prg::from_os();
-    out.client = client_session(*cch, make_input, prg, nullptr, ot, model.plan().fidelity(), progress);
+    out.client = client_session(*cch, make_input, prg, nullptr, ot, model.plan().fidelity(), progress, threads);
   } catch (...) {
     client_error = std::current_exception();
   }

@@ -194,20 +194,22 @@ struct ClientResult {
 
 /// Server side of one session on `ch`. Randomness (masks, flooding, OT) from `prg`
 /// (Prg::from_os() outside tests); `ot` the OT back-end, which the client must use too (else
-/// kProtocol at the hello). Errors: see the file comment.
+/// kProtocol at the hello). `threads`: the server's worker threads (core::Workers: HE products,
+/// NTTs and Ferret refills spread over them; the messages do not depend on it; kInvalidArgument
+/// outside [1, 256]). Errors: see the file comment.
 PartyReport serve_session(net::Channel& ch, const ServerModel& model, Prg& prg,
-                          mpc::OtBackend ot = mpc::OtBackend::kSilent);
+                          mpc::OtBackend ot = mpc::OtBackend::kSilent, std::size_t threads = 1);
 
 /// Client side of one session. `make_input` is called once the public plan is known and returns
 /// the network input (float, preprocessed, element count of the plan's input); `expected` (may be
 /// null) is a plan hash the client insists on (kProtocol when the server's differs); `accept` the
 /// fidelity the client accepts (kExact: a plan with an approximate strategy is refused, kProtocol).
 /// Errors: see the file comment; those of make_input.
-/// `progress` (may be empty) is called after each node.
+/// `progress` (may be empty) is called after each node; `threads` as serve_session's (the client's).
 ClientResult client_session(net::Channel& ch, const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
                             Prg& prg, const std::array<std::uint8_t, 32>* expected = nullptr,
                             mpc::OtBackend ot = mpc::OtBackend::kSilent, Fidelity accept = Fidelity::kExact,
-                            const ProgressFn& progress = {});
+                            const ProgressFn& progress = {}, std::size_t threads = 1);
 
 /// Both results of a one-process run.
 struct LocalRun {
@@ -220,10 +222,11 @@ struct LocalRun {
 /// Each party has its own PRG from the OS. When either party fails, its channel is closed so the
 /// other fails promptly too; the first error (the client's first) is rethrown. The client accepts
 /// the fidelity of the server's plan. `progress` (may be empty): the client's, after each node.
+/// `threads`: worker threads of each party (T per party, 2T in this process).
 LocalRun run_local(const ServerModel& model,
                    const std::function<std::vector<float>(const nn::FixedPlan&)>& make_input,
                    const net::ChannelOptions& opts = {}, mpc::OtBackend ot = mpc::OtBackend::kSilent,
-                   const ProgressFn& progress = {});
+                   const ProgressFn& progress = {}, std::size_t threads = 1);
 
 /// Largest public plan a client accepts (bytes).
 inline constexpr std::size_t kMaxPlanBytes = std::size_t{16} << 20;

@@ -88,6 +88,25 @@ const he::PlaintextNtt& KernelSource::get(std::size_t k) {
   return it->second;
 }
 
+void KernelSource::ensure(std::span<const Product> products, core::Workers* workers) {
+  for (const Product& pr : products)
+    require(pr.kernel < count_, ErrorCode::kInvalidArgument, "kernel source: kernel index out of range");
+  if (!maker_) return;
+  std::vector<std::size_t> missing;
+  for (const Product& pr : products)
+    if (maker_->cache.count(pr.kernel) == 0) missing.push_back(pr.kernel);
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+  std::vector<he::PlaintextNtt> made(missing.size());
+  core::for_each(workers, missing.size(), [&](std::size_t i) {
+    std::vector<std::int64_t> poly(maker_->poly.size(), 0);
+    maker_->fill(missing[i], poly);
+    made[i] = make_kernel(maker_->encoder, maker_->ev, poly);
+  });
+  for (std::size_t i = 0; i < missing.size(); ++i) maker_->cache.emplace(missing[i], std::move(made[i]));
+  made_ += missing.size();
+}
+
 void KernelSource::retain(std::span<const Product> next) {
   if (!maker_) return;
   for (auto it = maker_->cache.begin(); it != maker_->cache.end();) {
@@ -199,19 +218,37 @@ std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLay
     require(poly.size() == P.n(), ErrorCode::kInvalidArgument, "run_client: input polynomial must have N values");
   he::CoeffEncoder encoder(he.params);
   he::Encryptor enc(he.params, he.sk);
-  for (const auto& poly : input) ch.send_frame(he::serialize(P, enc.encrypt_symmetric(encoder.encode(poly), prg)));
+  // Batches of 2T ciphertexts: encrypted (each from its own forked PRG) or decrypted in parallel,
+  // moved in order.
+  const std::size_t batch = 2 * (he.workers != nullptr ? he.workers->size() : 1);
+  std::vector<Seed> seeds(plan.n_in);
+  for (auto& sd : seeds) sd = prg.next_seed();
+  std::vector<std::vector<std::uint8_t>> frames(std::min(batch, std::max(plan.n_in, plan.n_out())));
+  for (std::size_t b0 = 0; b0 < plan.n_in; b0 += batch) {
+    const std::size_t nb = std::min(batch, plan.n_in - b0);
+    core::for_each(he.workers, nb, [&](std::size_t i) {
+      Prg ct_prg = Prg::from_seed(seeds[b0 + i]);
+      frames[i] = he::serialize(P, enc.encrypt_symmetric(encoder.encode(input[b0 + i]), ct_prg));
+    });
+    for (std::size_t i = 0; i < nb; ++i) ch.send_frame(frames[i]);
+  }
   ch.flush();
 
   he::Decryptor dec(he.params, he.sk);
   std::vector<u64> out(plan.out_size, 0);
-  for (std::size_t o = 0; o < plan.n_out(); ++o) {
-    const auto& v = plan.valid[o];
-    const auto bytes = ch.recv_frame(he::trimmed_bytes(P, rp.d0, rp.d1, v.size()));
-    const he::TrimmedCiphertext tr = he::deserialize_trimmed(P, bytes, v.size());
-    require(tr.d0 == rp.d0 && tr.d1 == rp.d1, ErrorCode::kMalformedInput,
-            "run_client: response dropped a different number of bits than the plan");
-    const std::vector<u64> vals = dec.decrypt_trimmed(tr, v);
-    for (std::size_t k = 0; k < v.size(); ++k) out[plan.out_index[o][k]] = vals[k];
+  for (std::size_t b0 = 0; b0 < plan.n_out(); b0 += batch) {
+    const std::size_t nb = std::min(batch, plan.n_out() - b0);
+    for (std::size_t i = 0; i < nb; ++i)
+      frames[i] = ch.recv_frame(he::trimmed_bytes(P, rp.d0, rp.d1, plan.valid[b0 + i].size()));
+    core::for_each(he.workers, nb, [&](std::size_t i) {
+      const std::size_t o = b0 + i;
+      const auto& v = plan.valid[o];
+      const he::TrimmedCiphertext tr = he::deserialize_trimmed(P, frames[i], v.size());
+      require(tr.d0 == rp.d0 && tr.d1 == rp.d1, ErrorCode::kMalformedInput,
+              "run_client: response dropped a different number of bits than the plan");
+      const std::vector<u64> vals = dec.decrypt_trimmed(tr, v);
+      for (std::size_t k = 0; k < v.size(); ++k) out[plan.out_index[o][k]] = vals[k];
+    });
   }
   return out;
 }
@@ -266,47 +303,72 @@ std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan
   const std::size_t N = P.n(), top = P.levels();
   require(cts.size() == plan.n_in && input.size() == plan.n_in && kernels.size() == plan.n_kernels,
           ErrorCode::kInvalidArgument, "server_responses: ciphertext, input or kernel count differs from the plan");
+  for (std::size_t i = 0; i < plan.n_in; ++i)
+    require(cts[i].level() == top && input[i].size() == N, ErrorCode::kInvalidArgument,
+            "server_responses: input ciphertext or polynomial of the wrong shape");
+  for (const auto& prods : plan.products)
+    for (const Product& pr : prods)
+      require(pr.in < cts.size() && pr.kernel < kernels.size(), ErrorCode::kInvalidArgument,
+              "run_server: plan refers to a missing input or kernel");
   he::CoeffEncoder encoder(he.params);
   he::Evaluator ev(he.params);
   // The server's share added to the client's encryption of its share, in NTT form.
-  for (std::size_t i = 0; i < plan.n_in; ++i) {
-    require(cts[i].level() == top && input[i].size() == N, ErrorCode::kInvalidArgument,
-            "server_responses: input ciphertext or polynomial of the wrong shape");
+  core::for_each(he.workers, plan.n_in, [&](std::size_t i) {
     ev.add_plain_inplace(cts[i], encoder.encode(input[i]));
     ev.to_ntt(cts[i]);
-  }
+  });
 
+  // One PRG per output ciphertext (mask, Enc(0), flood), forked in order: the same responses for
+  // every thread count.
+  std::vector<Seed> seeds(plan.n_out());
+  for (auto& sd : seeds) sd = prg.next_seed();
   std::vector<u64> share(plan.out_size, 0);
-  std::vector<u64> mask(N);
-  std::vector<const he::Ciphertext*> terms_ct;
-  std::vector<const he::PlaintextNtt*> terms_pt;
-  for (std::size_t o = 0; o < plan.n_out(); ++o) {
+  // Output o: Σ ct × kernel − mask, re-randomised, flooded, mod-switched, trimmed; its share
+  // positions (disjoint across outputs) written.
+  auto respond = [&](std::size_t o) {
+    Prg out_prg = Prg::from_seed(seeds[o]);
     he::Ciphertext acc;
     if (plan.products[o].empty()) {  // all-zero kernels: an encryption of 0 before masking
       acc.params_id = P.params_id();
       acc.c0 = math::RnsPoly(N, top, true);
       acc.c1 = math::RnsPoly(N, top, true);
     } else {
-      terms_ct.clear();
-      terms_pt.clear();
+      std::vector<const he::Ciphertext*> terms_ct;
+      std::vector<const he::PlaintextNtt*> terms_pt;
       for (const Product& pr : plan.products[o]) {
-        require(pr.in < cts.size() && pr.kernel < kernels.size(), ErrorCode::kInvalidArgument,
-                "run_server: plan refers to a missing input or kernel");
         terms_ct.push_back(&cts[pr.in]);
         terms_pt.push_back(&kernels.get(pr.kernel));
       }
       acc = ev.dot_plain(terms_ct, terms_pt);
     }
-    // On demand: keep only the kernels the next output uses.
-    kernels.retain(o + 1 < plan.n_out() ? std::span<const Product>(plan.products[o + 1]) : std::span<const Product>());
     ev.from_ntt(acc);
-    for (auto& r : mask) r = prg.uniform_below(P.t());
+    std::vector<u64> mask(N);
+    for (auto& r : mask) r = out_prg.uniform_below(P.t());
     ev.sub_plain_inplace(acc, encoder.encode(mask));
-    ev.rerandomize_and_flood_inplace(acc, he.pk, rp.flood_bits, prg);
+    ev.rerandomize_and_flood_inplace(acc, he.pk, rp.flood_bits, out_prg);
     ev.mod_switch_to_inplace(acc, 1);
     const auto& v = plan.valid[o];
-    emit(o, ev.trim(acc, rp.d0, rp.d1, v));
     for (std::size_t k = 0; k < v.size(); ++k) share[plan.out_index[o][k]] = mask[v[k]];
+    return ev.trim(acc, rp.d0, rp.d1, v);
+  };
+  // Batches of 2T outputs (one with a single thread): their kernels made first (on demand), then
+  // the outputs in parallel, then emitted in order; only the next batch's kernels stay cached.
+  const std::size_t batch = he.workers != nullptr && he.workers->size() > 1 ? 2 * he.workers->size() : 1;
+  auto batch_products = [&](std::size_t b0) {
+    std::vector<Product> prods;
+    for (std::size_t o = b0; o < std::min(b0 + batch, plan.n_out()); ++o)
+      prods.insert(prods.end(), plan.products[o].begin(), plan.products[o].end());
+    return prods;
+  };
+  std::vector<he::TrimmedCiphertext> responses(batch);
+  std::vector<Product> prods = batch_products(0);
+  for (std::size_t b0 = 0; b0 < plan.n_out(); b0 += batch) {
+    const std::size_t nb = std::min(batch, plan.n_out() - b0);
+    kernels.ensure(prods, he.workers);
+    core::for_each(he.workers, nb, [&](std::size_t i) { responses[i] = respond(b0 + i); });
+    prods = batch_products(b0 + batch);
+    kernels.retain(prods);
+    for (std::size_t i = 0; i < nb; ++i) emit(b0 + i, responses[i]);
   }
   return share;
 }

@@ -11,7 +11,11 @@
 // The client decrypts V: y_C = W·x − R, the server keeps y_S = R.
 //
 // Thread-safety: plans and contexts are immutable after construction and may be shared across
-// threads; the drivers use one channel and one Prg each (one thread per session).
+// threads; the drivers use one channel and one Prg each (one thread per session). With a party's
+// core::Workers in its context, a driver spreads its local work (encryptions, decryptions, products
+// and NTTs per output ciphertext, kernels made on demand) over them; every ciphertext draws from
+// its own PRG forked in order from the driver's, so messages and shares are the same for every
+// thread count.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "peregrine/core/prg.hpp"
+#include "peregrine/core/workers.hpp"
 #include "peregrine/he/encoder.hpp"
 #include "peregrine/he/encryptor.hpp"
 #include "peregrine/he/evaluator.hpp"
@@ -124,6 +129,7 @@ LayerCost layer_cost(const he::HeParams& params, const CoeffLayerPlan& plan, con
 struct HeClient {
   he::HeParamsPtr params;
   he::SecretKey sk;
+  core::Workers* workers = nullptr;  ///< the party's worker threads (null: the driver's thread only)
 };
 
 /// The server's HE state: parameters and the client's public key (for re-randomisation).
@@ -131,6 +137,7 @@ struct HeServer {
   he::HeParamsPtr params;
   he::PublicKey pk;
   he::GaloisKeys galois;  ///< the client's Galois keys (empty when the session's strategies need none)
+  core::Workers* workers = nullptr;  ///< the party's worker threads (null: the driver's thread only)
 };
 
 /// Session set-up, client side: generates the key pair from `prg` (Prg::from_os() outside tests)
@@ -172,7 +179,12 @@ class KernelSource {
   KernelSource& operator=(const KernelSource&) = delete;
   std::size_t size() const noexcept { return count_; }
   /// Kernel k (< size(), else kInvalidArgument); the reference stays valid until the next retain().
+  /// On demand, a kernel not made yet is made here (not thread-safe); after ensure() for it, get is
+  /// a lookup that may run concurrently with other gets.
   const he::PlaintextNtt& get(std::size_t k);
+  /// On demand: makes every kernel `products` use that is not made yet, spread over `workers`
+  /// (may be null). Prepared: no-op. Errors: kInvalidArgument for a kernel index ≥ size().
+  void ensure(std::span<const Product> products, core::Workers* workers);
   /// On demand: drops every made kernel that `next` (the next output's products) does not use.
   void retain(std::span<const Product> next);
   /// Kernels made so far (on demand; prepared: 0): the NTT work this source did.
@@ -195,9 +207,11 @@ he::PlaintextNtt make_kernel(const he::CoeffEncoder& encoder, const he::Evaluato
 /// share encoded like the client's (plan.n_in polynomials of N values < t) → for each output
 /// ciphertext o in order, Σ (ct + share) × kernel − mask, re-randomised with Enc_pk(0), flooded
 /// with σ_f bits, mod-switched and trimmed to its valid positions, handed to emit(o, response) as
-/// soon as it is ready; returns the server's output share (the masks at the valid positions).
-/// Randomness (masks, Enc(0), flood) from `prg`, in the order run_server uses it. Thread-safety:
-/// one call per prg. Errors: kInvalidArgument on counts or shapes that differ from the plan.
+/// soon as it is ready (in order o = 0, 1, …, on the calling thread); returns the server's output
+/// share (the masks at the valid positions). Randomness (masks, Enc(0), flood): output o from its own
+/// PRG, the o-th seed drawn from `prg` before any output is computed. With he.workers, outputs are
+/// computed in batches of 2T spread over the workers (kernels of a batch made on demand first).
+/// Thread-safety: one call per prg. Errors: kInvalidArgument on counts or shapes that differ from the plan.
 std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan, const ResponseParams& rp,
                                   std::vector<he::Ciphertext> cts, std::span<const std::vector<u64>> input,
                                   KernelSource& kernels, Prg& prg,

@@ -10,8 +10,9 @@ std::optional<OtBackend> parse_ot_backend(std::string_view s) noexcept {
   return std::nullopt;
 }
 
-MpcSession::MpcSession(net::Channel& ch, Party me, Prg& prg, OtBackend ot)
-    : ch_(ch), me_(me), prg_(prg), backend_(ot), pair_(ot::setup_iknp(ch, me == Party::kServer, prg)) {
+MpcSession::MpcSession(net::Channel& ch, Party me, Prg& prg, OtBackend ot, core::Workers* workers)
+    : ch_(ch), me_(me), prg_(prg), backend_(ot), pair_(ot::setup_iknp(ch, me == Party::kServer, prg)),
+      workers_(workers) {
   if (ot == OtBackend::kSilent) {
     auto make_sender = [&] { silent_snd_ = std::make_unique<ot::FerretCotSender>(ch_, *pair_.sender, prg_); };
     auto make_receiver = [&] { silent_rcv_ = std::make_unique<ot::FerretCotReceiver>(ch_, *pair_.receiver, prg_); };
@@ -22,6 +23,8 @@ MpcSession::MpcSession(net::Channel& ch, Party me, Prg& prg, OtBackend ot)
       make_receiver();
       make_sender();
     }
+    silent_snd_->set_workers(workers_);
+    silent_rcv_->set_workers(workers_);
     snd_ = std::make_unique<ot::OtSender>(*silent_snd_, ch_, /*domain=*/1);
     rcv_ = std::make_unique<ot::OtReceiver>(*silent_rcv_, ch_, prg_, /*domain=*/1);
     return;

@@ -39,12 +39,16 @@ std::optional<OtBackend> parse_ot_backend(std::string_view s) noexcept;
 /// Afterwards `ot_sender()` pairs with the peer's `ot_receiver()` and vice versa; calls on a pair
 /// must match in flavour, size and order (ot/derived.hpp).
 ///
+/// `workers` (may be null; must outlive the session): the party's worker threads, used by the
+/// Ferret refills after set-up (tree expansion, LPN rows) and available to the protocols; results
+/// and messages are the same for every thread count.
 /// Thread-safety: not thread-safe (one thread per session); keeps references to `ch` and `prg`,
 /// which must outlive it. Errors: those of setup_iknp / the channel (kPeerClosed, kTimeout,
 /// kUnsupported without AES-NI).
 class MpcSession {
  public:
-  MpcSession(net::Channel& ch, Party me, Prg& prg, OtBackend ot = OtBackend::kSilent);
+  MpcSession(net::Channel& ch, Party me, Prg& prg, OtBackend ot = OtBackend::kSilent,
+             core::Workers* workers = nullptr);
   MpcSession(const MpcSession&) = delete;
   MpcSession& operator=(const MpcSession&) = delete;
 
@@ -53,6 +57,8 @@ class MpcSession {
   bool is_server() const noexcept { return me_ == Party::kServer; }
   OtBackend ot_backend() const noexcept { return backend_; }
   Prg& prg() noexcept { return prg_; }
+  /// The party's worker threads (null: the session's thread only).
+  core::Workers* workers() const noexcept { return workers_; }
   /// This party as OT sender (pairs with the peer's ot_receiver()).
   ot::OtSender& ot_sender() noexcept { return *snd_; }
   /// This party as OT receiver (pairs with the peer's ot_sender()).
@@ -91,8 +97,9 @@ class MpcSession {
   Prg& prg_;
   OtBackend backend_;
   ot::OtPair pair_;
-  std::unique_ptr<ot::CotSender> silent_snd_;
-  std::unique_ptr<ot::CotReceiver> silent_rcv_;
+  core::Workers* workers_ = nullptr;
+  std::unique_ptr<ot::FerretCotSender> silent_snd_;
+  std::unique_ptr<ot::FerretCotReceiver> silent_rcv_;
   std::unique_ptr<ot::OtSender> snd_;
   std::unique_ptr<ot::OtReceiver> rcv_;
   std::unique_ptr<ot::KkotSender> kks_;

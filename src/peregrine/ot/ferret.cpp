@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "peregrine/core/error.hpp"
+#include "peregrine/core/workers.hpp"
 #include "peregrine/ot/kernels.hpp"
 
 namespace peregrine::ot {
@@ -119,6 +120,8 @@ class FerretCore {
     wipe(res_);
     wipe(next_);
     wipe(buf_);
+    wipe(seeds_);
+    wipe(scratch_);
     sodium_memzero(&delta_, sizeof delta_);
   }
 
@@ -136,6 +139,7 @@ class FerretCore {
 
   Block delta() const noexcept { return delta_; }
   FerretStats stats;
+  core::Workers* workers_ = nullptr;
 
  private:
   static void wipe(std::vector<Block, AlignedAllocator<Block>>& v) {
@@ -162,35 +166,44 @@ class FerretCore {
     const std::size_t B = std::min(std::max<std::size_t>(1, kChunkCots >> h), cur_.t - bin_);
     buf_.resize(std::max(buf_.size(), B * L));
     msg_.resize(B * h);
-    kb_.resize(h);
     const Block* trees = res_.data() + cur_.k + bin_ * h;
-    scratch_.resize(L / 2);
+    // Trees and LPN rows are independent: spread over the workers, each tree with its own scratch
+    // and, on the sender, its own seed drawn in order first (the same stream for every T).
+    kb_.resize(B * h);
+    scratch_.resize(B * (L / 2));
     if (sender_) {
-      for (std::size_t b = 0; b < B; ++b) {
-        Block seed;
-        prg_.fill(&seed, sizeof seed);
-        half_tree_sender(seed, delta_, h, buf_.data() + b * L, kb_.data(), scratch_.data());
-        for (int i = 0; i < h; ++i) msg_[b * h + i] = kb_[i] ^ trees[b * h + i];
-      }
+      seeds_.resize(B);
+      prg_.fill(seeds_.data(), B * sizeof(Block));
+      core::for_each(workers_, B, [&](std::size_t b) {
+        Block* kb = kb_.data() + b * h;
+        half_tree_sender(seeds_[b], delta_, h, buf_.data() + b * L, kb, scratch_.data() + b * (L / 2));
+        for (int i = 0; i < h; ++i) msg_[b * h + i] = kb[i] ^ trees[b * h + i];
+      });
       ch_.send(msg_.data(), msg_.size() * sizeof(Block));
       ch_.flush();
       for (std::size_t j = 0; j < B * L; ++j) buf_[j] = and_block(buf_[j], kClearLsb);
     } else {
       ch_.recv(msg_.data(), msg_.size() * sizeof(Block));
-      bits_.resize(h);
-      for (std::size_t b = 0; b < B; ++b) {
+      bits_.resize(B * h);
+      core::for_each(workers_, B, [&](std::size_t b) {
+        Block* kb = kb_.data() + b * h;
+        std::uint8_t* bits = bits_.data() + b * h;
         for (int i = 0; i < h; ++i) {
           const Block t = trees[b * h + i];
-          bits_[i] = t.lsb() ? 1 : 0;
-          kb_[i] = msg_[b * h + i] ^ t;
+          bits[i] = t.lsb() ? 1 : 0;
+          kb[i] = msg_[b * h + i] ^ t;
         }
         Block* leaves = buf_.data() + b * L;
-        const std::size_t a = half_tree_receiver(kb_.data(), bits_.data(), h, leaves, scratch_.data());
+        const std::size_t a = half_tree_receiver(kb, bits, h, leaves, scratch_.data() + b * (L / 2));
         for (std::size_t j = 0; j < L; ++j) leaves[j] = and_block(leaves[j], kClearLsb);
         leaves[a].lo |= 1;
-      }
+      });
     }
-    lpn_encode(cur_, bin_ * L, B * L, res_.data(), buf_.data());
+    const std::size_t rows = B * L, parts = (rows + kEncodeRows - 1) / kEncodeRows;
+    core::for_each(workers_, parts, [&](std::size_t part) {
+      const std::size_t r0 = part * kEncodeRows;
+      lpn_encode(cur_, bin_ * L + r0, std::min(kEncodeRows, rows - r0), res_.data(), buf_.data() + r0);
+    });
     bin_ += B;
     pos_ = 0;
     len_ = B * L;
@@ -201,7 +214,7 @@ class FerretCore {
   Prg& prg_;
   Block delta_;
   FerretParams main_, cur_;
-  std::vector<Block, AlignedAllocator<Block>> res_, next_, buf_, msg_, kb_, scratch_;
+  std::vector<Block, AlignedAllocator<Block>> res_, next_, buf_, msg_, kb_, scratch_, seeds_;
   std::vector<std::uint8_t> bits_;
   std::size_t bin_ = 0, pos_ = 0, len_ = 0;
 };
@@ -238,6 +251,8 @@ Block FerretCotSender::delta() const noexcept { return core_->delta(); }
 
 const FerretStats& FerretCotSender::stats() const noexcept { return core_->stats; }
 
+void FerretCotSender::set_workers(core::Workers* w) noexcept { core_->workers_ = w; }
+
 void FerretCotSender::send_random_cot(std::span<Block> out) {
   core_->take(out.data(), out.size());
   core_->stats.cots_out += out.size();
@@ -272,6 +287,8 @@ FerretCotReceiver::FerretCotReceiver(net::Channel& ch, CotReceiver& base, Prg& p
 FerretCotReceiver::~FerretCotReceiver() = default;
 
 const FerretStats& FerretCotReceiver::stats() const noexcept { return core_->stats; }
+
+void FerretCotReceiver::set_workers(core::Workers* w) noexcept { core_->workers_ = w; }
 
 void FerretCotReceiver::recv_random_cot(std::span<std::uint8_t> choices_out, std::span<Block> out, Prg&) {
   require(choices_out.size() == out.size(), ErrorCode::kInvalidArgument,

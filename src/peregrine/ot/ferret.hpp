@@ -68,6 +68,7 @@
 
 #include "peregrine/core/aligned.hpp"
 #include "peregrine/core/prg.hpp"
+#include "peregrine/core/workers.hpp"
 #include "peregrine/net/channel.hpp"
 #include "peregrine/ot/cot.hpp"
 
@@ -120,6 +121,9 @@ class FerretCotSender final : public CotSender {
   /// COTs for the receiver's own random bits (pairs with recv_random_cot): no extra traffic.
   void send_random_cot(std::span<Block> out) override;
   const FerretStats& stats() const noexcept;
+  /// Spreads the later refills' tree expansion and LPN rows over `w` (null: this thread only;
+  /// must outlive this object). Outputs are the same for every thread count.
+  void set_workers(core::Workers* w) noexcept;
 
  private:
   std::unique_ptr<detail::FerretCore> core_;
@@ -142,6 +146,8 @@ class FerretCotReceiver final : public CotReceiver {
   /// The pseudo-random choice bits of the LPN output; `prg` is not used.
   void recv_random_cot(std::span<std::uint8_t> choices_out, std::span<Block> out, Prg& prg) override;
   const FerretStats& stats() const noexcept;
+  /// As FerretCotSender::set_workers.
+  void set_workers(core::Workers* w) noexcept;
 
  private:
   std::unique_ptr<detail::FerretCore> core_;
