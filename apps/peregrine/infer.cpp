@@ -473,9 +473,13 @@ int cmd_inspect(const InferOptions& o) {
   for (const auto& r : p.ranges)
     fmt::print("  {:<36} {:<10} {:>5} {:>5} {:>12.4g} {:>5} {:>9}\n", elide_middle(r.value, 36), r.op, r.ring_bits,
                r.scale, r.max_abs, r.bits, r.headroom);
-  engine::ProtocolPlan plan(p, engine::NetworkProfile::lan(), plan_options(o.fidelity, o.strategies));
-  fmt::print("\nprotocol plan (LAN 3 Gbit/s, 0.3 ms RTT, silent OT, fidelity {}; HE bytes exact, others estimated;\n"
+  const bool wan = o.net == "wan";
+  engine::NetworkProfile profile = wan ? engine::NetworkProfile::wan() : engine::NetworkProfile::lan();
+  profile.ot = ot_of(o);
+  engine::ProtocolPlan plan(p, profile, plan_options(o.fidelity, o.strategies));
+  fmt::print("\nprotocol plan ({}, {} OT, fidelity {}; HE bytes exact, others estimated;\n"
              "* = chosen, other lines = the other applicable strategies):\n",
+             wan ? "WAN 400 Mbit/s, 40 ms RTT" : "LAN 3 Gbit/s, 0.3 ms RTT", mpc::ot_backend_name(profile.ot),
              engine::fidelity_name(plan.fidelity()));
   fmt::print("  {:<{}} {:<9} {:<27} {:>5} {:>11} {:>11} {:>7} {:>9}\n", "node", kNameColumn, "op", "strategy", "wbits",
              "KB c→s", "KB s→c", "rounds", "est ms");
@@ -495,8 +499,8 @@ int cmd_inspect(const InferOptions& o) {
       if (c.strategy != l.strategy) row("", "", "  " + c.strategy, "", c);
   }
   auto t = plan.total();
-  fmt::print("  total: {:.1f} MB c→s, {:.1f} MB s→c, {} rounds, ≈ {:.2f} s on LAN\n", t.est_bytes_c2s / 1e6,
-             t.est_bytes_s2c / 1e6, t.est_rounds, t.est_seconds);
+  fmt::print("  total: {:.1f} MB c→s, {:.1f} MB s→c, {} rounds, ≈ {:.2f} s on {}\n", t.est_bytes_c2s / 1e6,
+             t.est_bytes_s2c / 1e6, t.est_rounds, t.est_seconds, wan ? "WAN" : "LAN");
   if (!o.json_file.empty()) {
     json j = json::parse(nn::plan_to_json(p));
     json layers = json::array();
@@ -521,8 +525,12 @@ int cmd_inspect(const InferOptions& o) {
     for (const auto& r : p.ranges)
       ranges.push_back({{"value", r.value}, {"op", r.op}, {"ring_bits", r.ring_bits}, {"scale", r.scale},
                         {"max_abs", r.max_abs}, {"bits", r.bits}, {"headroom", r.headroom}});
+    json estimate = choice_json(t);
+    estimate.erase("strategy");
+    estimate.erase("tolerance");
     write_json(o.json_file, {{"model", m.path}, {"plan", j}, {"fidelity", engine::fidelity_name(plan.fidelity())},
-                             {"protocol", layers}, {"ranges", ranges}});
+                             {"net", wan ? "wan" : "lan"}, {"estimate", estimate}, {"protocol", layers},
+                             {"ranges", ranges}});
   }
   return 0;
 }
@@ -764,6 +772,8 @@ std::vector<CLI::App*> add_infer_subcommands(CLI::App& app, InferOptions& o) {
   threads_opt(query);
   CLI::App* inspect = app.add_subcommand("inspect", "ops, shapes, quantisation and protocol plans");
   inspect->add_option("model", o.model, "ONNX model")->required();
+  inspect->add_option("--net", o.net, "the link the plan and its estimate are for: lan (3 Gbit/s, 0.3 ms) | wan (400 Mbit/s, 40 ms)")
+      ->check(CLI::IsMember({"lan", "wan"}));
   common_model(inspect);
   CLI::App* eval = app.add_subcommand("eval", "private vs float accuracy over a test set");
   eval->add_option("model", o.model, "ONNX model")->required();

@@ -69,6 +69,7 @@ struct InferOptions {
   /// run, serve, eval: MiB of prepared (NTT-form) weights the server keeps; the layers beyond are
   /// prepared in each session (engine::ServerOptions::prepared_budget_bytes)
   std::size_t prepared_budget_mib = 2048;
+  std::string net = "lan";       ///< inspect: the profile the plan is made for (lan | wan)
   /// run, serve, query, eval: worker threads of each party (core::Workers; results do not depend on it)
   std::size_t threads = 1;
 };

@@ -5,8 +5,9 @@
 #   run_default  `run --json` on the default model and sample image: exit 0, every report key; the
 #                per-layer table names every layer whole or, when longer than its column, by its
 #                start and end joined by "…" (checked on a copy of the model with long names)
-#   serve_query  serve --sessions 4: good query (= `run` top-1 and logits), garbage client, stalled
-#                client (timed out), good query again; the server survives both and exits 0
+#   serve_query  serve --sessions 4 --threads 2: good query (= `run` top-1 and logits), garbage
+#                client, stalled client (timed out), good query again with --threads 3; the server
+#                survives both and exits 0
 #   bad_input    missing/corrupt/unsupported model, missing/corrupt/wrong-shape image, --index out
 #                of range, query to a closed port / a garbage / a closing / a silent server: each
 #                exits 1 with exactly one stderr line "peregrine: ..."
@@ -218,7 +219,7 @@ mode_serve_query() {
   run_ok run_index3 120 run "$model" --input "$digits" --index 3 --json "$dir/r.json"
   [ -s "$dir/r.json" ] || fail "run --json did not write r.json"
 
-  timeout 180 "$bin" serve "$model" --listen 127.0.0.1:0 --port-file "$pf" --sessions 4 --timeout 10 \
+  timeout 180 "$bin" serve "$model" --listen 127.0.0.1:0 --port-file "$pf" --sessions 4 --timeout 10 --threads 2 \
     >"$dir/server.out" 2>"$srv_err" &
   local server_pid=$!
   bg_pids+=("$server_pid")
@@ -271,8 +272,9 @@ s.close()' "$port" "$dir/stall" &
   for _ in $(seq 100); do [ -f "$dir/stall.connected" ] && break; sleep 0.1; done
   [ -f "$dir/stall.connected" ] || fail "the stalling client did not connect"
 
-  # (d) another good client, while the stalled session is still open.
-  run_ok query2 120 query --connect "127.0.0.1:$port" --input "$digits" --index 3 --json "$dir/q2.json"
+  # (d) another good client, while the stalled session is still open, with worker threads (the
+  # server runs 2 per session): the same logits as the one-thread run.
+  run_ok query2 120 query --connect "127.0.0.1:$port" --input "$digits" --index 3 --threads 3 --json "$dir/q2.json"
   [ -s "$dir/q2.json" ] || fail "query --json did not write q2.json"
 
   # The server stops by itself after 4 sessions, once the stalled one has timed out (10 s).
@@ -310,7 +312,11 @@ for name, q in (("query 1", q1), ("query 2", q2)):
     assert q["logits"] == r["logits"], "%s logits %r != run logits %r" % (name, q["logits"], r["logits"])
     assert q["label"] == 9 and q["top1"] == 9, (q["label"], q["top1"])
     assert q["bytes_client_to_server"] > 0 and q["rounds"] > 0
-print("query top1 %d = run top1; logits equal exactly (%d values)" % (q1["top1"], len(r["logits"])))
+assert q1["threads"] == 1 and q2["threads"] == 3, (q1["threads"], q2["threads"])
+for k in ("bytes_client_to_server", "bytes_server_to_client", "rounds"):
+    assert q1[k] == q2[k], "%s: %r with 1 thread, %r with 3" % (k, q1[k], q2[k])
+print("query top1 %d = run top1; logits equal exactly (%d values); 3 threads: same bytes and rounds"
+      % (q1["top1"], len(r["logits"])))
 EOF
 }
 

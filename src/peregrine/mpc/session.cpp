@@ -1,5 +1,7 @@
 #include "peregrine/mpc/session.hpp"
 
+#include <thread>
+
 namespace peregrine::mpc {
 
 const char* ot_backend_name(OtBackend b) noexcept { return b == OtBackend::kIknp ? "iknp" : "silent"; }
@@ -23,8 +25,13 @@ MpcSession::MpcSession(net::Channel& ch, Party me, Prg& prg, OtBackend ot, core:
       make_receiver();
       make_sender();
     }
-    silent_snd_->set_workers(workers_);
-    silent_rcv_->set_workers(workers_);
+    // Both parties refill Ferret at the same time: the parallel refill pays only where the
+    // machine has cores for both parties' workers (on 2 cores with T = 2 per party it made
+    // ResNet-18 at 224 16.3 → 18.2 s; docs/BENCHMARKS.md).
+    if (workers_ != nullptr && std::thread::hardware_concurrency() >= 2 * workers_->size()) {
+      silent_snd_->set_workers(workers_);
+      silent_rcv_->set_workers(workers_);
+    }
     snd_ = std::make_unique<ot::OtSender>(*silent_snd_, ch_, /*domain=*/1);
     rcv_ = std::make_unique<ot::OtReceiver>(*silent_rcv_, ch_, prg_, /*domain=*/1);
     return;

@@ -40,8 +40,9 @@ std::optional<OtBackend> parse_ot_backend(std::string_view s) noexcept;
 /// must match in flavour, size and order (ot/derived.hpp).
 ///
 /// `workers` (may be null; must outlive the session): the party's worker threads, used by the
-/// Ferret refills after set-up (tree expansion, LPN rows) and available to the protocols; results
-/// and messages are the same for every thread count.
+/// Ferret refills after set-up (tree expansion, LPN rows) where the machine has at least 2T
+/// hardware threads (both parties refill at once; oversubscribed, the parallel refill is slower),
+/// and available to the protocols; results and messages are the same for every thread count.
 /// Thread-safety: not thread-safe (one thread per session); keeps references to `ch` and `prg`,
 /// which must outlive it. Errors: those of setup_iknp / the channel (kPeerClosed, kTimeout,
 /// kUnsupported without AES-NI).
