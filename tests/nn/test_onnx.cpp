@@ -265,6 +265,35 @@ TEST(OnnxImport, UnsupportedOpsAreReportedAllAtOnce) {
   }
 }
 
+// Many nodes refused for the same reason (EfficientNet-B0: 65 Sigmoids) are listed once, with
+// their count and the first three names; fewer than four stay listed one by one.
+TEST(OnnxImport, RepeatedUnsupportedNodesAreGrouped) {
+  onnx::ModelProto m = new_model();
+  auto& g = *m.mutable_graph();
+  add_value(g.mutable_input(), "x", {1, 2, 5, 5});
+  add_value(g.mutable_output(), "y", {1, 2, 5, 5});
+  std::string prev = "x";
+  for (int k = 0; k < 6; ++k) {
+    add_node(g, "Erf", {prev}, {"e" + std::to_string(k)}, "erf_" + std::to_string(k));
+    prev = "e" + std::to_string(k);
+  }
+  add_node(g, "LRN", {prev}, {"l0"}, "lrn_0");
+  add_node(g, "LRN", {"l0"}, {"y"}, "lrn_1");
+  try {
+    load_onnx_bytes(bytes_of(m));
+    FAIL() << "expected Error(kUnsupported)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("8 unsupported construct(s)"), std::string::npos) << what;
+    EXPECT_NE(what.find("Erf: op type not supported (6 nodes: 'erf_0', 'erf_1', 'erf_2', ...)"), std::string::npos)
+        << what;
+    EXPECT_EQ(what.find("erf_3"), std::string::npos) << what;
+    EXPECT_NE(what.find("lrn_0"), std::string::npos) << what;
+    EXPECT_NE(what.find("lrn_1"), std::string::npos) << what;
+  }
+}
+
 TEST(OnnxImport, MalformedBytesAreRejected) {
   auto expect_code = [](const std::vector<std::uint8_t>& b, ErrorCode code, const char* what) {
     try {
