@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "peregrine/engine/engine.hpp"
 #include "peregrine/nn/input.hpp"
@@ -152,37 +153,23 @@ TEST(WireTranscript, Resnet20SilentOt) {
 
 // A server that keeps no prepared weights (budget 0: every HE layer runs from the raw weights,
 // kernels made on demand) or only some (a budget that ends mid-network) sends exactly the bytes of
-// the one that keeps them all.
-TEST(WireTranscript, Resnet20WithoutPreparedWeightsSendsTheSameBytes) {
+// the one that keeps them all; so does every thread count (`--threads T`: core::Workers in both
+// parties spread HE encryptions, products, decryptions and on-demand kernels, made per batch of
+// outputs, over T threads).
+TEST(WireTranscript, Resnet20SendsTheSameBytesForEveryBudgetAndThreadCount) {
   fs::path model = kData / "onnx" / "resnet20_cifar10.onnx";
   fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
   if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
   std::vector<float> x;
-  engine::ServerOptions none, some;
+  engine::ServerOptions all, none, some;
   none.prepared_budget_bytes = 0;
   some.prepared_budget_bytes = std::size_t{64} << 20;
-  for (const auto& so : {none, some}) {
+  const std::pair<engine::ServerOptions, std::size_t> runs[] = {{all, 2}, {all, 3}, {none, 1}, {none, 3}, {some, 1}};
+  for (const auto& [so, threads] : runs) {
     auto m = model_of(model, data, 1000, 4, &x, so);
     EXPECT_LE(m.prepared_bytes(), so.prepared_budget_bytes);
-    EXPECT_GT(m.per_session_layers(), 0u);
-    check(m, x, mpc::OtBackend::kSilent, kResnet20Server, kResnet20Client);
-  }
-}
-
-// `--threads T` (core::Workers in both parties: HE encryptions, products, decryptions, kernels made
-// on demand and Ferret refills spread over T threads) sends exactly the bytes of one thread, with
-// prepared weights and without (the on-demand kernels made per batch of outputs).
-TEST(WireTranscript, Resnet20SendsTheSameBytesForEveryThreadCount) {
-  fs::path model = kData / "onnx" / "resnet20_cifar10.onnx";
-  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
-  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
-  std::vector<float> x;
-  engine::ServerOptions none;
-  none.prepared_budget_bytes = 0;
-  for (const auto& so : {engine::ServerOptions{}, none}) {
-    auto m = model_of(model, data, 1000, 4, &x, so);
-    for (std::size_t threads : {2, 3})
-      check(m, x, mpc::OtBackend::kSilent, kResnet20Server, kResnet20Client, threads);
+    EXPECT_EQ(m.per_session_layers() > 0, so.prepared_budget_bytes < all.prepared_budget_bytes);
+    check(m, x, mpc::OtBackend::kSilent, kResnet20Server, kResnet20Client, threads);
   }
 }
 
