@@ -33,6 +33,12 @@ using detail::pack_values;
 // l = 2). Reconstruction (SECURITY.md, "1-of-N OT").
 std::size_t slot_blocks(std::size_t N, int l) { return (N * static_cast<std::size_t>(l) + 127) / 128; }
 
+// OTs per super-batch of a call with `batch` OTs per batch and `cots` COTs per OT: whole batches,
+// about kSuperBatchCots COTs (at least one batch).
+std::size_t super_batch_ots(std::size_t batch, std::size_t cots) {
+  return std::max<std::size_t>(1, kSuperBatchCots / (cots * batch)) * batch;
+}
+
 // Slot x (l bits) of the nb-block expansion at p.
 inline std::uint64_t slot_value(const Block* p, std::size_t nb, std::size_t x, int l) noexcept {
   if (nb == 1 && x * static_cast<std::size_t>(l) + static_cast<std::size_t>(l) <= 64)
@@ -72,15 +78,16 @@ void OtSender::cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind)
   expand(b, nb, kind);
 }
 
-void OtSender::expand(std::size_t b, std::size_t nb, std::uint64_t kind) {
+void OtSender::expand(std::size_t b, std::size_t nb, std::uint64_t kind, const Block* q) {
+  if (q == nullptr) q = q_.data();
   grow(in_, 2 * b * nb);
   grow(tw_, 2 * b * nb);
   const Block d = cot_.delta();
   for (std::size_t i = 0; i < b; ++i)
     for (std::size_t k = 0; k < nb; ++k) {
       const Block t{ctr_ + i, (domain_ << 40) | (kind << 32) | k};
-      in_[i * nb + k] = q_[i];
-      in_[(b + i) * nb + k] = q_[i] ^ d;
+      in_[i * nb + k] = q[i];
+      in_[(b + i) * nb + k] = q[i] ^ d;
       tw_[i * nb + k] = t;
       tw_[(b + i) * nb + k] = t;
     }
@@ -158,59 +165,55 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
     for (std::size_t k = 0; k < M; ++k)
       for (std::size_t x = 0; x < N; ++x)
         if ((x >> k) & 1) sel[k] |= mask << (x * static_cast<std::size_t>(l));
-  // Pipeline (see recv_1_of_n): random COTs of batch i+1 are taken before batch i's messages go
-  // out, and hashed after, so both parties work at once and the byte streams stay in order.
-  const std::size_t first = std::min(batch, n) * M;
-  grow(q_, first);
-  cot_.send_random_cot(std::span<Block>(q_.data(), first));
-  expand(first, nb, kSlot);
-  for (std::size_t off = 0; off < n; off += batch) {
-    const std::size_t b = std::min(batch, n - off), bm = b * M;
-    const std::size_t next = off + b < n ? std::min(batch, n - off - b) * M : 0;
+  // Super-batches (see recv_1_of_n): the random COTs of a super-batch are taken at once, the
+  // receiver's corrections for all of it arrive in one piece, then its batches' messages go out.
+  const std::size_t super = super_batch_ots(batch, M);
+  for (std::size_t s0 = 0; s0 < n; s0 += super) {
+    const std::size_t sn = std::min(super, n - s0), sm = sn * M;
+    grow(q_, sm);
+    cot_.send_random_cot(std::span<Block>(q_.data(), sm));
     // The receiver's corrections d (bit per COT): its choice bit is c = r ⊕ d for its random r,
     // so key K^β of a COT is the expansion of side β ⊕ d.
-    grow(dbits_, (bm + 7) / 8);
-    ch_.recv(dbits_.data(), (bm + 7) / 8);
-    if (bm % 8) require((dbits_[bm / 8] >> (bm % 8)) == 0, ErrorCode::kProtocol,
+    grow(dbits_, (sm + 7) / 8);
+    ch_.recv(dbits_.data(), (sm + 7) / 8);
+    if (sm % 8) require((dbits_[sm / 8] >> (sm % 8)) == 0, ErrorCode::kProtocol,
                         "1-of-N OT: junk in the padding of the peer's choice corrections");
-    if (next > 0) {
-      grow(qn_, next);
-      cot_.send_random_cot(std::span<Block>(qn_.data(), next));
-    }
-    auto dbit = [&](std::size_t i) { return static_cast<std::size_t>((dbits_[i / 8] >> (i % 8)) & 1); };
-    grow(vals_, b * N);
-    if (one_word) {
-      // All N pads of one OT in one word: slot x of key k comes from side (x_k ⊕ d).
-      for (std::size_t j = 0; j < b; ++j) {
-        std::uint64_t pads = 0;
-        for (std::size_t k = 0; k < M; ++k) {
-          const std::uint64_t swap = 0 - static_cast<std::uint64_t>(dbit(j * M + k));
-          const std::uint64_t s0 = in_[j * M + k].lo, s1 = in_[bm + j * M + k].lo, t = (s0 ^ s1) & swap;
-          pads ^= ((s0 ^ t) & ~sel[k]) | ((s1 ^ t) & sel[k]);
-        }
-        for (std::size_t x = 0; x < N; ++x)
-          vals_[j * N + x] = (msgs[(off + j) * N + x] ^ (pads >> (x * static_cast<std::size_t>(l)))) & mask;
-      }
-    } else {
-      for (std::size_t j = 0; j < b; ++j)
-        for (std::size_t x = 0; x < N; ++x) {
-          std::uint64_t pad = 0;
+    for (std::size_t off = s0; off < s0 + sn; off += batch) {
+      const std::size_t b = std::min(batch, s0 + sn - off), bm = b * M, base = (off - s0) * M;
+      expand(bm, nb, kSlot, q_.data() + base);
+      auto dbit = [&](std::size_t i) {
+        return static_cast<std::size_t>((dbits_[(base + i) / 8] >> ((base + i) % 8)) & 1);
+      };
+      grow(vals_, b * N);
+      if (one_word) {
+        // All N pads of one OT in one word: slot x of key k comes from side (x_k ⊕ d).
+        for (std::size_t j = 0; j < b; ++j) {
+          std::uint64_t pads = 0;
           for (std::size_t k = 0; k < M; ++k) {
-            const std::size_t key = (((x >> k) & 1) ^ dbit(j * M + k)) * bm + j * M + k;
-            pad ^= slot_value(in_.data() + key * nb, nb, x, l);
+            const std::uint64_t swap = 0 - static_cast<std::uint64_t>(dbit(j * M + k));
+            const std::uint64_t s0v = in_[j * M + k].lo, s1v = in_[bm + j * M + k].lo, t = (s0v ^ s1v) & swap;
+            pads ^= ((s0v ^ t) & ~sel[k]) | ((s1v ^ t) & sel[k]);
           }
-          vals_[j * N + x] = (msgs[(off + j) * N + x] ^ pad) & mask;
+          for (std::size_t x = 0; x < N; ++x)
+            vals_[j * N + x] = (msgs[(off + j) * N + x] ^ (pads >> (x * static_cast<std::size_t>(l)))) & mask;
         }
-    }
-    const std::size_t nbytes = packed_bytes(b * N, l);
-    grow(wire_, nbytes);
-    pack_values(vals_.data(), b * N, l, wire_.data());
-    ch_.send(wire_.data(), nbytes);
-    ch_.flush();
-    ctr_ += bm;
-    if (next > 0) {
-      std::swap(q_, qn_);
-      expand(next, nb, kSlot);
+      } else {
+        for (std::size_t j = 0; j < b; ++j)
+          for (std::size_t x = 0; x < N; ++x) {
+            std::uint64_t pad = 0;
+            for (std::size_t k = 0; k < M; ++k) {
+              const std::size_t key = (((x >> k) & 1) ^ dbit(j * M + k)) * bm + j * M + k;
+              pad ^= slot_value(in_.data() + key * nb, nb, x, l);
+            }
+            vals_[j * N + x] = (msgs[(off + j) * N + x] ^ pad) & mask;
+          }
+      }
+      const std::size_t nbytes = packed_bytes(b * N, l);
+      grow(wire_, nbytes);
+      pack_values(vals_.data(), b * N, l, wire_.data());
+      ch_.send(wire_.data(), nbytes);
+      ch_.flush();
+      ctr_ += bm;
     }
   }
 }
@@ -224,25 +227,33 @@ void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span
   const std::uint64_t mask = mask_of(l);
   const std::size_t n = delta.size() / width, nb = (width + 1) / 2;  // pad blocks per side
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
-  for (std::size_t off = 0; off < n; off += batch) {
-    const std::size_t b = std::min(batch, n - off);
-    cot_and_expand(b, nb, kPad);
-    const auto* h0 = reinterpret_cast<const std::uint64_t*>(in_.data());           // [b][2·nb]
-    const auto* h1 = reinterpret_cast<const std::uint64_t*>(in_.data() + b * nb);  // [b][2·nb]
-    grow(vals_, b * width);
-    for (std::size_t i = 0; i < b; ++i)
-      for (std::size_t k = 0; k < width; ++k) {
-        const std::uint64_t x = h0[i * 2 * nb + k] & mask;
-        x_out[(off + i) * width + k] = x;
-        vals_[i * width + k] = (x + delta[(off + i) * width + k] - h1[i * 2 * nb + k]) & mask;
-      }
-    const std::size_t nbytes = packed_bytes(b * width, l);
-    grow(wire_, nbytes);
-    pack_values(vals_.data(), b * width, l, wire_.data());
-    ch_.send(wire_.data(), nbytes);
-    ctr_ += b;
+  // Super-batches: the COTs of a super-batch (the receiver's derandomisation bits in one piece),
+  // then its batches' messages, each flushed.
+  const std::size_t super = super_batch_ots(batch, 1);
+  for (std::size_t s0 = 0; s0 < n; s0 += super) {
+    const std::size_t sn = std::min(super, n - s0);
+    grow(q_, sn);
+    cot_.send_cot(std::span<Block>(q_.data(), sn));
+    for (std::size_t off = s0; off < s0 + sn; off += batch) {
+      const std::size_t b = std::min(batch, s0 + sn - off);
+      expand(b, nb, kPad, q_.data() + (off - s0));
+      const auto* h0 = reinterpret_cast<const std::uint64_t*>(in_.data());           // [b][2·nb]
+      const auto* h1 = reinterpret_cast<const std::uint64_t*>(in_.data() + b * nb);  // [b][2·nb]
+      grow(vals_, b * width);
+      for (std::size_t i = 0; i < b; ++i)
+        for (std::size_t k = 0; k < width; ++k) {
+          const std::uint64_t x = h0[i * 2 * nb + k] & mask;
+          x_out[(off + i) * width + k] = x;
+          vals_[i * width + k] = (x + delta[(off + i) * width + k] - h1[i * 2 * nb + k]) & mask;
+        }
+      const std::size_t nbytes = packed_bytes(b * width, l);
+      grow(wire_, nbytes);
+      pack_values(vals_.data(), b * width, l, wire_.data());
+      ch_.send(wire_.data(), nbytes);
+      ch_.flush();
+      ctr_ += b;
+    }
   }
-  ch_.flush();
 }
 
 // ---- receiver -------------------------------------------------------------------------------
@@ -350,43 +361,42 @@ void OtReceiver::recv_1_of_n(std::span<const std::uint8_t> choices, std::span<st
   const std::uint64_t mask = mask_of(l);
   const std::size_t nb = slot_blocks(N, l);
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / (M * nb));
-  // Software pipeline, one batch deep: stage(i) takes batch i's random COTs, sends the
-  // corrections d = c ⊕ r and hashes the keys; stage(i+1) runs before batch i's messages are
-  // read, so the sender never waits for corrections and both parties hash at the same time. The
-  // sender takes batch i+1's COTs before sending batch i's messages: every byte stream (a
-  // back-end's own traffic included) is read in the order it is written.
-  auto stage = [&](std::size_t off, std::vector<Block, AlignedAllocator<Block>>& keys) {
-    const std::size_t b = std::min(batch, n - off), bm = b * M;
-    grow(t_, bm);
-    grow(rbits_, bm);
-    cot_.recv_random_cot(std::span<std::uint8_t>(rbits_.data(), bm), std::span<Block>(t_.data(), bm), prg_);
-    bits_.assign((bm + 7) / 8, 0);
-    for (std::size_t j = 0; j < b; ++j)
+  // Super-batches of about kSuperBatchCots COTs: the receiver takes a super-batch's random COTs,
+  // sends the corrections d = c ⊕ r for all of it in one piece, then hashes each batch's keys and
+  // reads its messages while the sender works on the next batch. One round trip per super-batch
+  // (not per batch: on a 40 ms link the per-batch exchange was most of a ReLU's time), and every
+  // byte stream (a back-end's own traffic included) is read in the order it is written: both
+  // parties take a super-batch's COTs at the same point of the exchange.
+  const std::size_t super = super_batch_ots(batch, M);
+  for (std::size_t s0 = 0; s0 < n; s0 += super) {
+    const std::size_t sn = std::min(super, n - s0), sm = sn * M;
+    grow(t_, sm);
+    grow(rbits_, sm);
+    cot_.recv_random_cot(std::span<std::uint8_t>(rbits_.data(), sm), std::span<Block>(t_.data(), sm), prg_);
+    bits_.assign((sm + 7) / 8, 0);
+    for (std::size_t j = 0; j < sn; ++j)
       for (std::size_t k = 0; k < M; ++k) {
         const std::size_t i = j * M + k;
-        const unsigned d = ((choices[off + j] >> k) & 1u) ^ (rbits_[i] & 1u);
+        const unsigned d = ((choices[s0 + j] >> k) & 1u) ^ (rbits_[i] & 1u);
         bits_[i / 8] |= static_cast<std::uint8_t>(d << (i % 8));
       }
     ch_.send(bits_.data(), bits_.size());
     ch_.flush();
-    grow(keys, bm * nb);
-    expand(t_.data(), bm, nb, kSlot, keys.data());  // K_{j,k}^{c_k}
-    ctr_ += bm;
-  };
-  stage(0, in_);
-  for (std::size_t off = 0; off < n; off += batch) {
-    const std::size_t b = std::min(batch, n - off);
-    if (off + b < n) stage(off + b, in2_);
-    const std::size_t nbytes = packed_bytes(b * N, l);
-    grow(wire_, nbytes);
-    ch_.recv(wire_.data(), nbytes);
-    for (std::size_t j = 0; j < b; ++j) {
-      const std::size_t c = choices[off + j];
-      std::uint64_t pad = 0;
-      for (std::size_t k = 0; k < M; ++k) pad ^= slot_value(in_.data() + (j * M + k) * nb, nb, c, l);
-      out[off + j] = (extract_value(wire_.data(), nbytes, j * N + c, l) ^ pad) & mask;
+    for (std::size_t off = s0; off < s0 + sn; off += batch) {
+      const std::size_t b = std::min(batch, s0 + sn - off), bm = b * M;
+      grow(in_, bm * nb);
+      expand(t_.data() + (off - s0) * M, bm, nb, kSlot, in_.data());  // K_{j,k}^{c_k}
+      ctr_ += bm;
+      const std::size_t nbytes = packed_bytes(b * N, l);
+      grow(wire_, nbytes);
+      ch_.recv(wire_.data(), nbytes);
+      for (std::size_t j = 0; j < b; ++j) {
+        const std::size_t c = choices[off + j];
+        std::uint64_t pad = 0;
+        for (std::size_t k = 0; k < M; ++k) pad ^= slot_value(in_.data() + (j * M + k) * nb, nb, c, l);
+        out[off + j] = (extract_value(wire_.data(), nbytes, j * N + c, l) ^ pad) & mask;
+      }
     }
-    std::swap(in_, in2_);
   }
 }
 
@@ -399,21 +409,28 @@ void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::s
   const std::uint64_t mask = mask_of(l);
   const std::size_t n = choices.size(), nb = (width + 1) / 2;
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
-  for (std::size_t off = 0; off < n; off += batch) {
-    const std::size_t b = std::min(batch, n - off);
-    cot_and_expand(choices.subspan(off, b), nb, kPad);
-    const auto* h = reinterpret_cast<const std::uint64_t*>(in_.data());  // [b][2·nb]
-    const std::size_t nbytes = packed_bytes(b * width, l);
-    grow(wire_, nbytes);
-    ch_.recv(wire_.data(), nbytes);
-    for (std::size_t i = 0; i < b; ++i) {
-      const std::uint64_t sel = 0 - static_cast<std::uint64_t>(choices[off + i] != 0);
-      for (std::size_t k = 0; k < width; ++k) {
-        const std::uint64_t y = extract_value(wire_.data(), nbytes, i * width + k, l);
-        out[(off + i) * width + k] = (h[i * 2 * nb + k] + (y & sel)) & mask;
+  const std::size_t super = super_batch_ots(batch, 1);  // as send_cot_additive
+  for (std::size_t s0 = 0; s0 < n; s0 += super) {
+    const std::size_t sn = std::min(super, n - s0);
+    grow(t_, sn);
+    cot_.recv_cot(choices.subspan(s0, sn), std::span<Block>(t_.data(), sn));
+    for (std::size_t off = s0; off < s0 + sn; off += batch) {
+      const std::size_t b = std::min(batch, s0 + sn - off);
+      grow(in_, b * nb);
+      expand(t_.data() + (off - s0), b, nb, kPad, in_.data());
+      const auto* h = reinterpret_cast<const std::uint64_t*>(in_.data());  // [b][2·nb]
+      const std::size_t nbytes = packed_bytes(b * width, l);
+      grow(wire_, nbytes);
+      ch_.recv(wire_.data(), nbytes);
+      for (std::size_t i = 0; i < b; ++i) {
+        const std::uint64_t sel = 0 - static_cast<std::uint64_t>(choices[off + i] != 0);
+        for (std::size_t k = 0; k < width; ++k) {
+          const std::uint64_t y = extract_value(wire_.data(), nbytes, i * width + k, l);
+          out[(off + i) * width + k] = (h[i * 2 * nb + k] + (y & sel)) & mask;
+        }
       }
+      ctr_ += b;
     }
-    ctr_ += b;
   }
 }
 

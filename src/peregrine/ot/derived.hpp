@@ -49,6 +49,10 @@ namespace peregrine::ot {
 
 /// OTs per internal batch (bounds scratch memory: a few 16-byte blocks per OT).
 inline constexpr std::size_t kDerivedBatch = std::size_t{1} << 14;
+/// COTs per super-batch of the 1-out-of-N and additive flavours (both parties take a
+/// super-batch's COTs at once and exchange its corrections in one piece: one round trip per
+/// super-batch; 16 MiB of COT blocks per party at most).
+inline constexpr std::size_t kSuperBatchCots = std::size_t{1} << 20;
 /// Largest m for 1-out-of-2^m OT.
 inline constexpr int kMaxOneOfNBits = 8;
 
@@ -87,14 +91,14 @@ class OtSender {
   // b COTs, each expanded to nb pad blocks per side: in_[(s·b + i)·nb + k] = H(q_i ⊕ s·Δ, tweak
   // {ctr_ + i, kind, k}) for s ∈ {0, 1}.
   void cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind);
-  // The expansion of cot_and_expand on the COTs already in q_[0, b).
-  void expand(std::size_t b, std::size_t nb, std::uint64_t kind);
+  // The expansion of cot_and_expand on the COTs q[0, b) (null: q_).
+  void expand(std::size_t b, std::size_t nb, std::uint64_t kind, const Block* q = nullptr);
 
   CotSender& cot_;
   net::Channel& ch_;
   std::uint64_t domain_;
   std::uint64_t ctr_ = 0;  // running OT index (tweak lo)
-  std::vector<Block, AlignedAllocator<Block>> q_, qn_, h0_, h1_, in_, tw_;
+  std::vector<Block, AlignedAllocator<Block>> q_, h0_, h1_, in_, tw_;
   std::vector<std::uint64_t> vals_;
   std::vector<std::uint8_t> wire_, dbits_;
 };
@@ -136,7 +140,7 @@ class OtReceiver {
   Prg& prg_;
   std::uint64_t domain_;
   std::uint64_t ctr_ = 0;
-  std::vector<Block, AlignedAllocator<Block>> t_, h_, in_, in2_, tw_;
+  std::vector<Block, AlignedAllocator<Block>> t_, h_, in_, tw_;
   std::vector<std::uint8_t> bits_, rbits_, wire_;
 };
 
