@@ -145,10 +145,16 @@ TEST(WireTranscript, DigitsModel) {
   check(m, x, mpc::OtBackend::kIknp, kDigitsIknpServer, kDigitsIknpClient);
 }
 
+// ResNet-20 (../shared/data) and its CIFAR-10 batch; false when the shared data is not present.
+static bool resnet20_files(fs::path* model, fs::path* data) {
+  *model = kData / "onnx" / "resnet20_cifar10.onnx";
+  *data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  return fs::exists(*model) && fs::exists(*data);
+}
+
 TEST(WireTranscript, Resnet20SilentOt) {
-  fs::path model = kData / "onnx" / "resnet20_cifar10.onnx";
-  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
-  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
+  fs::path model, data;
+  if (!resnet20_files(&model, &data)) GTEST_SKIP() << "shared data not present";
   std::vector<float> x;
   auto m = model_of(model, data, 1000, 4, &x);
   check(m, x, mpc::OtBackend::kSilent, kResnet20Server, kResnet20Client);
@@ -160,9 +166,8 @@ TEST(WireTranscript, Resnet20SilentOt) {
 // parties spread HE encryptions, products, decryptions and on-demand kernels, made per batch of
 // outputs, over T threads).
 TEST(WireTranscript, Resnet20SendsTheSameBytesForEveryBudgetAndThreadCount) {
-  fs::path model = kData / "onnx" / "resnet20_cifar10.onnx";
-  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
-  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "shared data not present";
+  fs::path model, data;
+  if (!resnet20_files(&model, &data)) GTEST_SKIP() << "shared data not present";
   std::vector<float> x;
   engine::ServerOptions all, none, some;
   none.prepared_budget_bytes = 0;
