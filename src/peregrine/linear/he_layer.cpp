@@ -28,6 +28,10 @@ double response_error(const he::HeParams& p, double noise_bound, int flood_bits,
   return flood + ms + c0 + c1;
 }
 
+// Ciphertexts a driver handles per parallel step: 2T with T > 1 workers (enough items to balance
+// them), one on a single thread (the on-demand kernels of one output at a time, as before threads).
+std::size_t work_batch(const core::Workers* w) { return w != nullptr && w->size() > 1 ? 2 * w->size() : 1; }
+
 }  // namespace
 
 double product_noise_bound(std::span<const std::size_t> taps, double wmax) {
@@ -218,9 +222,9 @@ std::vector<u64> run_client(net::Channel& ch, const HeClient& he, const CoeffLay
     require(poly.size() == P.n(), ErrorCode::kInvalidArgument, "run_client: input polynomial must have N values");
   he::CoeffEncoder encoder(he.params);
   he::Encryptor enc(he.params, he.sk);
-  // Batches of 2T ciphertexts: encrypted (each from its own forked PRG) or decrypted in parallel,
-  // moved in order.
-  const std::size_t batch = 2 * (he.workers != nullptr ? he.workers->size() : 1);
+  // Batches of work_batch ciphertexts: encrypted (each from its own forked PRG) or decrypted in
+  // parallel, moved in order.
+  const std::size_t batch = work_batch(he.workers);
   std::vector<Seed> seeds(plan.n_in);
   for (auto& sd : seeds) sd = prg.next_seed();
   std::vector<std::vector<std::uint8_t>> frames(std::min(batch, std::max(plan.n_in, plan.n_out())));
@@ -351,9 +355,9 @@ std::vector<u64> server_responses(const HeServer& he, const CoeffLayerPlan& plan
     for (std::size_t k = 0; k < v.size(); ++k) share[plan.out_index[o][k]] = mask[v[k]];
     return ev.trim(acc, rp.d0, rp.d1, v);
   };
-  // Batches of 2T outputs (one with a single thread): their kernels made first (on demand), then
-  // the outputs in parallel, then emitted in order; only the next batch's kernels stay cached.
-  const std::size_t batch = he.workers != nullptr && he.workers->size() > 1 ? 2 * he.workers->size() : 1;
+  // Batches of work_batch outputs: their kernels made first (on demand), then the outputs in
+  // parallel, then emitted in order; only the next batch's kernels stay cached.
+  const std::size_t batch = work_batch(he.workers);
   auto batch_products = [&](std::size_t b0) {
     std::vector<Product> prods;
     for (std::size_t o = b0; o < std::min(b0 + batch, plan.n_out()); ++o)

@@ -78,6 +78,13 @@ void OtSender::cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind)
   expand(b, nb, kind);
 }
 
+void OtSender::send_values(std::size_t count, int l) {
+  const std::size_t nbytes = packed_bytes(count, l);
+  grow(wire_, nbytes);
+  pack_values(vals_.data(), count, l, wire_.data());
+  ch_.send(wire_.data(), nbytes);
+}
+
 void OtSender::expand(std::size_t b, std::size_t nb, std::uint64_t kind, const Block* q) {
   if (q == nullptr) q = q_.data();
   grow(in_, 2 * b * nb);
@@ -115,10 +122,7 @@ void OtSender::send_chosen(std::span<const std::uint64_t> m0, std::span<const st
       vals_[2 * i] = (m0[off + i] ^ h0_[i].lo) & mask;
       vals_[2 * i + 1] = (m1[off + i] ^ h1_[i].lo) & mask;
     }
-    const std::size_t nbytes = packed_bytes(2 * b, l);
-    grow(wire_, nbytes);
-    pack_values(vals_.data(), 2 * b, l, wire_.data());
-    ch_.send(wire_.data(), nbytes);
+    send_values(2 * b, l);
     ctr_ += b;
   }
   ch_.flush();
@@ -208,10 +212,7 @@ void OtSender::send_1_of_n(std::span<const std::uint64_t> msgs, int m, int l) {
             vals_[j * N + x] = (msgs[(off + j) * N + x] ^ pad) & mask;
           }
       }
-      const std::size_t nbytes = packed_bytes(b * N, l);
-      grow(wire_, nbytes);
-      pack_values(vals_.data(), b * N, l, wire_.data());
-      ch_.send(wire_.data(), nbytes);
+      send_values(b * N, l);
       ch_.flush();
       ctr_ += bm;
     }
@@ -246,10 +247,7 @@ void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span
           x_out[(off + i) * width + k] = x;
           vals_[i * width + k] = (x + delta[(off + i) * width + k] - h1[i * 2 * nb + k]) & mask;
         }
-      const std::size_t nbytes = packed_bytes(b * width, l);
-      grow(wire_, nbytes);
-      pack_values(vals_.data(), b * width, l, wire_.data());
-      ch_.send(wire_.data(), nbytes);
+      send_values(b * width, l);
       ch_.flush();
       ctr_ += b;
     }

@@ -91,6 +91,8 @@ class OtSender {
   // b COTs, each expanded to nb pad blocks per side: in_[(s·b + i)·nb + k] = H(q_i ⊕ s·Δ, tweak
   // {ctr_ + i, kind, k}) for s ∈ {0, 1}.
   void cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind);
+  // Packs vals_[0, count) at l bits each and sends them (no flush).
+  void send_values(std::size_t count, int l);
   // The expansion of cot_and_expand on the COTs q[0, b) (null: q_).
   void expand(std::size_t b, std::size_t nb, std::uint64_t kind, const Block* q = nullptr);
 
