@@ -35,6 +35,7 @@ const Fixture& fixture() {
     std::vector<Bytes> models = shipped_onnx_models();
     models.push_back(bytes_of(synthetic_onnx(false)));
     models.push_back(bytes_of(synthetic_onnx(true)));
+    models.push_back(bytes_of(qdq_model(true)));
     for (const Bytes& m : models) {
       const nn::Graph g = nn::load_onnx_bytes(m);
       nn::FixedModel fm = nn::quantize_model(g, {calibration_input(g)});

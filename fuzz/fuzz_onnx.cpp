@@ -7,7 +7,7 @@
 // Input: the bytes of a .onnx file. Graphs whose float execution would exceed kMaxWork operations
 // are only loaded (serving a huge model is slow, not wrong; the per-tensor limits of the importer
 // still apply to them).
-// Seeds: the .onnx files in models/ and the synthetic seed model (seed_models.hpp).
+// Seeds: the .onnx files in models/, the synthetic seed model and the small QDQ model (seed_models.hpp).
 #include <stdexcept>
 
 #include "fuzz_target.hpp"
@@ -78,6 +78,7 @@ std::vector<std::vector<std::uint8_t>> seeds() {
   std::vector<Bytes> out = shipped_onnx_models();
   out.push_back(bytes_of(synthetic_onnx(false)));
   out.push_back(bytes_of(synthetic_onnx(true)));
+  out.push_back(bytes_of(qdq_model(true)));
   return out;
 }
 

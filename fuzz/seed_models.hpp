@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../tests/common/onnx_builder.hpp"
+#include "../tests/common/qdq_model.hpp"
 #include "peregrine/nn/fixed.hpp"
 #include "peregrine/nn/graph.hpp"
 
@@ -178,6 +179,10 @@ inline onnx::ModelProto synthetic_onnx(bool argmax = false) {
 
 /// The serialised model (an .onnx file's bytes).
 using test::onnx_builder::bytes_of;
+
+/// The small quantised (QDQ) model (tests/common/qdq_model.hpp): QuantizeLinear/DequantizeLinear,
+/// int8/uint8/int32 initializers, per-channel weight scales, and the integer plan it lowers to.
+using test::onnx_builder::qdq_model;
 
 /// A deterministic calibration input for `g`'s single input (values in [−1, 1]).
 inline nn::Tensor calibration_input(const nn::Graph& g) {

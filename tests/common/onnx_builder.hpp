@@ -1,5 +1,6 @@
 // Builds ONNX models in memory with the protobuf API, for tests and fuzz seeds only: a model
-// shell, graph inputs/outputs, nodes with int / ints attributes, float initialisers, int64 / float
+// shell, graph inputs/outputs, nodes with int / ints attributes, float and integer (int8, uint8,
+// int32) initialisers, int64 / float
 // Constant nodes, the serialised bytes the importer reads, and a whole file read into bytes.
 // Used by tests/nn/test_onnx.cpp and fuzz/seed_models.hpp (fuzz_onnx, fuzz_handshake). It needs
 // only the ONNX protobuf (CMake target onnx_proto) and the standard library: no GoogleTest and no
@@ -84,6 +85,27 @@ inline void float_initializer(onnx::GraphProto& g, const std::string& name, cons
   t->set_data_type(onnx::TensorProto::FLOAT);
   for (auto d : dims) t->add_dims(d);
   t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
+}
+
+/// Appends an integer initializer `name` of shape `dims` and ONNX element type `elem`
+/// (onnx::TensorProto::INT8, UINT8 or INT32) holding `values` as raw_data (little-endian;
+/// values are truncated to the element's width, not checked).
+inline void int_initializer(onnx::GraphProto& g, const std::string& name, const Dims& dims, int elem,
+                            const std::vector<std::int64_t>& values) {
+  auto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(elem);
+  for (auto d : dims) t->add_dims(d);
+  std::string raw;
+  for (auto v : values) {
+    if (elem == onnx::TensorProto::INT32) {
+      const auto x = static_cast<std::uint32_t>(static_cast<std::int32_t>(v));
+      for (int b = 0; b < 4; ++b) raw.push_back(static_cast<char>((x >> (8 * b)) & 0xff));
+    } else {
+      raw.push_back(static_cast<char>(static_cast<std::uint8_t>(v)));
+    }
+  }
+  t->set_raw_data(raw);
 }
 
 namespace detail {

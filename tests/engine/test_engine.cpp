@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "../common/qdq_model.hpp"
 #include "peregrine/core/error.hpp"
 #include "peregrine/engine/engine.hpp"
 #include "peregrine/engine/wire.hpp"
@@ -673,5 +674,58 @@ TEST(Engine, TrainedEfficientNetworksEqualTheFixedReference) {
     for (const auto& l : server.plan().layers()) packed += l.strategy == "falcon-dw";
     EXPECT_GT(packed, 0u) << name;
     expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(1), pp)});
+  }
+}
+
+// Quantised (QDQ) models (docs/QUANTISED.md): the integer program runs privately and reveals the
+// integer reference bit for bit — the small QDQ model with per-channel and per-tensor weight
+// scales (low-bit rings, extensions before the HE layers, requantisation by truncation and clip),
+// and the quantised ResNet-20 trained here on a CIFAR-10 image.
+TEST(Engine, QuantisedModelsEqualTheIntegerReference) {
+  for (bool per_channel : {true, false}) {
+    const auto bytes = test::onnx_builder::bytes_of(test::onnx_builder::qdq_model(per_channel));
+    Graph g = load_onnx_bytes(bytes);
+    FixedModel m = quantize_model(g, {random_input(g.shape_of("x"), 1)});
+    ASSERT_TRUE(m.plan.integer_io.has_value());
+    engine::ServerModel server(m);
+    std::size_t extends = 0;
+    for (const auto& l : server.plan().layers()) extends += l.strategy.rfind("extend", 0) == 0;
+    EXPECT_GE(extends, 3u);
+    for (std::uint8_t s : {2, 3}) {
+      Tensor x = random_input(g.shape_of("x"), s);
+      for (auto& v : x.data) v *= 3.0f;  // beyond the input's 8-bit range: saturates
+      expect_private_equals_fixed(m, server, x);
+    }
+  }
+  const fs::path model = kModels / "resnet20_cifar10_quant.onnx";
+  const fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
+  Graph g = load_onnx(model.string());
+  Dataset ds = Dataset::open(data.string());
+  Preprocess pp = preprocess_from_metadata(g.metadata);
+  FixedModel m = quantize_model(g, {{g.shape_of("input"), apply_preprocess(ds.record(1000), pp)}});
+  engine::ServerModel server(m);
+  expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(3), pp)});
+}
+
+// A server whose plan carries an integer input/output description out of range (zero point
+// outside the container, a negative scale) is refused by the client before anything else.
+TEST(Engine, BadIntegerInputOutputFromTheServerIsRejected) {
+  const auto bytes = test::onnx_builder::bytes_of(test::onnx_builder::qdq_model(false));
+  Graph g = load_onnx_bytes(bytes);
+  FixedModel m = quantize_model(g, {random_input(g.shape_of("x"), 1)});
+  engine::ServerModel server(m);
+  const Tensor x = random_input(g.shape_of("x"), 2);
+  const std::string text = server.plan().wire_text();
+  for (const auto& [field, bad] : std::vector<std::pair<std::string, std::string>>{
+           {"\"input_zero_point\":128", "\"input_zero_point\":999"},
+           {"\"input_scale\":", "\"input_scale\":-"},
+           {"\"output_scale\":", "\"output_scale\":1e300,\"x\":"}}) {
+    const auto at = text.find(field);
+    ASSERT_NE(at, std::string::npos) << field << " in " << text.substr(0, 200);
+    std::string t = text;
+    t.replace(at, field.size(), bad);
+    const std::string e = client_error_for_plan(t, x);
+    EXPECT_NE(e.find("malformed_input"), std::string::npos) << bad << ": " << e;
   }
 }

@@ -50,6 +50,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -245,6 +246,15 @@ struct FxRange {
   int ring_bits = 0;    ///< ℓ_v of the value
 };
 
+/// Integer (QDQ) models: how the client quantises the input and what the output integers mean.
+/// All public (like every scale of a plan; docs/QUANTISED.md).
+struct FxIntegerIO {
+  double input_scale = 1;           ///< v = clamp(round_half_even(x/input_scale) + zp, qmin, qmax) − zp
+  std::int64_t input_zero_point = 0;
+  std::int64_t input_qmin = 0, input_qmax = 255;
+  double output_scale = 1;          ///< logit = v · output_scale
+};
+
 /// The public fixed-point plan: what both parties know (DESIGN.md §1).
 struct FixedPlan {
   int ring_bits = 0;                ///< ℓ: the largest ring of any value (every value's, when uniform)
@@ -258,6 +268,9 @@ struct FixedPlan {
   std::int64_t postprocess_axis = 1;
   std::vector<FxRange> ranges;      ///< per value, calibration report (empty when loaded from JSON)
   std::map<std::string, std::string> metadata;  ///< model metadata_props (preprocessing, labels)
+  /// Set for an integer program lowered from a QDQ model (every value an integer at scale 2^0,
+  /// requantisation by public multipliers and shifts); absent for a fixed-point plan.
+  std::optional<FxIntegerIO> integer_io;
 };
 
 /// The server's private part: quantised weights, indexed by FxWeightsRef::index (FxNode::weights()).
@@ -301,7 +314,8 @@ bool is_uniform(const FixedPlan& p);
 FixedModel quantize_model(const Graph& graph, const std::vector<Tensor>& calibration,
                           const FixedOptions& options = {});
 
-/// Client step: round(x·2^f) mod 2^ℓ (ℓ of the input value) for the network input (float, preprocessed, shape of the plan
+/// Client step: round(x·2^f) mod 2^ℓ (ℓ of the input value) — for an integer plan the quantised,
+/// centred input of FxIntegerIO — for the network input (float, preprocessed, shape of the plan
 /// input). Errors: kInvalidArgument on a size mismatch or a non-finite value; values beyond the
 /// ring are reduced mod 2^ℓ (as the private protocol would).
 std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vector<float>& x);
@@ -318,7 +332,8 @@ std::vector<std::uint64_t> run_fixed_node(const FixedModel& model, std::size_t n
 /// Only the output value (the logits at scale 2^f, as ring elements).
 std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<std::uint64_t>& input);
 
-/// The logits (ring elements of the output value, signed in its ring) at scale 2^f → float.
+/// The logits (ring elements of the output value, signed in its ring) at scale 2^f → float (an
+/// integer plan: times FxIntegerIO::output_scale).
 std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint64_t>& v);
 
 /// The client's post-processing (Softmax or ArgMax on the logits); the logits unchanged otherwise.

@@ -249,6 +249,10 @@ std::string plan_to_json(const FixedPlan& plan) {
   for (const auto& n : plan.nodes) nodes.push_back(node_to_json(n));
   j["nodes"] = std::move(nodes);
   j["metadata"] = plan.metadata;
+  if (const auto& io = plan.integer_io)
+    j["integer_io"] = {{"input_scale", io->input_scale}, {"input_zero_point", io->input_zero_point},
+                       {"input_qmin", io->input_qmin}, {"input_qmax", io->input_qmax},
+                       {"output_scale", io->output_scale}};
   try {
     return j.dump();
   } catch (const json::exception&) {  // type_error 316: a string that is not UTF-8
@@ -382,6 +386,27 @@ FixedPlan plan_from_text(const std::string& text) {
       if (!v.is_string()) bad_plan("metadata");
       p.metadata[k] = v.get<std::string>();
     }
+  }
+  if (j.contains("integer_io")) {
+    const json& io = j["integer_io"];
+    if (!io.is_object()) bad_plan("integer_io");
+    auto positive = [&](const char* key) {
+      if (!io.contains(key) || !io[key].is_number()) bad_plan(std::string("integer_io ") + key);
+      const double v = io[key].get<double>();
+      if (!std::isfinite(v) || !(v > 0) || v > 1e30 || v < 1e-30) bad_plan(std::string("integer_io ") + key);
+      return v;
+    };
+    FxIntegerIO q;
+    q.input_scale = positive("input_scale");
+    q.output_scale = positive("output_scale");
+    q.input_qmin = get_int(io, "input_qmin", -(I64{1} << 31), I64{1} << 31);
+    q.input_qmax = get_int(io, "input_qmax", q.input_qmin, I64{1} << 31);
+    q.input_zero_point = get_int(io, "input_zero_point", q.input_qmin, q.input_qmax);
+    const int in_ring = p.values[p.input].ring_bits;
+    const I64 lim = I64{1} << std::min(in_ring - 1, 62);
+    if (q.input_qmax - q.input_zero_point >= lim || q.input_zero_point - q.input_qmin > lim)
+      bad_plan("integer_io: the input range does not fit the input ring");
+    p.integer_io = q;
   }
   return p;
 }

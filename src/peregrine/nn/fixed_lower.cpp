@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/nn/fixed_internal.hpp"
@@ -57,6 +58,15 @@ class Lowering {
   Lowering(const Graph& g, std::map<std::string, double> range, const FixedOptions& opt, bool per_tensor)
       : g_(g), opt_(opt), range_(std::move(range)), per_tensor_(per_tensor) {
     f_ = opt.frac_bits;
+    qdq_ = is_qdq(g);
+    if (qdq_) {  // exact integer bounds: a sign bit is all the headroom a value needs; rings per value
+      opt_.headroom_bits = 1;
+      per_tensor_ = true;
+    }
+  }
+  /// True when the graph is a QDQ model (it quantises a runtime tensor).
+  static bool is_qdq(const Graph& g) {
+    return std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op_type == "QuantizeLinear"; });
   }
   /// After run() of a uniform lowering: true when kAuto found the uniform ring above the HE limit
   /// (the caller lowers again per tensor; the model run() returned is then not final).
@@ -64,8 +74,10 @@ class Lowering {
 
   FixedModel run() {
     const std::string& in = g_.inputs[0];
-    model_.plan.input = add_value(in, g_.shape_of(in), f_, range_[in]);
-    low_[in] = {model_.plan.input, false};
+    if (!qdq_) {
+      model_.plan.input = add_value(in, g_.shape_of(in), f_, range_[in]);
+      low_[in] = {model_.plan.input, false};
+    }
     const std::string& out_name = g_.outputs[0];
     std::string logits = out_name;
     // Softmax / ArgMax producing the graph output run on the client after the reveal.
@@ -93,9 +105,13 @@ class Lowering {
       for (const auto& u : unsupported_) msg += " [" + u + "]";
       throw Error(ErrorCode::kUnsupported, msg);
     }
-    auto o = low_.find(logits);
-    if (o == low_.end()) throw Error(ErrorCode::kInvalidArgument, "fixed-point lowering: output '" + logits + "' not computed");
-    model_.plan.output = at_f(o->second).index;
+    if (qdq_) {
+      model_.plan.output = q_output(logits);
+    } else {
+      auto o = low_.find(logits);
+      if (o == low_.end()) throw Error(ErrorCode::kInvalidArgument, "fixed-point lowering: output '" + logits + "' not computed");
+      model_.plan.output = at_f(o->second).index;
+    }
     finish_ring();
     model_.plan.frac_bits = f_;
     model_.plan.headroom_bits = opt_.headroom_bits;
@@ -210,6 +226,7 @@ class Lowering {
 
   void lower(const Node& n) {
     const std::string& op = n.op_type;
+    if (qdq_) return q_lower(n);
     if (op == "Conv") conv(n);
     else if (op == "Gemm") gemm(n);
     else if (op == "BatchNormalization") batchnorm(n);
@@ -226,6 +243,356 @@ class Lowering {
     else if (op == "Concat") concat(n);
     else if (op == "Softmax" || op == "ArgMax") unsupported(n, "only supported as the last node (done by the client)");
     else unsupported(n, "op not supported by the fixed-point lowering");
+  }
+
+  // ---- integer (QDQ) models (docs/QUANTISED.md) -----------------------------------------------
+  //
+  // Every value of the program is an integer (scale 2^0). An ONNX value of a QDQ graph is either
+  // a quantised tensor (a QuantizeLinear output: the centred integer v = q − zp) or a real tensor
+  // Σ_t scale_t·v_t over program values v_t with a pending clamp [lo, hi] (ReLU, Clip) that the
+  // next QuantizeLinear applies. Requantisation of a real tensor to (s, zp, qmin, qmax) is
+  //   v = clip(⌊(Σ_t m_t·v_t + 2^{S−1}) / 2^S⌋, max(qmin − zp, round(lo/s)), min(qmax − zp, round(hi/s)))
+  // with public m_t = round(scale_t/s·2^S), S chosen so that the largest m_t has
+  // kRequantMultiplierBits bits: local products, one truncation (truncate-and-reduce into the
+  // small ring) and one clip, on shares. A per-channel term (weights quantised per output
+  // channel) folds its multipliers into the server's weights instead (they stay private).
+
+  /// Significant bits of the largest requantisation multiplier (public).
+  static constexpr int kRequantMultiplierBits = 16;
+
+  struct QTerm {
+    std::size_t index = 0;
+    std::vector<double> scale;     ///< one value, or one per channel (axis 1; accumulators only)
+    std::ptrdiff_t weights = -1;   ///< the node whose weights produced it (per-channel folding)
+  };
+  struct QReal {
+    std::vector<QTerm> terms;
+    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  };
+  struct QInt {
+    std::size_t index = 0;
+    double scale = 1;
+    I64 zp = 0, qmin = 0, qmax = 255;
+  };
+
+  void q_lower(const Node& n) {
+    const std::string& op = n.op_type;
+    if (op == "QuantizeLinear") q_quantize(n);
+    else if (op == "DequantizeLinear") q_dequantize(n);
+    else if (op == "Conv" || op == "Gemm") q_weighted(n);
+    else if (op == "Relu" || op == "Clip") q_clamp(n);
+    else if (op == "Add") q_add(n);
+    else if (op == "Slice" || op == "Pad" || op == "Flatten" || op == "Reshape" || op == "Identity" ||
+             op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") q_move(n);
+    else unsupported(n, "op not supported in an integer (QDQ) model");
+  }
+
+  const QReal& q_real(const Node& n, std::size_t k) {
+    if (k >= n.inputs.size()) unsupported(n, "missing input");
+    auto it = qreal_.find(n.inputs[k]);
+    if (it != qreal_.end()) return it->second;
+    if (qint_.count(n.inputs[k])) unsupported(n, "reads a quantised tensor without DequantizeLinear");
+    if (g_.initializers.count(n.inputs[k])) unsupported(n, "input " + std::to_string(k) + " is a constant here");
+    unsupported(n, "input '" + n.inputs[k] + "' is neither quantised nor computed from quantised tensors");
+  }
+  /// The single program value of a real tensor with one per-tensor scale (a conv input, a move).
+  const QTerm& q_single(const Node& n, const QReal& r, bool clamp_ok) {
+    if (r.terms.size() != 1 || r.terms[0].scale.size() != 1)
+      unsupported(n, "needs one quantised tensor with one scale (requantise the sum first)");
+    if (!clamp_ok && (std::isfinite(r.lo) || std::isfinite(r.hi)))
+      unsupported(n, "reads an activation before its QuantizeLinear");
+    return r.terms[0];
+  }
+  static I64 q_attr(const Node& n, const char* key, I64 fallback) { return n.attr_int(key, fallback); }
+
+  void q_quantize(const Node& n) {
+    const double s = n.attr_float("scale", 1.0f);
+    const I64 zp = q_attr(n, "zero_point", 0), qmin = q_attr(n, "qmin", 0), qmax = q_attr(n, "qmax", 255);
+    const double bound = static_cast<double>(std::max(std::llabs(qmin - zp), std::llabs(qmax - zp)));
+    if (n.inputs.at(0) == g_.inputs[0]) {  // the client quantises the network input
+      if (input_set_) unsupported(n, "the network input is quantised twice");
+      model_.plan.input = add_value(g_.inputs[0], g_.shape_of(g_.inputs[0]), 0, bound);
+      input_set_ = true;
+      model_.plan.integer_io = FxIntegerIO{s, zp, qmin, qmax, 1.0};
+      qint_[n.outputs[0]] = {model_.plan.input, s, zp, qmin, qmax};
+      return;
+    }
+    const QReal& r = q_real(n, 0);
+    const std::size_t v = q_requantise(n, r, s, qmin - zp, qmax - zp);
+    qint_[n.outputs[0]] = {v, s, zp, qmin, qmax};
+  }
+
+  void q_dequantize(const Node& n) {
+    auto it = qint_.find(n.inputs.at(0));
+    if (it == qint_.end()) unsupported(n, "DequantizeLinear of a runtime tensor must read a QuantizeLinear output");
+    const QInt& q = it->second;
+    const I64 zp = q_attr(n, "zero_point", 0);
+    std::size_t v = q.index;
+    if (zp != q.zp) {  // (q − zp') = (q − zp) + (zp − zp')
+      FxNode a = FxNode::of(FxOp::kAddPublic);
+      a.name = n.name;
+      a.inputs = {v};
+      a.public_const().constant = q.zp - zp;
+      v = emit(a, n.outputs[0] + "/zp", val(v).shape, 0, max_abs_[v] + static_cast<double>(std::llabs(q.zp - zp)));
+    }
+    QReal r;
+    r.terms.push_back({v, {static_cast<double>(n.attr_float("scale", 1.0f))}, -1});
+    qreal_[n.outputs[0]] = std::move(r);
+  }
+
+  /// The integers of a quantised initializer (symmetric: zero point 0), per-tensor or per-channel
+  /// along axis 0 (Conv [M,..] / Gemm [N,K]) — its scales per output channel (size 1 or M).
+  std::pair<std::vector<I64>, std::vector<double>> q_weights(const Node& n, std::size_t k, std::size_t out_channels) {
+    const auto it = k < n.inputs.size() ? g_.quantized.find(n.inputs[k]) : g_.quantized.end();
+    if (it == g_.quantized.end()) unsupported(n, "weights are not quantised (DequantizeLinear of an int8 initializer)");
+    const QuantizedTensor& q = it->second;
+    if (q.axis > 0) unsupported(n, "weights quantised along an axis other than the output channels");
+    std::vector<double> scale(q.scale.begin(), q.scale.end());
+    if (scale.size() != 1 && scale.size() != out_channels) unsupported(n, "weight scales per channel do not match the outputs");
+    for (I64 z : q.zero_point)
+      if (z != 0) unsupported(n, "weights with a non-zero zero point (only symmetric weights)");
+    return {q.values, scale};
+  }
+
+  void q_weighted(const Node& n) {
+    const QTerm x = q_single(n, q_real(n, 0), false);
+    const Shape& xs = val(x.index).shape;
+    const Tensor* w = constant(n, 1);
+    if (!w) unsupported(n, "weights must be an initializer");
+    const bool is_conv = n.op_type == "Conv";
+    FxNode node = FxNode::of(is_conv ? FxOp::kConv : FxOp::kGemm);
+    node.name = n.name;
+    std::size_t M = 0;
+    if (is_conv) {
+      if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
+      FxConvAttrs& a = node.conv();
+      a.C = xs[1]; a.H = xs[2]; a.W = xs[3];
+      a.M = w->shape[0]; a.kh = w->shape[2]; a.kw = w->shape[3];
+      auto st = n.attr_ints("strides", {1, 1});
+      a.sh = st[0]; a.sw = st[1];
+      auto p = n.attr_ints("pads", {0, 0, 0, 0});
+      a.pads = {p[0], p[1], p[2], p[3]};
+      a.groups = n.attr_int("group", 1);
+      M = at(a.M);
+    } else {
+      if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
+      node.gemm().K = xs[1];
+      node.gemm().N = w->shape[0];
+      M = at(w->shape[0]);
+    }
+    auto [wq, ws] = q_weights(n, 1, M);
+    const double sx = x.scale[0];
+    std::vector<double> acc_scale(ws.size());
+    for (std::size_t c = 0; c < ws.size(); ++c) acc_scale[c] = sx * ws[c];
+    auto sc = [&](std::size_t c) { return acc_scale[acc_scale.size() == 1 ? 0 : c]; };
+    // Bias: its integers when quantised at the accumulator's scale, else round(b / (s_x·s_w)).
+    std::vector<I64> bq;
+    const Tensor* b = constant(n, 2);
+    if (n.inputs.size() > 2 && !n.inputs[2].empty() && !b) unsupported(n, "bias must be an initializer");
+    if (b) {
+      if (b->data.size() != M) unsupported(n, "bias must have one value per output");
+      bq.resize(M);
+      const auto qb = g_.quantized.find(n.inputs[2]);
+      for (std::size_t c = 0; c < M; ++c) {
+        const QuantizedTensor* q = qb == g_.quantized.end() ? nullptr : &qb->second;
+        const double bs = q ? q->scale[q->scale.size() == 1 ? 0 : c] : 0;
+        if (q && q->zero_point[q->scale.size() == 1 ? 0 : c] == 0 && std::fabs(bs - sc(c)) <= 1e-6 * sc(c))
+          bq[c] = q->values[c];
+        else
+          bq[c] = round_fixed(static_cast<double>(b->data[c]) / sc(c), 0);
+      }
+    }
+    // |acc[c]| ≤ Σ|w[c,·]|·max|x| + |b[c]| (TECHNIQUES.md §3.6, over the whole input).
+    const std::size_t per = wq.size() / std::max<std::size_t>(1, M);
+    double bound = 0;
+    for (std::size_t c = 0; c < M; ++c) {
+      double sum = 0;
+      for (std::size_t k = 0; k < per; ++k) sum += static_cast<double>(std::llabs(wq[c * per + k]));
+      bound = std::max(bound, sum * max_abs_[x.index] + (bq.empty() ? 0.0 : static_cast<double>(std::llabs(bq[c]))));
+    }
+    node.inputs = {x.index};
+    FxWeightsRef& ref = *node.weights();
+    ref.has_bias = b != nullptr;
+    ref.weight_bits = weight_bits_of(wq);
+    ref.index = add_weights(std::move(wq), std::move(bq));
+    const std::size_t node_index = model_.plan.nodes.size();
+    const std::size_t acc = emit(std::move(node), n.outputs[0], out_shape(n), 0, bound);
+    QReal r;
+    r.terms.push_back({acc, acc_scale, static_cast<std::ptrdiff_t>(node_index)});
+    qreal_[n.outputs[0]] = std::move(r);
+  }
+
+  void q_clamp(const Node& n) {
+    QReal r = q_real(n, 0);
+    if (n.op_type == "Relu") {
+      r.lo = std::max(r.lo, 0.0);
+    } else {
+      r.lo = std::max(r.lo, static_cast<double>(n.attr_float("min", -std::numeric_limits<float>::infinity())));
+      r.hi = std::min(r.hi, static_cast<double>(n.attr_float("max", std::numeric_limits<float>::infinity())));
+    }
+    if (!(r.lo <= r.hi)) unsupported(n, "empty clamp range");
+    qreal_[n.outputs[0]] = std::move(r);
+  }
+
+  void q_add(const Node& n) {
+    const QReal& a = q_real(n, 0);
+    const QReal& b = q_real(n, 1);
+    for (const QReal* r : {&a, &b})
+      if (std::isfinite(r->lo) || std::isfinite(r->hi)) unsupported(n, "adds an activation before its QuantizeLinear");
+    const Shape& ys = out_shape(n);
+    QReal r = a;
+    r.terms.insert(r.terms.end(), b.terms.begin(), b.terms.end());
+    for (const QTerm& t : r.terms)
+      if (val(t.index).shape != ys) unsupported(n, "broadcasting in an integer model");
+    qreal_[n.outputs[0]] = std::move(r);
+  }
+
+  /// Moves and pools on one quantised tensor: the fixed-point handlers on its program value (the
+  /// scale follows; average pooling multiplies by round(2^f/k) — the scale becomes s·2^−f).
+  void q_move(const Node& n) {
+    const QReal& r = q_real(n, 0);
+    const bool commutes = n.op_type != "Pad" && n.op_type != "AveragePool" && n.op_type != "GlobalAveragePool";
+    const QTerm x = q_single(n, r, commutes);
+    low_[n.inputs[0]] = {x.index, false};
+    double scale = x.scale[0];
+    if (n.op_type == "Slice") {
+      slice(n);
+    } else if (n.op_type == "Pad") {
+      pad(n);
+    } else if (n.op_type == "MaxPool") {
+      maxpool(n);
+    } else if (n.op_type == "AveragePool" || n.op_type == "GlobalAveragePool") {
+      const std::vector<I64> pads = n.attr_ints("pads", {0, 0, 0, 0});
+      if (n.op_type == "AveragePool" && n.attr_int("count_include_pad", 0) == 0 &&
+          std::any_of(pads.begin(), pads.end(), [](I64 p) { return p != 0; }))
+        unsupported(n, "average pooling over padding without count_include_pad (the divisor varies)");
+      avgpool(n);
+      const std::size_t out = low_.at(n.outputs[0]).index;
+      const FxPoolAttrs& pa = model_.plan.nodes.back().pool();
+      const double k = static_cast<double>(pa.kh * pa.kw);
+      max_abs_[out] = max_abs_[x.index] * k * std::round(std::ldexp(1.0, f_) / k);
+      scale = std::ldexp(scale, -f_);
+    } else {
+      reshape(n);
+    }
+    if (n.op_type == "MaxPool") max_abs_[low_.at(n.outputs[0]).index] = max_abs_[x.index];  // exact, not calibrated
+    QReal o = r;
+    o.terms[0] = {low_.at(n.outputs[0]).index, {scale}, -1};
+    qreal_[n.outputs[0]] = std::move(o);
+  }
+
+  /// Folds per-channel multipliers m[c] into the weights and bias of term t's producer; its
+  /// integers then carry one common scale, `common`. Returns the largest multiplier.
+  double q_fold(const QTerm& t, const std::vector<I64>& m) {
+    FxNode& node = model_.plan.nodes.at(at(t.weights));
+    FxWeightsRef& ref = *node.weights();
+    auto& e = model_.weights.entries.at(ref.index);
+    const std::size_t per = e.w.size() / m.size();
+    for (std::size_t c = 0; c < m.size(); ++c) {
+      for (std::size_t k = 0; k < per; ++k) e.w[c * per + k] *= m[c];
+      if (!e.b.empty()) e.b[c] *= m[c];
+    }
+    ref.weight_bits = weight_bits_of(e.w);
+    if (ref.weight_bits > 32)
+      throw Error(ErrorCode::kUnsupported, "node '" + node.name + "': per-channel requantisation makes the weights wider than 32 bits");
+    return static_cast<double>(*std::max_element(m.begin(), m.end()));
+  }
+
+  /// Σ_t m_t·v_t + 2^{S−1}, truncated by S, clipped to [lo, hi] ∩ the pending clamp (see above).
+  std::size_t q_requantise(const Node& n, const QReal& r, double s_out, I64 lo, I64 hi) {
+    double max_m = 0;
+    for (const QTerm& t : r.terms)
+      for (double sc : t.scale) max_m = std::max(max_m, sc / s_out);
+    if (!(max_m > 0) || !std::isfinite(max_m)) unsupported(n, "requantisation scale is not positive");
+    const int S = kRequantMultiplierBits - 1 - static_cast<int>(std::floor(std::log2(max_m)));
+    if (S < 1) unsupported(n, "requantisation multiplier of 2^15 or more (scales too far apart)");
+    if (S > 60) unsupported(n, "requantisation multiplier below 2^-45 (scales too far apart)");
+    std::vector<std::size_t> parts;
+    double bound = std::ldexp(1.0, S - 1);
+    for (const QTerm& t : r.terms) {
+      std::vector<I64> m(t.scale.size());
+      for (std::size_t c = 0; c < m.size(); ++c) m[c] = static_cast<I64>(std::llround(std::ldexp(t.scale[c] / s_out, S)));
+      const bool uniform = std::all_of(m.begin(), m.end(), [&](I64 v) { return v == m[0]; });
+      std::size_t v = t.index;
+      if (!uniform) {  // per-channel: private multipliers, folded into the producer's weights
+        if (t.weights < 0 || folded_.count(t.index)) unsupported(n, "per-channel scales that cannot be folded into weights");
+        folded_.insert(t.index);
+        max_abs_[v] *= q_fold(t, m);
+      } else if (m[0] == 0) {
+        unsupported(n, "a term's requantisation multiplier rounds to 0");
+      } else if (m[0] != 1) {
+        FxNode mp = FxNode::of(FxOp::kMulPublic);
+        mp.name = n.name;
+        mp.inputs = {v};
+        mp.public_const().constant = m[0];
+        v = emit(mp, n.outputs[0] + "/m" + std::to_string(parts.size()), val(v).shape, 0,
+                 max_abs_[v] * static_cast<double>(m[0]));
+      }
+      bound += max_abs_[v];
+      parts.push_back(v);
+    }
+    std::size_t sum = parts[0];
+    for (std::size_t k = 1; k < parts.size(); ++k) {
+      FxNode a = FxNode::of(FxOp::kAdd);
+      a.name = n.name;
+      a.inputs = {sum, parts[k]};
+      sum = emit(a, n.outputs[0] + "/sum" + std::to_string(k), val(sum).shape, 0, bound);
+    }
+    // The accumulators are sized for the sum that follows, so that the products stay in their
+    // ring (no extension between the HE layer and its requantisation).
+    for (const QTerm& t : r.terms)
+      if (t.weights >= 0) max_abs_[t.index] = std::max(max_abs_[t.index], bound);
+    FxNode half = FxNode::of(FxOp::kAddPublic);
+    half.name = n.name;
+    half.inputs = {sum};
+    half.public_const().constant = I64{1} << (S - 1);
+    const std::size_t rounded = emit(half, n.outputs[0] + "/round", val(sum).shape, 0, bound);
+    FxNode t = FxNode::of(FxOp::kTrunc);
+    t.name = n.name;
+    t.inputs = {rounded};
+    t.shift().shift = S;
+    const double tb = std::floor(bound / std::ldexp(1.0, S)) + 1;
+    const std::size_t q = emit(t, n.outputs[0] + "/shift", val(sum).shape, 0, tb);
+    // ONNX: round(clip(x, lo, hi)/s) = clip(round(x/s), round(lo/s), round(hi/s)) (round is monotone).
+    if (std::isfinite(r.lo)) lo = std::max(lo, static_cast<I64>(std::nearbyint(static_cast<float>(r.lo) / static_cast<float>(s_out))));
+    if (std::isfinite(r.hi)) hi = std::min(hi, static_cast<I64>(std::nearbyint(static_cast<float>(r.hi) / static_cast<float>(s_out))));
+    if (lo > hi) unsupported(n, "empty quantisation range after the clamp");
+    if (static_cast<double>(lo) <= -tb && tb <= static_cast<double>(hi)) return q;  // nothing to clip
+    FxNode c = FxNode::of(FxOp::kClip);
+    c.name = n.name;
+    c.inputs = {q};
+    c.clip().lo = lo;
+    c.clip().hi = hi;
+    return emit(c, n.outputs[0], val(q).shape, 0, static_cast<double>(std::max(std::llabs(lo), std::llabs(hi))));
+  }
+
+  /// The program value revealed as the logits: one term; a per-channel accumulator is brought to
+  /// a common scale by folding (FxIntegerIO::output_scale).
+  std::size_t q_output(const std::string& name) {
+    if (!input_set_)
+      throw Error(ErrorCode::kUnsupported, "integer model: the network input is not quantised by a QuantizeLinear");
+    auto it = qreal_.find(name);
+    if (it == qreal_.end()) {
+      if (qint_.count(name))
+        throw Error(ErrorCode::kUnsupported, "integer model: the output '" + name + "' is quantised; end with DequantizeLinear or a layer");
+      throw Error(ErrorCode::kInvalidArgument, "fixed-point lowering: output '" + name + "' not computed");
+    }
+    const QReal& r = it->second;
+    if (r.terms.size() != 1 || std::isfinite(r.lo) || std::isfinite(r.hi))
+      throw Error(ErrorCode::kUnsupported, "integer model: the output '" + name + "' must be one layer's result without a pending activation");
+    const QTerm& t = r.terms[0];
+    double scale = t.scale[0];
+    if (t.scale.size() > 1 && !std::all_of(t.scale.begin(), t.scale.end(), [&](double v) { return v == t.scale[0]; })) {
+      if (t.weights < 0) throw Error(ErrorCode::kUnsupported, "integer model: per-channel output scales");
+      const double top = *std::max_element(t.scale.begin(), t.scale.end());
+      const int S = kRequantMultiplierBits - 1;
+      std::vector<I64> m(t.scale.size());
+      for (std::size_t c = 0; c < m.size(); ++c) m[c] = std::max<I64>(1, std::llround(std::ldexp(t.scale[c] / top, S)));
+      max_abs_[t.index] *= q_fold(t, m);
+      scale = std::ldexp(top, -S);
+    }
+    model_.plan.integer_io->output_scale = scale;
+    return t.index;
   }
 
   /// A weighted layer's weights (input 1) and optional bias (input 2, null when absent); both must
@@ -742,6 +1109,11 @@ class Lowering {
   std::map<std::pair<std::size_t, int>, std::size_t> truncated_;  // (value, target scale) → truncation
   bool per_tensor_ = false;
   bool needs_per_tensor_ = false;
+  bool qdq_ = false;          // an integer program from a QDQ model
+  bool input_set_ = false;    // qdq_: the network input's QuantizeLinear was lowered
+  std::map<std::string, QReal> qreal_;
+  std::map<std::string, QInt> qint_;
+  std::set<std::size_t> folded_;  // accumulators whose per-channel multipliers are in their weights
   std::vector<double> max_abs_;
   std::vector<std::string> unsupported_;
   std::string skip_;
@@ -781,6 +1153,16 @@ std::vector<std::uint64_t> quantize_input(const FixedPlan& plan, const std::vect
                                                  std::to_string(x.size()));
   const u64 mask = ring_mask(value_ring(plan, plan.input));
   std::vector<u64> out(n);
+  if (const auto& io = plan.integer_io) {  // as ONNX QuantizeLinear: float32 division, half to even
+    const float s = static_cast<float>(io->input_scale);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (!std::isfinite(x[k])) throw Error(ErrorCode::kInvalidArgument, "quantize_input: non-finite input value");
+      const double q = std::clamp(static_cast<double>(std::nearbyint(x[k] / s)) + static_cast<double>(io->input_zero_point),
+                                  static_cast<double>(io->input_qmin), static_cast<double>(io->input_qmax));
+      out[k] = static_cast<u64>(static_cast<I64>(q) - io->input_zero_point) & mask;
+    }
+    return out;
+  }
   for (std::size_t k = 0; k < n; ++k) {
     if (!std::isfinite(x[k])) throw Error(ErrorCode::kInvalidArgument, "quantize_input: non-finite input value");
     double v = std::ldexp(static_cast<double>(x[k]), plan.frac_bits);

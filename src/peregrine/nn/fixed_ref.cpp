@@ -378,6 +378,12 @@ std::vector<std::uint64_t> run_fixed(const FixedModel& model, const std::vector<
 
 std::vector<float> dequantize(const FixedPlan& plan, const std::vector<std::uint64_t>& v) {
   std::vector<float> out(v.size());
+  if (plan.integer_io) {
+    for (std::size_t k = 0; k < v.size(); ++k)
+      out[k] = static_cast<float>(static_cast<double>(ring_to_signed(v[k], value_ring(plan, plan.output))) *
+                                  plan.integer_io->output_scale);
+    return out;
+  }
   for (std::size_t k = 0; k < v.size(); ++k)
     out[k] = static_cast<float>(
         std::ldexp(static_cast<double>(ring_to_signed(v[k], value_ring(plan, plan.output))), -plan.values.at(plan.output).scale));

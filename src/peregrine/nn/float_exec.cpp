@@ -77,6 +77,16 @@ class Exec {
     else if (op == "Concat") concat(n, y);
     else if (op == "Softmax") softmax(n, y);
     else if (op == "ArgMax") argmax(n, y);
+    else if (op == "QuantizeLinear") {  // ONNX: float32 division, round half to even, saturate
+      const float s = n.attr_float("scale", 1.0f);
+      const float zp = static_cast<float>(n.attr_int("zero_point", 0));
+      const float lo = static_cast<float>(n.attr_int("qmin", 0)), hi = static_cast<float>(n.attr_int("qmax", 255));
+      unary(n, y, [=](float v) { return std::min(std::max(std::nearbyint(v / s) + zp, lo), hi); });
+    } else if (op == "DequantizeLinear") {
+      const float s = n.attr_float("scale", 1.0f);
+      const float zp = static_cast<float>(n.attr_int("zero_point", 0));
+      unary(n, y, [=](float v) { return (v - zp) * s; });
+    }
     else bad(n, "op outside the normal form");
     vals_[n.outputs[0]] = std::move(y);
   }

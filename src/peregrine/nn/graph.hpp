@@ -27,6 +27,13 @@
 //   Identity            X                               (kept only where it names a graph output)
 //   Softmax             X                               axis (≥ 0)
 //   ArgMax              X                               axis (≥ 0), keepdims; the index as a float
+//   QuantizeLinear      X                               scale (float > 0), zero_point, qmin, qmax
+//                                                       (the container's range): the integer
+//                                                       clamp(round_half_even(x/scale) + zp, qmin, qmax), as a float
+//   DequantizeLinear    X (a QuantizeLinear output)     scale, zero_point, qmin, qmax: (x − zp)·scale
+//
+// QDQ models (docs/QUANTISED.md): a DequantizeLinear of an integer initializer (weights, biases) is
+// folded into a float initializer holding (q − zp)·scale, and Graph::quantized keeps the integers.
 //
 // Thread-safety: plain value types; concurrent reads are safe, writes need external locking.
 // Source: ONNX operator specification (opset 13), reconstruction of the normal form for Peregrine.
@@ -98,10 +105,21 @@ struct Node {
   std::string attr_string(const std::string& key, std::string fallback = {}) const;
 };
 
+/// The integers behind a float initializer that came from DequantizeLinear (QDQ models): the
+/// float value is (values − zero_point[c])·scale[c], c the index along `axis` (per tensor: one
+/// scale, axis −1).
+struct QuantizedTensor {
+  std::vector<std::int64_t> values;      ///< the container's integers (int8, uint8 or int32), row-major
+  std::vector<float> scale;              ///< one per tensor, or one per index of `axis`
+  std::vector<std::int64_t> zero_point;  ///< as many as `scale`
+  std::int64_t axis = -1;                ///< −1: per tensor
+};
+
 /// A computation graph (batch 1).
 struct Graph {
   std::vector<Node> nodes;                     ///< in topological order after import
   std::map<std::string, Tensor> initializers;  ///< constant float tensors (weights, constants)
+  std::map<std::string, QuantizedTensor> quantized;  ///< integers of initializers folded from DequantizeLinear
   std::map<std::string, Shape> shapes;         ///< shape of every value (inputs, initializers, outputs)
   std::vector<std::string> inputs;             ///< runtime inputs (never initializers)
   std::vector<std::string> outputs;

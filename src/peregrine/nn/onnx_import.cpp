@@ -80,6 +80,7 @@ void check_strings(const onnx::ModelProto& m) {
 struct Const {
   Shape shape;
   bool is_int = false;
+  int elem = 0;  ///< is_int: the ONNX element type (INT64; INT8, UINT8, INT32 for quantised tensors)
   std::vector<float> f;
   std::vector<I64> i;
 };
@@ -94,6 +95,7 @@ Const make_int(Shape shape, std::vector<I64> v) {
   Const c;
   c.shape = std::move(shape);
   c.is_int = true;
+  c.elem = onnx::TensorProto::INT64;
   c.i = std::move(v);
   return c;
 }
@@ -109,6 +111,7 @@ Const take(const Const& src, Shape out, const std::vector<I64>& idx) {
   Const r;
   r.shape = std::move(out);
   r.is_int = src.is_int;
+  r.elem = src.elem;
   if (src.is_int) {
     r.i.resize(idx.size());
     for (std::size_t k = 0; k < idx.size(); ++k) r.i[k] = src.i[static_cast<std::size_t>(idx[k])];
@@ -296,8 +299,39 @@ bool read_tensor(const onnx::TensorProto& t, const std::string& what, Const& out
     out = make_int(std::move(shape), std::move(v));
     return true;
   }
-  issues.push_back(what + ": tensor data type " + std::to_string(t.data_type()) +
-                   " (only float32 and int64 are supported)");
+  const int dt = t.data_type();
+  if (dt == onnx::TensorProto::INT8 || dt == onnx::TensorProto::UINT8 || dt == onnx::TensorProto::INT32) {
+    // Quantised tensors (QDQ models): bytes in raw_data, or int32_data for all three types.
+    const std::size_t width = dt == onnx::TensorProto::INT32 ? 4 : 1;
+    std::vector<I64> v(n);
+    if (!raw.empty() || t.int32_data_size() == 0) {
+      if (raw.size() != n * width) malformed(what + ": raw_data length does not match shape");
+      if (t.int32_data_size()) malformed(what + ": both raw_data and int32_data");
+      for (std::size_t k = 0; k < n; ++k) {
+        if (dt == onnx::TensorProto::INT8) v[k] = static_cast<std::int8_t>(raw[k]);
+        else if (dt == onnx::TensorProto::UINT8) v[k] = static_cast<std::uint8_t>(raw[k]);
+        else {
+          std::int32_t x;
+          std::memcpy(&x, raw.data() + 4 * k, 4);
+          v[k] = x;
+        }
+      }
+    } else {
+      if (static_cast<std::size_t>(t.int32_data_size()) != n) malformed(what + ": int32_data length does not match shape");
+      for (std::size_t k = 0; k < n; ++k) {
+        const I64 x = t.int32_data(static_cast<int>(k));
+        const bool ok = dt == onnx::TensorProto::INT8 ? (x >= -128 && x <= 127)
+                        : dt == onnx::TensorProto::UINT8 ? (x >= 0 && x <= 255) : true;
+        if (!ok) malformed(what + ": int32_data value outside the element type");
+        v[k] = x;
+      }
+    }
+    out = make_int(std::move(shape), std::move(v));
+    out.elem = dt;
+    return true;
+  }
+  issues.push_back(what + ": tensor data type " + std::to_string(dt) +
+                   " (only float32, int64 and, for quantised tensors, int8, uint8 and int32 are supported)");
   return false;
 }
 
@@ -336,6 +370,8 @@ const std::map<std::string, std::set<std::string>>& known_attrs() {
       {"Unsqueeze", {"axes"}},
       {"Squeeze", {"axes"}},
       {"Gather", {"axis"}},
+      {"QuantizeLinear", {"axis"}},
+      {"DequantizeLinear", {"axis"}},
   };
   return k;
 }
@@ -348,7 +384,7 @@ bool fold_only(const std::string& op) {
 }
 bool foldable(const std::string& op) {
   static const std::set<std::string> s = {"Concat", "Reshape", "Slice", "Add", "Sub", "Mul",
-                                          "Identity", "Dropout"};
+                                          "Identity", "Dropout", "DequantizeLinear"};
   return fold_only(op) || s.count(op) != 0;
 }
 
@@ -395,6 +431,7 @@ class Importer {
   std::vector<Node> raw_nodes_;
   std::map<std::size_t, Const> tensor_attr_;  // node index → its "value" TENSOR attribute
   std::map<std::string, Const> consts_;
+  std::map<std::string, QuantizedTensor> quant_;  // constants folded from DequantizeLinear
   std::map<std::string, Shape> shapes_;
   std::set<std::string> unknown_;  // values downstream of an unsupported node
   std::vector<std::string> inputs_, outputs_;
@@ -541,7 +578,7 @@ void Importer::check_static(const Node& n) {
 }
 
 std::vector<I64> as_ints(const Const& c, const std::string& what) {
-  if (!c.is_int) malformed(what + " must be an int64 tensor");
+  if (!c.is_int || c.elem != onnx::TensorProto::INT64) malformed(what + " must be an int64 tensor");
   return c.i;
 }
 
@@ -605,8 +642,10 @@ bool Importer::try_fold(Node& n) {
     if (to == onnx::TensorProto::FLOAT) {
       out = x.is_int ? make_float(x.shape, std::vector<float>(x.i.begin(), x.i.end())) : x;
     } else if (to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32) {
-      if (x.is_int) out = x;
-      else {
+      if (x.is_int) {
+        out = x;
+        out.elem = onnx::TensorProto::INT64;
+      } else {
         std::vector<I64> v;
         for (float f : x.f) {
           if (!std::isfinite(f) || std::fabs(f) > 9.2e18f) malformed(node_label(n) + ": value out of int64 range");
@@ -729,12 +768,54 @@ bool Importer::try_fold(Node& n) {
     for (std::size_t k = ax + 1; k < os.size(); ++k) inner *= os[k];
     out.shape = os;
     out.is_int = x0.is_int;
+    out.elem = x0.elem;
     for (I64 o = 0; o < outer; ++o)
       for (auto* c : in) {
         I64 blk = c->shape[ax] * inner;
         if (c->is_int) out.i.insert(out.i.end(), c->i.begin() + o * blk, c->i.begin() + (o + 1) * blk);
         else out.f.insert(out.f.end(), c->f.begin() + o * blk, c->f.begin() + (o + 1) * blk);
       }
+  } else if (op == "DequantizeLinear") {
+    // A quantised initializer (weights, bias): the float value ONNX defines, (q − zp)·scale, and
+    // the integers themselves for the integer lowering (Graph::quantized).
+    const Const& x = need(0);
+    const Const& sc = need(1);
+    const Const* zp = in.size() > 2 ? in[2] : nullptr;
+    if (!x.is_int || x.elem == onnx::TensorProto::INT64 || sc.is_int || (zp && (!zp->is_int || zp->elem != x.elem))) {
+      issue(n, "DequantizeLinear of a constant needs an int8, uint8 or int32 tensor, a float scale and a zero point of its type");
+      unknown_.insert(n.outputs.at(0));
+      return true;
+    }
+    QuantizedTensor qt;
+    qt.values = x.i;
+    qt.scale = sc.f;
+    qt.zero_point = zp ? zp->i : std::vector<I64>(sc.f.size(), 0);
+    std::size_t groups = sc.f.size();
+    if (groups == 0 || qt.zero_point.size() != groups) malformed(node_label(n) + ": scale and zero point sizes differ");
+    for (float v : sc.f)
+      if (!std::isfinite(v) || !(v > 0)) malformed(node_label(n) + ": scale must be positive and finite");
+    I64 inner = 1, dim = 1;
+    if (groups > 1 || sc.shape.size() == 1) {
+      if (x.shape.empty()) malformed(node_label(n) + ": per-axis scale on a scalar");
+      qt.axis = norm_axis(n.attr_int("axis", 1), x.shape.size());
+      dim = x.shape[static_cast<std::size_t>(qt.axis)];
+      if (static_cast<I64>(groups) != dim) malformed(node_label(n) + ": per-axis scale length differs from the axis");
+      for (std::size_t k = static_cast<std::size_t>(qt.axis) + 1; k < x.shape.size(); ++k) inner *= x.shape[k];
+    }
+    std::vector<float> f(x.i.size());
+    for (std::size_t k = 0; k < f.size(); ++k) {
+      const std::size_t c = groups == 1 ? 0 : static_cast<std::size_t>((static_cast<I64>(k) / inner) % dim);
+      f[k] = static_cast<float>(x.i[k] - qt.zero_point[c]) * sc.f[c];  // ONNX: float32 arithmetic
+    }
+    if (x.elem == onnx::TensorProto::INT32)  // biases: exact as float32 only below 2^24
+      for (I64 v : x.i)
+        if (v >= (I64{1} << 24) || v <= -(I64{1} << 24)) {
+          issue(n, "int32 values of 2^24 or more (not exact in the float graph)");
+          unknown_.insert(n.outputs.at(0));
+          return true;
+        }
+    out = make_float(x.shape, std::move(f));
+    quant_[n.outputs.at(0)] = std::move(qt);
   } else {  // Add, Sub, Mul, Div
     const Const& a = need(0);
     const Const& b = need(1);
@@ -743,6 +824,7 @@ bool Importer::try_fold(Node& n) {
     std::vector<I64> ia = broadcast_index(a.shape, os), ib = broadcast_index(b.shape, os);
     out.shape = os;
     out.is_int = a.is_int;
+    out.elem = a.elem;
     for (std::size_t k = 0; k < ia.size(); ++k) {
       std::size_t p = static_cast<std::size_t>(ia[k]), q = static_cast<std::size_t>(ib[k]);
       if (a.is_int) {
@@ -854,6 +936,16 @@ bool Importer::canonicalize(Node& n) {
     std::string wname = n.name + ".weight_nk";
     while (consts_.count(wname) || shapes_.count(wname)) wname += "_";
     consts_[wname] = make_float({N, K}, std::move(wt));
+    if (auto q = quant_.find(n.inputs[1]); q != quant_.end() && alpha == 1.0f) {
+      // The integers follow the transposition; a per-axis scale over N becomes axis 0 of [N,K].
+      QuantizedTensor qt = q->second;
+      for (I64 r = 0; r < N; ++r)
+        for (I64 k = 0; k < K; ++k)
+          qt.values[static_cast<std::size_t>(r * K + k)] =
+              q->second.values[static_cast<std::size_t>(trans_b ? r * K + k : k * N + r)];
+      if (qt.axis >= 0) qt.axis = (qt.axis == (trans_b ? 0 : 1)) ? 0 : 1;
+      quant_[wname] = std::move(qt);
+    }
     n.inputs[1] = wname;
     if (c) {
       I64 cn = element_count(c->shape);
@@ -865,6 +957,11 @@ bool Importer::canonicalize(Node& n) {
       std::string bname = n.name + ".bias_n";
       while (consts_.count(bname) || shapes_.count(bname)) bname += "_";
       consts_[bname] = make_float({N}, std::move(bv));
+      if (auto q = quant_.find(n.inputs[2]); q != quant_.end() && beta == 1.0f && cn == N) {
+        QuantizedTensor qt = q->second;
+        if (qt.axis >= 0) qt.axis = 0;
+        quant_[bname] = std::move(qt);
+      }
       n.inputs[2] = bname;
     }
     n.op_type = "Gemm";
@@ -892,6 +989,37 @@ bool Importer::canonicalize(Node& n) {
     n.attrs.clear();
     n.attrs["alpha"] = Attribute::of_float(alpha);
     n.attrs["beta"] = Attribute::of_float(beta);
+    keep_inputs(1);
+    set_out(s);
+    return true;
+  }
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+    // A runtime tensor quantised per tensor (QDQ models): the scale, the zero point and the
+    // container's range (uint8 0..255 or int8 −128..127) become attributes.
+    if (!runtime_ok(0)) return false;
+    if (is_const(n.inputs[0])) { issue(n, "quantisation of a constant (only DequantizeLinear of an integer initializer)"); return false; }
+    const Const* sc = float_const(1, "scale");
+    if (!sc) return false;
+    if (sc->f.size() != 1) { issue(n, "per-axis quantisation of a runtime tensor"); return false; }
+    if (!std::isfinite(sc->f[0]) || !(sc->f[0] > 0)) malformed(node_label(n) + ": scale must be positive and finite");
+    I64 zp = 0, lo = 0, hi = 255;
+    if (has_input(n, 2)) {
+      const Const* z = opt_const(n, 2);
+      if (!z || !z->is_int || z->i.size() != 1 ||
+          (z->elem != onnx::TensorProto::UINT8 && z->elem != onnx::TensorProto::INT8)) {
+        issue(n, "the zero point must be a constant uint8 or int8 scalar");
+        return false;
+      }
+      zp = z->i[0];
+      if (z->elem == onnx::TensorProto::INT8) { lo = -128; hi = 127; }
+    }
+    Shape s = in_shape(0);
+    const float scale = sc->f[0];
+    n.attrs.clear();
+    n.attrs["scale"] = Attribute::of_float(scale);
+    n.attrs["zero_point"] = Attribute::of_int(zp);
+    n.attrs["qmin"] = Attribute::of_int(lo);
+    n.attrs["qmax"] = Attribute::of_int(hi);
     keep_inputs(1);
     set_out(s);
     return true;
@@ -1315,6 +1443,7 @@ void prune(Graph& g) {
   for (std::size_t k = 0; k < g.nodes.size(); ++k) if (keep[k]) kept.push_back(std::move(g.nodes[k]));
   g.nodes = std::move(kept);
   for (auto it = g.initializers.begin(); it != g.initializers.end();) it = live.count(it->first) ? std::next(it) : g.initializers.erase(it);
+  for (auto it = g.quantized.begin(); it != g.quantized.end();) it = g.initializers.count(it->first) ? std::next(it) : g.quantized.erase(it);
   std::set<std::string> named(g.inputs.begin(), g.inputs.end());
   for (const auto& [name, t] : g.initializers) named.insert(name);
   for (const auto& n : g.nodes) for (const auto& out : n.outputs) named.insert(out);
@@ -1357,6 +1486,7 @@ Graph Importer::run() {
       if (in.empty() || it == consts_.end() || g.initializers.count(in)) continue;
       g.initializers[in] = Tensor{it->second.shape, it->second.f};
       g.shapes[in] = it->second.shape;
+      if (auto q = quant_.find(in); q != quant_.end()) g.quantized[in] = q->second;
     }
   g.nodes = runtime_;
   g.sort_topologically();
