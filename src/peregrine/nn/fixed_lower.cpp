@@ -538,10 +538,12 @@ class Lowering {
       a.inputs = {sum, parts[k]};
       sum = emit(a, n.outputs[0] + "/sum" + std::to_string(k), val(sum).shape, 0, bound);
     }
-    // The accumulators are sized for the sum that follows, so that the products stay in their
-    // ring (no extension between the HE layer and its requantisation).
+    // The accumulators and the products are sized for the sum that follows, so that they are
+    // computed in its ring (no extension between an HE layer or a product and the sum; a small
+    // quantised term is extended once, before its product).
     for (const QTerm& t : r.terms)
       if (t.weights >= 0) max_abs_[t.index] = std::max(max_abs_[t.index], bound);
+    for (std::size_t v : parts) max_abs_[v] = std::max(max_abs_[v], bound);
     FxNode half = FxNode::of(FxOp::kAddPublic);
     half.name = n.name;
     half.inputs = {sum};
@@ -552,11 +554,11 @@ class Lowering {
     t.inputs = {rounded};
     t.shift().shift = S;
     const double tb = std::floor(bound / std::ldexp(1.0, S)) + 1;
-    const std::size_t q = emit(t, n.outputs[0] + "/shift", val(sum).shape, 0, tb);
     // ONNX: round(clip(x, lo, hi)/s) = clip(round(x/s), round(lo/s), round(hi/s)) (round is monotone).
     if (std::isfinite(r.lo)) lo = std::max(lo, static_cast<I64>(std::nearbyint(static_cast<float>(r.lo) / static_cast<float>(s_out))));
     if (std::isfinite(r.hi)) hi = std::min(hi, static_cast<I64>(std::nearbyint(static_cast<float>(r.hi) / static_cast<float>(s_out))));
     if (lo > hi) unsupported(n, "empty quantisation range after the clamp");
+    const std::size_t q = emit(t, n.outputs[0] + "/shift", val(sum).shape, 0, tb);
     if (static_cast<double>(lo) <= -tb && tb <= static_cast<double>(hi)) return q;  // nothing to clip
     FxNode c = FxNode::of(FxOp::kClip);
     c.name = n.name;
