@@ -117,6 +117,7 @@ class Lsq(nn.Module):
             self.qp = 2 ** (bits - 1) - 1
         else:
             self.qn, self.qp = 0, 2 ** bits - 1
+        self.is_weight = symmetric_weight
         self.s = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("initialised", torch.tensor(0))
 
@@ -128,13 +129,20 @@ class Lsq(nn.Module):
     def forward(self, x):
         if self.training and self.initialised.item() == 0:
             self.init_from(x)
-        g = 1.0 / math.sqrt(x.numel() * self.qp)
+        # LSQ's gradient scale 1/sqrt(N*Qp): N = weights of the layer, or features of one sample
+        n = x.numel() if self.is_weight else x[0].numel()
+        g = 1.0 / math.sqrt(n * self.qp)
         s = grad_scale(self.s.abs() + 1e-8, g)
         return round_ste(torch.clamp(x / s, self.qn, self.qp)) * s
 
     def integers(self, x):
         s = self.s.abs().item() + 1e-8
         return torch.clamp(torch.round(x / s), self.qn, self.qp), s
+
+
+def step(lsq):
+    """The current step of an LSQ quantiser (no gradient: the bias follows it)."""
+    return lsq.s.detach().abs() + 1e-8
 
 
 class QConv(nn.Module):
@@ -148,8 +156,10 @@ class QConv(nn.Module):
         self.wq = Lsq(wbits, True, symmetric_weight=True)
         self.wq.init_from(w)
 
-    def forward(self, x):
-        return F.conv2d(x, self.wq(self.weight), self.bias, self.stride, 1)
+    def forward(self, x, s_x):
+        # The bias as the integer program holds it: int32 at the scale s_x*s_w (straight-through).
+        s_b = (s_x.detach() if torch.is_tensor(s_x) else s_x) * (self.wq.s.abs() + 1e-8)
+        return F.conv2d(x, self.wq(self.weight), round_ste(self.bias / s_b) * s_b, self.stride, 1)
 
 
 def shortcut_a(x, planes):
@@ -192,14 +202,17 @@ class QResNet(nn.Module):
 
     def forward(self, x):
         x = self.qin(x)
-        x = self.qstem(F.relu(self.stem(x)))
+        x = self.qstem(F.relu(self.stem(x, step(self.qin))))
+        s_x = step(self.qstem)
         for m, (down, planes) in zip(self.blocks, self.meta):
-            h = m["q1"](F.relu(m["c1"](x)))
-            y = m["q2"](m["c2"](h))
+            h = m["q1"](F.relu(m["c1"](x, s_x)))
+            y = m["q2"](m["c2"](h, step(m["q1"])))
             sc = shortcut_a(x, planes) if down else x
             x = m["qo"](F.relu(y + sc))
+            s_x = step(m["qo"])
         p = self.qpool(F.adaptive_avg_pool2d(x, 1).flatten(1))
-        return F.linear(p, self.fcq(self.fc_w), self.fc_b)
+        s_b = step(self.qpool) * (self.fcq.s.abs() + 1e-8)
+        return F.linear(p, self.fcq(self.fc_w), round_ste(self.fc_b / s_b) * s_b)
 
 
 class FloatResNet(nn.Module):
@@ -401,11 +414,14 @@ def main():
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=0.0005)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--warmup", type=float, default=0.0, help="epochs of linear warm-up to --lr (then cosine)")
     ap.add_argument("--kd", type=float, default=0.0, help="weight of the distillation loss (float teacher)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt", default="/tmp/peregrine_quant.pt")
     ap.add_argument("--cache", default="/tmp/peregrine_cifar10_train_u8.npz")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--from", dest="from_ckpt", default="",
+                    help="start from this checkpoint's weights and steps with a fresh schedule (a second stage)")
     ap.add_argument("--export", action="store_true", help="only export the checkpoint")
     ap.add_argument("--limit-batches", type=int, default=0, help="stop each epoch after this many (timing)")
     ap.add_argument("--out", required=True)
@@ -432,6 +448,8 @@ def main():
         ck = torch.load(args.ckpt)
         q.load_state_dict(ck["model"])
         start = ck["epoch"]
+    elif args.from_ckpt:
+        q.load_state_dict(torch.load(args.from_ckpt)["model"])
     else:  # LSQ initialisation of the activation steps on one training batch
         q.train()
         with torch.no_grad():
@@ -452,8 +470,10 @@ def main():
             for b in range(steps):
                 if args.limit_batches and b >= args.limit_batches:
                     break
+                step, warm = epoch * steps + b, int(args.warmup * steps)
                 for g in opt.param_groups:
-                    g["lr"] = 0.5 * args.lr * (1 + math.cos(math.pi * (epoch * steps + b) / total))
+                    g["lr"] = (args.lr * (step + 1) / warm if step < warm else
+                               0.5 * args.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm))))
                 idx = perm[b * args.batch:(b + 1) * args.batch]
                 xb = augment(x_all[idx], gen)
                 out = q(xb)

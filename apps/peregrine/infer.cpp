@@ -250,8 +250,12 @@ int cmd_run(InferOptions o) {
   std::size_t top1 = argmax(logits), float_top1 = argmax(graph_logits), fixed_top1 = argmax(fixed_logits);
   const std::uint64_t rss = engine::peak_rss_bytes();
 
-  fmt::print("model    {}  (ℓ {} {}, f = {}; calibrated on {})\n", m.path, nn::is_uniform(plan) ? "=" : "≤ (per tensor)",
-             plan.ring_bits, plan.frac_bits, m.calibration);
+  if (plan.integer_io)
+    fmt::print("model    {}  (quantised: integer program, rings per tensor ≤ {} bits from exact bounds)\n", m.path,
+               plan.ring_bits);
+  else
+    fmt::print("model    {}  (ℓ {} {}, f = {}; calibrated on {})\n", m.path, nn::is_uniform(plan) ? "=" : "≤ (per tensor)",
+               plan.ring_bits, plan.frac_bits, m.calibration);
   fmt::print("input    {}{}\n", in.description, in.label >= 0 ? " = " + label_of(labels, static_cast<std::size_t>(in.label)) : "");
   fmt::print("private top-{}:", o.top);
   for (std::size_t k : top_k(logits, o.top)) fmt::print("  {} ({:.3f})", label_of(labels, k), logits[k]);
@@ -465,9 +469,14 @@ int cmd_inspect(const InferOptions& o) {
   fmt::print("\nnodes (all supported):\n");
   for (const auto& n : g.nodes) fmt::print("  {:<36} {:<20} → {}\n", n.name, n.op_type, nn::shape_to_string(g.shape_of(n.outputs[0])));
   const nn::FixedPlan& p = m.fixed.plan;
-  fmt::print("\nquantisation plan: {} ℓ = {} bits, scale f = {}, headroom ≥ {} bits; calibrated on {}\n",
-             nn::is_uniform(p) ? "one ring," : "rings per tensor, the largest", p.ring_bits, p.frac_bits,
-             p.headroom_bits, m.calibration);
+  if (p.integer_io)
+    fmt::print("\nquantised model (QDQ): integer program, rings per tensor from exact bounds, the largest ℓ = {} bits; "
+               "input scale {:g} (zero point {}), logits scale {:g}\n",
+               p.ring_bits, p.integer_io->input_scale, p.integer_io->input_zero_point, p.integer_io->output_scale);
+  else
+    fmt::print("\nquantisation plan: {} ℓ = {} bits, scale f = {}, headroom ≥ {} bits; calibrated on {}\n",
+               nn::is_uniform(p) ? "one ring," : "rings per tensor, the largest", p.ring_bits, p.frac_bits,
+               p.headroom_bits, m.calibration);
   fmt::print("  {:<36} {:<10} {:>5} {:>5} {:>12} {:>5} {:>9}\n", "value", "op", "ring", "scale", "max |v|", "bits",
              "headroom");
   for (const auto& r : p.ranges)

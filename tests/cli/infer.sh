@@ -14,6 +14,9 @@
 #   resnet20     `run` ResNet-20 on CIFAR-10 record 0 (needs ../shared/data beside the repo)
 #   eval_small   `eval --limit 20` on the digits test set
 #   inspect      `inspect` prints the quantisation and protocol plans
+#   quantised    the quantised ResNet-20 (models/resnet20_cifar10_quant.onnx, QDQ): `inspect` names the
+#                integer program; `serve` + `query` on CIFAR-10 record 0 give `run`'s logits, equal
+#                to the integer reference (needs ../shared/data beside the repo)
 # Every process runs under `timeout`; background processes are killed on exit.
 set -euo pipefail
 
@@ -452,8 +455,36 @@ mode_inspect() {
   grep -q "Conv" "$dir/inspect.out" || { show inspect; fail "no Conv node listed"; }
 }
 
+mode_quantised() {
+  if [ ! -d "$shared" ]; then
+    echo "skipped: $shared not found"
+    exit 0
+  fi
+  local onnx=$models/resnet20_cifar10_quant.onnx data=$shared/cifar10/test_batch_first1017_lossless.bin
+  local pf=$dir/qport
+  run_ok qinspect 120 inspect "$onnx"
+  grep -q "quantised model (QDQ): integer program" "$dir/qinspect.out" || { show qinspect; fail "inspect does not name the integer program"; }
+  run_ok qrun 280 run "$onnx" --input "$data" --index 0 --json "$dir/qr.json"
+  timeout 280 "$bin" serve "$onnx" --listen 127.0.0.1:0 --port-file "$pf" --sessions 1 --timeout 60 \
+    >"$dir/qserver.out" 2>"$dir/qserver.err" &
+  local server_pid=$!
+  bg_pids+=("$server_pid")
+  local port
+  port=$(wait_port_file "$pf" "$server_pid") || { cat "$dir/qserver.err"; fail "the server did not write its port file"; }
+  run_ok qquery 280 query --connect "127.0.0.1:$port" --input "$data" --index 0 --json "$dir/qq.json"
+  wait "$server_pid" || { cat "$dir/qserver.err"; fail "the server did not exit 0"; }
+  $py - "$dir/qr.json" "$dir/qq.json" <<'EOF' || fail "quantised report check"
+import json, sys
+r, q = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert r["matches_fixed"] is True, r["matches_fixed"]
+assert q["logits"] == r["logits"], (q["logits"], r["logits"])
+assert q["bytes_client_to_server"] == r["bytes_client_to_server"], (q["bytes_client_to_server"], r["bytes_client_to_server"])
+print("quantised: serve/query logits = run's = the integer reference; top-1 %d" % r["top1"])
+EOF
+}
+
 case $mode in
-  run_default | serve_query | bad_input | resnet20 | eval_small | inspect) "mode_$mode" ;;
+  run_default | serve_query | bad_input | resnet20 | eval_small | inspect | quantised) "mode_$mode" ;;
   *) echo "infer.sh: unknown mode '$mode'" >&2; exit 2 ;;
 esac
 echo "infer.sh [$mode]: ok"

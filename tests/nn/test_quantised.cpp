@@ -166,9 +166,9 @@ TEST(QuantisedImport, UnsupportedQuantisationPatternsAreReportedUpFront) {
   }
 }
 
-// The integer program requantises with a 16-bit public multiplier and rounds half up; ONNX (and
+// The integer program requantises with a 24-bit public multiplier and rounds half up; ONNX (and
 // the float executor) divide in float32 and round half to even. Both agree except within about
-// 2^-16 of a tie: every quantised activation within 1, almost all exactly.
+// 2^-24 of a tie: every quantised activation within 1, almost all exactly.
 TEST(IntegerReference, AgreesWithOnnxSemanticsOnEveryQuantisedTensor) {
   for (bool per_channel : {true, false}) {
     const Graph g = load(ob::qdq_model(per_channel));
@@ -285,8 +285,8 @@ TEST(IntegerReference, SharesOverTheSmallRingMustBeExtendedBeforeALinearLayer) {
 
 // The quantised ResNet-20 trained here (python/train_quant.py): the integer reference against
 // PyTorch's quantised model of the same integers (onednn engine) on lossless test images 0..31.
-// PyTorch requantises in float; the program with a 16-bit multiplier: logits agree to a few of
-// their LSBs and the top-1 class is the same.
+// PyTorch requantises in float; the program with a 24-bit multiplier: equal logits except within
+// ~2^-24 of a rounding tie (32 of 32 images equal when recorded; with a 16-bit multiplier 3 of 32).
 TEST(IntegerReference, Resnet20QuantisedMatchesPyTorchQuantised) {
   const fs::path model = kModels / "resnet20_cifar10_quant.onnx";
   const fs::path ref = kModels / "resnet20_cifar10_quant.ref_logits_first32.f32";
@@ -298,18 +298,25 @@ TEST(IntegerReference, Resnet20QuantisedMatchesPyTorchQuantised) {
   const FixedModel m = quantize_model(g, {{g.shape_of("input"), apply_preprocess(ds.record(1000), pp)}});
   const auto bytes = ob::read_file(ref);
   ASSERT_EQ(bytes.size(), 32u * 10 * 4);
-  std::size_t same_top1 = 0;
+  std::size_t same_top1 = 0, same_logits = 0;
   double worst = 0;
   for (std::size_t i = 0; i < 32; ++i) {
     const Tensor x{g.shape_of("input"), apply_preprocess(ds.record(i), pp)};
     const auto logits = dequantize(m.plan, run_fixed(m, quantize_input(m.plan, x.data)));
+    if (std::getenv("QDEBUG") && i < 2) compare_quantised(g, m, x);
     std::vector<float> want(10);
     std::memcpy(want.data(), bytes.data() + i * 40, 40);
-    for (std::size_t k = 0; k < 10; ++k) worst = std::max(worst, std::fabs(static_cast<double>(logits[k] - want[k])));
+    double image_worst = 0;
+    for (std::size_t k = 0; k < 10; ++k) image_worst = std::max(image_worst, std::fabs(static_cast<double>(logits[k] - want[k])));
+    worst = std::max(worst, image_worst);
+    same_logits += image_worst < 1e-3;
     same_top1 += std::max_element(logits.begin(), logits.end()) - logits.begin() ==
                  std::max_element(want.begin(), want.end()) - want.begin();
   }
-  EXPECT_GE(same_top1, 31u);
+  std::printf("quantised ResNet-20 vs PyTorch: %zu/32 images with equal logits, %zu/32 same top-1, largest difference %.4f\n",
+              same_logits, same_top1, worst);
+  EXPECT_EQ(same_top1, 32u);
+  EXPECT_GE(same_logits, 30u);
   EXPECT_LT(worst, 0.5) << "largest logit difference";
   RecordProperty("max_logit_diff", std::to_string(worst));
 }

@@ -253,12 +253,15 @@ class Lowering {
   // next QuantizeLinear applies. Requantisation of a real tensor to (s, zp, qmin, qmax) is
   //   v = clip(⌊(Σ_t m_t·v_t + 2^{S−1}) / 2^S⌋, max(qmin − zp, round(lo/s)), min(qmax − zp, round(hi/s)))
   // with public m_t = round(scale_t/s·2^S), S chosen so that the largest m_t has
-  // kRequantMultiplierBits bits: local products, one truncation (truncate-and-reduce into the
+  // requant_multiplier_bits() bits: local products, one truncation (truncate-and-reduce into the
   // small ring) and one clip, on shares. A per-channel term (weights quantised per output
   // channel) folds its multipliers into the server's weights instead (they stay private).
 
-  /// Significant bits of the largest requantisation multiplier (public).
-  static constexpr int kRequantMultiplierBits = 16;
+  /// Significant bits of the largest requantisation multiplier (public): 24, so that the integer
+  /// result differs from a real-valued requantisation only within ~|v|·2^-24 of a rounding tie,
+  /// fewer where an HE layer's accumulator times the multiplier would exceed the HE rings
+  /// (FixedOptions::he_max_ring_bits), at least 8.
+  static constexpr int kRequantMultiplierBits = 24;
 
   struct QTerm {
     std::size_t index = 0;
@@ -274,6 +277,17 @@ class Lowering {
     double scale = 1;
     I64 zp = 0, qmin = 0, qmax = 255;
   };
+
+  int requant_multiplier_bits(const QReal& r) const {
+    double acc = 0;
+    bool he = false;
+    for (const QTerm& t : r.terms) {
+      acc += max_abs_[t.index];
+      he = he || t.weights >= 0;
+    }
+    if (!he) return kRequantMultiplierBits;
+    return std::clamp(opt_.he_max_ring_bits - 2 - signed_bits(acc), 8, kRequantMultiplierBits);
+  }
 
   void q_lower(const Node& n) {
     const std::string& op = n.op_type;
@@ -504,7 +518,7 @@ class Lowering {
     for (const QTerm& t : r.terms)
       for (double sc : t.scale) max_m = std::max(max_m, sc / s_out);
     if (!(max_m > 0) || !std::isfinite(max_m)) unsupported(n, "requantisation scale is not positive");
-    const int S = kRequantMultiplierBits - 1 - static_cast<int>(std::floor(std::log2(max_m)));
+    const int S = requant_multiplier_bits(r) - 1 - static_cast<int>(std::floor(std::log2(max_m)));
     if (S < 1) unsupported(n, "requantisation multiplier of 2^15 or more (scales too far apart)");
     if (S > 60) unsupported(n, "requantisation multiplier below 2^-45 (scales too far apart)");
     std::vector<std::size_t> parts;
@@ -587,7 +601,7 @@ class Lowering {
     if (t.scale.size() > 1 && !std::all_of(t.scale.begin(), t.scale.end(), [&](double v) { return v == t.scale[0]; })) {
       if (t.weights < 0) throw Error(ErrorCode::kUnsupported, "integer model: per-channel output scales");
       const double top = *std::max_element(t.scale.begin(), t.scale.end());
-      const int S = kRequantMultiplierBits - 1;
+      const int S = requant_multiplier_bits(r) - 1;
       std::vector<I64> m(t.scale.size());
       for (std::size_t c = 0; c < m.size(); ++c) m[c] = std::max<I64>(1, std::llround(std::ldexp(t.scale[c] / top, S)));
       max_abs_[t.index] *= q_fold(t, m);
