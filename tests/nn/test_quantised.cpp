@@ -168,7 +168,8 @@ TEST(QuantisedImport, UnsupportedQuantisationPatternsAreReportedUpFront) {
 
 // The integer program requantises with a 24-bit public multiplier and rounds half up; ONNX (and
 // the float executor) divide in float32 and round half to even. Both agree except within about
-// 2^-24 of a tie: every quantised activation within 1, almost all exactly.
+// 2^-24 of a tie (2^-13 for the folded per-channel layer): every quantised activation within 1,
+// almost all exactly.
 TEST(IntegerReference, AgreesWithOnnxSemanticsOnEveryQuantisedTensor) {
   for (bool per_channel : {true, false}) {
     const Graph g = load(ob::qdq_model(per_channel));
@@ -191,7 +192,10 @@ TEST(IntegerReference, AgreesWithOnnxSemanticsOnEveryQuantisedTensor) {
     }
     EXPECT_GT(total.elements, 15000u);
     EXPECT_LE(total.worst, 1);
-    EXPECT_LE(total.differ * 1000, total.elements) << total.differ << " of " << total.elements;
+    // Per-channel scales fold into the weights with a narrower multiplier (13 bits for conv1's
+    // 7-bit weights; docs/QUANTISED.md): more near-ties round differently there.
+    const std::size_t per_mille = per_channel ? 10 : 1;
+    EXPECT_LE(total.differ * 1000, per_mille * total.elements) << total.differ << " of " << total.elements;
   }
 }
 

@@ -278,15 +278,22 @@ class Lowering {
     I64 zp = 0, qmin = 0, qmax = 255;
   };
 
+  /// Bits a layer's weights may reach when per-channel multipliers are folded into them (the HE
+  /// layers' noise flooding and tiles are sized for weights of about this width).
+  static constexpr int kMaxFoldedWeightBits = 16;
   int requant_multiplier_bits(const QReal& r) const {
     double acc = 0;
     bool he = false;
+    int mb = kRequantMultiplierBits;
     for (const QTerm& t : r.terms) {
       acc += max_abs_[t.index];
       he = he || t.weights >= 0;
+      const bool per_channel = std::any_of(t.scale.begin(), t.scale.end(), [&](double v) { return v != t.scale[0]; });
+      if (per_channel && t.weights >= 0)
+        mb = std::min(mb, kMaxFoldedWeightBits + 1 - model_.plan.nodes.at(at(t.weights)).weights()->weight_bits);
     }
-    if (!he) return kRequantMultiplierBits;
-    return std::clamp(opt_.he_max_ring_bits - 2 - signed_bits(acc), 8, kRequantMultiplierBits);
+    if (he) mb = std::min(mb, opt_.he_max_ring_bits - 2 - signed_bits(acc));
+    return std::max(mb, 8);
   }
 
   void q_lower(const Node& n) {
@@ -373,27 +380,8 @@ class Lowering {
     const Shape& xs = val(x.index).shape;
     const Tensor* w = constant(n, 1);
     if (!w) unsupported(n, "weights must be an initializer");
-    const bool is_conv = n.op_type == "Conv";
-    FxNode node = FxNode::of(is_conv ? FxOp::kConv : FxOp::kGemm);
-    node.name = n.name;
-    std::size_t M = 0;
-    if (is_conv) {
-      if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
-      FxConvAttrs& a = node.conv();
-      a.C = xs[1]; a.H = xs[2]; a.W = xs[3];
-      a.M = w->shape[0]; a.kh = w->shape[2]; a.kw = w->shape[3];
-      auto st = n.attr_ints("strides", {1, 1});
-      a.sh = st[0]; a.sw = st[1];
-      auto p = n.attr_ints("pads", {0, 0, 0, 0});
-      a.pads = {p[0], p[1], p[2], p[3]};
-      a.groups = n.attr_int("group", 1);
-      M = at(a.M);
-    } else {
-      if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
-      node.gemm().K = xs[1];
-      node.gemm().N = w->shape[0];
-      M = at(w->shape[0]);
-    }
+    FxNode node = weighted_node(n, xs, *w);
+    const std::size_t M = at(w->shape[0]);
     auto [wq, ws] = q_weights(n, 1, M);
     const double sx = x.scale[0];
     std::vector<double> acc_scale(ws.size());
@@ -624,19 +612,30 @@ class Lowering {
   void conv(const Node& n) {
     const auto [w, b] = weights_and_bias(n);
     Lowered x = get(n, 0);
-    const Shape& xs = val(x.index).shape;
+    emit_weighted(n, weighted_node(n, val(x.index).shape, *w), x, w->data, b ? &b->data : nullptr);
+  }
+
+  /// The program node of an ONNX Conv or Gemm on input shape xs ([1,C,H,W] / [1,K]) with weights w
+  /// ([M,C/g,kh,kw] / [N,K]): its public attributes; inputs and weights are filled by the caller.
+  FxNode weighted_node(const Node& n, const Shape& xs, const Tensor& w) const {
+    FxNode node = FxNode::of(n.op_type == "Conv" ? FxOp::kConv : FxOp::kGemm);
+    node.name = n.name;
+    if (node.op == FxOp::kGemm) {
+      if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
+      node.gemm().K = xs[1];
+      node.gemm().N = w.shape[0];
+      return node;
+    }
     if (xs.size() != 4 || xs[0] != 1) unsupported(n, "input must be [1,C,H,W]");
-    FxNode c = FxNode::of(FxOp::kConv);
-    c.name = n.name;
-    FxConvAttrs& a = c.conv();
+    FxConvAttrs& a = node.conv();
     a.C = xs[1]; a.H = xs[2]; a.W = xs[3];
-    a.M = w->shape[0]; a.kh = w->shape[2]; a.kw = w->shape[3];
+    a.M = w.shape[0]; a.kh = w.shape[2]; a.kw = w.shape[3];
     auto st = n.attr_ints("strides", {1, 1});
     a.sh = st[0]; a.sw = st[1];
     auto p = n.attr_ints("pads", {0, 0, 0, 0});
     a.pads = {p[0], p[1], p[2], p[3]};
     a.groups = n.attr_int("group", 1);
-    emit_weighted(n, std::move(c), x, w->data, b ? &b->data : nullptr);
+    return node;
   }
 
   /// Brings the input x to its HE scale s (f; per tensor possibly lower, he_input_scale), quantises
@@ -666,12 +665,7 @@ class Lowering {
   void gemm(const Node& n) {
     const auto [w, b] = weights_and_bias(n);
     Lowered x = get(n, 0);
-    const Shape& xs = val(x.index).shape;
-    if (xs.size() != 2 || xs[0] != 1) unsupported(n, "input must be [1,K]");
-    FxNode c = FxNode::of(FxOp::kGemm);
-    c.name = n.name;
-    c.gemm().K = xs[1];
-    c.gemm().N = w->shape[0];
+    FxNode c = weighted_node(n, val(x.index).shape, *w);
     if (b && static_cast<I64>(b->data.size()) != c.gemm().N) unsupported(n, "bias must have one value per output");
     emit_weighted(n, std::move(c), x, w->data, b ? &b->data : nullptr);
   }
