@@ -98,6 +98,29 @@ ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_
   return y;
 }
 
+std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b) {
+  const int ell = x.ring.bits;
+  require(B >= 1 && b >= 1 && b <= ell && B <= ell / b, ErrorCode::kInvalidArgument,
+          "extract_digits: need B >= 1, b >= 1 and b*B <= ell");
+  require_in_ring(x, "extract_digits: share not below 2^ell");
+  const Ring out(B);
+  const u64 half = u64{1} << (B - 1);
+  u64 bias = 0;
+  for (int k = 0; k < b; ++k) bias += half << (k * B);  // < 2^{bB} ≤ 2^ℓ
+  const ArithShares xp = plus_public(s, x, x.ring.reduce(bias));
+  const u64 off = s.is_server() ? half : 0;
+  std::vector<ArithShares> digits;
+  for (int k = 0; k < b; ++k) {
+    const int shift = k * B;
+    ArithShares c{out, std::vector<u64>(xp.v.size(), 0)};
+    if (k > 0) c = b2a(s, wrap_bits(s, xp, shift), out);  // carry of the low kB bits
+    ArithShares d{out, std::vector<u64>(xp.v.size())};
+    for (std::size_t i = 0; i < d.v.size(); ++i) d.v[i] = out.reduce((xp.v[i] >> shift) + c.v[i] - off);
+    digits.push_back(std::move(d));
+  }
+  return digits;
+}
+
 ArithShares extend(MpcSession& s, const ArithShares& x, int to_bits, bool is_signed, MsbHint msb) {
   const int ell = x.ring.bits;
   require(to_bits > ell && to_bits <= 64, ErrorCode::kInvalidArgument, "extend: need ell < to_bits <= 64");

@@ -11,6 +11,7 @@
 // matching calls, semi-honest, Error(kInvalidArgument) before any traffic, channel errors when the
 // peer goes away). Thread-safety: one thread per session.
 #pragma once
+#include <vector>
 #include "peregrine/mpc/nonlinear.hpp"
 
 namespace peregrine::mpc {
@@ -59,6 +60,20 @@ ArithShares truncate(MpcSession& s, const ArithShares& x, int f, TruncMode mode 
 /// ⌊x/2^f⌋ − {0, 1} and costs nothing (local). Rounds: the millionaire's plus one (exact), 0 (approx).
 /// Errors: kInvalidArgument unless 1 ≤ f, 1 ≤ out_bits ≤ ℓ − f, or a share ≥ 2^ℓ.
 ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_bits, TruncMode mode = TruncMode::kExact);
+/// Digit extraction after an intra-coefficient-packed HE layer (HEQuant, TECHNIQUES.md §3.5): V =
+/// x_0 + x_1 mod 2^ℓ (ℓ = x.ring.bits) packs `b` signed base-2^B digits, V ≡ Σ_{k<b} 2^{kB}·d_k
+/// with every d_k in [−2^{B−1}, 2^{B−1}) (the packing's accumulator width guarantees it). Returns
+/// shares of d_0 … d_{b−1}, each over Z_{2^B} (signed). The server adds the public bias
+/// Σ_k 2^{B−1}·2^{kB}, so the digits of V' = V + bias are u_k = d_k + 2^{B−1} ∈ [0, 2^B) without
+/// borrows. Digit 0 is local; digit k ≥ 1 is the truncate-and-reduce of V' by kB bits into
+/// Z_{2^B}: ((V'_0 >> kB) + (V'_1 >> kB) + carry_k) mod 2^B, where carry_k is the wrap of the low kB
+/// bits (a millionaire on kB bits and one B2A); the wrap mod 2^ℓ vanishes there because (k+1)·B ≤ ℓ.
+/// This baseline runs one millionaire per digit; the carries are prefix comparisons of the same
+/// two numbers, so one millionaire tree could give all of them (the §3.5 optimisation, not built).
+/// Digits outside the range decode wrongly (not detected: the caller's bound is what makes them fit).
+/// Rounds: (b − 1) × (the millionaire's + 1). Errors: kInvalidArgument unless B ≥ 1, b ≥ 1,
+/// b·B ≤ ℓ, or a share ≥ 2^ℓ.
+std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b);
 /// Extension from Z_{2^ℓ} (ℓ = x.ring.bits) to Z_{2^to_bits}, to_bits > ℓ (SiRNN §4):
 ///   zero extension (unsigned x):  y = x_0 + x_1 − 2^ℓ·wrap   (computed in the larger ring)
 ///   signed extension:             add 2^{ℓ−1}, zero-extend, subtract 2^{ℓ−1}.
