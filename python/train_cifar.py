@@ -97,6 +97,26 @@ def standardise_chw(x_u8):
     return (x - m) / s
 
 
+def add_run_args(ap, ckpt):
+    """The options every training script here shares (threads, checkpoint, data cache, resume,
+    export only, timing runs, output)."""
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt", default=ckpt)
+    ap.add_argument("--cache", default="/tmp/peregrine_cifar10_train_u8.npz")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--export", action="store_true", help="only export the checkpoint")
+    ap.add_argument("--limit-batches", type=int, default=0, help="stop each epoch after this many (timing)")
+    ap.add_argument("--out", required=True)
+
+
+def seed_all(threads):
+    """CPU threads and every seed (0): runs are repeatable on one machine."""
+    torch.set_num_threads(threads)
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 def build(arch, width, depth=1.0):
     if arch == "mobilenetv2":
         from torchvision.models import mobilenet_v2
@@ -192,19 +212,10 @@ def main():
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ckpt", default="/tmp/peregrine_train.pt")
-    ap.add_argument("--cache", default="/tmp/peregrine_cifar10_train_u8.npz")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--export", action="store_true", help="only export the checkpoint")
-    ap.add_argument("--limit-batches", type=int, default=0, help="stop each epoch after this many (timing)")
-    ap.add_argument("--out", required=True)
+    add_run_args(ap, "/tmp/peregrine_train.pt")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    random.seed(0)
-    np.random.seed(0)
-    torch.manual_seed(0)
+    seed_all(args.threads)
     model = build(args.arch, args.width, args.depth)
     x_te_u8, y_te = load_test()
     x_te, y_te = standardise_chw(x_te_u8), torch.from_numpy(y_te)

@@ -60,7 +60,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_cifar import LABELS, augment, load_test, load_train, shared_dir  # noqa: E402
+from train_cifar import LABELS, add_run_args, augment, evaluate, load_test, load_train, seed_all, shared_dir  # noqa: E402
 
 # The akamaster models' preprocessing (../shared/data/README.md).
 MEAN = (0.485, 0.456, 0.406)
@@ -230,15 +230,6 @@ class FloatResNet(nn.Module):
             y = F.conv2d(h, m["c2"].weight, m["c2"].bias, 1, 1)
             x = F.relu(y + (shortcut_a(x, planes) if down else x))
         return F.linear(F.adaptive_avg_pool2d(x, 1).flatten(1), q.fc_w, q.fc_b)
-
-
-def evaluate(model, x, y):
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for k in range(0, x.shape[0], 250):
-            correct += (model(x[k:k + 250]).argmax(1) == y[k:k + 250]).sum().item()
-    return correct / x.shape[0]
 
 
 # ---- integers, PyTorch quantised model, QDQ ONNX --------------------------------------------------
@@ -416,21 +407,12 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--warmup", type=float, default=0.0, help="epochs of linear warm-up to --lr (then cosine)")
     ap.add_argument("--kd", type=float, default=0.0, help="weight of the distillation loss (float teacher)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ckpt", default="/tmp/peregrine_quant.pt")
-    ap.add_argument("--cache", default="/tmp/peregrine_cifar10_train_u8.npz")
-    ap.add_argument("--resume", action="store_true")
     ap.add_argument("--from", dest="from_ckpt", default="",
                     help="start from this checkpoint's weights and steps with a fresh schedule (a second stage)")
-    ap.add_argument("--export", action="store_true", help="only export the checkpoint")
-    ap.add_argument("--limit-batches", type=int, default=0, help="stop each epoch after this many (timing)")
-    ap.add_argument("--out", required=True)
+    add_run_args(ap, "/tmp/peregrine_quant.pt")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    random.seed(0)
-    np.random.seed(0)
-    torch.manual_seed(0)
+    seed_all(args.threads)
     wd = load_float_weights(args.depth)
     q = QResNet(args.depth, wd, args.act_bits, args.weight_bits, args.first_weight_bits, args.last_weight_bits)
     teacher = FloatResNet(QResNet(args.depth, wd, args.act_bits, args.weight_bits, args.first_weight_bits,
