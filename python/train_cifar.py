@@ -159,6 +159,16 @@ def augment(xb, gen):
     return out
 
 
+def epoch_batches(x_all, epoch, batch, limit, gen):
+    """(b, idx, augmented batch) over one epoch: a fixed permutation per epoch (seed 100 + epoch),
+    at most `limit` batches (0: all)."""
+    perm = torch.randperm(x_all.shape[0], generator=torch.Generator().manual_seed(100 + epoch))
+    steps = math.ceil(x_all.shape[0] / batch)
+    for b in range(min(steps, limit) if limit else steps):
+        idx = perm[b * batch:(b + 1) * batch]
+        yield b, idx, augment(x_all[idx], gen)
+
+
 def evaluate(model, x, y):
     model.eval()
     correct = 0
@@ -184,19 +194,24 @@ def export_onnx(model, path, input_shape, meta):
     onnx.save(m, path)
 
 
-def export(model, path, top1, n_top1, arch, width, depth, epochs):
-    meta = {
+def cifar_metadata(mean, std, source, top1, top1_measured):
+    """metadata_props of a CIFAR-10 model in the convention of ../shared/data/onnx."""
+    return {
         "pixel_scale": "0.00392156862745098",
-        "mean": ",".join("%g" % v for v in MEAN),
-        "std": ",".join("%g" % v for v in STD),
+        "mean": ",".join("%g" % v for v in mean),
+        "std": ",".join("%g" % v for v in std),
         "labels": LABELS,
         "dataset": "cifar10",
         "preprocess": "x/255, then (x - mean)/std per channel; CHW",
-        "source": "Peregrine python/train_cifar.py --arch %s --width %g --depth %g --epochs %d" % (
-            arch, width, depth, epochs),
+        "source": source,
         "top1": "%.4f" % top1,
-        "top1_measured": "%.4f on the first %d lossless CIFAR-10 test images" % (top1, n_top1),
+        "top1_measured": top1_measured,
     }
+
+
+def export(model, path, top1, n_top1, arch, width, depth, epochs):
+    meta = cifar_metadata(MEAN, STD, "Peregrine python/train_cifar.py --arch %s --width %g --depth %g --epochs %d" % (
+        arch, width, depth, epochs), top1, "%.4f on the first %d lossless CIFAR-10 test images" % (top1, n_top1))
     export_onnx(model, path, (1, 3, 32, 32), meta)
     x, _ = load_test(32)
     with torch.no_grad():
@@ -250,15 +265,10 @@ def main():
     gen = torch.Generator().manual_seed(1)
     for epoch in range(start, args.epochs):
         model.train()
-        perm = torch.randperm(x_all.shape[0], generator=torch.Generator().manual_seed(100 + epoch))
         t0, seen, loss_sum = time.time(), 0, 0.0
-        for b in range(steps_per_epoch):
-            if args.limit_batches and b >= args.limit_batches:
-                break
+        for b, idx, xb in epoch_batches(x_all, epoch, args.batch, args.limit_batches, gen):
             for g in opt.param_groups:
                 g["lr"] = lr_at(epoch * steps_per_epoch + b)
-            idx = perm[b * args.batch:(b + 1) * args.batch]
-            xb = augment(x_all[idx], gen)
             opt.zero_grad()
             loss = loss_fn(model(xb), y_all[idx])
             loss.backward()

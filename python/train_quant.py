@@ -60,7 +60,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_cifar import LABELS, add_run_args, augment, evaluate, load_test, load_train, seed_all, shared_dir  # noqa: E402
+from train_cifar import (add_run_args, cifar_metadata, epoch_batches, evaluate, load_test, load_train,  # noqa: E402
+                         seed_all, shared_dir)
 
 # The akamaster models' preprocessing (../shared/data/README.md).
 MEAN = (0.485, 0.456, 0.406)
@@ -447,17 +448,12 @@ def main():
         gen = torch.Generator().manual_seed(1)
         for epoch in range(start, args.epochs):
             q.train()
-            perm = torch.randperm(x_all.shape[0], generator=torch.Generator().manual_seed(100 + epoch))
             t0, seen, loss_sum = time.time(), 0, 0.0
-            for b in range(steps):
-                if args.limit_batches and b >= args.limit_batches:
-                    break
+            for b, idx, xb in epoch_batches(x_all, epoch, args.batch, args.limit_batches, gen):
                 step, warm = epoch * steps + b, int(args.warmup * steps)
                 for g in opt.param_groups:
                     g["lr"] = (args.lr * (step + 1) / warm if step < warm else
                                0.5 * args.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm))))
-                idx = perm[b * args.batch:(b + 1) * args.batch]
-                xb = augment(x_all[idx], gen)
                 out = q(xb)
                 loss = F.cross_entropy(out, y_all[idx])
                 if args.kd > 0:
@@ -466,8 +462,6 @@ def main():
                     loss = loss + args.kd * F.kl_div(F.log_softmax(out, 1), F.softmax(t, 1), reduction="batchmean")
                 opt.zero_grad()
                 loss.backward()
-                if os.environ.get("QDEBUG"):
-                    print("   grad max", max((p.grad.abs().max().item(), n) for n, p in q.named_parameters()), flush=True)
                 opt.step()
                 seen += idx.numel()
                 loss_sum += loss.item() * idx.numel()
@@ -486,20 +480,13 @@ def main():
     acc_tq = (ql.argmax(1) == y_te[:1000]).float().mean().item()
     q.eval()
     stem = args.out[:-len(".onnx")]
-    meta = {
-        "pixel_scale": "0.00392156862745098",
-        "mean": ",".join("%g" % v for v in MEAN),
-        "std": ",".join("%g" % v for v in STD),
-        "labels": LABELS,
-        "dataset": "cifar10",
-        "preprocess": "x/255, then (x - mean)/std per channel; CHW",
-        "source": "Peregrine python/train_quant.py --depth %d --act-bits %d --weight-bits %d --first-weight-bits %d "
-                  "--last-weight-bits %d --epochs %d (LSQ QAT from the akamaster float weights)" % (
-                      args.depth, args.act_bits, args.weight_bits, args.first_weight_bits, args.last_weight_bits, start),
-        "top1": "%.4f" % acc_tq,
-        "top1_measured": "%.4f on the first 1000 lossless CIFAR-10 test images (PyTorch quantised, onednn); "
-                         "float %.4f, fake-quant %.4f" % (acc_tq, acc_float, acc_fq),
-    }
+    meta = cifar_metadata(
+        MEAN, STD,
+        "Peregrine python/train_quant.py --depth %d --act-bits %d --weight-bits %d --first-weight-bits %d "
+        "--last-weight-bits %d --epochs %d (LSQ QAT from the akamaster float weights)" % (
+            args.depth, args.act_bits, args.weight_bits, args.first_weight_bits, args.last_weight_bits, start),
+        acc_tq, "%.4f on the first 1000 lossless CIFAR-10 test images (PyTorch quantised, onednn); "
+                "float %.4f, fake-quant %.4f" % (acc_tq, acc_float, acc_fq))
     export_qdq(q, fz, args.out, meta)
     ql[:32].numpy().astype("<f4").tofile(stem + ".ref_logits_first32.f32")
     with torch.no_grad():
