@@ -267,6 +267,10 @@ class Lowering {
     std::size_t index = 0;
     std::vector<double> scale;     ///< one value, or one per channel (axis 1; accumulators only)
     std::ptrdiff_t weights = -1;   ///< the node whose weights produced it (per-channel folding)
+    /// True when the channels' scales differ (their multipliers must be folded into the weights).
+    bool per_channel() const {
+      return std::any_of(scale.begin(), scale.end(), [&](double v) { return v != scale[0]; });
+    }
   };
   struct QReal {
     std::vector<QTerm> terms;
@@ -288,8 +292,7 @@ class Lowering {
     for (const QTerm& t : r.terms) {
       acc += max_abs_[t.index];
       he = he || t.weights >= 0;
-      const bool per_channel = std::any_of(t.scale.begin(), t.scale.end(), [&](double v) { return v != t.scale[0]; });
-      if (per_channel && t.weights >= 0)
+      if (t.per_channel() && t.weights >= 0)
         mb = std::min(mb, kMaxFoldedWeightBits + 1 - model_.plan.nodes.at(at(t.weights)).weights()->weight_bits);
     }
     if (he) mb = std::min(mb, opt_.he_max_ring_bits - 2 - signed_bits(acc));
@@ -324,11 +327,10 @@ class Lowering {
       unsupported(n, "reads an activation before its QuantizeLinear");
     return r.terms[0];
   }
-  static I64 q_attr(const Node& n, const char* key, I64 fallback) { return n.attr_int(key, fallback); }
 
   void q_quantize(const Node& n) {
     const double s = n.attr_float("scale", 1.0f);
-    const I64 zp = q_attr(n, "zero_point", 0), qmin = q_attr(n, "qmin", 0), qmax = q_attr(n, "qmax", 255);
+    const I64 zp = n.attr_int("zero_point", 0), qmin = n.attr_int("qmin", 0), qmax = n.attr_int("qmax", 255);
     const double bound = static_cast<double>(std::max(std::llabs(qmin - zp), std::llabs(qmax - zp)));
     if (n.inputs.at(0) == g_.inputs[0]) {  // the client quantises the network input
       if (input_set_) unsupported(n, "the network input is quantised twice");
@@ -347,7 +349,7 @@ class Lowering {
     auto it = qint_.find(n.inputs.at(0));
     if (it == qint_.end()) unsupported(n, "DequantizeLinear of a runtime tensor must read a QuantizeLinear output");
     const QInt& q = it->second;
-    const I64 zp = q_attr(n, "zero_point", 0);
+    const I64 zp = n.attr_int("zero_point", 0);
     std::size_t v = q.index;
     if (zp != q.zp) {  // (q − zp') = (q − zp) + (zp − zp')
       FxNode a = FxNode::of(FxOp::kAddPublic);
@@ -586,7 +588,7 @@ class Lowering {
       throw Error(ErrorCode::kUnsupported, "integer model: the output '" + name + "' must be one layer's result without a pending activation");
     const QTerm& t = r.terms[0];
     double scale = t.scale[0];
-    if (t.scale.size() > 1 && !std::all_of(t.scale.begin(), t.scale.end(), [&](double v) { return v == t.scale[0]; })) {
+    if (t.per_channel()) {
       if (t.weights < 0) throw Error(ErrorCode::kUnsupported, "integer model: per-channel output scales");
       const double top = *std::max_element(t.scale.begin(), t.scale.end());
       const int S = requant_multiplier_bits(r) - 1;
