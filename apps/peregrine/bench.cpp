@@ -106,6 +106,9 @@ bool is_linear(Op op) { return op == Op::kConv || op == Op::kBn || op == Op::kFc
 constexpr int kWeightBits = 13;
 constexpr int kBiasBits = 24;
 
+// The public weight bound of the benchmark's layer: --weight-bits, else kWeightBits.
+int weight_bits_of(const BenchOptions& o) { return o.weight_bits > 0 ? o.weight_bits : kWeightBits; }
+
 // ---- options --------------------------------------------------------------------------------
 
 // The layer shapes the options describe.
@@ -119,7 +122,7 @@ linear::Conv2dMeta conv_meta(const BenchOptions& o) {
   m.stride_h = m.stride_w = o.stride;
   m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = o.pad;
   m.groups = o.groups;
-  m.weight_bits = kWeightBits;
+  m.weight_bits = weight_bits_of(o);
   return m;
 }
 
@@ -128,7 +131,7 @@ linear::BnMeta bn_meta(const BenchOptions& o) {
   m.C = o.c;
   m.H = o.h;
   m.W = o.w;
-  m.weight_bits = kWeightBits;
+  m.weight_bits = weight_bits_of(o);
   return m;
 }
 
@@ -137,7 +140,7 @@ linear::FcMeta fc_meta(const BenchOptions& o) {
   m.batch = o.batch;
   m.in_features = o.in;
   m.out_features = o.out;
-  m.weight_bits = kWeightBits;
+  m.weight_bits = weight_bits_of(o);
   return m;
 }
 
@@ -286,7 +289,9 @@ Seed public_seed(std::uint8_t tag) {
 std::vector<u64> plaintext_inputs(const Config& c, const Ring& ring, std::size_t n) {
   Prg gen = Prg::from_seed(public_seed(1));
   std::vector<u64> x(n);
-  if (c.op == Op::kRelu || is_linear(c.op)) {
+  if (is_linear(c.op) && c.o.act_bits > 0) {
+    for (auto& v : x) v = gen.next_u64() & ((u64{1} << c.o.act_bits) - 1);  // [0, 2^act_bits)
+  } else if (c.op == Op::kRelu || is_linear(c.op)) {
     for (auto& v : x) v = gen.next_u64() & ring.mask;  // the whole ring
   } else {
     // |x| < 2^{ℓ-2}: uniform in [-(2^{ℓ-2} - 1), 2^{ℓ-2} - 1].
@@ -382,9 +387,9 @@ NonlinearBench make_nonlinear(const Config& c) {
 }
 
 // BENCHMARK DATA ONLY, like the inputs: the server's weights and biases from public seeds.
-std::vector<std::int64_t> public_weights(std::size_t n) {
+std::vector<std::int64_t> public_weights(std::size_t n, int weight_bits) {
   Prg gen = Prg::from_seed(public_seed(3));
-  const u64 lim = u64{1} << (kWeightBits - 1);  // |w| < 2^12
+  const u64 lim = u64{1} << (weight_bits - 1);  // |w| < 2^{weight_bits − 1}
   std::vector<std::int64_t> w(n);
   for (auto& v : w) v = static_cast<std::int64_t>(gen.uniform_below(2 * lim - 1)) - static_cast<std::int64_t>(lim - 1);
   return w;
@@ -425,7 +430,7 @@ LinearBench make_linear(const Config& c, bool with_weights) {
   p.frac_bits = 12;
   nn::FxNode n;
   n.name = o.op;
-  const nn::FxWeightsRef weights_ref{0, true, kWeightBits};
+  const nn::FxWeightsRef weights_ref{0, true, weight_bits_of(o)};
   nn::Shape xs, ys;
   std::size_t weights = 0, biases = 0;
   const auto I = [](std::size_t v) { return static_cast<std::int64_t>(v); };
@@ -472,7 +477,9 @@ LinearBench make_linear(const Config& c, bool with_weights) {
   p.input = 0;
   p.output = 1;
   lb.model.weights.entries.resize(1);
-  if (with_weights) lb.model.weights.entries[0] = {public_weights(weights), public_biases(biases)};
+  if (with_weights) lb.model.weights.entries[0] = {public_weights(weights, weight_bits_of(o)), public_biases(biases)};
+  if (o.act_bits > 0)  // an integer layer: its input's public bound [0, 2^act_bits) (hequant-conv reads it)
+    p.integer_io = nn::FxIntegerIO{1, 0, 0, (std::int64_t{1} << o.act_bits) - 1, 1};
   engine::PlanOptions opts;
   if (const std::string s = linear_strategy_option(o); !s.empty()) opts.allowed = {s};
   lb.plan = std::make_unique<engine::ProtocolPlan>(p, engine::NetworkProfile::lan(), opts);
@@ -501,7 +508,7 @@ std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
           {"--bits", static_cast<u64>(c.op == Op::kCot || net ? 0 : o.bits)},
           {"--shift", static_cast<u64>(has_shift(c.op) ? o.shift : 0)},
           {"--threads", static_cast<u64>(o.threads)},
-          {"--ot (1 silent, 2 iknp)", lin ? 0 : static_cast<u64>(ot_of(o))},
+          {"--ot (1 silent, 2 iknp)", lin && o.act_bits == 0 ? 0 : static_cast<u64>(ot_of(o))},
           {"--trunc-mode (1 approx)", has_shift(c.op) && o.trunc_mode == "approx" ? 1u : 0u},
           {"--msb (1 zero)", c.op == Op::kTrunc && o.msb == "zero" ? 1u : 0u},
           {"--fidelity (1 approx)", (c.op == Op::kReluTrunc || net) && o.fidelity == "approx" ? 1u : 0u},
@@ -519,6 +526,8 @@ std::vector<std::pair<const char*, u64>> header_fields(const Config& c) {
           {"--in", fc ? o.in : 0},
           {"--out", fc ? o.out : 0},
           {"--batch", fc ? o.batch : 0},
+          {"--act-bits", lin ? static_cast<u64>(o.act_bits) : 0},
+          {"--weight-bits", lin ? static_cast<u64>(o.weight_bits) : 0},
           // net: only the --verify server loads the client's input itself.
           {"--index", net && o.verify ? static_cast<u64>(o.index) : 0}};
 }
@@ -826,9 +835,16 @@ LinearState run_linear_timed(const Config& c, net::Channel& ch, Party me, const 
     st.prepare_s = t.seconds();
   }
   barrier(ch, me);
+  // Integer layers may extract digits on OT (hequant-conv): an MPC session, set up before the clock.
+  std::unique_ptr<mpc::MpcSession> session;
+  if (c.o.act_bits > 0) {
+    session = std::make_unique<mpc::MpcSession>(ch, me, prg, ot_of(c.o), &workers);
+    ch.flush();
+    barrier(ch, me);
+  }
   const net::ChannelStats s0 = ch.stats();
   t.reset();
-  engine::PartyContext ctx{ch, me, prg, nullptr, hc, hs};
+  engine::PartyContext ctx{ch, me, prg, session.get(), hc, hs};
   const ArithShares* in[] = {&st.in};
   st.out = lb.planned().run(ctx, in, prepared.get());
   ch.flush();
@@ -900,6 +916,10 @@ ServerResult serve_linear(const Config& c, net::Channel& ch) {
   shape_json(j, c);
   j["strategy"] = lb.strategy();
   j["bits"] = c.o.bits;
+  if (c.o.act_bits > 0) {
+    j["act_bits"] = c.o.act_bits;
+    j["weight_bits"] = weight_bits_of(c.o);
+  }
   run_json(j, c);
   j["seconds"] = std::max(st.op_s, client_op);
   j["setup_seconds"] = std::max(st.setup_s, client_setup);
@@ -1325,6 +1345,11 @@ CLI::App* add_bench_subcommand(CLI::App& app, BenchOptions& o) {
   b->add_option("--in", o.in, "fc: input features K")->group(shape);
   b->add_option("--out", o.out, "fc: output features M")->group(shape);
   b->add_option("--batch", o.batch, "fc: batch rows B")->group(shape);
+  b->add_option("--act-bits", o.act_bits,
+                "conv, bn, fc: an integer layer: inputs in [0, 2^A) with that public bound (hequant-conv applies); 0 = fixed point")
+      ->check(CLI::Range(0, 16))->group(shape);
+  b->add_option("--weight-bits", o.weight_bits, "conv, bn, fc: weights within W bits (|w| <= 2^{W-1}; default 13)")
+      ->check(CLI::Range(0, 24))->group(shape);
   auto* netg = "whole network (net)";
   b->add_option("--model", o.model, "net: ONNX model file")->group(netg);
   b->add_option("--input", o.input,

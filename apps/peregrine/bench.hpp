@@ -80,6 +80,11 @@ struct BenchOptions {
   std::string strategy;                           ///< conv, bn, fc: registered strategy name ("" = planner's choice)
   std::size_t in = 0, out = 0;                    ///< fc: input and output features
   std::size_t batch = 1;                          ///< fc: batch rows
+  /// conv, bn, fc: an integer (quantised) layer: inputs uniform in [0, 2^act_bits) with that public
+  /// bound (the program's FxIntegerIO), weights within weight_bits; 0 = the fixed-point layer
+  /// (inputs over the whole ring, 13-bit weights).
+  int act_bits = 0;
+  int weight_bits = 0;                            ///< 0: 13 (the fixed-point default)
   // Whole network (net).
   std::string model;                              ///< ONNX model file
   std::string input;                              ///< dataset, PNG/JPEG or .npy ("" = --calib)

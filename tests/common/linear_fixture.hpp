@@ -5,14 +5,40 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <bit>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "two_party.hpp"
+#include "peregrine/linear/conv.hpp"
 #include "peregrine/linear/he_layer.hpp"
+#include "peregrine/nn/fixed.hpp"
 
 namespace peregrine::test {
+
+/// Plaintext reference: conv(x, w) + b mod 2^ℓ for x [C,H,W] (values mod t = 2^ℓ), w [M, C/g, kh, kw]:
+/// the one reference convolution of the project, the fixed-point executor's (nn::run_fixed_node),
+/// on a one-node program of this shape (test binaries that use it link peregrine_nn).
+inline std::vector<linear::u64> reference_conv(const linear::Conv2dMeta& m, const std::vector<linear::u64>& x, const std::vector<std::int64_t>& w,
+                                              const std::vector<std::int64_t>& b, linear::u64 tmask) {
+  const auto I = [](std::size_t v) { return static_cast<std::int64_t>(v); };
+  nn::FixedModel model;
+  nn::FixedPlan& p = model.plan;
+  p.ring_bits = std::popcount(tmask);
+  p.values = {{"x", {1, I(m.C), I(m.H), I(m.W)}, 0, p.ring_bits}, {"y", {1, I(m.M), I(m.out_h()), I(m.out_w())}, 0, p.ring_bits}};
+  nn::FxNode n = nn::FxNode::of(nn::FxOp::kConv);
+  nn::FxConvAttrs& a = n.conv();
+  a.C = I(m.C); a.H = I(m.H); a.W = I(m.W); a.M = I(m.M); a.kh = I(m.kh); a.kw = I(m.kw);
+  a.sh = I(m.stride_h); a.sw = I(m.stride_w); a.groups = I(m.groups);
+  a.pads = {I(m.pad_top), I(m.pad_left), I(m.pad_bottom), I(m.pad_right)};
+  n.inputs = {0};
+  n.output = 1;
+  p.nodes = {n};
+  p.output = 1;
+  model.weights.entries = {{w, b}};
+  return nn::run_fixed_node(model, 0, {x});
+}
 
 /// One two-party run of a linear layer: reconstructed output, the plaintext reference, the cost
 /// model and the bytes each party sent during the layer (HE set-up excluded).

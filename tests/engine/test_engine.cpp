@@ -708,6 +708,47 @@ TEST(Engine, QuantisedModelsEqualTheIntegerReference) {
   expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(3), pp)});
 }
 
+// HEQuant's packed convolution (hequant-conv) in whole integer programs: with the Cheetah conv
+// strategies withheld every convolution must plan as hequant-conv (its inputs have public bounds:
+// the quantised input, Clips), and the private run still equals the integer reference. Per-tensor
+// weights only: folded per-channel weights (up to 17 bits) make the public digit bound wider than
+// the ring the exact bounds give the conv, where hequant-conv does not apply.
+TEST(Engine, QuantisedModelsWithPackedConvolutionsEqualTheIntegerReference) {
+  engine::PlanOptions opts;
+  for (const engine::Strategy* s : engine::registry())
+    if (s->name().find("cheetah-conv") != 0 && s->name().find("falcon-") != 0) opts.allowed.emplace_back(s->name());
+  const auto convs_packed = [](const engine::ServerModel& server) {
+    const auto& nodes = server.model().plan.nodes;
+    const auto& layers = server.plan().layers();
+    std::size_t convs = 0, packed = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      convs += nodes[i].op == nn::FxOp::kConv;
+      packed += nodes[i].op == nn::FxOp::kConv && layers.at(i).strategy == "hequant-conv";
+    }
+    return convs > 0 && convs == packed;
+  };
+  {
+    const auto bytes = test::onnx_builder::bytes_of(test::onnx_builder::qdq_model(false));
+    Graph g = load_onnx_bytes(bytes);
+    FixedModel m = quantize_model(g, {random_input(g.shape_of("x"), 1)});
+    engine::ServerModel server(m, engine::NetworkProfile::lan(), opts);
+    EXPECT_TRUE(convs_packed(server));
+    Tensor x = random_input(g.shape_of("x"), 4);
+    for (auto& v : x.data) v *= 3.0f;
+    expect_private_equals_fixed(m, server, x);
+  }
+  const fs::path model = kModels / "resnet20_cifar10_quant.onnx";
+  const fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
+  Graph g = load_onnx(model.string());
+  Dataset ds = Dataset::open(data.string());
+  Preprocess pp = preprocess_from_metadata(g.metadata);
+  FixedModel m = quantize_model(g, {{g.shape_of("input"), apply_preprocess(ds.record(1000), pp)}});
+  engine::ServerModel server(m, engine::NetworkProfile::lan(), opts);
+  EXPECT_TRUE(convs_packed(server));
+  expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(5), pp)});
+}
+
 // A server whose plan carries an integer input/output description out of range (zero point
 // outside the container, a negative scale) is refused by the client before anything else.
 TEST(Engine, BadIntegerInputOutputFromTheServerIsRejected) {

@@ -38,29 +38,6 @@ Seed seed(std::uint8_t tag) {
   return s;
 }
 
-/// Plaintext reference: conv(x, w) + b mod 2^ℓ for x [C,H,W] (values mod t = 2^ℓ), w [M, C/g, kh, kw]:
-/// the one reference convolution of the project, the fixed-point executor's (nn::run_fixed_node),
-/// on a one-node program of this shape.
-std::vector<u64> reference_conv(const Conv2dMeta& m, const std::vector<u64>& x, const std::vector<std::int64_t>& w,
-                                const std::vector<std::int64_t>& b, u64 tmask) {
-  const auto I = [](std::size_t v) { return static_cast<std::int64_t>(v); };
-  nn::FixedModel model;
-  nn::FixedPlan& p = model.plan;
-  p.ring_bits = std::popcount(tmask);
-  p.values = {{"x", {1, I(m.C), I(m.H), I(m.W)}, 0, p.ring_bits}, {"y", {1, I(m.M), I(m.out_h()), I(m.out_w())}, 0, p.ring_bits}};
-  nn::FxNode n = nn::FxNode::of(nn::FxOp::kConv);
-  nn::FxConvAttrs& a = n.conv();
-  a.C = I(m.C); a.H = I(m.H); a.W = I(m.W); a.M = I(m.M); a.kh = I(m.kh); a.kw = I(m.kw);
-  a.sh = I(m.stride_h); a.sw = I(m.stride_w); a.groups = I(m.groups);
-  a.pads = {I(m.pad_top), I(m.pad_left), I(m.pad_bottom), I(m.pad_right)};
-  n.inputs = {0};
-  n.output = 1;
-  p.nodes = {n};
-  p.output = 1;
-  model.weights.entries = {{w, b}};
-  return nn::run_fixed_node(model, 0, {x});
-}
-
 /// One two-party run of the conv `m` with the Cheetah strategy (policy), or with the Falcon
 /// depthwise strategy when `dw` holds its families (empty: all).
 test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, bool with_bias = true,
@@ -109,7 +86,7 @@ test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::ui
         [&](net::Channel& ch, const HeClient& he) { return conv2d_client(ch, he, s, x1, p1); });
     r.model = s.cost();
   }
-  r.want = reference_conv(m, x, w, b, tmask);
+  r.want = test::reference_conv(m, x, w, b, tmask);
   return r;
 }
 
@@ -234,7 +211,7 @@ TEST(CheetahConv, StreamedServerDriverExact) {
       [&](net::Channel& ch, const HeServer& he) { return conv_layer_server_streamed(ch, he, s, x0, w, b, p0); },
       [&](net::Channel& ch, const HeClient& he) { return conv2d_client(ch, he, s, x1, p1); });
   r.model = s.cost();
-  r.want = reference_conv(m, x, w, b, tmask);
+  r.want = test::reference_conv(m, x, w, b, tmask);
   test::expect_exact_run(r, "streamed 32->64 16x16");
 }
 
@@ -524,7 +501,7 @@ TEST(CheetahConv, ServerKernelRunsWithoutAChannel) {
     const auto vals = dec.decrypt_trimmed(responses[o], s.plan().valid[o]);
     for (std::size_t k = 0; k < vals.size(); ++k) y[s.plan().out_index[o][k]] = vals[k];
   }
-  const std::vector<u64> want = reference_conv(m, x, w, {}, tmask);
+  const std::vector<u64> want = test::reference_conv(m, x, w, {}, tmask);
   for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ((y[i] + ys[i]) & tmask, want[i]) << i;
 }
 

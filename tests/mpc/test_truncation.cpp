@@ -353,33 +353,41 @@ TEST(Truncation, InvalidArgumentsRejectedBeforeTraffic) {
 // Random signed digits (edge values ±(2^{B−1} − 1) and −2^{B−1} included) packed as V = Σ 2^{kB}·d_k
 // mod 2^ℓ under random share splits (10^5 of them for ℓ = 36, B = 12, b = 3): every extracted digit
 // equals the cleartext one, also with ℓ > b·B (bits above the digits), b = 1, and 2-bit digits.
+// §3.9(b): the digits of random packed values under random masks, in the digit ring (out = B) and
+// straight into a wider ring (out > B: the T_k − 2^B·T_{k+1} form with the top carry), with
+// ℓ = bB (the top carry is the wrap mod 2^ℓ) and ℓ > bB.
 TEST(DigitExtraction, SignedDigitsOfRandomMasks) {
   SessionPair sp;
   Prg gen = Prg::from_seed(test_seed(90));
-  struct Case { int ell, B, b; std::size_t n; };
-  for (const Case& c : {Case{36, 12, 3, 100000}, Case{37, 12, 3, 3000}, Case{40, 13, 3, 3000}, Case{8, 2, 4, 3000},
-                        Case{64, 21, 3, 3000}, Case{20, 20, 1, 1000}}) {
-    const Ring r(c.ell), out(c.B);
-    const std::int64_t lo = -(std::int64_t{1} << (c.B - 1)), span = std::int64_t{1} << c.B;
+  struct Case { int ell, B, b; std::size_t n; int out; };
+  for (const Case& c : {Case{36, 12, 3, 100000, 0}, Case{36, 12, 3, 30000, 39}, Case{37, 12, 3, 3000, 0},
+                        Case{37, 12, 3, 3000, 64}, Case{40, 13, 3, 3000, 0}, Case{8, 2, 4, 3000, 0},
+                        Case{8, 2, 4, 3000, 9}, Case{64, 21, 3, 3000, 0}, Case{64, 32, 2, 3000, 64},
+                        Case{20, 20, 1, 1000, 0}, Case{17, 17, 1, 3000, 41}, Case{33, 16, 2, 3000, 40}}) {
+    const Ring r(c.ell), out(c.out == 0 ? c.B : c.out);
+    const std::int64_t lo = -(std::int64_t{1} << (c.B - 1));
+    const u64 span = u64{1} << c.B;
     std::vector<std::vector<std::int64_t>> want(static_cast<std::size_t>(c.b), std::vector<std::int64_t>(c.n));
     std::vector<u64> v(c.n, 0);
     for (std::size_t i = 0; i < c.n; ++i)
       for (int k = 0; k < c.b; ++k) {
         const std::int64_t edges[] = {lo, lo + 1, -lo - 1, 0};
         const std::int64_t d = i < 4 ? edges[(i + static_cast<std::size_t>(k)) % 4]
-                                     : lo + static_cast<std::int64_t>(gen.next_u64() % static_cast<u64>(span));
+                                     : lo + static_cast<std::int64_t>(gen.next_u64() % span);
         want[static_cast<std::size_t>(k)][i] = d;
         v[i] = r.reduce(v[i] + (static_cast<u64>(d) << (k * c.B)));
       }
     const auto sh = test_util::share(r, v, gen);
-    auto [d0, d1] = on_both(sp, [&](MpcSession& s, int p) { return extract_digits(s, sh[static_cast<std::size_t>(p)], c.B, c.b); });
+    auto [d0, d1] = on_both(sp, [&](MpcSession& s, int p) {
+      return extract_digits(s, sh[static_cast<std::size_t>(p)], c.B, c.b, c.out);
+    });
     ASSERT_EQ(d0.size(), static_cast<std::size_t>(c.b));
     for (int k = 0; k < c.b; ++k) {
       ASSERT_EQ(d0[static_cast<std::size_t>(k)].ring, out);
       const auto got = reconstruct(d0[static_cast<std::size_t>(k)], d1[static_cast<std::size_t>(k)]);
       for (std::size_t i = 0; i < c.n; ++i)
         ASSERT_EQ(got[i], out.reduce(static_cast<u64>(want[static_cast<std::size_t>(k)][i])))
-            << "ell=" << c.ell << " B=" << c.B << " b=" << c.b << " digit " << k << " i=" << i;
+            << "ell=" << c.ell << " B=" << c.B << " b=" << c.b << " out=" << c.out << " digit " << k << " i=" << i;
     }
   }
 }
@@ -387,9 +395,10 @@ TEST(DigitExtraction, SignedDigitsOfRandomMasks) {
 TEST(DigitExtraction, InvalidArgumentsRejectedBeforeTraffic) {
   SessionPair sp(short_timeout());
   const ArithShares x{Ring(24), {1, 2, 3}};
-  for (const auto& [B, b] : std::vector<std::pair<int, int>>{{12, 3}, {0, 2}, {8, 0}, {25, 1}}) {
+  for (const auto& [B, b, out] : std::vector<std::tuple<int, int, int>>{{12, 3, 0}, {0, 2, 0}, {8, 0, 0}, {25, 1, 0},
+                                                                       {8, 2, 65}, {8, 2, -1}}) {
     const auto before = sp.bytes_sent();
-    EXPECT_EQ(error_name_of([&] { extract_digits(*sp.s0, x, B, b); }), "invalid_argument") << B << "x" << b;
+    EXPECT_EQ(error_name_of([&] { extract_digits(*sp.s0, x, B, b, out); }), "invalid_argument") << B << "x" << b;
     EXPECT_EQ(sp.bytes_sent(), before);
   }
 }

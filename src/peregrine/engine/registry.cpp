@@ -9,6 +9,7 @@
 #define PEREGRINE_STRATEGIES(X)   \
   X(cheetah_conv)                 \
   X(cheetah_conv_opencheetah)     \
+  X(hequant_conv)                 \
   X(falcon_dw)                    \
   X(falcon_pw)                    \
   X(cheetah_fc)                   \

@@ -76,6 +76,19 @@ ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend
   return both_ways(bytes, bytes / 4e8, 4);
 }
 
+ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot) {
+  ProtocolCost c;
+  const int last = out_bits > B ? b : b - 1;
+  for (int k = 1; k <= last; ++k) {
+    const ProtocolCost m = relu_cost(n, k * B, ot);
+    c.bytes_c2s += m.bytes_c2s;
+    c.bytes_s2c += m.bytes_s2c;
+    c.rounds += m.rounds;
+    c.seconds += m.seconds;
+  }
+  return c;
+}
+
 ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot) {
   const double cmp = static_cast<double>(k > 0 ? k - 1 : 0);
   ProtocolCost c = relu_cost(n, ell, ot);

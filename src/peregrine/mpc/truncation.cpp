@@ -98,24 +98,37 @@ ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_
   return y;
 }
 
-std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b) {
+std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b, int out_bits) {
   const int ell = x.ring.bits;
-  require(B >= 1 && b >= 1 && b <= ell && B <= ell / b, ErrorCode::kInvalidArgument,
-          "extract_digits: need B >= 1, b >= 1 and b*B <= ell");
+  require(B >= 1 && b >= 1 && b <= ell && B <= ell / b && out_bits >= 0 && out_bits <= 64,
+          ErrorCode::kInvalidArgument, "extract_digits: need B >= 1, b >= 1, b*B <= ell and out_bits <= 64");
   require_in_ring(x, "extract_digits: share not below 2^ell");
-  const Ring out(B);
+  const Ring out(out_bits == 0 ? B : out_bits);
+  const std::size_t n = x.v.size();
   const u64 half = u64{1} << (B - 1);
   u64 bias = 0;
   for (int k = 0; k < b; ++k) bias += half << (k * B);  // < 2^{bB} ≤ 2^ℓ
   const ArithShares xp = plus_public(s, x, x.ring.reduce(bias));
+  // T_k = (V'_p >> kB) + c_k (each party its part; the server also takes the −2^{B−1} of d_k).
+  const int last = out.bits > B ? b : b - 1;  // T_b is needed only when 2^B·T_{k+1} survives mod 2^out
+  std::vector<std::vector<u64>> T(static_cast<std::size_t>(last) + 1, std::vector<u64>(n));
+  for (int k = 0; k <= last; ++k) {
+    const int shift = k * B;
+    auto& t = T[static_cast<std::size_t>(k)];
+    for (std::size_t i = 0; i < n; ++i) t[i] = shift >= 64 ? 0 : xp.v[i] >> shift;
+    if (k == 0) continue;
+    const ArithShares c = b2a(s, wrap_bits(s, xp, shift), out);  // carry of the low kB bits
+    for (std::size_t i = 0; i < n; ++i) t[i] += c.v[i];
+  }
   const u64 off = s.is_server() ? half : 0;
   std::vector<ArithShares> digits;
   for (int k = 0; k < b; ++k) {
-    const int shift = k * B;
-    ArithShares c{out, std::vector<u64>(xp.v.size(), 0)};
-    if (k > 0) c = b2a(s, wrap_bits(s, xp, shift), out);  // carry of the low kB bits
-    ArithShares d{out, std::vector<u64>(xp.v.size())};
-    for (std::size_t i = 0; i < d.v.size(); ++i) d.v[i] = out.reduce((xp.v[i] >> shift) + c.v[i] - off);
+    ArithShares d{out, std::vector<u64>(n)};
+    const auto& t = T[static_cast<std::size_t>(k)];
+    for (std::size_t i = 0; i < n; ++i) {
+      const u64 next = k < last ? T[static_cast<std::size_t>(k) + 1][i] : 0;
+      d.v[i] = out.reduce(t[i] - (B >= 64 ? 0 : next << B) - off);
+    }
     digits.push_back(std::move(d));
   }
   return digits;

@@ -63,17 +63,23 @@ ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_
 /// Digit extraction after an intra-coefficient-packed HE layer (HEQuant, TECHNIQUES.md §3.5): V =
 /// x_0 + x_1 mod 2^ℓ (ℓ = x.ring.bits) packs `b` signed base-2^B digits, V ≡ Σ_{k<b} 2^{kB}·d_k
 /// with every d_k in [−2^{B−1}, 2^{B−1}) (the packing's accumulator width guarantees it). Returns
-/// shares of d_0 … d_{b−1}, each over Z_{2^B} (signed). The server adds the public bias
-/// Σ_k 2^{B−1}·2^{kB}, so the digits of V' = V + bias are u_k = d_k + 2^{B−1} ∈ [0, 2^B) without
-/// borrows. Digit 0 is local; digit k ≥ 1 is the truncate-and-reduce of V' by kB bits into
-/// Z_{2^B}: ((V'_0 >> kB) + (V'_1 >> kB) + carry_k) mod 2^B, where carry_k is the wrap of the low kB
-/// bits (a millionaire on kB bits and one B2A); the wrap mod 2^ℓ vanishes there because (k+1)·B ≤ ℓ.
-/// This baseline runs one millionaire per digit; the carries are prefix comparisons of the same
+/// shares of d_0 … d_{b−1}, each over Z_{2^out_bits} (signed; out_bits = 0 means B).
+/// The server adds the public bias Σ_k 2^{B−1}·2^{kB}, so V' = V + bias has the digits
+/// u_k = d_k + 2^{B−1} ∈ [0, 2^B) without borrows and, as an integer, V' < 2^{bB}. With c_k the
+/// carry of the low kB bits of the shares (c_k = 1{(V'_0 mod 2^{kB}) + (V'_1 mod 2^{kB}) ≥ 2^{kB}},
+/// c_0 = 0; c_b with bB = ℓ is the wrap mod 2^ℓ), T_k = (V'_0 >> kB) + (V'_1 >> kB) + c_k equals
+/// ⌊V'/2^{kB}⌋ + 2^{ℓ−kB}·c_ℓ over the integers (c_ℓ the wrap mod 2^ℓ), so (derived)
+///     u_k = T_k − 2^B·T_{k+1}   exactly, in any ring,
+/// and the digits come out directly in the ring the next operation needs (no extension after):
+/// one millionaire on kB bits and one B2A into Z_{2^out_bits} per carry c_1 … c_b. When out_bits ≤ B
+/// the 2^B·T_{k+1} term vanishes and c_b is not needed (b − 1 carries; digit 0 is then local).
+/// This baseline runs one millionaire per carry; the carries are prefix comparisons of the same
 /// two numbers, so one millionaire tree could give all of them (the §3.5 optimisation, not built).
 /// Digits outside the range decode wrongly (not detected: the caller's bound is what makes them fit).
-/// Rounds: (b − 1) × (the millionaire's + 1). Errors: kInvalidArgument unless B ≥ 1, b ≥ 1,
-/// b·B ≤ ℓ, or a share ≥ 2^ℓ.
-std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b);
+/// Rounds: (carries) × (the millionaire's + 1). Errors: kInvalidArgument unless B ≥ 1, b ≥ 1,
+/// b·B ≤ ℓ, 0 ≤ out_bits ≤ 64, or a share ≥ 2^ℓ.
+std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b, int out_bits = 0);
+
 /// Extension from Z_{2^ℓ} (ℓ = x.ring.bits) to Z_{2^to_bits}, to_bits > ℓ (SiRNN §4):
 ///   zero extension (unsigned x):  y = x_0 + x_1 − 2^ℓ·wrap   (computed in the larger ring)
 ///   signed extension:             add 2^{ℓ−1}, zero-extend, subtract 2^{ℓ−1}.

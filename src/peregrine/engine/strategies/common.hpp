@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <algorithm>
 #include <span>
 #include <string>
 #include <vector>
@@ -137,6 +139,45 @@ inline int truncating_shift(std::size_t v, const PlanContext& ctx, int depth = 0
     shift = s;
   }
   return shift;
+}
+
+/// A public bound on |v| for every element of value v of an integer (QDQ) program, from the ops
+/// that make it: a Clip's bounds, the integer input's quantisation range (FxIntegerIO), carried
+/// through exact moves (extend, reduce, pad, slice, reshape, expand, concat, max-pool) and ReLU;
+/// nullopt for any other producer, and for every value of a fixed-point (float) program, whose
+/// ranges come from calibration and are not guarantees.
+inline std::optional<std::uint64_t> public_bound(std::size_t v, const PlanContext& ctx, int depth = 0) {
+  if (!ctx.plan.integer_io || depth > 32) return std::nullopt;
+  const auto mag = [](std::int64_t a) { return static_cast<std::uint64_t>(a < 0 ? -a : a); };
+  if (v == ctx.plan.input) {
+    const nn::FxIntegerIO& io = *ctx.plan.integer_io;
+    return std::max(mag(io.input_qmin - io.input_zero_point), mag(io.input_qmax - io.input_zero_point));
+  }
+  for (const nn::FxNode& n : ctx.plan.nodes) {
+    if (n.output != v) continue;
+    switch (n.op) {
+      case nn::FxOp::kClip: return std::max(mag(n.clip().lo), mag(n.clip().hi));
+      case nn::FxOp::kExtend:
+      case nn::FxOp::kReduce:
+      case nn::FxOp::kPad:
+      case nn::FxOp::kSlice:
+      case nn::FxOp::kReshape:
+      case nn::FxOp::kExpand:
+      case nn::FxOp::kMaxPool:
+      case nn::FxOp::kRelu: return public_bound(n.inputs.at(0), ctx, depth + 1);
+      case nn::FxOp::kConcat: {
+        std::uint64_t b = 0;
+        for (std::size_t in : n.inputs) {
+          const auto bi = public_bound(in, ctx, depth + 1);
+          if (!bi) return std::nullopt;
+          b = std::max(b, *bi);
+        }
+        return b;
+      }
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
 }
 
 /// A coefficient-encoded HE layer planned on node n: the linear/ strategy S (layout, cost), the
