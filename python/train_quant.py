@@ -27,6 +27,16 @@ Integer semantics (what the QDQ file says, and what the PyTorch quantised model 
 Weights are symmetric per tensor (zero point 0, values in [-(2^(w-1)-1), 2^(w-1)-1]); biases are
 int32 at the product of the input and weight scales.
 
+Per-layer bit widths (mixed precision, TECHNIQUES.md §3.8): --bits-config FILE.json, a JSON object
+  {"weight_bits": {layer: w, ...}, "act_bits": {quantiser: a, ...}}
+overrides the uniform widths by name (python/mixed_precision.py writes such files; other top-level keys
+are ignored). Layers are named as export_qdq's Conv/Gemm nodes ("stem", "block0.conv1",
+"block0.conv2", ..., "fc"); quantisers as the a-bit activations' QuantizeLinear nodes without "_q"
+("stem_a", "block0.a1", "block0.out", ...; the 8-bit ones "in", "blockN.y", "pool_a" are fixed).
+Names not in the config keep --weight-bits (stem: --first-weight-bits, fc: --last-weight-bits) and
+--act-bits; a name the model does not have is an error. Without the option the output is that of
+the uniform configuration, byte for byte.
+
 Bit widths below 8 in ONNX (the convention Peregrine's importer reads; docs/QUANTISED.md):
   * the container is uint8 (activations) or int8 (weights); ONNX has no narrower integer type that
     every tool reads;
@@ -48,6 +58,7 @@ Usage (background, niced):
 """
 
 import argparse
+import json
 import math
 import os
 import random
@@ -169,17 +180,40 @@ def shortcut_a(x, planes):
     return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))
 
 
-class QResNet(nn.Module):
-    """The integer program of the module docstring, with LSQ quantisers (fake quantisation)."""
+def load_bits_config(path):
+    """The per-layer widths of a --bits-config file: {"weight_bits": {layer: bits}, "act_bits":
+    {quantiser: bits}} (both optional; other top-level keys are ignored). "" -> None."""
+    if not path:
+        return None
+    with open(path) as f:
+        cfg = json.load(f)
+    return {"weight_bits": dict(cfg.get("weight_bits", {})), "act_bits": dict(cfg.get("act_bits", {}))}
 
-    def __init__(self, depth, wd, abits, wbits, first_wbits, last_wbits):
+
+class QResNet(nn.Module):
+    """The integer program of the module docstring, with LSQ quantisers (fake quantisation).
+
+    Bit widths: uniform (`wbits`, `abits`; the stem's and the classifier's weights at `first_wbits`,
+    `last_wbits`) unless `bits_config` (see load_bits_config) names a layer or an activation
+    quantiser. Each width is looked up once, here; afterwards it lives in its Lsq module (`.bits`,
+    `.qp`), which is what the forward pass, build_torch_quantised and export_qdq read."""
+
+    def __init__(self, depth, wd, abits, wbits, first_wbits, last_wbits, bits_config=None):
         super().__init__()
         n = (depth - 2) // 6
-        self.abits = abits
+        cfg = bits_config or {}
+        w_over, a_over = dict(cfg.get("weight_bits", {})), dict(cfg.get("act_bits", {}))
+
+        def wb(layer, default=wbits):
+            return int(w_over.pop(layer, default))
+
+        def act(quantiser):
+            return Lsq(int(a_over.pop(quantiser, abits)), False)
+
         self.qin = Lsq(8, True)
         w, b = fold_bn(wd["conv1.weight"], "bn1", wd)
-        self.stem = QConv(w, b, 1, first_wbits)
-        self.qstem = Lsq(abits, False)
+        self.stem = QConv(w, b, 1, wb("stem", first_wbits))
+        self.qstem = act("stem_a")
         self.blocks = nn.ModuleList()
         self.meta = []
         cin = 16
@@ -187,19 +221,43 @@ class QResNet(nn.Module):
             for blk in range(n):
                 stride = 2 if (stage > 0 and blk == 0) else 1
                 pre = "layer%d.%d" % (stage + 1, blk)
+                name = "block%d" % len(self.blocks)
                 w1, b1 = fold_bn(wd[pre + ".conv1.weight"], pre + ".bn1", wd)
                 w2, b2 = fold_bn(wd[pre + ".conv2.weight"], pre + ".bn2", wd)
-                m = nn.ModuleDict({"c1": QConv(w1, b1, stride, wbits), "q1": Lsq(abits, False),
-                                   "c2": QConv(w2, b2, 1, wbits), "q2": Lsq(8, True),
-                                   "qo": Lsq(abits, False)})
+                m = nn.ModuleDict({"c1": QConv(w1, b1, stride, wb(name + ".conv1")), "q1": act(name + ".a1"),
+                                   "c2": QConv(w2, b2, 1, wb(name + ".conv2")), "q2": Lsq(8, True),
+                                   "qo": act(name + ".out")})
                 self.blocks.append(m)
                 self.meta.append((stride != 1 or cin != planes, planes))
                 cin = planes
         self.qpool = Lsq(8, False)
         self.fc_w = nn.Parameter(wd["linear.weight"].clone())
         self.fc_b = nn.Parameter(wd["linear.bias"].clone())
-        self.fcq = Lsq(last_wbits, True, symmetric_weight=True)
+        self.fcq = Lsq(wb("fc", last_wbits), True, symmetric_weight=True)
         self.fcq.init_from(self.fc_w)
+        if w_over or a_over:
+            raise ValueError("bits config names what this ResNet-%d does not have: %s" %
+                             (depth, ", ".join(sorted(list(w_over) + list(a_over)))))
+
+    def weight_quantisers(self):
+        """(layer name, weight Lsq) of every Conv/Gemm, in network order (export_qdq's node names)."""
+        out = [("stem", self.stem.wq)]
+        for i, m in enumerate(self.blocks):
+            out += [("block%d.conv1" % i, m["c1"].wq), ("block%d.conv2" % i, m["c2"].wq)]
+        return out + [("fc", self.fcq)]
+
+    def act_quantisers(self):
+        """(quantiser name, Lsq) of every activation whose width is configurable (--act-bits), in
+        network order; the 8-bit ones (input, pre-residual conv outputs, pooled features) are not."""
+        out = [("stem_a", self.qstem)]
+        for i, m in enumerate(self.blocks):
+            out += [("block%d.a1" % i, m["q1"]), ("block%d.out" % i, m["qo"])]
+        return out
+
+    def bit_widths(self):
+        """The widths in effect, in the --bits-config form (bits)."""
+        return {"weight_bits": {k: lsq.bits for k, lsq in self.weight_quantisers()},
+                "act_bits": {k: lsq.bits for k, lsq in self.act_quantisers()}}
 
     def forward(self, x):
         x = self.qin(x)
@@ -273,7 +331,6 @@ def build_torch_quantised(q):
 
     s_in = fz.s_in
     s_stem = act_scale(q.qstem)
-    amax = 2 ** q.abits - 1
     stem = qconv("stem", q.stem, s_in, s_stem, 0, True, 3, 16)
     blocks = []
     s_x = s_stem
@@ -282,7 +339,7 @@ def build_torch_quantised(q):
         s1, s2, so = act_scale(m["q1"]), act_scale(m["q2"]), act_scale(m["qo"])
         c1 = qconv("block%d.conv1" % i, m["c1"], s_x, s1, 0, True, cin, planes)
         c2 = qconv("block%d.conv2" % i, m["c2"], s1, s2, 128, False, planes, planes)
-        blocks.append((c1, c2, s1, so, down, planes))
+        blocks.append((c1, c2, s1 * m["q1"].qp, so, so * m["qo"].qp, down, planes))
         s_x, cin = so, planes
     s_pool = act_scale(q.qpool)
     fw, s_fw = q.fcq.integers(q.fc_w.detach())
@@ -293,12 +350,12 @@ def build_torch_quantised(q):
     def forward(x):
         with torch.no_grad():
             xq = torch.quantize_per_tensor(x, s_in, 128, torch.quint8)
-            h = torch.clamp(stem(xq), 0, amax * s_stem)
-            for c1, c2, s1, so, down, planes in blocks:
-                t = torch.clamp(c1(h), 0, amax * s1)
+            h = torch.clamp(stem(xq), 0, q.qstem.qp * s_stem)
+            for c1, c2, hi1, so, hio, down, planes in blocks:
+                t = torch.clamp(c1(h), 0, hi1)
                 y = c2(t)
                 sc = shortcut_a(h, planes) if down else h
-                h = torch.clamp(torch.ops.quantized.add_relu(y, sc, so, 0), 0, amax * so)
+                h = torch.clamp(torch.ops.quantized.add_relu(y, sc, so, 0), 0, hio)
             p = torch.quantize_per_tensor(F.adaptive_avg_pool2d(h.dequantize(), 1).flatten(1), s_pool, 0,
                                           torch.quint8).dequantize()
             return F.linear(p, fw.float() * s_fw, fb.double().mul(s_pool * s_fw).float())
@@ -311,7 +368,6 @@ def export_qdq(q, fz, path, meta):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     nodes, inits, bits = [], [], {}
-    amax = 2 ** q.abits - 1
 
     def const(name, arr, dtype):
         inits.append(numpy_helper.from_array(np.asarray(arr, dtype=dtype), name))
@@ -320,7 +376,10 @@ def export_qdq(q, fz, path, meta):
     def scalar(name, v):
         return const(name, np.float32(v), np.float32)
 
-    def quant(x, name, s, zp, lo=None, hi=None, nbits=8):
+    def quant(x, name, s, zp, lsq=None):
+        """QuantizeLinear/DequantizeLinear at 8 bits, or at `lsq`'s width (unsigned, after a ReLU)
+        with the Clip [0, qp*s] of the docstring's convention."""
+        lo, hi, nbits = (None, None, 8) if lsq is None else (0.0, lsq.qp * s, lsq.bits)
         src = x
         if lo is not None:
             nodes.append(helper.make_node("Clip", [x, scalar(name + "_lo", lo), scalar(name + "_hi", hi)],
@@ -355,14 +414,13 @@ def export_qdq(q, fz, path, meta):
 
     a = quant("input", "in", fz.s_in, 128)
     s_stem = fz.scales["stem"]
-    a = quant(relu(weights("stem", fz.s_in, q.stem.wq.bits, 1, a), "stem_relu"), "stem_a", s_stem, 0, 0.0,
-              amax * s_stem, q.abits)
+    a = quant(relu(weights("stem", fz.s_in, q.stem.wq.bits, 1, a), "stem_relu"), "stem_a", s_stem, 0, q.qstem)
     s_x = s_stem
     for i, (m, (down, planes)) in enumerate(zip(q.blocks, q.meta)):
         pre = "block%d" % i
         s1, s2, so = act_scale(m["q1"]), act_scale(m["q2"]), act_scale(m["qo"])
         h = quant(relu(weights(pre + ".conv1", s_x, m["c1"].wq.bits, m["c1"].stride, a), pre + ".relu1"),
-                  pre + ".a1", s1, 0, 0.0, amax * s1, q.abits)
+                  pre + ".a1", s1, 0, m["q1"])
         y = quant(weights(pre + ".conv2", s1, m["c2"].wq.bits, 1, h), pre + ".y", s2, 128)
         sc = a
         if down:
@@ -375,7 +433,7 @@ def export_qdq(q, fz, path, meta):
                                           [pre + ".pad"], name=pre + ".pad", mode="constant"))
             sc = pre + ".pad"
         nodes.append(helper.make_node("Add", [y, sc], [pre + ".add"], name=pre + ".add"))
-        a = quant(relu(pre + ".add", pre + ".relu2"), pre + ".out", so, 0, 0.0, amax * so, q.abits)
+        a = quant(relu(pre + ".add", pre + ".relu2"), pre + ".out", so, 0, m["qo"])
         s_x = so
     nodes.append(helper.make_node("GlobalAveragePool", [a], ["pool"], name="pool"))
     p = quant("pool", "pool_a", fz.scales["pool"], 0)
@@ -403,6 +461,9 @@ def main():
     ap.add_argument("--weight-bits", type=int, default=4)
     ap.add_argument("--first-weight-bits", type=int, default=8)
     ap.add_argument("--last-weight-bits", type=int, default=8)
+    ap.add_argument("--bits-config", default="",
+                    help="JSON {\"weight_bits\": {layer: bits}, \"act_bits\": {quantiser: bits}}: per-layer widths "
+                         "overriding the uniform ones (python/mixed_precision.py writes it)")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=0.0005)
     ap.add_argument("--batch", type=int, default=128)
@@ -415,7 +476,9 @@ def main():
 
     seed_all(args.threads)
     wd = load_float_weights(args.depth)
-    q = QResNet(args.depth, wd, args.act_bits, args.weight_bits, args.first_weight_bits, args.last_weight_bits)
+    bits_config = load_bits_config(args.bits_config)
+    q = QResNet(args.depth, wd, args.act_bits, args.weight_bits, args.first_weight_bits, args.last_weight_bits,
+                bits_config)
     teacher = FloatResNet(QResNet(args.depth, wd, args.act_bits, args.weight_bits, args.first_weight_bits,
                                   args.last_weight_bits))
     for p in teacher.parameters():
@@ -429,10 +492,13 @@ def main():
     start = 0
     if (args.resume or args.export) and os.path.exists(args.ckpt):
         ck = torch.load(args.ckpt)
+        check_ckpt_bits(ck, q, args.ckpt)
         q.load_state_dict(ck["model"])
         start = ck["epoch"]
     elif args.from_ckpt:
-        q.load_state_dict(torch.load(args.from_ckpt)["model"])
+        ck_from = torch.load(args.from_ckpt)
+        check_ckpt_bits(ck_from, q, args.from_ckpt)
+        q.load_state_dict(ck_from["model"])
     else:  # LSQ initialisation of the activation steps on one training batch
         q.train()
         with torch.no_grad():
@@ -470,7 +536,8 @@ def main():
             acc = evaluate(q, x_te[:1000], y_te[:1000])
             print("epoch %d/%d loss %.4f fake-quant test %.4f (%.0f s)" %
                   (epoch + 1, args.epochs, loss_sum / max(1, seen), acc, time.time() - t0), flush=True)
-            torch.save({"model": q.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1}, args.ckpt)
+            torch.save({"model": q.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1,
+                        "bits": q.bit_widths()}, args.ckpt)
         start = args.epochs
 
     acc_fq = evaluate(q, x_te[:1000], y_te[:1000])
@@ -483,8 +550,9 @@ def main():
     meta = cifar_metadata(
         MEAN, STD,
         "Peregrine python/train_quant.py --depth %d --act-bits %d --weight-bits %d --first-weight-bits %d "
-        "--last-weight-bits %d --epochs %d (LSQ QAT from the akamaster float weights)" % (
-            args.depth, args.act_bits, args.weight_bits, args.first_weight_bits, args.last_weight_bits, start),
+        "--last-weight-bits %d%s --epochs %d (LSQ QAT from the akamaster float weights)" % (
+            args.depth, args.act_bits, args.weight_bits, args.first_weight_bits, args.last_weight_bits,
+            " --bits-config " + os.path.basename(args.bits_config) if args.bits_config else "", start),
         acc_tq, "%.4f on the first 1000 lossless CIFAR-10 test images (PyTorch quantised, onednn); "
                 "float %.4f, fake-quant %.4f" % (acc_tq, acc_float, acc_fq))
     export_qdq(q, fz, args.out, meta)
@@ -494,6 +562,13 @@ def main():
     agree = (ql.argmax(1) == evaluate_logits(q, x_te[:1000]).argmax(1)).float().mean().item()
     print("top-1 on the first 1000 lossless test images: float %.4f, fake-quant %.4f, PyTorch quantised %.4f "
           "(fake-quant/quantised top-1 agreement %.4f)" % (acc_float, acc_fq, acc_tq, agree), flush=True)
+
+
+def check_ckpt_bits(ck, q, path):
+    """A checkpoint saved with other bit widths cannot continue this model (older checkpoints carry no
+    widths and are not checked)."""
+    if "bits" in ck and ck["bits"] != q.bit_widths():
+        raise SystemExit("%s was trained with other bit widths than this model's (--bits-config?)" % path)
 
 
 def evaluate_logits(model, x):

@@ -34,6 +34,7 @@ struct Program {
   std::string name;
   nn::FixedModel m;
   std::vector<std::size_t> nonneg_inputs;  // value indices that must hold values ≥ 0
+  std::map<std::size_t, std::int64_t> bounded_inputs;  // value index → bound on |v| (integer programs)
 };
 
 struct Builder {
@@ -104,6 +105,20 @@ std::vector<Program> programs() {
     conv_program("conv3x3", conv(3, 8, 4, 3, 1, 1, 1), 1);     // dense 3×3, padded
     conv_program("conv1x1", conv(24, 6, 40, 1, 1, 0, 1), 5);   // pointwise (cheetah-conv's tile by bytes, falcon-pw's by bytes + compute)
     conv_program("dwconv-s2", conv(4, 9, 4, 3, 2, 1, 4), 2);   // depthwise 3×3 stride 2
+    {  // an integer (QDQ) program's conv: 4-bit unsigned input (its public bound from FxIntegerIO),
+       // 4-bit weights: hequant-conv's packing applies (ℓ = 37: b up to 2; ℓ = 20: the small ring)
+      Builder b("qconv-" + tag, ell);
+      b.p.m.plan.integer_io = nn::FxIntegerIO{1, 0, 0, 15, 1};
+      FxNode n = conv(8, 12, 8, 3, 1, 1, 1);
+      n.conv().weight_bits = 4;
+      const auto x = b.value({1, 8, 12, 12}), y = b.value({1, 8, 12, 12});
+      n.weights()->index = b.weights(8 * 8 * 9, 8, 4, 6);
+      b.node(n, {x}, y);
+      Program p = b.done(x, y);
+      p.nonneg_inputs = {x};
+      p.bounded_inputs = {{x, 15}};
+      out.push_back(std::move(p));
+    }
     {  // Gemm
       Builder b("fc-" + tag, ell);
       FxNode n = FxNode::of(FxOp::kGemm);
@@ -305,13 +320,15 @@ TEST(Conformance, EveryRegisteredStrategyMatchesItsIdealAndItsCost) {
     for (std::size_t v = 0; v < plan.values.size(); ++v) {
       const bool nonneg = std::find(p.nonneg_inputs.begin(), p.nonneg_inputs.end(), v) != p.nonneg_inputs.end();
       const mpc::Ring ring(plan.values[v].ring_bits);
-      const u64 lim = u64{1} << (ring.bits - 4);
+      const auto bounded = p.bounded_inputs.find(v);
+      const u64 lim = bounded != p.bounded_inputs.end() ? static_cast<u64>(bounded->second) : u64{1} << (ring.bits - 4);
       for (std::int64_t k = 0; k < nn::element_count(plan.values[v].shape); ++k) {
         std::int64_t x = static_cast<std::int64_t>(prg.next_u64() % (2 * lim)) - static_cast<std::int64_t>(lim);
         if (nonneg) x = x < 0 ? -x : x;
         // a few values at the edges of the shifted-out bits
         if (k < 4) x = k == 0 ? 0 : k == 1 ? -1 : k == 2 ? 1 : -(std::int64_t{1} << 6);
         if (nonneg && x < 0) x = -x;
+        if (bounded != p.bounded_inputs.end()) x = std::clamp(x, -bounded->second, bounded->second);
         vals[v].push_back(static_cast<u64>(x) & ring.mask);
       }
     }

@@ -11,7 +11,10 @@
 // party's (values change, sizes and order do not), recorded with an IKNP digest beside the silent one;
 // then the super-batches of the 1-of-N and additive OTs (a super-batch's corrections in one piece
 // before its messages: the order of the bytes changes on layers of more than one batch, so
-// ResNet-20's digests changed and the digits model's did not).
+// ResNet-20's digests changed and the digits model's did not); then per-layer HE parameters (the
+// HEQuant issue: every coefficient-encoded layer takes the smallest q that lowers its bytes, a
+// second prime of 49, 46, … bits, so the set-up sends one public key per parameter set and the
+// ciphertexts change size: every digest changed).
 //
 // The digest is over the byte stream as each endpoint hands it to its transport (frame headers
 // included), so buffering and flush points do not matter, only the content and order.
@@ -38,12 +41,12 @@ const fs::path kData = PEREGRINE_SHARED_DATA_DIR;
 const fs::path kModels = PEREGRINE_MODELS_DIR;
 
 // The recorded digests (server, client).
-constexpr const char* kDigitsServer = "33195d46813f71e30350ab5b6e256bb7434e878dad2e5a23485ab8bd9d38f4d8";
-constexpr const char* kDigitsClient = "6276ee6b6b43dfcca2edc46d4417d8b59ebeafe61f725791b76e198dc8b814a5";
-constexpr const char* kDigitsIknpServer = "cf97995c4b1c98828fbcf3ba00c948e92c934cce49711b85a30779af1ebce311";
-constexpr const char* kDigitsIknpClient = "d274e44aa5c62808f50e367a6dd917c17db3c7bf3d311074b34aed43ad8badb4";
-constexpr const char* kResnet20Server = "5e6914a4b4453529695de5ec33f84176877975afebf3c5d87bcadba73a359201";
-constexpr const char* kResnet20Client = "8eb08ce27aa53c4dc2e38eaef64191e9918caa9e95dce6205305e1201583ea8e";
+constexpr const char* kDigitsServer = "0d544896b561a90764913c0c16353e02342818d7b5ecaab0c8c3661027ff7762";
+constexpr const char* kDigitsClient = "4ccee18273810d46f9ba5ba3969568108aa1d7367c76ce6384e548f27531beb9";
+constexpr const char* kDigitsIknpServer = "5ac8d67433a0d05f3fe974490cac68b00c1f19099585aad9bcba60050e2f785f";
+constexpr const char* kDigitsIknpClient = "05d82fccc7a50c27f50990323a85527f252eb196d7ebb5d98abedeadb3f6b71a";
+constexpr const char* kResnet20Server = "9a8b9d95ee5524b3edd8f785bd33a675f67efe81faacf9343d44976f16786064";
+constexpr const char* kResnet20Client = "3bc33d5879b3311a9e98e1d364c85ebf1d70b545ebe14af8b5dd1a11edc792d1";
 
 /// A channel that forwards to `inner` and hashes every byte it writes.
 class HashingChannel final : public net::Channel {

@@ -1,5 +1,9 @@
 #include "peregrine/he/params.hpp"
 
+#include <map>
+#include <mutex>
+#include <utility>
+
 #include <openssl/sha.h>
 
 #include <cstring>
@@ -106,15 +110,25 @@ std::shared_ptr<const HeParams> HeParams::create(const ParamsSpec& s) {
   return hp;
 }
 
-std::shared_ptr<const HeParams> HeParams::cheetah(int ell) {
+std::shared_ptr<const HeParams> HeParams::cheetah(int ell, int low_prime_bits) {
   require(ell >= 13 && ell <= 44, ErrorCode::kInvalidArgument, "cheetah(ℓ) needs 13 ≤ ℓ ≤ 44");
-  const u64 congruence = 1ULL << ell;  // ≥ 2N = 8192, so the primes are NTT-friendly too
-  ParamsSpec s;
-  s.n = 4096;
-  s.coeff_primes = {math::generate_primes(60, 1, congruence)[0],
-                    math::generate_primes(49, 1, congruence)[0]};
-  s.plain_modulus = 1ULL << ell;
-  return create(s);
+  require(low_prime_bits >= ell + 2 && low_prime_bits <= 49, ErrorCode::kInvalidArgument,
+          "cheetah(ℓ, bits) needs ℓ + 2 ≤ bits ≤ 49 for its second prime");
+  // Made once per (ℓ, bits) (prime search, NTT tables) and shared: planners ask for many layers.
+  static std::mutex mu;
+  static std::map<std::pair<int, int>, std::shared_ptr<const HeParams>> made;
+  const std::lock_guard<std::mutex> lock(mu);
+  auto& p = made[{ell, low_prime_bits}];
+  if (!p) {
+    const u64 congruence = 1ULL << ell;  // ≥ 2N = 8192, so the primes are NTT-friendly too
+    ParamsSpec s;
+    s.n = 4096;
+    s.coeff_primes = {math::generate_primes(60, 1, congruence)[0],
+                      math::generate_primes(low_prime_bits, 1, congruence)[0]};
+    s.plain_modulus = 1ULL << ell;
+    p = create(s);
+  }
+  return p;
 }
 
 }  // namespace peregrine::he

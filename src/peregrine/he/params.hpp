@@ -59,9 +59,12 @@ class HeParams {
   static std::shared_ptr<const HeParams> create(const ParamsSpec& spec);
 
   /// Cheetah's coefficient-encoding parameters (TECHNIQUES.md §0.3): N = 4096, a 60-bit and a
-  /// 49-bit prime, both ≡ 1 (mod 2^ℓ) so that q mod t = 1, no special prime, t = 2^ℓ.
-  /// Requires 13 ≤ ℓ ≤ 44 (no 49-bit prime ≡ 1 mod 2^ℓ exists above).
-  static std::shared_ptr<const HeParams> cheetah(int ell);
+  /// `low_prime_bits`-bit prime (49 by default: 109 bits, the 128-bit table's limit), both ≡ 1
+  /// (mod 2^ℓ) so that q mod t = 1, no special prime, t = 2^ℓ. The low prime is dropped by the
+  /// responses' mod switch; a smaller one (a smaller q, more secure) shrinks every input
+  /// ciphertext where the layer's flood still fits (low-precision layers, HEQuant issue).
+  /// Requires 13 ≤ ℓ ≤ 44 and ℓ + 2 ≤ low_prime_bits ≤ 49; throws Error(kInvalidArgument) otherwise.
+  static std::shared_ptr<const HeParams> cheetah(int ell, int low_prime_bits = 49);
 
   const ParamsSpec& spec() const noexcept { return spec_; }
   std::size_t n() const noexcept { return spec_.n; }

@@ -1,8 +1,6 @@
 #include "peregrine/linear/hequant_conv.hpp"
 
 #include <cmath>
-#include <map>
-#include <mutex>
 
 #include "peregrine/core/error.hpp"
 #include "peregrine/mpc/truncation.hpp"
@@ -10,16 +8,6 @@
 namespace peregrine::linear {
 
 namespace {
-
-// Cheetah parameters for t = 2^ℓ, made once per ℓ (prime search) and shared.
-he::HeParamsPtr cheetah_params(int ell) {
-  static std::mutex mu;
-  static std::map<int, he::HeParamsPtr> cache;
-  const std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(ell);
-  if (it == cache.end()) it = cache.emplace(ell, he::HeParams::cheetah(ell)).first;
-  return it->second;
-}
 
 // The banded conv: H' rows, no vertical padding.
 Conv2dMeta banded_meta(const Conv2dMeta& m, std::size_t R) {
@@ -44,6 +32,13 @@ int plain_bits_checked(const Conv2dMeta& m, std::uint64_t act_bound, int b) {
   return ell;
 }
 
+he::HeParamsPtr params_for(he::HeParamsPtr p, int ell) {
+  if (!p) return he::HeParams::cheetah(ell);
+  require(p->t() == (u64{1} << ell), ErrorCode::kInvalidArgument,
+          "hequant conv: the HE parameters' plaintext modulus must be 2^{b*B}");
+  return p;
+}
+
 }  // namespace
 
 int HeQuantConvStrategy::digit_bits(const Conv2dMeta& m, std::uint64_t act_bound) {
@@ -53,14 +48,15 @@ int HeQuantConvStrategy::digit_bits(const Conv2dMeta& m, std::uint64_t act_bound
   return static_cast<int>(std::ceil(std::log2(bound + 1))) + 1;
 }
 
-HeQuantConvStrategy::HeQuantConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, int b, TilePolicy policy)
+HeQuantConvStrategy::HeQuantConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, int b,
+                                         he::HeParamsPtr params, TilePolicy policy)
     : meta_(meta),
       B_(digit_bits(meta, act_bound)),
       b_(b),
       ell_t_(plain_bits_checked(meta, act_bound, b)),
       R_(bands_rows(meta, b)),
       Hb_((R_ - 1) * meta.stride_h + meta.kh),
-      inner_(cheetah_params(ell_t_), banded_meta(meta, R_), policy) {}
+      inner_(params_for(std::move(params), ell_t_), banded_meta(meta, R_), policy) {}
 
 std::vector<u64> HeQuantConvStrategy::pack_input(std::span<const u64> share) const {
   const Conv2dMeta& m = meta_;

@@ -47,10 +47,14 @@ namespace peregrine::linear {
 /// Plans the HW-packed conv of `meta` with b digits per coefficient.
 class HeQuantConvStrategy {
  public:
-  /// act_bound: public bound on |x| of every input element (integers at scale 2^0); b ≥ 1 bands.
+  /// act_bound: public bound on |x| of every input element (integers at scale 2^0); b ≥ 1 bands;
+  /// params: Cheetah parameters with t = 2^{ℓ_t} (e.g. HeParams::cheetah(ℓ_t, bits) with a smaller
+  /// q where the layer's flood still fits, TECHNIQUES.md §3.2); null: HeParams::cheetah(ℓ_t).
   /// Errors: those of Conv2dMeta::validate; kUnsupported when b > out_h, or ℓ_t = max(13, b·B)
-  /// exceeds 44 bits (no Cheetah parameter set), or no tile of the banded conv fits N.
-  HeQuantConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, int b, TilePolicy policy = TilePolicy::kMinBytes);
+  /// exceeds 44 bits (no Cheetah parameter set), or no tile of the banded conv can be flooded at
+  /// these parameters; kInvalidArgument when params has another plaintext modulus.
+  HeQuantConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, int b, he::HeParamsPtr params = nullptr,
+                      TilePolicy policy = TilePolicy::kMinBytes);
 
   /// B for a conv: the signed width of its largest possible output, X·w_max·(C/groups)·kh·kw.
   /// Thread-safe (pure).

@@ -26,7 +26,8 @@ class CheetahBn final : public Strategy {
     m.W = at(a.inner);
     m.weight_bits = a.weight_bits;
     return std::make_unique<HePlanned<linear::CheetahBnStrategy, linear::PreparedBn>>(
-        n, linear::CheetahBnStrategy(ctx.he_for(ctx.ring(n.output)), m), kOps);
+        n, smallest_q(ctx.ring(n.output), [&](he::HeParamsPtr p) { return linear::CheetahBnStrategy(std::move(p), m); }),
+        kOps);
   }
 };
 

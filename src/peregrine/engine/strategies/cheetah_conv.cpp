@@ -29,8 +29,12 @@ class CheetahConv final : public Strategy {
     return !pointwise_only_ || (a.kh == 1 && a.kw == 1 && a.groups == 1);
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
+    const int ell = ctx.ring(n.output);
+    const linear::Conv2dMeta m = conv_meta(n);
+    auto make = [&](he::HeParamsPtr p) { return linear::CheetahConvStrategy(std::move(p), m, policy_); };
+    // OpenCheetah's rule is a baseline reproduction: its 109-bit q too.
     return std::make_unique<HePlanned<linear::CheetahConvStrategy, linear::PreparedConv>>(
-        n, linear::CheetahConvStrategy(ctx.he_for(ctx.ring(n.output)), conv_meta(n), policy_), kOps);
+        n, policy_ == linear::TilePolicy::kOpenCheetah ? make(ctx.he_for(ell)) : smallest_q(ell, make), kOps);
   }
 
  private:

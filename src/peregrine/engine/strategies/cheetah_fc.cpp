@@ -27,7 +27,8 @@ class CheetahFc final : public Strategy {
     m.batch = at(nn::element_count(ctx.plan.values.at(n.inputs.at(0)).shape)) / std::max<std::size_t>(1, m.in_features);
     m.weight_bits = n.gemm().weight_bits;
     return std::make_unique<HePlanned<linear::CheetahFcStrategy, linear::PreparedFc>>(
-        n, linear::CheetahFcStrategy(ctx.he_for(ctx.ring(n.output)), m), kOps);
+        n, smallest_q(ctx.ring(n.output), [&](he::HeParamsPtr p) { return linear::CheetahFcStrategy(std::move(p), m); }),
+        kOps);
   }
 };
 

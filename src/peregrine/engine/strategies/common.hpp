@@ -141,6 +141,57 @@ inline int truncating_shift(std::size_t v, const PlanContext& ctx, int depth = 0
   return shift;
 }
 
+/// The sizes tried for the second prime of a layer's Cheetah parameters (HeParams::cheetah(ℓ,
+/// bits)), largest first: q from 109 bits (the 128-bit table's limit at N = 4096) down to 79.
+inline constexpr int kLowPrimeBits[] = {49, 46, 43, 40, 37, 34, 31, 28, 25, 22, 19};
+
+/// A coefficient-encoded layer strategy at the smallest q that pays ("HE parameters per layer from
+/// the plaintext width actually needed", HEQuant issue; TECHNIQUES.md §3.2): make(params) builds it
+/// for HeParams::cheetah(ℓ, bits), bits = 49, 43, … (≥ ℓ + 4), and bytes(s) scores it (its exact
+/// bytes both ways). A smaller q shrinks every input ciphertext; the flood then takes more of the
+/// room after the mod switch, so fewer low bits can be dropped from the responses: bytes fall with
+/// q and then rise, and the search stops at the first candidate that is no better or cannot be
+/// flooded (kUnsupported); sizes with no prime ≡ 1 mod 2^ℓ are skipped. Both parties reach the same
+/// choice (public inputs only).
+/// Errors: make's, when even the 49-bit prime fails.
+template <class Make, class Bytes>
+auto smallest_q(int ell, Make make, Bytes bytes) -> decltype(make(he::HeParamsPtr{})) {
+  using S = decltype(make(he::HeParamsPtr{}));
+  std::optional<S> best;
+  std::size_t best_bytes = 0;
+  for (int low : kLowPrimeBits) {
+    if (low < ell + 4 && best) break;
+    he::HeParamsPtr params;
+    try {
+      params = he::HeParams::cheetah(ell, low);
+    } catch (const Error&) {
+      if (low == kLowPrimeBits[0]) throw;
+      continue;  // no prime of this size ≡ 1 mod 2^ℓ
+    }
+    std::optional<S> s;
+    try {
+      s.emplace(make(std::move(params)));
+    } catch (const Error& e) {
+      if (!best || e.code() != ErrorCode::kUnsupported) throw;
+      break;
+    }
+    const std::size_t b = bytes(*s);
+    if (best && b >= best_bytes) break;
+    best_bytes = b;
+    best = std::move(s);
+  }
+  return std::move(*best);
+}
+
+/// smallest_q scored by the layer's exact bytes (S::cost(), a linear::LayerCost).
+template <class Make>
+auto smallest_q(int ell, Make make) -> decltype(make(he::HeParamsPtr{})) {
+  return smallest_q(ell, make, [](const auto& s) {
+    const linear::LayerCost c = s.cost();
+    return c.bytes_client_to_server + c.bytes_server_to_client;
+  });
+}
+
 /// A public bound on |v| for every element of value v of an integer (QDQ) program, from the ops
 /// that make it: a Clip's bounds, the integer input's quantisation range (FxIntegerIO), carried
 /// through exact moves (extend, reduce, pad, slice, reshape, expand, concat, max-pool) and ReLU;

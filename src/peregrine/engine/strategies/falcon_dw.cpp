@@ -37,8 +37,10 @@ class FalconDw final : public Strategy {
     return a.groups == a.C && a.M == a.C && a.C > 1;
   }
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
+    const linear::Conv2dMeta m = conv_meta(n);
     return std::make_unique<HePlanned<linear::DepthwiseConvStrategy, linear::PreparedConv>>(
-        n, linear::DepthwiseConvStrategy(ctx.he_for(ctx.ring(n.output)), conv_meta(n)), kOps);
+        n, smallest_q(ctx.ring(n.output), [&](he::HeParamsPtr p) { return linear::DepthwiseConvStrategy(std::move(p), m); }),
+        kOps);
   }
 };
 
@@ -61,7 +63,8 @@ class FalconBn final : public Strategy {
     m.kh = m.kw = 1;
     m.weight_bits = a.weight_bits;
     return std::make_unique<HePlanned<linear::DepthwiseConvStrategy, linear::PreparedConv>>(
-        n, linear::DepthwiseConvStrategy(ctx.he_for(ctx.ring(n.output)), m), kOps);
+        n, smallest_q(ctx.ring(n.output), [&](he::HeParamsPtr p) { return linear::DepthwiseConvStrategy(std::move(p), m); }),
+        kOps);
   }
 };
 

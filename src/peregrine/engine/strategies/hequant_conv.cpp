@@ -5,10 +5,12 @@
 // quantised input) so that the digit width B is a guarantee, and the input ring holds b·B bits.
 //
 // Quantisation-aware tiling (§3.7, reconstruction): for b = 1 … 4 the banded conv gets Peregrine's
-// byte-minimising Cheetah tile at t = 2^{max(13, bB)}; each candidate is scored by the planner's
-// own cost (exact HE bytes and compute plus the digit extraction's OT estimate) for the session's
-// network profile, and the cheapest is kept. b = 1 is the conv in its accumulator's own small ring
-// followed by a signed extension (the "lower ℓ only" point of §3.2).
+// byte-minimising Cheetah tile at t = 2^{max(13, bB)} and the smallest q that pays (smallest_q: a
+// low-precision layer needs less q/t room, so its input ciphertexts shrink); each candidate is scored by the planner's own cost (exact HE bytes and
+// compute plus the digit extraction's OT estimate) for the session's network profile, and the
+// cheapest is kept. b = 1 is the conv in its accumulator's own small ring followed by a signed
+// extension (the "lower ℓ only" point of §3.2).
+#include <bit>
 #include <optional>
 
 #include "peregrine/engine/strategies/common.hpp"
@@ -34,7 +36,8 @@ class HeQuantPlanned final : public PlannedLayer {
             {"tile.Mw", t.Mw},       {"pack.digits", static_cast<std::uint64_t>(s_.digits())},
             {"pack.digit_bits", static_cast<std::uint64_t>(s_.digit_bits())},
             {"pack.plain_bits", static_cast<std::uint64_t>(s_.plain_bits())},
-            {"pack.band_rows", s_.band_rows()}};
+            {"pack.band_rows", s_.band_rows()},
+            {"pack.low_prime_bits", static_cast<std::uint64_t>(std::bit_width(s_.params()->spec().coeff_primes.at(1)))}};
   }
   std::unique_ptr<Prepared> prepare(const nn::FixedWeights& w) const override {
     const auto& e = weights_of(w, node_);
@@ -93,7 +96,11 @@ class HeQuantConv final : public Strategy {
       if (ell > 44 || ell > in_bits) break;
       std::optional<linear::HeQuantConvStrategy> s;
       try {
-        s.emplace(meta, X, b);
+        s.emplace(smallest_q(
+            ell, [&](he::HeParamsPtr p) { return linear::HeQuantConvStrategy(meta, X, b, std::move(p)); },
+            [](const linear::HeQuantConvStrategy& st) {
+              return st.he_cost().bytes_client_to_server + st.he_cost().bytes_server_to_client;
+            }));
       } catch (const Error& e) {
         if (e.code() != ErrorCode::kUnsupported) throw;
         continue;  // no tile of this banded conv can be flooded at this ℓ_t
