@@ -334,9 +334,9 @@ def parse_args():
                     help="train_cifar's decoded training set cache")
     ap.add_argument("--no-verify", dest="verify", action="store_false",
                     help="do not export and inspect the chosen configuration (nor refit the budget)")
-    ap.add_argument("--fit-rounds", type=int, default=5,
-                    help="while the inspected cost of the choice exceeds the budget, lower the knapsack's "
-                         "budget by the excess and solve again, at most this many times")
+    ap.add_argument("--fit-rounds", type=int, default=0,
+                    help="while the inspected cost of the choice exceeds the budget, raise the chosen candidates' "
+                         "costs to those observed and solve again, at most this many times (see fit)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     w_ref, a_ref = args.reference
@@ -371,6 +371,52 @@ def bits_config(plan, groups, choice):
         if act is not None:
             act_bits[act] = a
     return {"weight_bits": weight_bits, "act_bits": act_bits}
+
+
+def fit(groups, budget_units, budget_real, unit, obj, plan, args, export_inspect, reference):
+    """Solve the knapsack and (unless --no-verify) export and inspect its choice.
+
+    With --fit-rounds N > 0, while the inspected cost of the choice exceeds the budget, the costs of
+    the chosen candidates are raised to those observed in that model (never lowered: a candidate can
+    cost more beside other neighbours than in its uniform model) and the knapsack is solved again, at
+    most N times; the answer is then the configuration of least sensitivity among those inspected
+    within the budget, `reference` (the uniform reference's record) included when it is within.
+    Without, the answer is the knapsack's choice, whatever its inspected cost.
+    Returns (choice, the record of every round). `groups` is updated."""
+    rounds = []
+    for round_ in range(args.fit_rounds + 1):
+        try:
+            choice = knapsack.solve(groups, budget_units)
+        except ValueError as e:
+            if not rounds:
+                raise SystemExit("no configuration fits the budget: %s" % e)
+            break  # the raised costs leave nothing within the budget
+        record = {"round": round_, "choice": choice, "sensitivity": knapsack.totals(groups, choice)[1]}
+        rounds.append(record)
+        if not args.verify:
+            break
+        observed, total = export_inspect(bits_config(plan, groups, choice), round_)
+        record.update(inspected=total[obj], bytes=total["bytes"], seconds=total["seconds"], rounds=total["rounds"],
+                      fits=total[obj] <= budget_real, layers={layer: observed[layer][obj] for layer, _ in plan})
+        print("round %d: knapsack choice of sensitivity %.4g, inspected %.6g (budget %.6g)" % (
+            round_, record["sensitivity"], total[obj], budget_real), flush=True)
+        if record["fits"] or round_ == args.fit_rounds:
+            break
+        for (layer, _), g, i in zip(plan, groups, choice):
+            seen = int(math.ceil(observed[layer][obj] / unit))
+            if seen > g[i][0]:
+                g[i] = (seen,) + tuple(g[i][1:])
+    if args.fit_rounds == 0 or not args.verify:
+        return rounds[0]["choice"], rounds
+    fits = [r for r in rounds + [reference] if r.get("fits")]
+    if not fits:
+        return rounds[0]["choice"], rounds
+    best = min(fits, key=lambda r: r["sensitivity"])
+    if best is reference:
+        print("no knapsack choice tried is both within the budget (inspected) and less sensitive than the "
+              "uniform reference: the answer is the reference", flush=True)
+        rounds.append(reference)
+    return best["choice"], rounds
 
 
 def main():
@@ -430,82 +476,85 @@ def main():
         ref_cost = uni[(w_ref, a_ref)]["total"][obj]
         budget_real = ref_cost if budget is None else budget
         budget_units = knapsack.totals(groups, ref_choice)[0] if budget is None else int(budget // unit)
-        inspected, tries = None, []
-        for round_ in range(args.fit_rounds + 1):
-            t0 = time.time()
-            try:
-                choice = knapsack.solve(groups, budget_units)
-            except ValueError as e:
-                raise SystemExit("no configuration fits the budget: %s" % e)
-            t_dp = time.time() - t0
-            config = bits_config(plan, groups, choice)
-            pred = sum(cost(layer, *g[i][2]) for (layer, _), g, i in zip(plan, groups, choice))
-            if not args.verify:
-                break
-            path = os.path.join(tmp, "mixed%d.onnx" % round_)
-            qm = export_untrained(args.depth, wd, x_calib, w_ref, a_ref, ENDS_BITS, config, path)
-            observed, inspected = layer_costs(inspect(args.peregrine, path, extra), n_blocks)
-            tries.append({"predicted": pred, "inspected": inspected[obj], "config": config})
-            print("knapsack (%.1f s): predicted %.6g, inspected %.6g, budget %.6g" % (
-                t_dp, pred, inspected[obj], budget_real), flush=True)
-            if inspected[obj] <= budget_real or round_ == args.fit_rounds:
-                break
-            # The additive model was optimistic somewhere: a chosen candidate costs, among these
-            # neighbours, more than in its uniform model. Raise those items to what was observed
-            # (never lower them) and solve again: the costs only grow, so this settles.
-            for (layer, _), g, i in zip(plan, groups, choice):
-                seen = int(math.ceil(observed[layer][obj] / unit))
-                if seen > g[i][0]:
-                    g[i] = (seen,) + tuple(g[i][1:])
+        ref_value = knapsack.totals(groups, ref_choice)[1]
+        reference = {"round": "reference", "choice": ref_choice, "sensitivity": ref_value, "inspected": ref_cost,
+                     "bytes": uni[(w_ref, a_ref)]["total"]["bytes"], "seconds": uni[(w_ref, a_ref)]["total"]["seconds"],
+                     "rounds": uni[(w_ref, a_ref)]["total"]["rounds"], "fits": ref_cost <= budget_real,
+                     "layers": {layer: uni[(w_ref, a_ref)]["layers"][layer][obj] for layer, _ in plan}}
+
+        def export_inspect(config, round_):
+            path = os.path.join(tmp, "round%d.onnx" % round_)
+            export_untrained(args.depth, wd, x_calib, w_ref, a_ref, ENDS_BITS, config, path)
+            return layer_costs(inspect(args.peregrine, path, extra), n_blocks)
+
+        choice, fitted = fit(groups, budget_units, budget_real, unit, obj, plan, args, export_inspect, reference)
+        config = bits_config(plan, groups, choice)
 
         # d. output
+        final = next((r for r in fitted if r["choice"] == choice and "inspected" in r), None)
         rows = []
         for (layer, act), g, i, r in zip(plan, groups, choice, ref_choice):
-            rows.append((layer, act, g[i][2], cost(layer, *g[i][2]), g[i][1], cost(layer, *g[r][2]), g[r][1]))
-        sens_total, sens_ref = sum(r[4] for r in rows), sum(r[6] for r in rows)
-        verified = None
-        if args.verify:
+            rows.append({"layer": layer, "activation": act, "bits": label(*g[i][2]),
+                         "cost": cost(layer, *g[i][2]), "cost_inspected": final["layers"][layer] if final else None,
+                         "sensitivity": g[i][1], "reference_cost": cost(layer, *g[r][2]),
+                         "reference_sensitivity": g[r][1]})
+        result = {
+            "tool": "python/mixed_precision.py (TECHNIQUES.md 3.8); train_quant.py reads only weight_bits and act_bits",
+            "depth": args.depth, "objective": args.objective, "unit": unit, "reference": "W%dA%d" % (w_ref, a_ref),
+            "budget": budget_real, "budget_source": "given" if budget is not None else "uniform W%dA%d" % (w_ref, a_ref),
+            "free_ends": args.free_ends, "calib": args.calib,
+            "inspect_args": args.inspect_args, "peregrine_sha256": binary_hash,
+            "predicted_cost": sum(r["cost"] for r in rows), "reference_cost": ref_cost,
+            "sensitivity": sum(r["sensitivity"] for r in rows),
+            "reference_sensitivity": sum(r["reference_sensitivity"] for r in rows),
+            "inspected": None, "fit_rounds": [{k: v for k, v in r.items() if k not in ("layers", "choice")} for r in fitted],
+            "layers": rows}
+        if final:
             x_te, y_te = load_test()
             x_te, y_te = standardise(x_te[:1000]), torch.from_numpy(y_te[:1000])
-            q_ref = QResNet(args.depth, wd, a_ref, w_ref, ENDS_BITS, ENDS_BITS)
-            q_ref.train()
-            with torch.no_grad():
-                q_ref(x_calib)
-            verified = dict(inspected, top1_untrained=evaluate(qm, x_te, y_te),
-                            top1_untrained_reference=evaluate(q_ref, x_te, y_te), fit=tries)
-
-    unit_name, scale = ("KB", 1e3) if obj == "bytes" else ("ms", 1e-3)
-    print("\n%-13s %-11s %-6s %10s %12s   %10s %12s" % ("layer", "activation", "bits", "cost " + unit_name,
-                                                       "sensitivity", "W%dA%d " % (w_ref, a_ref) + unit_name,
-                                                       "W%dA%d sens." % (w_ref, a_ref)))
-    for layer, act, (w, a), c, s, rc, rs in rows:
-        print("%-13s %-11s %-6s %10.1f %12.4g   %10.1f %12.4g" % (layer, act or "-", label(w, a), c / scale, s,
-                                                              rc / scale, rs))
-    pred = sum(r[3] for r in rows)
-    print("%-32s %10.1f %12.4g   %10.1f %12.4g" % ("total (predicted: sum of layers)", pred / scale, sens_total,
-                                                  ref_cost / scale, sens_ref))
-    print("budget %.1f %s (%s)" % (budget_real / scale, unit_name,
-                                   "uniform W%dA%d" % (w_ref, a_ref) if budget is None else "given"))
-    if verified:
-        print("the chosen configuration, exported untrained and inspected: %.1f %s (%.2f MB, %.3f s, %d rounds); "
-              "uniform W%dA%d %.1f %s" % (verified[obj] / scale, unit_name, verified["bytes"] / 1e6,
-                                          verified["seconds"], verified["rounds"], w_ref, a_ref, ref_cost / scale,
-                                          unit_name))
-        print("untrained (LSQ-initialised) fake-quant top-1 on the first 1000 test images: %.3f (uniform W%dA%d %.3f)"
-              % (verified["top1_untrained"], w_ref, a_ref, verified["top1_untrained_reference"]))
-    config["mixed_precision"] = {
-        "tool": "python/mixed_precision.py (TECHNIQUES.md 3.8); train_quant.py reads only weight_bits and act_bits",
-        "depth": args.depth, "objective": args.objective, "unit": unit, "reference": "W%dA%d" % (w_ref, a_ref),
-        "budget": budget_real, "free_ends": args.free_ends, "calib": args.calib, "inspect_args": args.inspect_args,
-        "predicted_cost": pred, "reference_cost": ref_cost, "sensitivity": sens_total,
-        "reference_sensitivity": sens_ref, "inspected": verified, "peregrine_sha256": binary_hash,
-        "layers": [{"layer": r[0], "activation": r[1], "bits": label(*r[2]), "cost": r[3], "sensitivity": r[4]}
-                   for r in rows]}
+            q_mix = export_untrained(args.depth, wd, x_calib, w_ref, a_ref, ENDS_BITS, config,
+                                     os.path.join(tmp, "final.onnx"))
+            q_ref = export_untrained(args.depth, wd, x_calib, w_ref, a_ref, ENDS_BITS, None,
+                                     os.path.join(tmp, "reference.onnx"))
+            result["inspected"] = {k: final[k] for k in ("bytes", "seconds", "rounds", "fits")}
+            result["inspected"].update(top1_untrained=evaluate(q_mix, x_te, y_te),
+                                       top1_untrained_reference=evaluate(q_ref, x_te, y_te))
+    print_table(result, obj)
+    config["mixed_precision"] = result
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(config, f, indent=1)
         f.write("\n")
     print("wrote %s (%.0f s in all)" % (args.out, time.time() - t_start))
+
+
+def print_table(result, obj):
+    """The per-layer table and the totals of a result (the "mixed_precision" entry of the output)."""
+    unit_name, scale = ("KB", 1e3) if obj == "bytes" else ("ms", 1e-3)
+    ref = result["reference"]
+    print("\n%-13s %-11s %-6s %10s %10s %12s   %10s %12s" % (
+        "layer", "activation", "bits", unit_name + " pred.", unit_name + " insp.", "sensitivity",
+        "%s %s" % (ref, unit_name), "%s sens." % ref))
+    for r in result["layers"]:
+        print("%-13s %-11s %-6s %10.1f %10s %12.4g   %10.1f %12.4g" % (
+            r["layer"], r["activation"] or "-", r["bits"], r["cost"] / scale,
+            "-" if r["cost_inspected"] is None else "%.1f" % (r["cost_inspected"] / scale), r["sensitivity"],
+            r["reference_cost"] / scale, r["reference_sensitivity"]))
+    ins = result["inspected"]
+    print("%-32s %10.1f %10s %12.4g   %10.1f %12.4g" % (
+        "total", result["predicted_cost"] / scale, "-" if ins is None else "%.1f" % (ins[obj] / scale),
+        result["sensitivity"], result["reference_cost"] / scale, result["reference_sensitivity"]))
+    print("budget %.1f %s (%s); pred. = the sum of the layers' costs in the uniform models, insp. = the chosen "
+          "configuration exported untrained and inspected" % (result["budget"] / scale, unit_name,
+                                                               result["budget_source"]))
+    if ins:
+        print("inspected: %.2f MB, %.3f s, %d rounds, %s the budget; untrained (LSQ-initialised) fake-quant top-1 on "
+              "the first 1000 test images %.3f (uniform %s %.3f)" % (
+                  ins["bytes"] / 1e6, ins["seconds"], ins["rounds"], "within" if ins["fits"] else "OVER",
+                  ins["top1_untrained"], ref, ins["top1_untrained_reference"]))
+        if not ins["fits"]:
+            print("warning: no configuration tried fits the budget by the inspected estimate; the one written is the "
+                  "knapsack's first choice (more --fit-rounds, or a smaller budget)")
 
 
 if __name__ == "__main__":

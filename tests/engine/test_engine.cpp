@@ -4,6 +4,8 @@
 // plans, a malformed plan, and a peer that drops mid-session.
 #include <gtest/gtest.h>
 
+#include <bit>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include "peregrine/core/error.hpp"
 #include "peregrine/engine/engine.hpp"
 #include "peregrine/engine/wire.hpp"
+#include "peregrine/linear/conv.hpp"
 #include "peregrine/mpc/session.hpp"
 #include "peregrine/nn/float_exec.hpp"
 #include "peregrine/nn/input.hpp"
@@ -604,6 +607,52 @@ TEST(Engine, PlannerChoosesTheDepthwisePackingByCost) {
   forced.allowed = {"cheetah-conv"};
   const std::string f = choice(dw_plan(384, 4, 384, 384), forced);
   EXPECT_EQ(f.substr(0, f.find('|')), "cheetah-conv") << f;
+}
+
+// Per-layer HE parameters (smallest_q): a conv in a small ring plans with a q below the 109-bit
+// default and moves fewer bytes than at the default; the OpenCheetah baseline keeps 109 bits; both
+// cost models stay exact.
+TEST(Engine, HeLayersTakeTheSmallestCiphertextModulusThatPays) {
+  FixedPlan p;
+  p.ring_bits = 20;
+  p.frac_bits = 6;
+  p.values = {{"x", {1, 16, 16, 16}, 6, 20}, {"y", {1, 16, 16, 16}, 12, 20}};
+  FxNode n = FxNode::of(FxOp::kConv);
+  n.name = "conv";
+  n.inputs = {0};
+  n.output = 1;
+  FxConvAttrs& a = n.conv();
+  a.C = a.M = 16;
+  a.H = a.W = 16;
+  a.kh = a.kw = 3;
+  a.pads = {1, 1, 1, 1};
+  a.weight_bits = 8;
+  p.nodes = {n};
+  p.input = 0;
+  p.output = 1;
+  const auto q_bits = [](const engine::PlannedLayer& l) {
+    int bits = 0;
+    for (std::uint64_t prime : l.he_needs().at(0).params->spec().coeff_primes) bits += std::bit_width(prime);
+    return bits;
+  };
+  engine::PlanOptions cheetah, open;
+  cheetah.allowed = {"cheetah-conv"};
+  open.allowed = {"cheetah-conv-opencheetah"};
+  const engine::ProtocolPlan small(p, engine::NetworkProfile::lan(), cheetah);
+  const engine::ProtocolPlan base(p, engine::NetworkProfile::lan(), open);
+  EXPECT_LT(q_bits(small.planned(0)), 109);
+  EXPECT_EQ(q_bits(base.planned(0)), 109);
+  linear::Conv2dMeta m;
+  m.C = m.M = 16;
+  m.H = m.W = 16;
+  m.kh = m.kw = 3;
+  m.pad_top = m.pad_left = m.pad_bottom = m.pad_right = 1;
+  m.weight_bits = 8;
+  const linear::LayerCost at109 = linear::CheetahConvStrategy(he::HeParams::cheetah(20), m).cost();
+  const engine::Cost c = small.planned(0).cost();
+  EXPECT_TRUE(c.exact_bytes);
+  EXPECT_LT(c.bytes_c2s + c.bytes_s2c, at109.bytes_client_to_server + at109.bytes_server_to_client);
+  EXPECT_LT(c.bytes_c2s, at109.bytes_client_to_server);  // the input ciphertexts shrink with q
 }
 
 // EfficientNet's squeeze-and-excitation with HardSigmoid (the Sigmoid of the CIFAR variant
