@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "../common/qdq_model.hpp"
@@ -726,6 +727,24 @@ TEST(Engine, TrainedEfficientNetworksEqualTheFixedReference) {
   }
 }
 
+// The quantised ResNet-20 trained here, planned with `opts` (check(server) sees the plan), run
+// privately on lossless CIFAR-10 record `record` and compared with its integer reference; false
+// when the model or the shared data is absent.
+bool quantised_resnet20_equals_reference(const engine::PlanOptions& opts, std::size_t record,
+                                         const std::function<void(const engine::ServerModel&)>& check = {}) {
+  const fs::path model = kModels / "resnet20_cifar10_quant.onnx";
+  const fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(model) || !fs::exists(data)) return false;
+  Graph g = load_onnx(model.string());
+  Dataset ds = Dataset::open(data.string());
+  Preprocess pp = preprocess_from_metadata(g.metadata);
+  FixedModel m = quantize_model(g, {{g.shape_of("input"), apply_preprocess(ds.record(1000), pp)}});
+  engine::ServerModel server(m, engine::NetworkProfile::lan(), opts);
+  if (check) check(server);
+  expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(record), pp)});
+  return true;
+}
+
 // Quantised (QDQ) models (docs/QUANTISED.md): the integer program runs privately and reveals the
 // integer reference bit for bit — the small QDQ model with per-channel and per-tensor weight
 // scales (low-bit rings, extensions before the HE layers, requantisation by truncation and clip),
@@ -746,15 +765,7 @@ TEST(Engine, QuantisedModelsEqualTheIntegerReference) {
       expect_private_equals_fixed(m, server, x);
     }
   }
-  const fs::path model = kModels / "resnet20_cifar10_quant.onnx";
-  const fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
-  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
-  Graph g = load_onnx(model.string());
-  Dataset ds = Dataset::open(data.string());
-  Preprocess pp = preprocess_from_metadata(g.metadata);
-  FixedModel m = quantize_model(g, {{g.shape_of("input"), apply_preprocess(ds.record(1000), pp)}});
-  engine::ServerModel server(m);
-  expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(3), pp)});
+  if (!quantised_resnet20_equals_reference({}, 3)) GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
 }
 
 // HEQuant's packed convolution (hequant-conv) in whole integer programs: with the Cheetah conv
@@ -786,16 +797,8 @@ TEST(Engine, QuantisedModelsWithPackedConvolutionsEqualTheIntegerReference) {
     for (auto& v : x.data) v *= 3.0f;
     expect_private_equals_fixed(m, server, x);
   }
-  const fs::path model = kModels / "resnet20_cifar10_quant.onnx";
-  const fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
-  if (!fs::exists(model) || !fs::exists(data)) GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
-  Graph g = load_onnx(model.string());
-  Dataset ds = Dataset::open(data.string());
-  Preprocess pp = preprocess_from_metadata(g.metadata);
-  FixedModel m = quantize_model(g, {{g.shape_of("input"), apply_preprocess(ds.record(1000), pp)}});
-  engine::ServerModel server(m, engine::NetworkProfile::lan(), opts);
-  EXPECT_TRUE(convs_packed(server));
-  expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(5), pp)});
+  if (!quantised_resnet20_equals_reference(opts, 5, [&](const engine::ServerModel& s) { EXPECT_TRUE(convs_packed(s)); }))
+    GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
 }
 
 // A server whose plan carries an integer input/output description out of range (zero point
