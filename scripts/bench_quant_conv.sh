@@ -59,15 +59,15 @@ rows = {}
 for l in open(sys.argv[1], encoding="utf-8"):
     label, ref_s, ref_mib, bw, way, js = l.rstrip("\n").split("\t", 5)
     rows.setdefault((bw, label, way), (ref_s, ref_mib, []))[2].append(json.loads(js))
-print("| bits | layer | strategy | MiB c→s / s→c (both) | seconds | packing | bytes vs Cheetah | time vs Cheetah | verified |")
+print("| bits | layer | strategy | MiB c→s / s→c (both) | seconds | packing, q | bytes vs Cheetah | time vs Cheetah | verified |")
 print("|---|---|---|---|---|---|---|---|---|")
 for (bw, label, way), (ref_s, ref_mib, runs) in rows.items():
     r = runs[0]
     t = statistics.median(x["seconds"] for x in runs)
     c2s, s2c = r["bytes_client_to_server"] / 2**20, r["bytes_server_to_client"] / 2**20
     pack = r.get("pack")
-    pk = "b = %d, B = %d, ℓ_t = %d, q = %d bits" % (pack["digits"], pack["digit_bits"], pack["plain_bits"],
-                                                   60 + pack["low_prime_bits"]) if pack else ""
+    pk = "b = %d, B = %d, ℓ_t = %d" % (pack["digits"], pack["digit_bits"], pack["plain_bits"]) if pack else ""
+    pk = (pk + ", " if pk else "") + "q = %d bits" % r["q_bits"]
     vb = "%.2f×" % ((c2s + s2c) / float(ref_mib)) if ref_mib else ""
     vt = "%.2f×" % (t / float(ref_s)) if ref_s else ""
     ok = all(x.get("verified") for x in runs)

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <algorithm>
+#include <bit>
 #include <span>
 #include <string>
 #include <vector>
@@ -141,6 +142,13 @@ inline int truncating_shift(std::size_t v, const PlanContext& ctx, int depth = 0
   return shift;
 }
 
+/// Bits of a parameter set's ciphertext modulus q (the sum of its primes' widths), for reports.
+inline std::uint64_t modulus_bits(const he::HeParams& p) {
+  std::uint64_t bits = 0;
+  for (std::uint64_t prime : p.spec().coeff_primes) bits += static_cast<std::uint64_t>(std::bit_width(prime));
+  return bits;
+}
+
 /// The sizes tried for the second prime of a layer's Cheetah parameters (HeParams::cheetah(ℓ,
 /// bits)), largest first: q from 109 bits (the 128-bit table's limit at N = 4096) down to 79.
 inline constexpr int kLowPrimeBits[] = {49, 46, 43, 40, 37, 34, 31, 28, 25, 22, 19};
@@ -256,8 +264,10 @@ class HePlanned final : public PlannedLayer {
   Cost cost() const override { return he_layer_cost(s_.cost(), s_.plan()); }
   std::vector<HeNeed> he_needs() const override { return {{s_.params(), {}}}; }
   std::vector<std::pair<std::string, std::uint64_t>> layout() const override {
-    std::vector<std::pair<std::string, std::uint64_t>> l = {
-        {"n_in", s_.plan().n_in}, {"n_out", s_.plan().n_out()}, {"products", s_.cost().products}};
+    std::vector<std::pair<std::string, std::uint64_t>> l = {{"n_in", s_.plan().n_in},
+                                                           {"n_out", s_.plan().n_out()},
+                                                           {"products", s_.cost().products},
+                                                           {"q_bits", modulus_bits(*s_.params())}};
     if (ops_.layout) ops_.layout(s_, l);
     return l;
   }

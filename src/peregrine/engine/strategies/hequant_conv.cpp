@@ -10,7 +10,6 @@
 // compute plus the digit extraction's OT estimate) for the session's network profile, and the
 // cheapest is kept. b = 1 is the conv in its accumulator's own small ring followed by a signed
 // extension (the "lower ℓ only" point of §3.2).
-#include <bit>
 #include <optional>
 
 #include "peregrine/engine/strategies/common.hpp"
@@ -37,7 +36,7 @@ class HeQuantPlanned final : public PlannedLayer {
             {"pack.digit_bits", static_cast<std::uint64_t>(s_.digit_bits())},
             {"pack.plain_bits", static_cast<std::uint64_t>(s_.plain_bits())},
             {"pack.band_rows", s_.band_rows()},
-            {"pack.low_prime_bits", static_cast<std::uint64_t>(std::bit_width(s_.params()->spec().coeff_primes.at(1)))}};
+            {"q_bits", modulus_bits(*s_.params())}};
   }
   std::unique_ptr<Prepared> prepare(const nn::FixedWeights& w) const override {
     const auto& e = weights_of(w, node_);
