@@ -47,23 +47,23 @@ latency) is attributed to a layer by its name (layer_of below):
   (w, a); a fixed end (8-bit weights) takes the value from the uniform model at the reference's w
   (and, for fc, the reference's a). This is an additive approximation: a layer's real cost also
   depends on its neighbours' widths (its input's width sets its accumulator and rings), so the
-  program exports the chosen configuration and inspects it (--verify, on by default) to report the
-  real estimate beside the predicted one.
-  The estimates are cached in --cache (JSON, keyed by depth, widths and the peregrine binary's
-  SHA-256), as are the sensitivities (keyed by depth and calibration size).
+  program exports the chosen configuration and inspects it (unless --no-verify) to report the real
+  estimate beside the predicted one; --fit-rounds N then corrects the model (see fit()).
+  The estimates are cached in --cache (JSON, keyed by depth, the ends, the inspect options and the
+  peregrine binary's SHA-256), as are the sensitivities (keyed by depth and calibration size).
 
 Knapsack (python/knapsack.py): one candidate per layer, minimise sum S_l subject to sum cost_l <=
 budget; costs are rounded *up* to --unit (1024 bytes, or 1e-4 s) and an explicit budget down, so a
 solution within the discretised budget is within the real one (of the additive model). The budget
-defaults to the predicted cost of the uniform reference (--reference, W4A4, as HEQuant's ILP uses a
-uniform reference), discretised the same way, so the reference itself is always feasible (then the
-solution's cost may exceed the reference's by less than one unit per layer); --budget-bytes /
+defaults to the cost of the uniform reference (--reference, W4A4, as HEQuant's ILP uses a uniform
+reference), discretised the same way, so the reference itself is always feasible (the solution's
+predicted cost may then exceed the reference's by less than one unit per layer); --budget-bytes /
 --budget-seconds give it explicitly.
 
 Output: --out (the --bits-config JSON: "weight_bits", "act_bits", and "mixed_precision" with the
-provenance and totals, which train_quant ignores), and a table on stdout.
+provenance, the per-layer table and the totals, which train_quant ignores), and the table on stdout.
 
-Usage (ResNet-20, about 5 minutes on two cores the first time, seconds from the cache):
+Usage (ResNet-20: about 3 minutes on two cores the first time, under a minute from the cache):
   nice -n 10 /usr/bin/python3 python/mixed_precision.py --depth 20 --out models/resnet20_mixed_bits.json
 """
 
@@ -501,20 +501,23 @@ def main():
         result = {
             "tool": "python/mixed_precision.py (TECHNIQUES.md 3.8); train_quant.py reads only weight_bits and act_bits",
             "depth": args.depth, "objective": args.objective, "unit": unit, "reference": "W%dA%d" % (w_ref, a_ref),
-            "budget": budget_real, "budget_source": "given" if budget is not None else "uniform W%dA%d" % (w_ref, a_ref),
+            "budget": budget_real,
+            "budget_source": "given" if budget is not None else "uniform W%dA%d" % (w_ref, a_ref),
             "free_ends": args.free_ends, "calib": args.calib,
             "inspect_args": args.inspect_args, "peregrine_sha256": binary_hash,
             "predicted_cost": sum(r["cost"] for r in rows), "reference_cost": ref_cost,
             "sensitivity": sum(r["sensitivity"] for r in rows),
             "reference_sensitivity": sum(r["reference_sensitivity"] for r in rows),
-            "inspected": None, "fit_rounds": [{k: v for k, v in r.items() if k not in ("layers", "choice")} for r in fitted],
+            "inspected": None,
+            "fit_rounds": [{k: v for k, v in r.items() if k not in ("layers", "choice")} for r in fitted],
             "layers": rows}
         if final:
             x_te, y_te = load_test()
             x_te, y_te = standardise(x_te[:1000]), torch.from_numpy(y_te[:1000])
             q_mix = export_untrained(args.depth, wd, x_calib, w_ref, a_ref, ENDS_BITS, config,
                                      os.path.join(tmp, "final.onnx"))
-            q_ref = export_untrained(args.depth, wd, x_calib, w_ref, a_ref, ENDS_BITS, None,
+            ends = w_ref if args.free_ends else ENDS_BITS
+            q_ref = export_untrained(args.depth, wd, x_calib, w_ref, a_ref, ends, None,
                                      os.path.join(tmp, "reference.onnx"))
             result["inspected"] = {k: final[k] for k in ("bytes", "seconds", "rounds", "fits")}
             result["inspected"].update(top1_untrained=evaluate(q_mix, x_te, y_te),
