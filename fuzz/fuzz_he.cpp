@@ -1,9 +1,11 @@
 // Fuzz target: every deserialiser of HE objects (he/serialize.hpp) on bytes from a peer or a file.
-// Input: byte 0 selects the object (ciphertext, plaintext, public key, secret key, Galois keys,
-// trimmed response) and the parameter set (Cheetah N = 4096 / ℓ = 37, or a small slot set with
-// a special prime); the rest is the buffer. (There are no relinearisation keys: the library has no
-// ciphertext × ciphertext product, so Galois keys are the only key-switching keys.)
-// Seeds: every object for both sets (seeded / full / coefficient-form / level-1 ciphertexts,
+// Input: byte 0 selects the object in its low 3 bits (ciphertext, plaintext, public key, secret
+// key, Galois keys, trimmed response) and the parameter set in bits 3–4 (Cheetah N = 4096 /
+// ℓ = 37; a small slot set with a special prime; or a per-layer Cheetah set with a smaller q,
+// ℓ = 16 and a 25-bit second prime, as the packed integer convs use); the rest is the buffer.
+// (There are no relinearisation keys: the library has no ciphertext × ciphertext product, so
+// Galois keys are the only key-switching keys.)
+// Seeds: every object for the three sets (seeded / full / coefficient-form / level-1 ciphertexts,
 // Galois keys for rotations and the row swap, trimmed responses with several dropped-bit counts).
 #include "fuzz_target.hpp"
 #include "peregrine/core/prg.hpp"
@@ -30,7 +32,8 @@ he::HeParamsPtr params(int which) {
     s.security = he::Security::kInsecureForTestsOnly;
     return he::HeParams::create(s);
   }();
-  return which ? slots : cheetah;
+  static const he::HeParamsPtr small_q = he::HeParams::cheetah(16, 25);
+  return which == 0 ? cheetah : which == 1 ? slots : small_q;
 }
 
 constexpr std::size_t kKept = 100;  // |V| of the trimmed responses
@@ -41,7 +44,7 @@ std::string name() { return "he_objects"; }
 
 void run_one(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return;
-  const int kind = data[0] % 6, which = (data[0] >> 3) & 1;
+  const int kind = (data[0] & 7) % 6, which = (data[0] >> 3) % 3;
   const he::HeParams& P = *params(which);
   const std::span<const std::uint8_t> in(data + 1, size - 1);
   constexpr std::size_t kMax = std::size_t{8} << 20;
@@ -60,7 +63,7 @@ std::vector<std::vector<std::uint8_t>> seeds() {
   Seed sd{};
   sd[0] = 7;
   Prg prg = Prg::from_seed(sd);
-  for (int which = 0; which < 2; ++which) {
+  for (int which = 0; which < 3; ++which) {
     const auto P = params(which);
     he::KeyGenerator kg(P);
     const he::SecretKey sk = kg.secret_key(prg);
