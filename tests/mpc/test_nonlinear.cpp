@@ -94,6 +94,42 @@ TEST(Millionaire, PairEqualsTwoComparisons) {
   EXPECT_THROW(millionaire_gt_pair(*sp.s0, odd, 8), Error);  // the server passes 2n values
 }
 
+// Prefix comparisons (the digit carries of HEQuant's extraction): every block boundary's
+// comparison of the low bits, for block widths that are and are not multiples of the leaf width,
+// with equal low blocks (the chain must carry the lower blocks' result through eq) and the 64-bit
+// widths where the padding falls back to 1-bit leaves.
+TEST(Millionaire, PrefixComparisonsAtEveryBlockBoundary) {
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(14));
+  struct Case { int blocks, block_bits, m; std::size_t n; };
+  for (const Case& c : {Case{1, 16, kLeafBitsDefault, 300}, Case{2, 16, kLeafBitsDefault, 1001},
+                        Case{3, 13, kLeafBitsDefault, 1001}, Case{4, 11, 2, 300}, Case{3, 21, kLeafBitsDefault, 300},
+                        Case{2, 32, kLeafBitsDefault, 300}, Case{5, 1, kLeafBitsDefault, 64}, Case{2, 7, 0, 65}}) {
+    const Ring r(c.blocks * c.block_bits);
+    std::vector<u64> y = edge_and_random(r, gen, c.n), x(c.n);
+    for (std::size_t i = 0; i < c.n; ++i) {
+      // equal, equal low blocks with a different top, or random
+      const u64 low = c.block_bits * (c.blocks - 1) >= 64 ? r.mask : (u64{1} << (c.block_bits * (c.blocks - 1))) - 1;
+      x[i] = i % 5 == 0 ? y[i] : i % 5 == 1 ? ((gen.next_u64() & ~low) | (y[i] & low)) & r.mask : gen.next_u64() & r.mask;
+    }
+    BoolShares b0, b1;
+    run_parties([&] { b0 = millionaire_prefix_gt(*sp.s0, x, c.blocks, c.block_bits, c.m); },
+                [&] { b1 = millionaire_prefix_gt(*sp.s1, y, c.blocks, c.block_bits, c.m); });
+    ASSERT_EQ(b0.n, static_cast<std::size_t>(c.blocks) * c.n);
+    const BoolShares b = bxor(b0, b1);
+    for (int k = 0; k < c.blocks; ++k) {
+      const u64 mask = Ring((k + 1) * c.block_bits).mask;
+      for (std::size_t i = 0; i < c.n; ++i)
+        ASSERT_EQ(b.get(static_cast<std::size_t>(k) * c.n + i), (x[i] & mask) > (y[i] & mask) ? 1 : 0)
+            << c.blocks << "x" << c.block_bits << " k=" << k << " i=" << i;
+    }
+  }
+  std::vector<u64> big = {u64{1} << 20};
+  EXPECT_THROW(millionaire_prefix_gt(*sp.s0, big, 2, 10), Error);  // input above 2^{blocks·block_bits}
+  EXPECT_THROW(millionaire_prefix_gt(*sp.s0, big, 3, 22), Error);  // 66 bits
+  EXPECT_THROW(millionaire_prefix_gt(*sp.s0, big, 0, 8), Error);
+}
+
 TEST(Millionaire, EmptyAndInvalid) {
   SessionPair sp;
   BoolShares b0, b1;

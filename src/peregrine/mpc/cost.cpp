@@ -77,15 +77,17 @@ ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend
 }
 
 ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot) {
-  ProtocolCost c;
   const int last = out_bits > B ? b : b - 1;
-  for (int k = 1; k <= last; ++k) {
-    const ProtocolCost m = relu_cost(n, k * B, ot);
-    c.bytes_c2s += m.bytes_c2s;
-    c.bytes_s2c += m.bytes_s2c;
-    c.rounds += m.rounds;
-    c.seconds += m.seconds;
-  }
+  if (last == 0) return {};
+  // One prefix millionaire over last·B bits (≈ a millionaire on them: relu_cost, whose multiplexer
+  // stands for the first B2A), the other B2As over out_bits each, and the chain's one round per
+  // leaf (3-bit leaves on silent OT, 4 on IKNP) instead of the tree's depth.
+  ProtocolCost c = relu_cost(n, last * B, ot);
+  const double per_cot = ot == OtBackend::kIknp ? 128.0 : 1.4;
+  const double b2a = static_cast<double>(n) * (last - 1) * (out_bits + per_cot) / 8.0;
+  c.bytes_c2s += b2a / 2;
+  c.bytes_s2c += b2a / 2;
+  c.rounds += static_cast<std::uint64_t>(last * B / (ot == OtBackend::kIknp ? 4 : 3));
   return c;
 }
 

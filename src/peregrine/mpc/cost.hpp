@@ -47,9 +47,9 @@ ProtocolCost truncate_reduce_cost(std::size_t n, int ell, TruncMode mode, OtBack
 /// B2A over to − from bits (≈ 2·(to − from) + 3 bits each way together), else a millionaire on
 /// `from` bits plus the B2A (estimated as relu_cost on `from` bits, whose multiplexer is about a B2A).
 ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend ot);
-/// extract_digits() on n packed values of b base-2^B digits into Z_{2^out_bits}: per carry (b − 1
-/// when out_bits ≤ B, else b) one millionaire on kB bits plus a B2A over out_bits, each estimated as
-/// relu_cost on kB bits (whose multiplexer is about a B2A); the carries run one after another.
+/// extract_digits() on n packed values of b base-2^B digits into Z_{2^out_bits}: the carries (b − 1
+/// when out_bits ≤ B, else b) from one prefix millionaire over their bits (estimated as relu_cost on
+/// them), one B2A over out_bits per carry, and the AND chain's rounds (one per leaf).
 ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot);
 /// maxpool2d() with n outputs and a k-element window (k − 1 comparisons + multiplexers each,
 /// ⌈log2 k⌉ sequential levels).

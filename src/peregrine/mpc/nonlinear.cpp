@@ -334,6 +334,56 @@ BoolShares millionaire_gt_pair(MpcSession& s, std::span<const u64> input, int el
   return millionaire_k(s, input, n, 2, ell, m);
 }
 
+BoolShares millionaire_prefix_gt(MpcSession& s, std::span<const u64> input, int blocks, int block_bits, int m) {
+  require(blocks >= 1 && block_bits >= 1 && blocks * block_bits <= 64, ErrorCode::kInvalidArgument,
+          "millionaire_prefix_gt: need blocks, block_bits >= 1 and blocks*block_bits <= 64");
+  require(m == kLeafBitsDefault || (m >= 0 && m <= ot::kMaxOneOfNBits), ErrorCode::kInvalidArgument,
+          "millionaire_prefix_gt: leaf bits m must be in [0, 8]");
+  require_in_ring(input, Ring(blocks * block_bits).mask, "millionaire_prefix_gt: input not below 2^(blocks*block_bits)");
+  if (m == kLeafBitsDefault)
+    m = s.ot_backend() == OtBackend::kSilent ? kSilentLeafBits : kMillionaireLeafBits;
+  else if (m == 0)
+    m = millionaire_leaf_bits(block_bits, s.ot_backend());
+  int per = (block_bits + m - 1) / m;  // leaves per block
+  if (blocks * per * m > 64) {
+    m = 1;
+    per = block_bits;
+  }
+  const int q = blocks * per;
+  const std::size_t n = input.size(), W = words_for(n);
+  BoolShares result(static_cast<std::size_t>(blocks) * n);
+  if (n == 0) return result;
+  // Each block moved to a boundary of `per` leaves (its high leaf bits zero in both inputs).
+  const u64 bmask = Ring(block_bits).mask;
+  std::vector<u64> padded(n, 0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (int k = 0; k < blocks; ++k) padded[i] |= ((input[i] >> (k * block_bits)) & bmask) << (k * per * m);
+  BitTriples t;
+  if (q > 1) t = make_triples(s, static_cast<std::size_t>(q - 1) * W);
+  // Leaves as millionaire_gt's (digit 0 gt only; the others gt and eq, directions alternating).
+  std::vector<std::vector<u64>> gt(q, std::vector<u64>(W, 0)), eq(q, std::vector<u64>(W, 0));
+  std::vector<int> even, odd;
+  for (int j = 1; j < q; ++j) (j % 2 == 0 ? even : odd).push_back(j);
+  const int zero = 0;
+  leaf_group(s, padded, n, 1, m, m, {&zero, 1}, 1, true, gt, eq);
+  if (!even.empty()) leaf_group(s, padded, n, 1, m, m, even, 2, true, gt, eq);
+  if (!odd.empty()) leaf_group(s, padded, n, 1, m, m, odd, 2, false, gt, eq);
+  // The chain; the prefix ending at leaf j is block (j + 1)/per − 1 when (j + 1) is a multiple of per.
+  std::vector<u64> P = std::move(gt[0]), z(W);
+  auto emit = [&](int j) {
+    if ((j + 1) % per != 0) return;
+    const std::size_t k = static_cast<std::size_t>((j + 1) / per - 1);
+    for (std::size_t i = 0; i < n; ++i) result.set(k * n + i, static_cast<int>((P[i >> 6] >> (i & 63)) & 1));
+  };
+  emit(0);
+  for (int j = 1; j < q; ++j) {
+    and_shared(s, t, eq[j], P, {}, z, {});
+    for (std::size_t w = 0; w < W; ++w) P[w] = gt[j][w] ^ z[w];
+    emit(j);
+  }
+  return result;
+}
+
 BoolShares drelu(MpcSession& s, const ArithShares& x, int m) {
   const Ring& r = x.ring;
   require(r.bits >= 2, ErrorCode::kInvalidArgument, "drelu: ring must have at least 2 bits");

@@ -87,6 +87,21 @@ BoolShares millionaire_gt(MpcSession& s, std::span<const u64> input, int ell,
 /// Errors: as millionaire_gt(), and kInvalidArgument when the server's count is odd.
 BoolShares millionaire_gt_pair(MpcSession& s, std::span<const u64> input, int ell, int m = kLeafBitsDefault);
 
+/// Prefix comparisons of the same two numbers (HEQuant's digit carries, TECHNIQUES.md §3.5): the
+/// server passes x, the client y (n values each, < 2^{blocks·block_bits}); returns this party's
+/// boolean shares of blocks·n bits, bit k·n + i = 1{(x_i mod 2^{(k+1)·block_bits}) > (y_i mod
+/// 2^{(k+1)·block_bits})} for k < blocks. One millionaire's leaves over every block (each block
+/// zero-padded to a multiple of the leaf width m, which keeps block-wise comparisons unchanged),
+/// then, instead of the AND tree, an AND chain from the least significant leaf,
+/// P_j = gt_j ⊕ eq_j·P_{j−1}, whose value at each block boundary is that prefix's comparison: all
+/// blocks for about the bytes of one millionaire on blocks·block_bits bits (derived; the chain has
+/// as many ANDs as the tree has pairs, one triple each instead of a pair), with q − 1 sequential
+/// exchanges (q leaves) instead of ⌈log2 q⌉. m as millionaire_gt(); m = 1 when the padded width
+/// would pass 64 bits. Errors: kInvalidArgument unless blocks, block_bits ≥ 1 and
+/// blocks·block_bits ≤ 64, or an input ≥ 2^{blocks·block_bits}.
+BoolShares millionaire_prefix_gt(MpcSession& s, std::span<const u64> input, int blocks, int block_bits,
+                                 int m = kLeafBitsDefault);
+
 /// AND of shared bit vectors (x.n == y.n) with Beaver triples made from ROT: returns shares of
 /// x ∧ y. One ROT batch both ways (2·128 bits per bit with IKNP) and one exchange (4 bits per bit).
 BoolShares and_bits(MpcSession& s, const BoolShares& x, const BoolShares& y);

@@ -111,14 +111,23 @@ std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int
   const ArithShares xp = plus_public(s, x, x.ring.reduce(bias));
   // T_k = (V'_p >> kB) + c_k (each party its part; the server also takes the −2^{B−1} of d_k).
   const int last = out.bits > B ? b : b - 1;  // T_b is needed only when 2^B·T_{k+1} survives mod 2^out
+  // carry_k = 1{(V'_0 mod 2^{kB}) + (V'_1 mod 2^{kB}) ≥ 2^{kB}} = 1{(V'_0 mod 2^{kB}) > (~V'_1 mod
+  // 2^{kB})}: prefix comparisons of the same two numbers, all from one millionaire_prefix_gt.
+  ArithShares carries{out, {}};
+  if (last > 0) {
+    const u64 lmask = Ring(last * B).mask;
+    std::vector<u64> in(n);
+    for (std::size_t i = 0; i < n; ++i) in[i] = (s.is_server() ? xp.v[i] : ~xp.v[i]) & lmask;
+    carries = b2a(s, millionaire_prefix_gt(s, in, last, B), out);
+  }
   std::vector<std::vector<u64>> T(static_cast<std::size_t>(last) + 1, std::vector<u64>(n));
   for (int k = 0; k <= last; ++k) {
     const int shift = k * B;
     auto& t = T[static_cast<std::size_t>(k)];
     for (std::size_t i = 0; i < n; ++i) t[i] = shift >= 64 ? 0 : xp.v[i] >> shift;
     if (k == 0) continue;
-    const ArithShares c = b2a(s, wrap_bits(s, xp, shift), out);  // carry of the low kB bits
-    for (std::size_t i = 0; i < n; ++i) t[i] += c.v[i];
+    const u64* c = carries.v.data() + static_cast<std::size_t>(k - 1) * n;
+    for (std::size_t i = 0; i < n; ++i) t[i] += c[i];
   }
   const u64 off = s.is_server() ? half : 0;
   std::vector<ArithShares> digits;

@@ -70,14 +70,15 @@ ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_
 /// c_0 = 0; c_b with bB = ℓ is the wrap mod 2^ℓ), T_k = (V'_0 >> kB) + (V'_1 >> kB) + c_k equals
 /// ⌊V'/2^{kB}⌋ + 2^{ℓ−kB}·c_ℓ over the integers (c_ℓ the wrap mod 2^ℓ), so (derived)
 ///     u_k = T_k − 2^B·T_{k+1}   exactly, in any ring,
-/// and the digits come out directly in the ring the next operation needs (no extension after):
-/// one millionaire on kB bits and one B2A into Z_{2^out_bits} per carry c_1 … c_b. When out_bits ≤ B
-/// the 2^B·T_{k+1} term vanishes and c_b is not needed (b − 1 carries; digit 0 is then local).
-/// This baseline runs one millionaire per carry; the carries are prefix comparisons of the same
-/// two numbers, so one millionaire tree could give all of them (the §3.5 optimisation, not built).
+/// and the digits come out directly in the ring the next operation needs (no extension after).
+/// The carries c_1 … c_b are prefix comparisons of the same two numbers, V'_0 against the
+/// complement of V'_1 (2^{kB} − 1 − (V'_1 mod 2^{kB}) is ~V'_1 mod 2^{kB}): all of them come from
+/// one millionaire_prefix_gt over the low b·B bits (the §3.5 optimisation), then one B2A into
+/// Z_{2^out_bits} each. When out_bits ≤ B the 2^B·T_{k+1} term vanishes and c_b is not needed
+/// (b − 1 carries; digit 0 is then local, and b = 1 costs nothing).
 /// Digits outside the range decode wrongly (not detected: the caller's bound is what makes them fit).
-/// Rounds: (carries) × (the millionaire's + 1). Errors: kInvalidArgument unless B ≥ 1, b ≥ 1,
-/// b·B ≤ ℓ, 0 ≤ out_bits ≤ 64, or a share ≥ 2^ℓ.
+/// Rounds: the prefix millionaire's (one per leaf) plus one. Errors: kInvalidArgument unless B ≥ 1,
+/// b ≥ 1, b·B ≤ ℓ, 0 ≤ out_bits ≤ 64, or a share ≥ 2^ℓ.
 std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b, int out_bits = 0);
 
 /// Extension from Z_{2^ℓ} (ℓ = x.ring.bits) to Z_{2^to_bits}, to_bits > ℓ (SiRNN §4):
