@@ -25,8 +25,8 @@ std::size_t bands_rows(const Conv2dMeta& m, int b) {
   return (Ho + static_cast<std::size_t>(b) - 1) / static_cast<std::size_t>(b);
 }
 
-int plain_bits_checked(const Conv2dMeta& m, std::uint64_t act_bound, int b) {
-  const int ell = HeQuantConvStrategy::plain_bits(HeQuantConvStrategy::digit_bits(m, act_bound), b);
+int plain_bits_checked(int B, int b) {
+  const int ell = HeQuantConvStrategy::plain_bits(B, b);
   require(ell <= 44, ErrorCode::kUnsupported,
           "hequant conv: b digits of the accumulator width exceed the 44-bit plaintext ring");
   return ell;
@@ -53,7 +53,7 @@ HeQuantConvStrategy::HeQuantConvStrategy(const Conv2dMeta& meta, std::uint64_t a
     : meta_(meta),
       B_(digit_bits(meta, act_bound)),
       b_(b),
-      ell_t_(plain_bits_checked(meta, act_bound, b)),
+      ell_t_(plain_bits_checked(B_, b)),
       R_(bands_rows(meta, b)),
       Hb_((R_ - 1) * meta.stride_h + meta.kh),
       inner_(params_for(std::move(params), ell_t_), banded_meta(meta, R_), policy) {}
