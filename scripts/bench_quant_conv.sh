@@ -8,7 +8,9 @@
 #   cheetah-conv @ accumulator   the same layout in the accumulator's own ring (B bits: lowering ℓ
 #                                alone, TECHNIQUES.md §3.2; the result would still need an extension);
 #   hequant-conv @ program ring  HEQuant's spatial packing + digit extraction into the program ring
-#                                (b and q chosen by the planner's cost).
+#                                (b, the channel split and q chosen by the planner's cost);
+#   hequant-conv-k / -c          the same with output-channel (K) and input-channel (C) packing
+#                                (WAYS="..." picks a subset).
 # Bytes are both directions; seconds the median of REPS runs; the ratios use the anchor figures of
 # ../shared/anchors/cheetah.md (ℓ = 37, Zen 4 column) where the shape has one.
 # Usage: scripts/bench_quant_conv.sh [BUILD_DIR] [OUT_TSV]   (REPS=3, BITS="4:4 2:2" by default)
@@ -41,11 +43,14 @@ for bw in $BITS; do
     IFS='|' read -r label ref_s ref_mib C H M <<< "$row"
     acc=$(acc_bits "$A" "$W" "$C")
     [ "$acc" -lt 13 ] && acc=13
-    for way in "cheetah-conv:$PROGRAM_RING:program ring" "cheetah-conv:$acc:accumulator" "hequant-conv:$PROGRAM_RING:program ring"; do
+    ways=${WAYS:-"cheetah-conv:$PROGRAM_RING:program ring|cheetah-conv:$acc:accumulator|hequant-conv:$PROGRAM_RING:program ring|hequant-conv-k:$PROGRAM_RING:program ring|hequant-conv-c:$PROGRAM_RING:program ring"}
+    IFS='|' read -r -a way_list <<< "$ways"
+    for way in "${way_list[@]}"; do
       IFS=':' read -r strategy bits where <<< "$way"
       for _ in $(seq "$REPS"); do
+        # a packing that fits no candidate of this shape (K/C kernels too wide to flood) is skipped
         line=$("$P" bench conv --c "$C" --h "$H" --w "$H" --m "$M" --k 3 --pad 1 --act-bits "$A" --weight-bits "$W" \
-               --bits "$bits" --strategy "$strategy" --threads 1 --verify)
+               --bits "$bits" --strategy "$strategy" --threads 1 --verify 2>/dev/null) || { echo "skip: $label $strategy W${W}A${A}" >&2; break; }
         printf '%s\t%s\t%s\tW%sA%s\t%s @ %s (ℓ = %s)\t%s\n' "$label" "$ref_s" "$ref_mib" "$W" "$A" "$strategy" "$where" \
           "$bits" "$line" >> "$OUT"
       done
@@ -67,6 +72,8 @@ for (bw, label, way), (ref_s, ref_mib, runs) in rows.items():
     c2s, s2c = r["bytes_client_to_server"] / 2**20, r["bytes_server_to_client"] / 2**20
     pack = r.get("pack")
     pk = "b = %d, B = %d, ℓ_t = %d" % (pack["digits"], pack["digit_bits"], pack["plain_bits"]) if pack else ""
+    if pack and pack.get("split", 1) > 1:
+        pk += ", split %d" % pack["split"]
     pk = (pk + ", " if pk else "") + "q = %d bits" % r["q_bits"]
     vb = "%.2f×" % ((c2s + s2c) / float(ref_mib)) if ref_mib else ""
     vt = "%.2f×" % (t / float(ref_s)) if ref_s else ""

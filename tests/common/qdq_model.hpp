@@ -28,7 +28,9 @@ inline std::string joined(const std::string& a, const char* b) {
   return r;
 }
 
-inline onnx::ModelProto qdq_model(bool per_channel = true) {
+/// narrow_weights: both convs' weights in [−1, 1] (a 2-bit width), so that HEQuant's K- and C-pack,
+/// whose packed kernels widen the HE noise, fit every conv (tests/engine/test_engine.cpp).
+inline onnx::ModelProto qdq_model(bool per_channel = true, bool narrow_weights = false) {
   onnx::ModelProto m = new_model();
   auto& g = *m.mutable_graph();
   g.set_name("qdq");
@@ -83,7 +85,7 @@ inline onnx::ModelProto qdq_model(bool per_channel = true) {
   std::vector<float> w1s = per_channel ? std::vector<float>{0.0103f, 0.0131f, 0.0087f, 0.0112f} : std::vector<float>{0.0104f};
   std::vector<float> b1s(4);
   for (std::size_t c = 0; c < 4; ++c) b1s[c] = s_in * w1s[per_channel ? c : 0];
-  const std::string w1 = dq_const("w1", {4, 3, 3, 3}, onnx::TensorProto::INT8, ints(108, 100, 1), w1s);
+  const std::string w1 = dq_const("w1", {4, 3, 3, 3}, onnx::TensorProto::INT8, ints(108, narrow_weights ? 1 : 100, 1), w1s);
   const std::string b1 = dq_const("b1", {4}, onnx::TensorProto::INT32, {300, -200, 150, -50},
                                   per_channel ? b1s : std::vector<float>{b1s[0]});
   auto* c1 = add_node(g, "Conv", {x, w1, b1}, {"c1"});
@@ -91,7 +93,7 @@ inline onnx::ModelProto qdq_model(bool per_channel = true) {
   attr_ints(c1, "pads", {1, 1, 1, 1});
   add_node(g, "Relu", {"c1"}, {"r1"});
   const std::string a1 = qdq("r1", s_a, 0, true);
-  const std::string w2 = dq_const("w2", {4, 4, 3, 3}, onnx::TensorProto::INT8, ints(144, 7, 2), {0.0493f});
+  const std::string w2 = dq_const("w2", {4, 4, 3, 3}, onnx::TensorProto::INT8, ints(144, narrow_weights ? 1 : 7, 2), {0.0493f});
   const std::string b2 = dq_const("b2", {4}, onnx::TensorProto::INT32, {20, -10, 5, 0}, {s_a * 0.0493f});
   auto* c2 = add_node(g, "Conv", {a1, w2, b2}, {"c2"});
   attr_ints(c2, "kernel_shape", {3, 3});

@@ -783,7 +783,7 @@ TEST(Engine, QuantisedModelsWithPackedConvolutionsEqualTheIntegerReference) {
     std::size_t convs = 0, packed = 0;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       convs += nodes[i].op == nn::FxOp::kConv;
-      packed += nodes[i].op == nn::FxOp::kConv && layers.at(i).strategy == "hequant-conv";
+      packed += nodes[i].op == nn::FxOp::kConv && layers.at(i).strategy.rfind("hequant-conv", 0) == 0;
     }
     return convs > 0 && convs == packed;
   };
@@ -799,6 +799,38 @@ TEST(Engine, QuantisedModelsWithPackedConvolutionsEqualTheIntegerReference) {
   }
   if (!quantised_resnet20_equals_reference(opts, 5, [&](const engine::ServerModel& s) { EXPECT_TRUE(convs_packed(s)); }))
     GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
+}
+
+// Each packed family alone (K-pack: output channels; C-pack: input channels, Kronecker, top digit):
+// every conv of the small QDQ model (2-bit weights, so that the wider packed kernels fit the noise
+// budget) plans as that family and the private run equals the integer
+// reference, on the LAN and WAN profiles (their searches may pick other b and splits).
+TEST(Engine, EachPackedFamilyAloneEqualsTheIntegerReference) {
+  const auto bytes = test::onnx_builder::bytes_of(test::onnx_builder::qdq_model(false, true));
+  Graph g = load_onnx_bytes(bytes);
+  FixedModel m = quantize_model(g, {random_input(g.shape_of("x"), 1)});
+  for (const std::string family : {"hequant-conv-k", "hequant-conv-c"}) {
+    engine::PlanOptions opts;
+    for (const engine::Strategy* s : engine::registry()) {
+      const std::string name(s->name());
+      const bool conv = name.find("cheetah-conv") == 0 || name.find("falcon-") == 0 || name.find("hequant-conv") == 0;
+      if (!conv || name == family) opts.allowed.push_back(name);
+    }
+    for (const engine::NetworkProfile& net : {engine::NetworkProfile::lan(), engine::NetworkProfile::wan()}) {
+      engine::ServerModel server(m, net, opts);
+      const auto& nodes = server.model().plan.nodes;
+      std::size_t convs = 0;
+      for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (nodes[i].op == nn::FxOp::kConv) {
+          ++convs;
+          EXPECT_EQ(server.plan().layers().at(i).strategy, family) << nodes[i].name;
+        }
+      EXPECT_EQ(convs, 2u);
+      Tensor x = random_input(g.shape_of("x"), 6);
+      for (auto& v : x.data) v *= 3.0f;
+      expect_private_equals_fixed(m, server, x);
+    }
+  }
 }
 
 // A server whose plan carries an integer input/output description out of range (zero point

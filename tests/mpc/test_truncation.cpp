@@ -392,6 +392,50 @@ TEST(DigitExtraction, SignedDigitsOfRandomMasks) {
   }
 }
 
+// C-pack's read-out (linear/hequant_conv.hpp): only the top digits first … b − 1, with arbitrary
+// bits above digit b − 1 when ℓ > bB (the Kronecker product's garbage digits), into the digit ring
+// and into wider rings; fewer carries are converted, so fewer bytes move than for all digits.
+TEST(DigitExtraction, TopDigitsOnlyWithGarbageAbove) {
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(92));
+  struct Case { int ell, B, b, first, out; };
+  for (const Case& c : {Case{24, 12, 2, 1, 0}, Case{30, 10, 2, 1, 30}, Case{44, 11, 4, 3, 40}, Case{44, 11, 3, 2, 12},
+                        Case{39, 13, 3, 1, 64}, Case{13, 4, 3, 2, 13}}) {
+    const std::size_t n = 3000;
+    const Ring r(c.ell), out(c.out == 0 ? c.B : c.out);
+    const std::int64_t lo = -(std::int64_t{1} << (c.B - 1));
+    std::vector<std::vector<std::int64_t>> want(static_cast<std::size_t>(c.b), std::vector<std::int64_t>(n));
+    std::vector<u64> v(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      v[i] = c.ell > c.b * c.B ? gen.next_u64() << (c.b * c.B) : 0;  // garbage above the digits
+      for (int k = 0; k < c.b; ++k) {
+        const std::int64_t d = i < 2 ? (i == 0 ? lo : -lo - 1) : lo + static_cast<std::int64_t>(gen.next_u64() % (u64{1} << c.B));
+        want[static_cast<std::size_t>(k)][i] = d;
+        v[i] += static_cast<u64>(d) << (k * c.B);
+      }
+      v[i] = r.reduce(v[i]);
+    }
+    const auto sh = test_util::share(r, v, gen);
+    const auto before = sp.bytes_sent();
+    auto [d0, d1] = on_both(sp, [&](MpcSession& s, int p) {
+      return extract_digits(s, sh[static_cast<std::size_t>(p)], c.B, c.b, c.out, c.first);
+    });
+    const auto top_bytes = sp.bytes_sent() - before;
+    ASSERT_EQ(d0.size(), static_cast<std::size_t>(c.b - c.first));
+    for (int k = c.first; k < c.b; ++k) {
+      const auto got = reconstruct(d0[static_cast<std::size_t>(k - c.first)], d1[static_cast<std::size_t>(k - c.first)]);
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], out.reduce(static_cast<u64>(want[static_cast<std::size_t>(k)][i])))
+            << "ell=" << c.ell << " B=" << c.B << " b=" << c.b << " first=" << c.first << " digit " << k << " i=" << i;
+    }
+    const auto mid = sp.bytes_sent();
+    on_both(sp, [&](MpcSession& s, int p) { return extract_digits(s, sh[static_cast<std::size_t>(p)], c.B, c.b, c.out); });
+    if (c.first > 1) {
+      EXPECT_LT(top_bytes, sp.bytes_sent() - mid) << "the unread carries were converted";
+    }
+  }
+}
+
 TEST(DigitExtraction, InvalidArgumentsRejectedBeforeTraffic) {
   SessionPair sp(short_timeout());
   const ArithShares x{Ring(24), {1, 2, 3}};
@@ -399,6 +443,11 @@ TEST(DigitExtraction, InvalidArgumentsRejectedBeforeTraffic) {
                                                                        {8, 2, 65}, {8, 2, -1}}) {
     const auto before = sp.bytes_sent();
     EXPECT_EQ(error_name_of([&] { extract_digits(*sp.s0, x, B, b, out); }), "invalid_argument") << B << "x" << b;
+    EXPECT_EQ(sp.bytes_sent(), before);
+  }
+  for (const int first : {-1, 2, 3}) {  // the first digit must be one of the b = 2
+    const auto before = sp.bytes_sent();
+    EXPECT_EQ(error_name_of([&] { extract_digits(*sp.s0, x, 8, 2, 0, first); }), "invalid_argument") << first;
     EXPECT_EQ(sp.bytes_sent(), before);
   }
 }

@@ -10,6 +10,8 @@
   X(cheetah_conv)                 \
   X(cheetah_conv_opencheetah)     \
   X(hequant_conv)                 \
+  X(hequant_conv_k)               \
+  X(hequant_conv_c)               \
   X(falcon_dw)                    \
   X(falcon_pw)                    \
   X(cheetah_fc)                   \

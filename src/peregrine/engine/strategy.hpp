@@ -58,6 +58,9 @@ struct NetworkProfile {
 
 /// What a strategy may read while planning one node: the public program, the network profile, the
 /// coefficient-encoded HE parameters the planner offers per ring, and the fidelity policy.
+/// The profile may shape the reported Cost only, never the layout a strategy plans: the client
+/// re-plans every node from the server's strategy names with NetworkProfile::lan() (decode_plan),
+/// so a layout that followed the server's profile would differ between the peers.
 struct PlanContext {
   const nn::FixedPlan& plan;
   const NetworkProfile& profile;

@@ -76,15 +76,16 @@ ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend
   return both_ways(bytes, bytes / 4e8, 4);
 }
 
-ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot) {
+ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot, int first) {
   const int last = out_bits > B ? b : b - 1;
-  if (last == 0) return {};
+  const int carries = last - std::max(first, 1) + 1;  // the B2As: c_max(first,1) … c_last
+  if (carries <= 0) return {};
   // One prefix millionaire over last·B bits (≈ a millionaire on them: relu_cost, whose multiplexer
   // stands for the first B2A), the other B2As over out_bits each, and the chain's one round per
   // leaf (3-bit leaves on silent OT, 4 on IKNP) instead of the tree's depth.
   ProtocolCost c = relu_cost(n, last * B, ot);
   const double per_cot = ot == OtBackend::kIknp ? 128.0 : 1.4;
-  const double b2a = static_cast<double>(n) * (last - 1) * (out_bits + per_cot) / 8.0;
+  const double b2a = static_cast<double>(n) * (carries - 1) * (out_bits + per_cot) / 8.0;
   c.bytes_c2s += b2a / 2;
   c.bytes_s2c += b2a / 2;
   c.rounds += static_cast<std::uint64_t>(last * B / (ot == OtBackend::kIknp ? 4 : 3));

@@ -49,8 +49,9 @@ ProtocolCost truncate_reduce_cost(std::size_t n, int ell, TruncMode mode, OtBack
 ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend ot);
 /// extract_digits() on n packed values of b base-2^B digits into Z_{2^out_bits}: the carries (b − 1
 /// when out_bits ≤ B, else b) from one prefix millionaire over their bits (estimated as relu_cost on
-/// them), one B2A over out_bits per carry, and the AND chain's rounds (one per leaf).
-ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot);
+/// them), one B2A over out_bits per carry read by the digits first … b − 1, and the AND chain's
+/// rounds (one per leaf).
+ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot, int first = 0);
 /// maxpool2d() with n outputs and a k-element window (k − 1 comparisons + multiplexers each,
 /// ⌈log2 k⌉ sequential levels).
 ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot);

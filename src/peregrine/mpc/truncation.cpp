@@ -1,5 +1,7 @@
 #include "peregrine/mpc/truncation.hpp"
 
+#include <algorithm>
+
 #include "peregrine/core/error.hpp"
 
 namespace peregrine::mpc {
@@ -98,10 +100,11 @@ ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_
   return y;
 }
 
-std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b, int out_bits) {
+std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b, int out_bits, int first) {
   const int ell = x.ring.bits;
-  require(B >= 1 && b >= 1 && b <= ell && B <= ell / b && out_bits >= 0 && out_bits <= 64,
-          ErrorCode::kInvalidArgument, "extract_digits: need B >= 1, b >= 1, b*B <= ell and out_bits <= 64");
+  require(B >= 1 && b >= 1 && b <= ell && B <= ell / b && out_bits >= 0 && out_bits <= 64 && first >= 0 && first < b,
+          ErrorCode::kInvalidArgument,
+          "extract_digits: need B >= 1, b >= 1, b*B <= ell, out_bits <= 64 and 0 <= first < b");
   require_in_ring(x, "extract_digits: share not below 2^ell");
   const Ring out(out_bits == 0 ? B : out_bits);
   const std::size_t n = x.v.size();
@@ -113,25 +116,32 @@ std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int
   const int last = out.bits > B ? b : b - 1;  // T_b is needed only when 2^B·T_{k+1} survives mod 2^out
   // carry_k = 1{(V'_0 mod 2^{kB}) + (V'_1 mod 2^{kB}) ≥ 2^{kB}} = 1{(V'_0 mod 2^{kB}) > (~V'_1 mod
   // 2^{kB})}: prefix comparisons of the same two numbers, all from one millionaire_prefix_gt.
+  // Digits first … b − 1 read T_first … T_last, so only the carries c_lo … c_last go through a B2A.
+  const int lo = std::max(first, 1);
   ArithShares carries{out, {}};
-  if (last > 0) {
+  if (last >= lo) {
     const u64 lmask = Ring(last * B).mask;
     std::vector<u64> in(n);
     for (std::size_t i = 0; i < n; ++i) in[i] = (s.is_server() ? xp.v[i] : ~xp.v[i]) & lmask;
-    carries = b2a(s, millionaire_prefix_gt(s, in, last, B), out);
+    const BoolShares all = millionaire_prefix_gt(s, in, last, B);
+    BoolShares used(static_cast<std::size_t>(last - lo + 1) * n);
+    const std::size_t skip = static_cast<std::size_t>(lo - 1) * n;
+    for (std::size_t i = 0; i < used.n; ++i) used.set(i, all.get(skip + i));
+    carries = b2a(s, used, out);
   }
-  std::vector<std::vector<u64>> T(static_cast<std::size_t>(last) + 1, std::vector<u64>(n));
-  for (int k = 0; k <= last; ++k) {
+  std::vector<std::vector<u64>> T(static_cast<std::size_t>(last) + 1);
+  for (int k = first; k <= last; ++k) {
     const int shift = k * B;
     auto& t = T[static_cast<std::size_t>(k)];
+    t.resize(n);
     for (std::size_t i = 0; i < n; ++i) t[i] = shift >= 64 ? 0 : xp.v[i] >> shift;
     if (k == 0) continue;
-    const u64* c = carries.v.data() + static_cast<std::size_t>(k - 1) * n;
+    const u64* c = carries.v.data() + static_cast<std::size_t>(k - lo) * n;
     for (std::size_t i = 0; i < n; ++i) t[i] += c[i];
   }
   const u64 off = s.is_server() ? half : 0;
   std::vector<ArithShares> digits;
-  for (int k = 0; k < b; ++k) {
+  for (int k = first; k < b; ++k) {
     ArithShares d{out, std::vector<u64>(n)};
     const auto& t = T[static_cast<std::size_t>(k)];
     for (std::size_t i = 0; i < n; ++i) {

@@ -77,9 +77,15 @@ ArithShares truncate_reduce(MpcSession& s, const ArithShares& x, int f, int out_
 /// Z_{2^out_bits} each. When out_bits ≤ B the 2^B·T_{k+1} term vanishes and c_b is not needed
 /// (b − 1 carries; digit 0 is then local, and b = 1 costs nothing).
 /// Digits outside the range decode wrongly (not detected: the caller's bound is what makes them fit).
+/// `first` > 0 returns only d_first … d_{b−1} (b − first shares) and converts only the carries those
+/// read (c_first … c_b); the prefix millionaire still spans the low bits below the top digit. The
+/// identity reads digit k of the integer V' ∈ [0, 2^ℓ) whatever the digits above b − 1 hold, so with
+/// bB < ℓ they need not be zero (C-pack's Kronecker garbage, linear/hequant_conv.hpp); only the digits
+/// 0 … b − 1 must lie in [−2^{B−1}, 2^{B−1}).
 /// Rounds: the prefix millionaire's (one per leaf) plus one. Errors: kInvalidArgument unless B ≥ 1,
-/// b ≥ 1, b·B ≤ ℓ, 0 ≤ out_bits ≤ 64, or a share ≥ 2^ℓ.
-std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b, int out_bits = 0);
+/// b ≥ 1, b·B ≤ ℓ, 0 ≤ out_bits ≤ 64, 0 ≤ first < b, or a share ≥ 2^ℓ.
+std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int B, int b, int out_bits = 0,
+                                        int first = 0);
 
 /// Extension from Z_{2^ℓ} (ℓ = x.ring.bits) to Z_{2^to_bits}, to_bits > ℓ (SiRNN §4):
 ///   zero extension (unsigned x):  y = x_0 + x_1 − 2^ℓ·wrap   (computed in the larger ring)
