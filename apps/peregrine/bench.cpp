@@ -933,11 +933,7 @@ ServerResult serve_linear(const Config& c, net::Channel& ch) {
   j["model_bytes_client_to_server"] = model.bytes_c2s;
   j["model_bytes_server_to_client"] = model.bytes_s2c;
   // Layout facts of the strategy ("tile.Hw" → {"tile": {"Hw": ...}}).
-  for (const auto& [key, value] : lb.planned().layout()) {
-    const auto dot = key.find('.');
-    if (dot == std::string::npos) j[key] = value;
-    else j[key.substr(0, dot)][key.substr(dot + 1)] = value;
-  }
+  j.update(layout_json<Json>(lb.planned()));
   return finish_server(ch, j, verified, mismatches);
 }
 

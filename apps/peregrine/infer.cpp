@@ -528,6 +528,8 @@ int cmd_inspect(const InferOptions& o) {
       json cands = json::array();
       for (const auto& c : plan.candidates()[i]) cands.push_back(choice_json(c));
       l["candidates"] = cands;
+      // The chosen strategy's layout facts (tiles, ciphertext counts, packing, q_bits).
+      if (json layout = layout_json<json>(plan.planned(i)); !layout.empty()) l["layout"] = layout;
       layers.push_back(l);
     }
     json ranges = json::array();

@@ -37,6 +37,20 @@ class App;
 
 namespace peregrine::app {
 
+/// A planned strategy's layout facts (tiles, ciphertext counts, packing, q_bits) as nested JSON,
+/// "pack.digits" → {"pack": {"digits": …}}; the form `bench conv` and `inspect --json` report.
+/// Json: nlohmann::json or nlohmann::ordered_json. Thread-safe (reads only).
+template <class Json>
+Json layout_json(const engine::PlannedLayer& planned) {
+  Json j = Json::object();
+  for (const auto& [key, value] : planned.layout()) {
+    const auto dot = key.find('.');
+    if (dot == std::string::npos) j[key] = value;
+    else j[key.substr(0, dot)][key.substr(dot + 1)] = value;
+  }
+  return j;
+}
+
 struct InferOptions {
   std::string model;            ///< ONNX file ("" = the default model, run only)
   std::string input;            ///< image / .npy / dataset file

@@ -464,6 +464,25 @@ mode_quantised() {
   local pf=$dir/qport
   run_ok qinspect 120 inspect "$onnx"
   grep -q "quantised model (QDQ): integer program" "$dir/qinspect.out" || { show qinspect; fail "inspect does not name the integer program"; }
+  # With the HEQuant families only, `inspect --json` reports each conv's packing (the per-layer table
+  # of docs/BENCHMARKS.md): orientation (the strategy), b, B, ℓ_t, the split and q.
+  local registered hq
+  registered=$("$bin" inspect "$onnx" --strategies nope 2>&1 | sed -n 's/.*(registered: \(.*\))$/\1/p' || true)
+  hq=$($py -c "import sys; print(','.join(n for n in sys.argv[1].split(', ') if not n.startswith(('cheetah-conv', 'falcon-'))))" \
+       "$registered")
+  run_ok qinspect_packed 120 inspect "$onnx" --strategies "$hq" --json "$dir/qi.json"
+  $py - "$dir/qi.json" <<'EOF' || fail "packed layout report check"
+import json, sys
+d = json.load(open(sys.argv[1]))
+convs = [l for l in d["protocol"] if l["op"] == "Conv"]
+assert len(convs) == 19, len(convs)
+for l in convs:
+    assert l["strategy"].startswith("hequant-conv"), l["strategy"]
+    p = l["layout"]["pack"]
+    assert p["digits"] >= 1 and p["plain_bits"] >= p["digits"] * p["digit_bits"] and p["split"] >= 1, p
+    assert 60 <= l["layout"]["q_bits"] <= 109, l["layout"]
+print("quantised: packed plan reported for %d convs" % len(convs))
+EOF
   run_ok qrun 280 run "$onnx" --input "$data" --index 0 --json "$dir/qr.json"
   timeout 280 "$bin" serve "$onnx" --listen 127.0.0.1:0 --port-file "$pf" --sessions 1 --timeout 60 \
     >"$dir/qserver.out" 2>"$dir/qserver.err" &
