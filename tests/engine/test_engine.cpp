@@ -776,7 +776,8 @@ TEST(Engine, QuantisedModelsEqualTheIntegerReference) {
 TEST(Engine, QuantisedModelsWithPackedConvolutionsEqualTheIntegerReference) {
   engine::PlanOptions opts;
   for (const engine::Strategy* s : engine::registry())
-    if (s->name().find("cheetah-conv") != 0 && s->name().find("falcon-") != 0) opts.allowed.emplace_back(s->name());
+    if (s->name().find("cheetah-conv") != 0 && s->name().find("falcon-") != 0 && s->name().find("ot-conv") != 0)
+      opts.allowed.emplace_back(s->name());
   const auto convs_packed = [](const engine::ServerModel& server) {
     const auto& nodes = server.model().plan.nodes;
     const auto& layers = server.plan().layers();
@@ -801,19 +802,21 @@ TEST(Engine, QuantisedModelsWithPackedConvolutionsEqualTheIntegerReference) {
     GTEST_SKIP() << "quantised ResNet-20 or shared data not present";
 }
 
-// Each packed family alone (K-pack: output channels; C-pack: input channels, Kronecker, top digit):
-// every conv of the small QDQ model (2-bit weights, so that the wider packed kernels fit the noise
-// budget) plans as that family and the private run equals the integer
-// reference, on the LAN and WAN profiles (their searches may pick other b and splits).
-TEST(Engine, EachPackedFamilyAloneEqualsTheIntegerReference) {
+// Each conv family alone — HEQuant K-pack (output channels) and C-pack (input channels, Kronecker,
+// top digit), and the OT GEMM convs (direct, Winograd F2 and F4) — every conv of the small QDQ model
+// (2-bit weights, so that the wider packed kernels fit the noise budget) plans as that family and
+// the private run equals the integer reference, on the LAN and WAN profiles (the HEQuant searches
+// may pick other b and splits).
+TEST(Engine, EachConvFamilyAloneEqualsTheIntegerReference) {
   const auto bytes = test::onnx_builder::bytes_of(test::onnx_builder::qdq_model(false, true));
   Graph g = load_onnx_bytes(bytes);
   FixedModel m = quantize_model(g, {random_input(g.shape_of("x"), 1)});
-  for (const std::string family : {"hequant-conv-k", "hequant-conv-c"}) {
+  for (const std::string family : {"hequant-conv-k", "hequant-conv-c", "ot-conv", "ot-conv-f2", "ot-conv-f4"}) {
     engine::PlanOptions opts;
     for (const engine::Strategy* s : engine::registry()) {
       const std::string name(s->name());
-      const bool conv = name.find("cheetah-conv") == 0 || name.find("falcon-") == 0 || name.find("hequant-conv") == 0;
+      const bool conv = name.find("cheetah-conv") == 0 || name.find("falcon-") == 0 ||
+                        name.find("hequant-conv") == 0 || name.find("ot-conv") == 0;
       if (!conv || name == family) opts.allowed.push_back(name);
     }
     for (const engine::NetworkProfile& net : {engine::NetworkProfile::lan(), engine::NetworkProfile::wan()}) {

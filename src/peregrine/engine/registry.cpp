@@ -12,6 +12,9 @@
   X(hequant_conv)                 \
   X(hequant_conv_k)               \
   X(hequant_conv_c)               \
+  X(ot_conv)                      \
+  X(ot_conv_f2)                   \
+  X(ot_conv_f4)                   \
   X(falcon_dw)                    \
   X(falcon_pw)                    \
   X(cheetah_fc)                   \

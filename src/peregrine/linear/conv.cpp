@@ -35,6 +35,13 @@ void Conv2dMeta::validate() const {
   require(weight_bits >= 1 && weight_bits <= 32, ErrorCode::kInvalidArgument, "conv: weight_bits must be in [1, 32]");
 }
 
+int Conv2dMeta::output_bits(std::uint64_t act_bound) const {
+  validate();
+  const double bound = static_cast<double>(act_bound) * std::ldexp(1.0, weight_bits - 1) *
+                       static_cast<double>(C / groups * kh * kw);
+  return static_cast<int>(std::ceil(std::log2(bound + 1))) + 1;
+}
+
 std::size_t CheetahConvStrategy::work_h() const noexcept { return tiling_.subsampled ? meta_.out_h() : meta_.padded_h(); }
 std::size_t CheetahConvStrategy::work_w() const noexcept { return tiling_.subsampled ? meta_.out_w() : meta_.padded_w(); }
 

@@ -51,6 +51,10 @@ struct Conv2dMeta {
   void validate() const;
   /// Throws Error(kInvalidArgument) unless weights holds M·(C/groups)·kh·kw values within weight_bits.
   void check_weights(std::span<const std::int64_t> weights) const;
+  /// The signed width B of the largest possible output (bias excluded) for inputs bounded by
+  /// |x| ≤ act_bound: ⌈log2(act_bound·2^{weight_bits−1}·(C/groups)·kh·kw + 1)⌉ + 1, so |y| < 2^{B−1}
+  /// (TECHNIQUES.md §3.6, from public bounds only). Errors: those of validate().
+  int output_bits(std::uint64_t act_bound) const;
 };
 
 /// How the strategy picks its tile.

@@ -79,12 +79,7 @@ const char* pack_dim_name(PackDim d) noexcept {
   return "hw";
 }
 
-int HeQuantConvStrategy::digit_bits(const Conv2dMeta& m, std::uint64_t act_bound) {
-  m.validate();
-  const double bound = static_cast<double>(act_bound) * std::ldexp(1.0, m.weight_bits - 1) *
-                       static_cast<double>(m.C / m.groups * m.kh * m.kw);
-  return static_cast<int>(std::ceil(std::log2(bound + 1))) + 1;
-}
+int HeQuantConvStrategy::digit_bits(const Conv2dMeta& m, std::uint64_t act_bound) { return m.output_bits(act_bound); }
 
 Conv2dMeta HeQuantConvStrategy::split_meta(const Conv2dMeta& m, std::size_t split) {
   m.validate();

@@ -92,6 +92,20 @@ ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBa
   return c;
 }
 
+ProtocolCost matmul_server_weights_cost(std::size_t M, std::size_t K, std::size_t P, int ell, int wbits, OtBackend ot) {
+  const int bits = std::min(wbits, ell);
+  const double n = static_cast<double>(M) * static_cast<double>(K);
+  double payload = 0;
+  for (int j = 0; j < bits; ++j) payload += n * static_cast<double>(P) * (ell - j);
+  const double per_cot = ot == OtBackend::kIknp ? 128.0 : 1.4;
+  ProtocolCost c;
+  c.bytes_c2s = payload / 8;
+  c.bytes_s2c = n * bits * per_cot / 8;
+  c.rounds = 2 * static_cast<std::uint64_t>(bits);
+  c.seconds = (c.bytes_c2s + c.bytes_s2c) / 4e8 + n * static_cast<double>(P) * 1e-9;  // PRG + the server's W·V_0
+  return c;
+}
+
 ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot) {
   const double cmp = static_cast<double>(k > 0 ? k - 1 : 0);
   ProtocolCost c = relu_cost(n, ell, ot);

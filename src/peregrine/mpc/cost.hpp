@@ -52,6 +52,11 @@ ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend
 /// them), one B2A over out_bits per carry read by the digits first … b − 1, and the AND chain's
 /// rounds (one per leaf).
 ProtocolCost extract_digits_cost(std::size_t n, int B, int b, int out_bits, OtBackend ot, int first = 0);
+/// matmul_server_weights() of an M×K weight matrix (wbits bits) with a K×P share over Z_{2^ℓ}:
+/// exactly Σ_{j < min(wbits, ℓ)} M·K·P·(ℓ − j) payload bits from the client (the COT sender), plus
+/// the COTs themselves (1.4 bits each with silent OT, 128 with IKNP, counted server → client), one
+/// exchange per weight bit.
+ProtocolCost matmul_server_weights_cost(std::size_t M, std::size_t K, std::size_t P, int ell, int wbits, OtBackend ot);
 /// maxpool2d() with n outputs and a k-element window (k − 1 comparisons + multiplexers each,
 /// ⌈log2 k⌉ sequential levels).
 ProtocolCost maxpool_cost(std::size_t n, std::size_t k, int ell, OtBackend ot);
