@@ -238,6 +238,54 @@ TEST(MatmulServerWeights, ExtremeWeightsAgainstExtremeValues) {
   }
 }
 
+// A batch of same-shape GEMMs of different weight widths (the Winograd positions of an OT conv):
+// each product equals W_g·V_g mod 2^ℓ, and the batch rejects a V of another size before any traffic.
+TEST(MatmulServerWeights, BatchOfDifferentWidthsEqualsEachProduct) {
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(86));
+  const Ring r(22);
+  const std::size_t M = 3, K = 5, P = 7;
+  const int widths[] = {2, 6, 1, 4};
+  std::vector<std::vector<std::int64_t>> ws;
+  std::vector<ArithShares> v0, v1;
+  std::vector<std::vector<u64>> vs;
+  for (const int wb : widths) {
+    const std::int64_t lo = -(std::int64_t{1} << (wb - 1)), hi = -lo - 1;
+    std::vector<std::int64_t> w(M * K);
+    for (auto& x : w) x = lo + static_cast<std::int64_t>(gen.uniform_below(static_cast<u64>(hi - lo + 1)));
+    w[0] = lo;
+    w[1] = hi;
+    ws.push_back(w);
+    vs.push_back(edge_and_random(r, gen, K * P));
+    const auto sh = share(r, vs.back(), gen);
+    v0.push_back(sh[0]);
+    v1.push_back(sh[1]);
+  }
+  auto z = on_both(sp, [&](MpcSession& s, int p) {
+    std::vector<ServerWeightGemm> batch;
+    for (std::size_t g = 0; g < ws.size(); ++g)
+      batch.push_back({p == 0 ? std::span<const std::int64_t>(ws[g]) : std::span<const std::int64_t>(),
+                       p == 0 ? &v0[g] : &v1[g], widths[g]});
+    return matmul_server_weights_batch(s, batch, M, K);
+  });
+  ASSERT_EQ(z.first.size(), ws.size());
+  for (std::size_t g = 0; g < ws.size(); ++g) {
+    const auto got = reconstruct(z.first[g], z.second[g]);
+    for (std::size_t m = 0; m < M; ++m)
+      for (std::size_t p = 0; p < P; ++p) {
+        u64 ref = 0;
+        for (std::size_t k = 0; k < K; ++k) ref += static_cast<u64>(ws[g][m * K + k]) * vs[g][k * P + p];
+        ASSERT_EQ(got[m * P + p], ref & r.mask) << "gemm " << g << " m=" << m << " p=" << p;
+      }
+  }
+  const auto before = sp.bytes_sent();
+  const ArithShares other{r, std::vector<u64>(K * P + 1)};
+  const std::vector<ServerWeightGemm> bad = {{ws[0], &v0[0], 2}, {ws[1], &other, 6}};
+  EXPECT_EQ(error_name_of([&] { matmul_server_weights_batch(*sp.s0, bad, M, K); }), "invalid_argument");
+  EXPECT_EQ(error_name_of([&] { matmul_server_weights_batch(*sp.s0, {}, M, K); }), "invalid_argument");
+  EXPECT_EQ(sp.bytes_sent(), before);
+}
+
 // ---- argument checks ----------------------------------------------------------------------------
 
 TEST(Arith, InvalidArgumentsRejectedBeforeTraffic) {

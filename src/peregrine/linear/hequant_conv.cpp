@@ -148,12 +148,8 @@ std::vector<u64> HeQuantConvStrategy::pack_input(std::span<const u64> share) con
 
 std::vector<std::int64_t> HeQuantConvStrategy::pack_weights(std::span<const std::int64_t> weights) const {
   const Conv2dMeta& o = meta_;
+  o.check_weights(weights);
   const std::size_t taps = o.kh * o.kw, cg = o.C / o.groups;
-  require(weights.size() == o.M * cg * taps, ErrorCode::kInvalidArgument,
-          "hequant conv: weights must hold M*(C/groups)*kh*kw values");
-  const std::int64_t wlim = std::int64_t{1} << (o.weight_bits - 1);
-  for (const std::int64_t w : weights)
-    require(w >= -wlim && w <= wlim, ErrorCode::kInvalidArgument, "hequant conv: weight outside the declared weight_bits");
   // The split: filter p·M + m of [C/G channels] = filter m on channels [p·C/G, (p + 1)·C/G).
   const std::size_t G = pack_.split, cs = cg / G;
   std::vector<std::int64_t> ws(o.M * G * cs * taps);

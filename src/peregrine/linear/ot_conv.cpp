@@ -255,7 +255,9 @@ PreparedOtConv prepare_ot_conv(const OtConvStrategy& s, std::span<const std::int
 
 namespace {
 
-// The layer's GEMMs, rows chunked so that one COT batch holds at most kChunk values.
+// The layer's GEMMs (all of one shape: the groups of a direct conv, the positions of a Winograd
+// one) as one batch, one COT exchange per weight bit; output rows chunked so that one COT batch
+// holds at most kChunk values.
 constexpr std::size_t kChunk = std::size_t{1} << 22;
 
 std::vector<u64> run_gemms(mpc::MpcSession& s, const OtConvStrategy& st, const mpc::ArithShares& x,
@@ -264,21 +266,26 @@ std::vector<u64> run_gemms(mpc::MpcSession& s, const OtConvStrategy& st, const m
           "ot conv: input shares must be over at least the GEMM ring");
   const mpc::Ring ring(st.ring_bits());
   const std::vector<u64> v = st.transform_input(x.v);
-  std::vector<u64> z;
-  std::size_t off = 0;
-  for (std::size_t i = 0; i < st.gemms().size(); ++i) {
-    const OtGemm& g = st.gemms()[i];
-    const mpc::ArithShares vi{ring, std::vector<u64>(v.begin() + static_cast<std::ptrdiff_t>(off),
-                                                     v.begin() + static_cast<std::ptrdiff_t>(off + g.K * g.P))};
-    off += g.K * g.P;
-    const std::size_t rows = std::max<std::size_t>(1, kChunk / std::max<std::size_t>(1, g.K * g.P));
-    for (std::size_t r0 = 0; r0 < g.M; r0 += rows) {
-      const std::size_t r1 = std::min(g.M, r0 + rows);
-      std::span<const std::int64_t> wr;
-      if (w) wr = std::span<const std::int64_t>(w->gemm_weights.at(i)).subspan(r0 * g.K, (r1 - r0) * g.K);
-      const mpc::ArithShares zi = mpc::matmul_server_weights(s, wr, r1 - r0, g.K, vi, g.wbits);
-      for (const u64 e : zi.v) z.push_back(ring.reduce(e * static_cast<u64>(g.scale)));
+  const auto& gemms = st.gemms();
+  const std::size_t G = gemms.size(), M = gemms[0].M, K = gemms[0].K, P = gemms[0].P;
+  std::vector<mpc::ArithShares> vs;
+  for (std::size_t i = 0; i < G; ++i)
+    vs.push_back({ring, std::vector<u64>(v.begin() + static_cast<std::ptrdiff_t>(i * K * P),
+                                         v.begin() + static_cast<std::ptrdiff_t>((i + 1) * K * P))});
+  std::vector<u64> z(G * M * P);
+  const std::size_t rows = std::max<std::size_t>(1, kChunk / std::max<std::size_t>(1, G * K * P));
+  std::vector<mpc::ServerWeightGemm> batch(G);
+  for (std::size_t r0 = 0; r0 < M; r0 += rows) {
+    const std::size_t r1 = std::min(M, r0 + rows);
+    for (std::size_t i = 0; i < G; ++i) {
+      batch[i].v = &vs[i];
+      batch[i].wbits = gemms[i].wbits;
+      if (w) batch[i].w = std::span<const std::int64_t>(w->gemm_weights.at(i)).subspan(r0 * K, (r1 - r0) * K);
     }
+    const auto zs = mpc::matmul_server_weights_batch(s, batch, r1 - r0, K);
+    for (std::size_t i = 0; i < G; ++i)
+      for (std::size_t e = 0; e < (r1 - r0) * P; ++e)
+        z[(i * M + r0) * P + e] = ring.reduce(zs[i].v[e] * static_cast<u64>(gemms[i].scale));
   }
   return z;
 }

@@ -70,59 +70,92 @@ ArithShares square_plus_x(MpcSession& s, const ArithShares& x, int f) {
   return truncate(s, z, f, TruncMode::kExact);
 }
 
-ArithShares matmul_server_weights(MpcSession& s, std::span<const std::int64_t> w, std::size_t M,
-                                  std::size_t K, const ArithShares& v, int wbits) {
-  const Ring& r = v.ring;
-  require(wbits >= 1 && wbits <= 32, ErrorCode::kInvalidArgument, "matmul_server_weights: wbits must be in [1, 32]");
-  require(K >= 1 && v.v.size() % K == 0, ErrorCode::kInvalidArgument,
+std::vector<ArithShares> matmul_server_weights_batch(MpcSession& s, std::span<const ServerWeightGemm> gemms,
+                                                     std::size_t M, std::size_t K) {
+  require(!gemms.empty(), ErrorCode::kInvalidArgument, "matmul_server_weights: no GEMM");
+  const Ring& r = gemms[0].v->ring;
+  require(K >= 1 && gemms[0].v->v.size() % K == 0, ErrorCode::kInvalidArgument,
           "matmul_server_weights: V must hold K * P values");
-  require_in_ring(v, "matmul_server_weights: share not below 2^ell");
-  const std::size_t P = v.v.size() / K;
-  const std::int64_t lo = -(std::int64_t{1} << (wbits - 1)), hi = (std::int64_t{1} << (wbits - 1)) - 1;
-  if (s.is_server()) {
-    require(w.size() == M * K, ErrorCode::kInvalidArgument, "matmul_server_weights: W must hold M * K values");
-    for (std::int64_t x : w)
-      require(x >= lo && x <= hi, ErrorCode::kInvalidArgument, "matmul_server_weights: weight outside wbits");
-  } else {
-    require(w.empty(), ErrorCode::kInvalidArgument, "matmul_server_weights: the client passes no weights");
-  }
-  ArithShares z{r, std::vector<u64>(M * P, 0)};
-  if (M == 0 || P == 0) return z;
-  if (s.is_server())  // W·V_0 locally
-    for (std::size_t m = 0; m < M; ++m)
-      for (std::size_t k = 0; k < K; ++k) {
-        const u64 wk = static_cast<u64>(w[m * K + k]);
-        for (std::size_t p = 0; p < P; ++p) z.v[m * P + p] += wk * v.v[k * P + p];
-      }
-  // W·V_1: per weight bit j one vector COT per (m, k); bit j of the wbits-bit two's complement
-  // has weight 2^j, the top bit −2^{wbits−1}. Bits j ≥ ℓ vanish mod 2^ℓ.
-  const std::size_t n = M * K;
-  std::vector<u64> buf(n * P), delta;  // delta: the client's correlations
-  std::vector<std::uint8_t> bit(n);
-  for (int j = 0; j < std::min(wbits, r.bits); ++j) {
-    const int l = r.bits - j;
-    const bool sign = j == wbits - 1;
+  const std::size_t P = gemms[0].v->v.size() / K;
+  for (const ServerWeightGemm& g : gemms) {
+    require(g.wbits >= 1 && g.wbits <= 32, ErrorCode::kInvalidArgument, "matmul_server_weights: wbits must be in [1, 32]");
+    require(g.v->ring == r && g.v->v.size() == K * P, ErrorCode::kInvalidArgument,
+            "matmul_server_weights: every V must be K * P values over one ring");
+    require_in_ring(*g.v, "matmul_server_weights: share not below 2^ell");
+    const std::int64_t lo = -(std::int64_t{1} << (g.wbits - 1)), hi = (std::int64_t{1} << (g.wbits - 1)) - 1;
     if (s.is_server()) {
-      for (std::size_t i = 0; i < n; ++i) bit[i] = static_cast<std::uint8_t>((static_cast<u64>(w[i]) >> j) & 1);
-      s.ot_receiver().recv_cot_additive(bit, buf, l, P);
-      for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t k = 0; k < K; ++k)
-          for (std::size_t p = 0; p < P; ++p) z.v[m * P + p] += buf[(m * K + k) * P + p] << j;
+      require(g.w.size() == M * K, ErrorCode::kInvalidArgument, "matmul_server_weights: W must hold M * K values");
+      for (std::int64_t x : g.w)
+        require(x >= lo && x <= hi, ErrorCode::kInvalidArgument, "matmul_server_weights: weight outside wbits");
     } else {
-      if (delta.empty()) {  // V_1[k, :] repeated for every row m (the same for every bit j)
-        delta.resize(n * P);
-        for (std::size_t m = 0; m < M; ++m) std::copy(v.v.begin(), v.v.end(), delta.begin() + m * K * P);
-      }
-      if (sign)  // the top bit's weight is −2^{wbits−1}
-        for (auto& d : delta) d = 0 - d;
-      s.ot_sender().send_cot_additive(delta, buf, l, P);
-      for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t k = 0; k < K; ++k)
-          for (std::size_t p = 0; p < P; ++p) z.v[m * P + p] -= buf[(m * K + k) * P + p] << j;
+      require(g.w.empty(), ErrorCode::kInvalidArgument, "matmul_server_weights: the client passes no weights");
     }
   }
-  for (auto& e : z.v) e = r.reduce(e);
+  std::vector<ArithShares> z(gemms.size(), ArithShares{r, std::vector<u64>(M * P, 0)});
+  if (M == 0 || P == 0) return z;
+  if (s.is_server())  // W·V_0 locally
+    for (std::size_t g = 0; g < gemms.size(); ++g)
+      for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t k = 0; k < K; ++k) {
+          const u64 wk = static_cast<u64>(gemms[g].w[m * K + k]);
+          const u64* vk = gemms[g].v->v.data() + k * P;
+          u64* zm = z[g].v.data() + m * P;
+          for (std::size_t p = 0; p < P; ++p) zm[p] += wk * vk[p];
+        }
+  // W·V_1: per weight bit j one batch of vector COTs over every GEMM that has bit j, one per (g, m, k);
+  // bit j of a wbits-bit two's complement weighs 2^j, the top bit −2^{wbits−1}. Bits j ≥ ℓ vanish
+  // mod 2^ℓ.
+  const std::size_t n = M * K;
+  int max_bits = 0;
+  for (const ServerWeightGemm& g : gemms) max_bits = std::max(max_bits, std::min(g.wbits, r.bits));
+  std::vector<std::size_t> live;  // the GEMMs with bit j
+  std::vector<u64> buf, delta;
+  std::vector<std::uint8_t> bit;
+  for (int j = 0; j < max_bits; ++j) {
+    const int l = r.bits - j;
+    live.clear();
+    for (std::size_t g = 0; g < gemms.size(); ++g)
+      if (j < std::min(gemms[g].wbits, r.bits)) live.push_back(g);
+    buf.assign(live.size() * n * P, 0);
+    if (s.is_server()) {
+      bit.resize(live.size() * n);
+      for (std::size_t a = 0; a < live.size(); ++a)
+        for (std::size_t i = 0; i < n; ++i)
+          bit[a * n + i] = static_cast<std::uint8_t>((static_cast<u64>(gemms[live[a]].w[i]) >> j) & 1);
+      s.ot_receiver().recv_cot_additive(bit, buf, l, P);
+    } else {
+      // V_1[k, :] repeated for every row m; the top bit's weight is −2^{wbits−1}.
+      delta.resize(live.size() * n * P);
+      for (std::size_t a = 0; a < live.size(); ++a) {
+        const ServerWeightGemm& g = gemms[live[a]];
+        const bool sign = j == g.wbits - 1;
+        u64* d = delta.data() + a * n * P;
+        for (std::size_t m = 0; m < M; ++m) std::copy(g.v->v.begin(), g.v->v.end(), d + m * K * P);
+        if (sign)
+          for (std::size_t i = 0; i < n * P; ++i) d[i] = 0 - d[i];
+      }
+      s.ot_sender().send_cot_additive(delta, buf, l, P);
+    }
+    for (std::size_t a = 0; a < live.size(); ++a) {
+      u64* zg = z[live[a]].v.data();
+      const u64* b = buf.data() + a * n * P;
+      for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t k = 0; k < K; ++k)
+          for (std::size_t p = 0; p < P; ++p) {
+            const u64 e = b[(m * K + k) * P + p] << j;
+            zg[m * P + p] = s.is_server() ? zg[m * P + p] + e : zg[m * P + p] - e;
+          }
+    }
+  }
+  for (auto& zg : z)
+    for (auto& e : zg.v) e = r.reduce(e);
   return z;
+}
+
+ArithShares matmul_server_weights(MpcSession& s, std::span<const std::int64_t> w, std::size_t M,
+                                  std::size_t K, const ArithShares& v, int wbits) {
+  const ServerWeightGemm g{w, &v, wbits};
+  return std::move(matmul_server_weights_batch(s, std::span<const ServerWeightGemm>(&g, 1), M, K)[0]);
 }
 
 }  // namespace peregrine::mpc

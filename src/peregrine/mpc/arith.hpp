@@ -14,6 +14,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "peregrine/mpc/truncation.hpp"
 
@@ -42,5 +43,20 @@ ArithShares square_plus_x(MpcSession& s, const ArithShares& x, int f);
 /// a weight outside the wbits range, or a share ≥ 2^ℓ.
 ArithShares matmul_server_weights(MpcSession& s, std::span<const std::int64_t> w, std::size_t M,
                                   std::size_t K, const ArithShares& v, int wbits);
+
+/// One GEMM of a batch: the server's W [M][K] (empty on the client), the shared V [K][P], W's width.
+struct ServerWeightGemm {
+  std::span<const std::int64_t> w;
+  const ArithShares* v = nullptr;
+  int wbits = 1;
+};
+
+/// Several GEMMs of one shape (M, K, P, ring) at once, e.g. the α² positions of a Winograd conv:
+/// the same products and bytes as matmul_server_weights on each, but one COT batch per weight bit
+/// across all of them (max wbits exchanges instead of Σ wbits). Returns the Z of each, in order.
+/// Errors: as matmul_server_weights, and kInvalidArgument for an empty batch or V of another size
+/// or ring.
+std::vector<ArithShares> matmul_server_weights_batch(MpcSession& s, std::span<const ServerWeightGemm> gemms,
+                                                     std::size_t M, std::size_t K);
 
 }  // namespace peregrine::mpc

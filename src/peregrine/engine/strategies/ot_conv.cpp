@@ -7,6 +7,8 @@
 // weighs them against the HE convolutions; on this project's costs they move far more bytes (an OT
 // GEMM sends every input value once per weight bit and output channel), so they are chosen only when
 // forced (`--strategies`), as the baselines of the EQO issue.
+#include <algorithm>
+
 #include "peregrine/engine/strategies/common.hpp"
 #include "peregrine/linear/ot_conv.hpp"
 #include "peregrine/mpc/cost.hpp"
@@ -76,12 +78,12 @@ class OtConv final : public Strategy {
   std::unique_ptr<PlannedLayer> plan(const nn::FxNode& n, const PlanContext& ctx) const override {
     linear::OtConvStrategy s(conv_meta(n), public_bound(n.inputs.at(0), ctx).value(), tile_, ctx.ring(n.inputs.at(0)),
                              ctx.ring(n.output));
-    Cost c;
+    Cost c;  // the GEMMs run as one batch: their bytes add up, their exchanges are the widest one's
     for (const auto& g : s.gemms()) {
       const Cost k = ot_cost(mpc::matmul_server_weights_cost(g.M, g.K, g.P, s.ring_bits(), g.wbits, ctx.profile.ot));
       c.bytes_c2s += k.bytes_c2s;
       c.bytes_s2c += k.bytes_s2c;
-      c.rounds += k.rounds;
+      c.rounds = std::max(c.rounds, k.rounds);
       c.compute_seconds += k.compute_seconds;
     }
     const int have = s.ring_bits() - s.division_bits();
