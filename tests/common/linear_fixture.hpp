@@ -17,6 +17,18 @@
 
 namespace peregrine::test {
 
+/// A square-kernel conv shape with equal strides and padding on every side (the layer tests' shapes).
+inline linear::Conv2dMeta conv_meta(std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t k,
+                                    std::size_t stride, std::size_t pad, std::size_t groups = 1, int weight_bits = 13) {
+  linear::Conv2dMeta m;
+  m.C = C; m.H = H; m.W = W; m.M = M; m.kh = m.kw = k;
+  m.stride_h = m.stride_w = stride;
+  m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = pad;
+  m.groups = groups;
+  m.weight_bits = weight_bits;
+  return m;
+}
+
 /// Plaintext reference: conv(x, w) + b mod 2^ℓ for x [C,H,W] (values mod t = 2^ℓ), w [M, C/g, kh, kw]:
 /// the one reference convolution of the project, the fixed-point executor's (nn::run_fixed_node),
 /// on a one-node program of this shape (test binaries that use it link peregrine_nn).

@@ -90,19 +90,7 @@ test::LayerRun run_conv(const Conv2dMeta& m, TilePolicy policy, int ell, std::ui
   return r;
 }
 
-Conv2dMeta conv(std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t k, std::size_t stride,
-                std::size_t pad, std::size_t groups = 1) {
-  Conv2dMeta m;
-  m.C = C;
-  m.H = H;
-  m.W = W;
-  m.M = M;
-  m.kh = m.kw = k;
-  m.stride_h = m.stride_w = stride;
-  m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = pad;
-  m.groups = groups;
-  return m;
-}
+using test::conv_meta;
 
 void expect_exact(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t tag, const std::string& what) {
   test::expect_exact_run(run_conv(m, policy, ell, tag), what);
@@ -111,38 +99,38 @@ void expect_exact(const Conv2dMeta& m, TilePolicy policy, int ell, std::uint8_t 
 }  // namespace
 
 TEST(CheetahConv, ResNetCifarShapesExact) {
-  expect_exact(conv(3, 32, 32, 16, 3, 1, 1), TilePolicy::kMinBytes, 37, 1, "stem 3->16 32x32");
-  expect_exact(conv(16, 32, 32, 16, 3, 1, 1), TilePolicy::kMinBytes, 37, 2, "16->16 32x32");
-  expect_exact(conv(16, 32, 32, 32, 3, 2, 1), TilePolicy::kMinBytes, 37, 3, "16->32 stride 2");
-  expect_exact(conv(16, 32, 32, 32, 1, 2, 0), TilePolicy::kMinBytes, 37, 4, "1x1 stride 2 shortcut");
-  expect_exact(conv(32, 16, 16, 64, 3, 2, 1), TilePolicy::kMinBytes, 37, 5, "32->64 stride 2");
-  expect_exact(conv(64, 8, 8, 64, 3, 1, 1), TilePolicy::kMinBytes, 37, 6, "64->64 8x8");
-  expect_exact(conv(32, 16, 16, 32, 3, 1, 1), TilePolicy::kMinBytes, 37, 30, "32->32 16x16");
-  expect_exact(conv(32, 16, 16, 64, 1, 2, 0), TilePolicy::kMinBytes, 37, 31, "1x1 stride 2, 32->64");
+  expect_exact(conv_meta(3, 32, 32, 16, 3, 1, 1), TilePolicy::kMinBytes, 37, 1, "stem 3->16 32x32");
+  expect_exact(conv_meta(16, 32, 32, 16, 3, 1, 1), TilePolicy::kMinBytes, 37, 2, "16->16 32x32");
+  expect_exact(conv_meta(16, 32, 32, 32, 3, 2, 1), TilePolicy::kMinBytes, 37, 3, "16->32 stride 2");
+  expect_exact(conv_meta(16, 32, 32, 32, 1, 2, 0), TilePolicy::kMinBytes, 37, 4, "1x1 stride 2 shortcut");
+  expect_exact(conv_meta(32, 16, 16, 64, 3, 2, 1), TilePolicy::kMinBytes, 37, 5, "32->64 stride 2");
+  expect_exact(conv_meta(64, 8, 8, 64, 3, 1, 1), TilePolicy::kMinBytes, 37, 6, "64->64 8x8");
+  expect_exact(conv_meta(32, 16, 16, 32, 3, 1, 1), TilePolicy::kMinBytes, 37, 30, "32->32 16x16");
+  expect_exact(conv_meta(32, 16, 16, 64, 1, 2, 0), TilePolicy::kMinBytes, 37, 31, "1x1 stride 2, 32->64");
 }
 
 TEST(CheetahConv, MobileNetV2CifarShapesExact) {
   // Expansion (1×1), depthwise 3×3 (stride 1 and 2) and projection (1×1) at CIFAR resolution.
-  expect_exact(conv(16, 32, 32, 96, 1, 1, 0), TilePolicy::kMinBytes, 37, 32, "expand 16->96 32x32");
-  expect_exact(conv(96, 32, 32, 96, 3, 2, 1, 96), TilePolicy::kMinBytes, 37, 33, "depthwise 96 32x32 stride 2");
-  expect_exact(conv(144, 16, 16, 144, 3, 1, 1, 144), TilePolicy::kMinBytes, 37, 34, "depthwise 144 16x16");
-  expect_exact(conv(144, 16, 16, 32, 1, 1, 0), TilePolicy::kMinBytes, 37, 35, "project 144->32 16x16");
-  expect_exact(conv(384, 4, 4, 384, 3, 1, 1, 384), TilePolicy::kMinBytes, 37, 36, "depthwise 384 4x4");
-  expect_exact(conv(960, 2, 2, 960, 3, 1, 1, 960), TilePolicy::kMinBytes, 37, 37, "depthwise 960 2x2");
-  expect_exact(conv(960, 2, 2, 160, 1, 1, 0), TilePolicy::kMinBytes, 37, 38, "project 960->160 2x2");
-  expect_exact(conv(96, 16, 16, 96, 3, 1, 1, 96), TilePolicy::kOpenCheetah, 37, 39, "depthwise, OpenCheetah tile");
+  expect_exact(conv_meta(16, 32, 32, 96, 1, 1, 0), TilePolicy::kMinBytes, 37, 32, "expand 16->96 32x32");
+  expect_exact(conv_meta(96, 32, 32, 96, 3, 2, 1, 96), TilePolicy::kMinBytes, 37, 33, "depthwise 96 32x32 stride 2");
+  expect_exact(conv_meta(144, 16, 16, 144, 3, 1, 1, 144), TilePolicy::kMinBytes, 37, 34, "depthwise 144 16x16");
+  expect_exact(conv_meta(144, 16, 16, 32, 1, 1, 0), TilePolicy::kMinBytes, 37, 35, "project 144->32 16x16");
+  expect_exact(conv_meta(384, 4, 4, 384, 3, 1, 1, 384), TilePolicy::kMinBytes, 37, 36, "depthwise 384 4x4");
+  expect_exact(conv_meta(960, 2, 2, 960, 3, 1, 1, 960), TilePolicy::kMinBytes, 37, 37, "depthwise 960 2x2");
+  expect_exact(conv_meta(960, 2, 2, 160, 1, 1, 0), TilePolicy::kMinBytes, 37, 38, "project 960->160 2x2");
+  expect_exact(conv_meta(96, 16, 16, 96, 3, 1, 1, 96), TilePolicy::kOpenCheetah, 37, 39, "depthwise, OpenCheetah tile");
 }
 
 // The latency-aware tile (falcon-pw on pointwise layers): exact, never a worse score than the
 // byte-minimising tile, never fewer bytes, and on some shapes a different tile (fewer
 // ciphertexts for a few more bytes) — the policy is not a no-op.
 TEST(CheetahConv, LatencyTileTradesBytesForCiphertexts) {
-  expect_exact(conv(24, 6, 6, 40, 1, 1, 0), TilePolicy::kLatency, 20, 40, "pointwise 24->40 6x6, l=20");
-  expect_exact(conv(144, 16, 16, 32, 1, 1, 0), TilePolicy::kLatency, 37, 41, "project 144->32 16x16");
+  expect_exact(conv_meta(24, 6, 6, 40, 1, 1, 0), TilePolicy::kLatency, 20, 40, "pointwise 24->40 6x6, l=20");
+  expect_exact(conv_meta(144, 16, 16, 32, 1, 1, 0), TilePolicy::kLatency, 37, 41, "project 144->32 16x16");
   std::size_t differ = 0;
   for (int ell : {20, 37})
-    for (const Conv2dMeta& m : {conv(24, 6, 6, 40, 1, 1, 0), conv(16, 32, 32, 96, 1, 1, 0), conv(144, 16, 16, 32, 1, 1, 0),
-                                conv(96, 8, 8, 24, 1, 1, 0), conv(960, 2, 2, 160, 1, 1, 0)}) {
+    for (const Conv2dMeta& m : {conv_meta(24, 6, 6, 40, 1, 1, 0), conv_meta(16, 32, 32, 96, 1, 1, 0), conv_meta(144, 16, 16, 32, 1, 1, 0),
+                                conv_meta(96, 8, 8, 24, 1, 1, 0), conv_meta(960, 2, 2, 160, 1, 1, 0)}) {
       auto P = he::HeParams::cheetah(ell);
       const CheetahConvStrategy bytes(P, m, TilePolicy::kMinBytes), lat(P, m, TilePolicy::kLatency);
       auto total = [](const CheetahConvStrategy& s) {
@@ -165,7 +153,7 @@ TEST(CheetahConv, LatencyTileTradesBytesForCiphertexts) {
 // consecutive outputs that use it, and only the next output's kernels stay cached.
 TEST(CheetahConv, KernelsOnDemandEqualThePreparedOnes) {
   auto P = he::HeParams::cheetah(37);
-  for (const Conv2dMeta& m : {conv(16, 32, 32, 32, 3, 2, 1), conv(144, 16, 16, 32, 1, 1, 0)}) {
+  for (const Conv2dMeta& m : {conv_meta(16, 32, 32, 32, 3, 2, 1), conv_meta(144, 16, 16, 32, 1, 1, 0)}) {
     const CheetahConvStrategy s(P, m);
     Prg gen = Prg::from_seed(seed(90));
     std::vector<std::int64_t> w(m.M * m.C * m.kh * m.kw);
@@ -192,7 +180,7 @@ TEST(CheetahConv, KernelsOnDemandEqualThePreparedOnes) {
 // The streamed server driver (no prepared weights) is exact and sends the modelled bytes.
 TEST(CheetahConv, StreamedServerDriverExact) {
   auto P = he::HeParams::cheetah(37);
-  const Conv2dMeta m = conv(32, 16, 16, 64, 3, 1, 1);
+  const Conv2dMeta m = conv_meta(32, 16, 16, 64, 3, 1, 1);
   const CheetahConvStrategy s(P, m);
   Prg gen = Prg::from_seed(seed(91));
   const u64 tmask = P->t() - 1;
@@ -216,37 +204,37 @@ TEST(CheetahConv, StreamedServerDriverExact) {
 }
 
 TEST(CheetahConv, OpenCheetahTilingExact) {
-  expect_exact(conv(16, 32, 32, 16, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 7, "16->16 32x32 OpenCheetah");
-  expect_exact(conv(4, 70, 70, 3, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 8, "large image, Cw = 1 tiles");
+  expect_exact(conv_meta(16, 32, 32, 16, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 7, "16->16 32x32 OpenCheetah");
+  expect_exact(conv_meta(4, 70, 70, 3, 3, 1, 1), TilePolicy::kOpenCheetah, 37, 8, "large image, Cw = 1 tiles");
 }
 
 TEST(CheetahConv, DepthwiseAndGroupsExact) {
-  expect_exact(conv(32, 16, 16, 32, 3, 1, 1, 32), TilePolicy::kMinBytes, 37, 9, "depthwise 32x16x16");
-  expect_exact(conv(24, 8, 8, 24, 3, 2, 1, 24), TilePolicy::kMinBytes, 37, 10, "depthwise stride 2");
-  expect_exact(conv(12, 9, 9, 18, 3, 1, 1, 3), TilePolicy::kMinBytes, 37, 11, "groups = 3");
-  expect_exact(conv(16, 8, 8, 32, 1, 1, 0), TilePolicy::kMinBytes, 37, 12, "pointwise 1x1");
+  expect_exact(conv_meta(32, 16, 16, 32, 3, 1, 1, 32), TilePolicy::kMinBytes, 37, 9, "depthwise 32x16x16");
+  expect_exact(conv_meta(24, 8, 8, 24, 3, 2, 1, 24), TilePolicy::kMinBytes, 37, 10, "depthwise stride 2");
+  expect_exact(conv_meta(12, 9, 9, 18, 3, 1, 1, 3), TilePolicy::kMinBytes, 37, 11, "groups = 3");
+  expect_exact(conv_meta(16, 8, 8, 32, 1, 1, 0), TilePolicy::kMinBytes, 37, 12, "pointwise 1x1");
 }
 
 TEST(CheetahConv, OddShapesExact) {
-  expect_exact(conv(5, 11, 13, 7, 5, 1, 2), TilePolicy::kMinBytes, 37, 13, "5x5, odd sizes");
-  expect_exact(conv(3, 23, 23, 5, 7, 3, 3), TilePolicy::kMinBytes, 37, 14, "7x7 stride 3");
-  Conv2dMeta a = conv(3, 10, 9, 4, 3, 1, 0);
+  expect_exact(conv_meta(5, 11, 13, 7, 5, 1, 2), TilePolicy::kMinBytes, 37, 13, "5x5, odd sizes");
+  expect_exact(conv_meta(3, 23, 23, 5, 7, 3, 3), TilePolicy::kMinBytes, 37, 14, "7x7 stride 3");
+  Conv2dMeta a = conv_meta(3, 10, 9, 4, 3, 1, 0);
   a.pad_top = 0;
   a.pad_bottom = 2;
   a.pad_left = 1;
   a.pad_right = 0;
   expect_exact(a, TilePolicy::kMinBytes, 37, 15, "asymmetric padding");
-  Conv2dMeta r = conv(2, 12, 12, 3, 3, 1, 1);
+  Conv2dMeta r = conv_meta(2, 12, 12, 3, 3, 1, 1);
   r.kh = 1;
   r.kw = 3;
   r.stride_h = 2;
   expect_exact(r, TilePolicy::kMinBytes, 37, 16, "rectangular kernel, row stride only");
-  expect_exact(conv(1, 1, 1, 1, 1, 1, 0), TilePolicy::kMinBytes, 37, 17, "1x1x1");
+  expect_exact(conv_meta(1, 1, 1, 1, 1, 1, 0), TilePolicy::kMinBytes, 37, 17, "1x1x1");
 }
 
 TEST(CheetahConv, OtherRingWidths) {
   for (int ell : {20, 41}) {
-    Conv2dMeta m = conv(8, 12, 12, 8, 3, 1, 1);
+    Conv2dMeta m = conv_meta(8, 12, 12, 8, 3, 1, 1);
     m.weight_bits = 6;
     expect_exact(m, TilePolicy::kMinBytes, ell, static_cast<std::uint8_t>(18 + ell), "ell " + std::to_string(ell));
   }
@@ -308,7 +296,7 @@ void expect_flood_forty_bits(const he::HeParamsPtr& P, const CoeffLayerPlan& pla
 
 TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
   auto P = he::HeParams::cheetah(37);
-  const Conv2dMeta m = conv(16, 32, 32, 16, 3, 1, 1);
+  const Conv2dMeta m = conv_meta(16, 32, 32, 16, 3, 1, 1);
   CheetahConvStrategy s(P, m);
   Prg prg = Prg::from_seed(seed(90));
   const u64 tmask = P->t() - 1;
@@ -324,7 +312,7 @@ TEST(CheetahConv, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
 // The same on a Falcon depthwise layer at its largest g (every kernel polynomial holds g·9 taps).
 TEST(FalconDepthwise, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
   auto P = he::HeParams::cheetah(37);
-  const Conv2dMeta m = conv(960, 2, 2, 960, 3, 1, 1, 960);
+  const Conv2dMeta m = conv_meta(960, 2, 2, 960, 3, 1, 1, 960);
   DepthwiseConvStrategy s(P, m);
   Prg prg = Prg::from_seed(seed(91));
   const u64 tmask = P->t() - 1;
@@ -344,7 +332,7 @@ TEST(FalconDepthwise, ResponseFloodIsFortyBitsAboveTheHonestNoise) {
 
 TEST(CheetahConv, PlanCoversEveryOutputOnce) {
   auto P = he::HeParams::cheetah(37);
-  for (const Conv2dMeta& m : {conv(16, 32, 32, 32, 3, 2, 1), conv(7, 15, 17, 9, 5, 1, 2), conv(32, 16, 16, 32, 3, 1, 1, 32)}) {
+  for (const Conv2dMeta& m : {conv_meta(16, 32, 32, 32, 3, 2, 1), conv_meta(7, 15, 17, 9, 5, 1, 2), conv_meta(32, 16, 16, 32, 3, 1, 1, 32)}) {
     CheetahConvStrategy s(P, m);
     std::vector<int> seen(s.plan().out_size, 0);
     for (const auto& o : s.plan().out_index)
@@ -359,13 +347,13 @@ TEST(CheetahConv, CostModelMatchesTechniquesWorkedExample) {
   // TECHNIQUES.md §0.7: C = M = 64, 32×32, 3×3, pad 1, OpenCheetah tile (Hw = Ww = 34, Cw = 3):
   // n_in = 22, n_out = 64.
   auto P = he::HeParams::cheetah(37);
-  CheetahConvStrategy s(P, conv(64, 32, 32, 64, 3, 1, 1), TilePolicy::kOpenCheetah);
+  CheetahConvStrategy s(P, conv_meta(64, 32, 32, 64, 3, 1, 1), TilePolicy::kOpenCheetah);
   EXPECT_EQ(s.tiling().Hw, 34u);
   EXPECT_EQ(s.tiling().Cw, 3u);
   EXPECT_EQ(s.plan().n_in, 22u);
   EXPECT_EQ(s.plan().n_out(), 64u);
   // The byte-minimising tile is never worse than OpenCheetah's.
-  CheetahConvStrategy best(P, conv(64, 32, 32, 64, 3, 1, 1));
+  CheetahConvStrategy best(P, conv_meta(64, 32, 32, 64, 3, 1, 1));
   const auto a = s.cost(), b = best.cost();
   EXPECT_LE(b.bytes_client_to_server + b.bytes_server_to_client, a.bytes_client_to_server + a.bytes_server_to_client);
 }
@@ -380,13 +368,13 @@ TEST(CheetahConv, InvalidShapesThrow) {
     }
     return ErrorCode::kProtocol;
   };
-  EXPECT_EQ(code(conv(0, 8, 8, 4, 3, 1, 1)), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code(conv(4, 2, 2, 4, 5, 1, 0)), ErrorCode::kInvalidArgument);   // kernel > input
-  EXPECT_EQ(code(conv(6, 8, 8, 4, 3, 1, 1, 4)), ErrorCode::kInvalidArgument);  // groups ∤ C
-  Conv2dMeta w = conv(4, 8, 8, 4, 3, 1, 1);
+  EXPECT_EQ(code(conv_meta(0, 8, 8, 4, 3, 1, 1)), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code(conv_meta(4, 2, 2, 4, 5, 1, 0)), ErrorCode::kInvalidArgument);   // kernel > input
+  EXPECT_EQ(code(conv_meta(6, 8, 8, 4, 3, 1, 1, 4)), ErrorCode::kInvalidArgument);  // groups ∤ C
+  Conv2dMeta w = conv_meta(4, 8, 8, 4, 3, 1, 1);
   w.weight_bits = 40;
   EXPECT_EQ(code(w), ErrorCode::kInvalidArgument);
-  CheetahConvStrategy s(P, conv(2, 4, 4, 2, 3, 1, 1));
+  CheetahConvStrategy s(P, conv_meta(2, 4, 4, 2, 3, 1, 1));
   std::vector<std::int64_t> too_big(2 * 2 * 9, 1 << 20);
   EXPECT_THROW(prepare_conv(s, too_big, {}), Error);
   std::vector<u64> short_share(5);
@@ -438,7 +426,7 @@ void expect_hostile_client_errors(const he::HeParamsPtr& P,
 
 TEST(CheetahConv, HostileClientGetsTypedErrors) {
   auto P = he::HeParams::cheetah(37);
-  CheetahConvStrategy s(P, conv(2, 6, 6, 2, 3, 1, 1));
+  CheetahConvStrategy s(P, conv_meta(2, 6, 6, 2, 3, 1, 1));
   std::vector<std::int64_t> w(2 * 2 * 9, 3);
   const PreparedConv pw = prepare_conv(s, w, {});
   std::vector<u64> x0(2 * 6 * 6, 1);
@@ -448,7 +436,7 @@ TEST(CheetahConv, HostileClientGetsTypedErrors) {
 
 TEST(FalconDepthwise, HostileClientGetsTypedErrors) {
   auto P = he::HeParams::cheetah(37);
-  DepthwiseConvStrategy s(P, conv(24, 4, 4, 24, 3, 1, 1, 24));
+  DepthwiseConvStrategy s(P, conv_meta(24, 4, 4, 24, 3, 1, 1, 24));
   std::vector<std::int64_t> w(24 * 9, 3);
   const PreparedConv pw = prepare_depthwise(s, w, {});
   std::vector<u64> x0(24 * 4 * 4, 1);
@@ -513,17 +501,17 @@ TEST(FalconDepthwise, MobileNetV2CifarShapesExact) {
   const auto run = [&](const Conv2dMeta& m, std::uint8_t tag, const std::vector<DwFamily>& f, const std::string& what) {
     test::expect_exact_run(run_conv(m, TilePolicy::kMinBytes, 37, tag, true, f), what);
   };
-  run(conv(96, 32, 32, 96, 3, 2, 1, 96), 60, all, "dw 96 32x32 stride 2");
-  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 61, all, "dw 144 16x16");
-  run(conv(192, 8, 8, 192, 3, 1, 1, 192), 62, all, "dw 192 8x8");
-  run(conv(384, 4, 4, 384, 3, 1, 1, 384), 63, all, "dw 384 4x4");
-  run(conv(960, 2, 2, 960, 3, 1, 1, 960), 64, all, "dw 960 2x2");
-  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 65, {DwFamily::kApFree}, "dw 144 16x16 ap-free");
-  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 66, {DwFamily::kSchemeB}, "dw 144 16x16 scheme B");
-  run(conv(144, 16, 16, 144, 3, 1, 1, 144), 67, {DwFamily::kGreedy}, "dw 144 16x16 greedy");
-  run(conv(384, 4, 4, 384, 3, 2, 1, 384), 68, {DwFamily::kGreedy}, "dw 384 4x4 stride 2 greedy");
-  run(conv(40, 9, 11, 40, 5, 2, 2, 40), 69, all, "dw 5x5 stride 2, odd sizes");
-  Conv2dMeta r = conv(24, 7, 10, 24, 3, 1, 1, 24);
+  run(conv_meta(96, 32, 32, 96, 3, 2, 1, 96), 60, all, "dw 96 32x32 stride 2");
+  run(conv_meta(144, 16, 16, 144, 3, 1, 1, 144), 61, all, "dw 144 16x16");
+  run(conv_meta(192, 8, 8, 192, 3, 1, 1, 192), 62, all, "dw 192 8x8");
+  run(conv_meta(384, 4, 4, 384, 3, 1, 1, 384), 63, all, "dw 384 4x4");
+  run(conv_meta(960, 2, 2, 960, 3, 1, 1, 960), 64, all, "dw 960 2x2");
+  run(conv_meta(144, 16, 16, 144, 3, 1, 1, 144), 65, {DwFamily::kApFree}, "dw 144 16x16 ap-free");
+  run(conv_meta(144, 16, 16, 144, 3, 1, 1, 144), 66, {DwFamily::kSchemeB}, "dw 144 16x16 scheme B");
+  run(conv_meta(144, 16, 16, 144, 3, 1, 1, 144), 67, {DwFamily::kGreedy}, "dw 144 16x16 greedy");
+  run(conv_meta(384, 4, 4, 384, 3, 2, 1, 384), 68, {DwFamily::kGreedy}, "dw 384 4x4 stride 2 greedy");
+  run(conv_meta(40, 9, 11, 40, 5, 2, 2, 40), 69, all, "dw 5x5 stride 2, odd sizes");
+  Conv2dMeta r = conv_meta(24, 7, 10, 24, 3, 1, 1, 24);
   r.kh = 1;
   r.pad_top = r.pad_bottom = 0;
   r.weight_bits = 6;
@@ -535,7 +523,7 @@ TEST(FalconDepthwise, MobileNetV2CifarShapesExact) {
 // Cheetah BN layout spends one each (7×7: 49 of 4096 coefficients).
 TEST(FalconDepthwise, BatchNormAsAFlattenedPointwiseDepthwiseConv) {
   const auto flat = [](std::size_t C, std::size_t inner) {
-    Conv2dMeta m = conv(C, 1, inner, C, 1, 1, 0, C);
+    Conv2dMeta m = conv_meta(C, 1, inner, C, 1, 1, 0, C);
     m.H = 1;
     m.W = inner;
     return m;
@@ -556,12 +544,12 @@ TEST(FalconDepthwise, BatchNormAsAFlattenedPointwiseDepthwiseConv) {
 // as the planes shrink (TECHNIQUES.md §1.2 vs §2.3).
 TEST(FalconDepthwise, CutsTheBlockDiagonalWaste) {
   auto P = he::HeParams::cheetah(37);
-  for (const Conv2dMeta& m : {conv(144, 16, 16, 144, 3, 1, 1, 144), conv(960, 2, 2, 960, 3, 1, 1, 960)}) {
+  for (const Conv2dMeta& m : {conv_meta(144, 16, 16, 144, 3, 1, 1, 144), conv_meta(960, 2, 2, 960, 3, 1, 1, 960)}) {
     const LayerCost dense = CheetahConvStrategy(P, m).cost(), dw = DepthwiseConvStrategy(P, m).cost();
     const auto bytes = [](const LayerCost& c) { return c.bytes_client_to_server + c.bytes_server_to_client; };
     EXPECT_LT(bytes(dw), bytes(dense)) << m.C << "x" << m.H;
     EXPECT_LT(dw.products, dense.products) << m.C << "x" << m.H;
   }
-  EXPECT_THROW(DepthwiseConvStrategy(P, conv(16, 8, 8, 32, 3, 1, 1, 16)), Error);  // channel multiplier 2
-  EXPECT_THROW(DepthwiseConvStrategy(P, conv(16, 8, 8, 16, 3, 1, 1, 1)), Error);   // dense
+  EXPECT_THROW(DepthwiseConvStrategy(P, conv_meta(16, 8, 8, 32, 3, 1, 1, 16)), Error);  // channel multiplier 2
+  EXPECT_THROW(DepthwiseConvStrategy(P, conv_meta(16, 8, 8, 16, 3, 1, 1, 1)), Error);   // dense
 }

@@ -30,16 +30,7 @@ using peregrine::mpc::test_util::test_seed;
 
 namespace {
 
-Conv2dMeta conv(std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t k, std::size_t stride,
-                std::size_t pad, std::size_t groups, int weight_bits) {
-  Conv2dMeta m;
-  m.C = C; m.H = H; m.W = W; m.M = M; m.kh = m.kw = k;
-  m.stride_h = m.stride_w = stride;
-  m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = pad;
-  m.groups = groups;
-  m.weight_bits = weight_bits;
-  return m;
-}
+using test::conv_meta;
 
 enum class Values { kRandom, kMax, kMin };
 
@@ -99,13 +90,13 @@ TEST(HeQuantConv, PackedConvEqualsPlaintext) {
     int b, in_bits, out_bits;
   };
   const Case cases[] = {
-      {conv(16, 32, 32, 16, 3, 1, 1, 1, 4), 15, 2, 39, 39},   // ResNet-20's first stage, W4A4
-      {conv(16, 32, 32, 16, 3, 1, 1, 1, 4), 15, 1, 39, 39},   // the small ring alone
-      {conv(3, 12, 12, 5, 3, 2, 1, 1, 8), 128, 2, 42, 42},    // signed 8-bit input, 8-bit weights, stride 2
-      {conv(8, 10, 7, 8, 3, 1, 1, 4, 3), 7, 3, 30, 36},       // groups, odd width
-      {conv(6, 9, 9, 4, 1, 2, 0, 1, 4), 15, 2, 24, 24},       // 1×1 stride 2 (sub-sampled)
-      {conv(4, 16, 16, 6, 3, 1, 1, 1, 4), 15, 3, 42, 12},     // output ring narrower than the digits
-      {conv(1, 13, 11, 3, 3, 1, 1, 1, 3), 15, 4, 44, 44},     // ℓ_t = 44, the widest plaintext ring
+      {conv_meta(16, 32, 32, 16, 3, 1, 1, 1, 4), 15, 2, 39, 39},   // ResNet-20's first stage, W4A4
+      {conv_meta(16, 32, 32, 16, 3, 1, 1, 1, 4), 15, 1, 39, 39},   // the small ring alone
+      {conv_meta(3, 12, 12, 5, 3, 2, 1, 1, 8), 128, 2, 42, 42},    // signed 8-bit input, 8-bit weights, stride 2
+      {conv_meta(8, 10, 7, 8, 3, 1, 1, 4, 3), 7, 3, 30, 36},       // groups, odd width
+      {conv_meta(6, 9, 9, 4, 1, 2, 0, 1, 4), 15, 2, 24, 24},       // 1×1 stride 2 (sub-sampled)
+      {conv_meta(4, 16, 16, 6, 3, 1, 1, 1, 4), 15, 3, 42, 12},     // output ring narrower than the digits
+      {conv_meta(1, 13, 11, 3, 3, 1, 1, 1, 3), 15, 4, 44, 44},     // ℓ_t = 44, the widest plaintext ring
   };
   std::uint8_t tag = 10;
   for (const Case& c : cases) {
@@ -119,7 +110,7 @@ TEST(HeQuantConv, PackedConvEqualsPlaintext) {
 // largest magnitude the digit width B admits (|y| < 2^{B−1}); any borrow or carry error between
 // digits would show.
 TEST(HeQuantConv, ExtremeDigitsDecodeExactly) {
-  const Conv2dMeta m = conv(4, 16, 16, 6, 3, 1, 1, 1, 4);
+  const Conv2dMeta m = conv_meta(4, 16, 16, 6, 3, 1, 1, 1, 4);
   const HeQuantConvStrategy st(m, 15, {3});
   const double bound = 15.0 * 8 * 4 * 9;
   EXPECT_LT(bound, std::ldexp(1.0, st.digit_bits() - 1));
@@ -143,17 +134,17 @@ TEST(HeQuantConv, KAndCPackAndSplitEqualPlaintext) {
     int in_bits, out_bits;
   };
   const Case cases[] = {
-      {conv(8, 8, 8, 6, 3, 1, 1, 1, 2), 3, {2, PackDim::kK}, 32, 32},       // W2A2
-      {conv(8, 8, 8, 7, 3, 1, 1, 1, 2), 3, {3, PackDim::kK}, 36, 24},       // 7 filters in 3 digits
-      {conv(8, 9, 9, 8, 3, 2, 1, 2, 2), 3, {2, PackDim::kK}, 32, 40},       // groups, stride 2
-      {conv(8, 8, 8, 6, 3, 1, 1, 1, 2), 3, {2, PackDim::kC}, 32, 32},
-      {conv(7, 8, 8, 5, 3, 1, 1, 1, 2), 3, {3, PackDim::kC}, 36, 36},       // 7 channels in 3 digits
-      {conv(8, 9, 9, 8, 3, 2, 1, 2, 2), 3, {2, PackDim::kC}, 32, 12},       // groups, stride 2, narrow out
-      {conv(5, 6, 6, 4, 1, 1, 0, 1, 2), 1, {2, PackDim::kC}, 13, 13},       // ℓ_t = 13 > bB = 10: garbage above
-      {conv(16, 8, 8, 8, 3, 1, 1, 1, 4), 15, {2, PackDim::kHW, 2}, 36, 36}, // split alone + HW
-      {conv(16, 8, 8, 8, 3, 1, 1, 1, 2), 3, {1, PackDim::kHW, 4}, 36, 36},  // split, b = 1
-      {conv(16, 8, 8, 8, 3, 1, 1, 1, 2), 3, {2, PackDim::kK, 2}, 36, 36},
-      {conv(16, 8, 8, 8, 3, 1, 1, 1, 2), 3, {2, PackDim::kC, 4}, 36, 36},
+      {conv_meta(8, 8, 8, 6, 3, 1, 1, 1, 2), 3, {2, PackDim::kK}, 32, 32},       // W2A2
+      {conv_meta(8, 8, 8, 7, 3, 1, 1, 1, 2), 3, {3, PackDim::kK}, 36, 24},       // 7 filters in 3 digits
+      {conv_meta(8, 9, 9, 8, 3, 2, 1, 2, 2), 3, {2, PackDim::kK}, 32, 40},       // groups, stride 2
+      {conv_meta(8, 8, 8, 6, 3, 1, 1, 1, 2), 3, {2, PackDim::kC}, 32, 32},
+      {conv_meta(7, 8, 8, 5, 3, 1, 1, 1, 2), 3, {3, PackDim::kC}, 36, 36},       // 7 channels in 3 digits
+      {conv_meta(8, 9, 9, 8, 3, 2, 1, 2, 2), 3, {2, PackDim::kC}, 32, 12},       // groups, stride 2, narrow out
+      {conv_meta(5, 6, 6, 4, 1, 1, 0, 1, 2), 1, {2, PackDim::kC}, 13, 13},       // ℓ_t = 13 > bB = 10: garbage above
+      {conv_meta(16, 8, 8, 8, 3, 1, 1, 1, 4), 15, {2, PackDim::kHW, 2}, 36, 36}, // split alone + HW
+      {conv_meta(16, 8, 8, 8, 3, 1, 1, 1, 2), 3, {1, PackDim::kHW, 4}, 36, 36},  // split, b = 1
+      {conv_meta(16, 8, 8, 8, 3, 1, 1, 1, 2), 3, {2, PackDim::kK, 2}, 36, 36},
+      {conv_meta(16, 8, 8, 8, 3, 1, 1, 1, 2), 3, {2, PackDim::kC, 4}, 36, 36},
   };
   std::uint8_t tag = 50;
   for (const Case& c : cases)
@@ -169,7 +160,7 @@ TEST(HeQuantConv, KAndCPackAndSplitEqualPlaintext) {
 // and the packed values, by hand; packing b filters divides the output ciphertexts and C-pack the
 // input ciphertexts (same tile policy and q).
 TEST(HeQuantConv, KAndCPackGeometry) {
-  const Conv2dMeta m = conv(16, 16, 16, 16, 3, 1, 1, 1, 2);
+  const Conv2dMeta m = conv_meta(16, 16, 16, 16, 3, 1, 1, 1, 2);
   // |y| ≤ 3·2·16·9 = 864 < 2^10: B = 11 (signed).
   const HeQuantConvStrategy k2(m, 3, {2, PackDim::kK});
   EXPECT_EQ(k2.digit_bits(), 11);
@@ -216,7 +207,7 @@ TEST(HeQuantConv, KAndCPackGeometry) {
 // wider honest noise (still ≥ 40 bits above it), and kernels past 32 bits or tiles that cannot be
 // flooded are refused.
 TEST(HeQuantConv, PackedKernelsFloodOrAreRefused) {
-  const Conv2dMeta m = conv(16, 16, 16, 16, 3, 1, 1, 1, 2);
+  const Conv2dMeta m = conv_meta(16, 16, 16, 16, 3, 1, 1, 1, 2);
   for (const PackDim d : {PackDim::kK, PackDim::kC}) {
     const HeQuantConvStrategy st(m, 3, {3, d});
     EXPECT_GE(st.inner().response().flood_bits,
@@ -226,16 +217,16 @@ TEST(HeQuantConv, PackedKernelsFloodOrAreRefused) {
   EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(m, 3, {4, PackDim::kK}); }), "unsupported");
   EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(m, 3, {4, PackDim::kC}); }), "unsupported");
   // C-pack of more digits than input channels; a split that does not divide C; a split of a grouped conv.
-  EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(conv(2, 8, 8, 4, 3, 1, 1, 1, 2), 3, {3, PackDim::kC}); }),
+  EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(conv_meta(2, 8, 8, 4, 3, 1, 1, 1, 2), 3, {3, PackDim::kC}); }),
             "unsupported");
   EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(m, 3, {1, PackDim::kHW, 3}); }), "unsupported");
-  EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(conv(8, 8, 8, 8, 3, 1, 1, 2, 2), 3, {1, PackDim::kHW, 2}); }),
+  EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(conv_meta(8, 8, 8, 8, 3, 1, 1, 2, 2), 3, {1, PackDim::kHW, 2}); }),
             "unsupported");
 }
 
 // §3.9(d): the bands and the banded conv, by hand; the HE bytes the drivers send equal the model.
 TEST(HeQuantConv, BandedGeometryAndBytes) {
-  const Conv2dMeta m = conv(16, 32, 32, 16, 3, 1, 1, 1, 4);
+  const Conv2dMeta m = conv_meta(16, 32, 32, 16, 3, 1, 1, 1, 4);
   const HeQuantConvStrategy st(m, 15, {2});
   // |y| ≤ 15·8·16·9 = 17280 < 2^15: B = 16, ℓ_t = 32; two bands of 16 output rows read 18 rows.
   EXPECT_EQ(st.digit_bits(), 16);
@@ -277,18 +268,18 @@ TEST(HeQuantConv, BandedGeometryAndBytes) {
 // §3.9(e): at ℓ_t = 44 (b·B = 4·11) the flood is σ_f = ⌈log2 B_honest⌉ + 40 bits, and the response
 // parameters still fit the decryption bound (the run above at ℓ_t = 44 decrypts exactly).
 TEST(HeQuantConv, FloodAtTheWidestPlaintextRing) {
-  const HeQuantConvStrategy st(conv(1, 13, 11, 3, 3, 1, 1, 1, 3), 15, {4});
+  const HeQuantConvStrategy st(conv_meta(1, 13, 11, 3, 3, 1, 1, 1, 3), 15, {4});
   ASSERT_EQ(st.plain_bits(), 44);
   const auto& rp = st.inner().response();
   EXPECT_GE(rp.flood_bits, static_cast<int>(std::ceil(std::log2(st.inner().plan().noise_bound))) + 40);
   // The widest layer of the shipped quantised ResNets at its widest packing also floods 40 bits.
-  const HeQuantConvStrategy big(conv(64, 8, 8, 64, 3, 1, 1, 1, 4), 15, {2});
+  const HeQuantConvStrategy big(conv_meta(64, 8, 8, 64, 3, 1, 1, 1, 4), 15, {2});
   EXPECT_GE(big.inner().response().flood_bits,
             static_cast<int>(std::ceil(std::log2(big.inner().plan().noise_bound))) + 40);
 }
 
 TEST(HeQuantConv, RejectsWhatCannotBePacked) {
-  const Conv2dMeta m = conv(16, 32, 32, 16, 3, 1, 1, 1, 4);
+  const Conv2dMeta m = conv_meta(16, 32, 32, 16, 3, 1, 1, 1, 4);
   EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(m, 15, {3}); }), "unsupported");   // 3·16 > 44 bits
   EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(m, 15, {33}); }), "unsupported");  // more bands than rows
   EXPECT_EQ(error_name_of([&] { HeQuantConvStrategy(m, 15, {0}); }), "unsupported");

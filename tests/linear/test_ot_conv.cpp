@@ -26,16 +26,7 @@ using peregrine::mpc::test_util::test_seed;
 
 namespace {
 
-Conv2dMeta conv(std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t k, std::size_t stride,
-                std::size_t pad, std::size_t groups, int weight_bits) {
-  Conv2dMeta m;
-  m.C = C; m.H = H; m.W = W; m.M = M; m.kh = m.kw = k;
-  m.stride_h = m.stride_w = stride;
-  m.pad_top = m.pad_bottom = m.pad_left = m.pad_right = pad;
-  m.groups = groups;
-  m.weight_bits = weight_bits;
-  return m;
-}
+using test::conv_meta;
 
 enum class Values { kRandom, kMax, kMin };
 
@@ -111,10 +102,10 @@ TEST(OtConv, WinogradTransformsEqualTheDirectConv) {
   Prg gen = Prg::from_seed(test_seed(120));
   struct Case { Conv2dMeta m; std::uint64_t X; int in_bits, out_bits; };
   const Case cases[] = {
-      {conv(3, 8, 8, 4, 3, 1, 1, 1, 2), 63, 30, 30},   // W2A6
-      {conv(5, 7, 9, 3, 3, 1, 1, 1, 4), 63, 40, 40},   // W4A6, partial tiles
-      {conv(4, 6, 6, 2, 3, 1, 0, 1, 8), 128, 44, 44},  // 8-bit signed input, no padding
-      {conv(2, 5, 5, 3, 3, 1, 1, 1, 4), 15, 40, 12},   // output ring narrower than B
+      {conv_meta(3, 8, 8, 4, 3, 1, 1, 1, 2), 63, 30, 30},   // W2A6
+      {conv_meta(5, 7, 9, 3, 3, 1, 1, 1, 4), 63, 40, 40},   // W4A6, partial tiles
+      {conv_meta(4, 6, 6, 2, 3, 1, 0, 1, 8), 128, 44, 44},  // 8-bit signed input, no padding
+      {conv_meta(2, 5, 5, 3, 3, 1, 1, 1, 4), 15, 40, 12},   // output ring narrower than B
   };
   for (const Case& c : cases)
     for (Values v : {Values::kRandom, Values::kMax, Values::kMin}) {
@@ -134,7 +125,7 @@ TEST(OtConv, WinogradTransformsEqualTheDirectConv) {
 // The per-position weight widths are the exact public ranges (corners: w bits).
 TEST(OtConv, RingRuleAtTheWorstCase) {
   Prg gen = Prg::from_seed(test_seed(121));
-  const Conv2dMeta m = conv(16, 8, 8, 4, 3, 1, 1, 1, 2);
+  const Conv2dMeta m = conv_meta(16, 8, 8, 4, 3, 1, 1, 1, 2);
   const std::uint64_t X = 63;
   const Data d = make_data(m, X, 40, Values::kMin, gen);
   for (WinogradTile t : {WinogradTile::kDirect, WinogradTile::kF2, WinogradTile::kF4}) {
@@ -165,12 +156,12 @@ TEST(OtConv, TwoPartyConvEqualsTheReference) {
   Prg gen = Prg::from_seed(test_seed(122));
   struct Case { Conv2dMeta m; std::uint64_t X; WinogradTile t; int in_bits, out_bits; };
   const Case cases[] = {
-      {conv(4, 8, 8, 4, 3, 1, 1, 1, 2), 63, WinogradTile::kDirect, 39, 39},
-      {conv(4, 8, 8, 4, 3, 1, 1, 1, 2), 63, WinogradTile::kF2, 39, 39},
-      {conv(4, 8, 8, 4, 3, 1, 1, 1, 4), 63, WinogradTile::kF4, 39, 39},
-      {conv(6, 9, 9, 4, 3, 2, 1, 2, 3), 15, WinogradTile::kDirect, 30, 36},  // stride 2, groups
-      {conv(3, 6, 5, 2, 3, 1, 1, 1, 4), 15, WinogradTile::kF2, 24, 12},     // narrow output ring
-      {conv(3, 7, 7, 5, 1, 1, 0, 1, 4), 127, WinogradTile::kDirect, 20, 20}, // 1×1
+      {conv_meta(4, 8, 8, 4, 3, 1, 1, 1, 2), 63, WinogradTile::kDirect, 39, 39},
+      {conv_meta(4, 8, 8, 4, 3, 1, 1, 1, 2), 63, WinogradTile::kF2, 39, 39},
+      {conv_meta(4, 8, 8, 4, 3, 1, 1, 1, 4), 63, WinogradTile::kF4, 39, 39},
+      {conv_meta(6, 9, 9, 4, 3, 2, 1, 2, 3), 15, WinogradTile::kDirect, 30, 36},  // stride 2, groups
+      {conv_meta(3, 6, 5, 2, 3, 1, 1, 1, 4), 15, WinogradTile::kF2, 24, 12},     // narrow output ring
+      {conv_meta(3, 7, 7, 5, 1, 1, 0, 1, 4), 127, WinogradTile::kDirect, 20, 20}, // 1×1
   };
   for (const Case& c : cases)
     for (Values v : {Values::kRandom, Values::kMax}) {
@@ -192,7 +183,7 @@ TEST(OtConv, TwoPartyConvEqualsTheReference) {
 // OT's own traffic, a few per cent here); F2 and F4 send fewer payload bits than direct at W4.
 TEST(OtConv, ClientBytesAreTheCotPayload) {
   Prg gen = Prg::from_seed(test_seed(123));
-  const Conv2dMeta m = conv(16, 16, 16, 16, 3, 1, 1, 1, 4);
+  const Conv2dMeta m = conv_meta(16, 16, 16, 16, 3, 1, 1, 1, 4);
   std::uint64_t direct_bits = 0;
   for (WinogradTile t : {WinogradTile::kDirect, WinogradTile::kF2, WinogradTile::kF4}) {
     const OtConvStrategy st(m, 63, t, 39, 39);
@@ -215,13 +206,13 @@ TEST(OtConv, ClientBytesAreTheCotPayload) {
 }
 
 TEST(OtConv, RejectsWhatItCannotRun) {
-  const Conv2dMeta m = conv(4, 8, 8, 4, 3, 1, 1, 1, 4);
+  const Conv2dMeta m = conv_meta(4, 8, 8, 4, 3, 1, 1, 1, 4);
   // Winograd needs 3×3, stride 1, groups 1.
-  EXPECT_EQ(error_name_of([&] { OtConvStrategy(conv(4, 8, 8, 4, 3, 2, 1, 1, 4), 15, WinogradTile::kF2, 39, 39); }),
+  EXPECT_EQ(error_name_of([&] { OtConvStrategy(conv_meta(4, 8, 8, 4, 3, 2, 1, 1, 4), 15, WinogradTile::kF2, 39, 39); }),
             "unsupported");
-  EXPECT_EQ(error_name_of([&] { OtConvStrategy(conv(4, 8, 8, 4, 3, 1, 1, 2, 4), 15, WinogradTile::kF4, 39, 39); }),
+  EXPECT_EQ(error_name_of([&] { OtConvStrategy(conv_meta(4, 8, 8, 4, 3, 1, 1, 2, 4), 15, WinogradTile::kF4, 39, 39); }),
             "unsupported");
-  EXPECT_EQ(error_name_of([&] { OtConvStrategy(conv(4, 8, 8, 4, 1, 1, 0, 1, 4), 15, WinogradTile::kF2, 39, 39); }),
+  EXPECT_EQ(error_name_of([&] { OtConvStrategy(conv_meta(4, 8, 8, 4, 1, 1, 0, 1, 4), 15, WinogradTile::kF2, 39, 39); }),
             "unsupported");
   // The GEMM ring (B = 13 here, + 6 for F4) must fit the input ring.
   EXPECT_EQ(error_name_of([&] { OtConvStrategy(m, 15, WinogradTile::kF4, 16, 39); }), "unsupported");
