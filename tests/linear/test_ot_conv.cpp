@@ -205,6 +205,72 @@ TEST(OtConv, ClientBytesAreTheCotPayload) {
   }
 }
 
+// EQO's QWinConv with Winograd-domain weights U_q: given the exact U = G'·g·G'ᵀ of a spatial kernel
+// as U_q, the layer returns D·conv(x, g) (D = 4 or 576; no division in this mode), two-party, bias
+// included; and with random 2-bit U_q (every position at w bits) the two-party result equals the
+// local pipeline, including the all-maximal case that reaches the public bound B.
+TEST(OtConv, WinogradDomainWeights) {
+  Prg gen = Prg::from_seed(test_seed(124));
+  const std::uint64_t X = 63;
+  for (WinogradTile t : {WinogradTile::kF2, WinogradTile::kF4}) {
+    const Conv2dMeta spatial = conv_meta(4, 7, 7, 3, 3, 1, 1, 1, 2);
+    const OtConvStrategy from(spatial, X, t, 40, 40);
+    const Data d = make_data(spatial, X, 40, Values::kRandom, gen);
+    const auto parts = from.transform_weights(d.w);
+    std::vector<std::int64_t> uq;
+    std::int64_t umax = 0;
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      for (const std::int64_t u : parts[i]) {
+        uq.push_back(u * from.gemms()[i].scale);
+        umax = std::max(umax, std::abs(uq.back()));
+      }
+    Conv2dMeta wm = spatial;
+    wm.weight_bits = 2;
+    while ((std::int64_t{1} << (wm.weight_bits - 1)) - 1 < umax) ++wm.weight_bits;
+    const OtConvStrategy st(wm, X, t, 40, 40, WeightDomain::kWinograd);
+    EXPECT_EQ(st.division_bits(), 0);
+    for (const OtGemm& g : st.gemms()) EXPECT_EQ(g.wbits, wm.weight_bits);
+    const auto sh = mpc::test_util::share(Ring(40), d.x, gen);
+    SessionPair sp;
+    auto [y0, y1] = on_both(sp, [&](MpcSession& s, int p) {
+      if (p == 0) return ot_conv_server(s, st, sh[0], prepare_ot_conv(st, uq, d.bias));
+      return ot_conv_client(s, st, sh[1]);
+    });
+    const Ring out(40);
+    const u64 D = t == WinogradTile::kF2 ? 4 : 576;
+    std::vector<u64> want = reference(spatial, d, 40, 40, false);
+    for (std::size_t i = 0; i < want.size(); ++i)
+      want[i] = out.reduce(want[i] * D + static_cast<u64>(d.bias[i / (spatial.out_h() * spatial.out_w())]));
+    EXPECT_EQ(mpc::reconstruct(y0, y1), want) << winograd_tile_name(t);
+
+    // Random 2-bit U_q; all-maximal inputs and U_q = −2 reach the bound.
+    const Conv2dMeta m2 = conv_meta(5, 8, 8, 4, 3, 1, 1, 1, 2);
+    const OtConvStrategy q(m2, X, t, 44, 44, WeightDomain::kWinograd);
+    for (Values v : {Values::kRandom, Values::kMin}) {
+      Data e = make_data(m2, X, 44, v, gen);
+      e.w.assign(q.gemms().size() * m2.M * m2.C, -2);
+      if (v == Values::kRandom)
+        for (auto& u : e.w) u = static_cast<std::int64_t>(gen.uniform_below(4)) - 2;
+      const std::vector<u64> local = local_pipeline(q, e, gen);
+      const auto she = mpc::test_util::share(Ring(44), e.x, gen);
+      SessionPair sq;
+      auto [z0, z1] = on_both(sq, [&](MpcSession& s, int p) {
+        if (p == 0) return ot_conv_server(s, q, she[0], prepare_ot_conv(q, e.w, {}));
+        return ot_conv_client(s, q, she[1]);
+      });
+      const std::vector<u64> got = mpc::reconstruct(z0, z1);
+      const Ring rb(q.output_bits()), r44(44);
+      for (std::size_t i = 0; i < got.size(); ++i)  // the B-bit result, signed-extended
+        ASSERT_EQ(got[i], r44.reduce(static_cast<u64>(rb.centred(local[i])))) << winograd_tile_name(t) << " i=" << i;
+    }
+  }
+  // Winograd-domain weights need a Winograd tile.
+  EXPECT_EQ(error_name_of([&] {
+              OtConvStrategy(conv_meta(4, 8, 8, 4, 3, 1, 1, 1, 2), 15, WinogradTile::kDirect, 39, 39, WeightDomain::kWinograd);
+            }),
+            "unsupported");
+}
+
 TEST(OtConv, RejectsWhatItCannotRun) {
   const Conv2dMeta m = conv_meta(4, 8, 8, 4, 3, 1, 1, 1, 4);
   // Winograd needs 3×3, stride 1, groups 1.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <numeric>
 
@@ -80,15 +81,33 @@ const char* winograd_tile_name(WinogradTile t) noexcept {
 }
 
 OtConvStrategy::OtConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, WinogradTile tile, int in_bits,
-                               int out_bits)
-    : meta_(meta), tile_(tile), B_(meta.output_bits(act_bound)), out_bits_(out_bits) {
+                               int out_bits, WeightDomain domain)
+    : meta_(meta), tile_(tile), domain_(domain), B_(meta.output_bits(act_bound)), out_bits_(out_bits) {
   require(out_bits >= 1 && out_bits <= 64 && in_bits >= 1 && in_bits <= 64, ErrorCode::kInvalidArgument,
           "ot conv: ring widths must be in [1, 64]");
   const Conv2dMeta& m = meta_;
   const bool wino = tile != WinogradTile::kDirect;
   require(!wino || (m.kh == 3 && m.kw == 3 && m.stride_h == 1 && m.stride_w == 1 && m.groups == 1),
           ErrorCode::kUnsupported, "ot conv: Winograd F(m, 3x3) needs a 3x3 kernel, stride 1 and groups 1");
-  e_ = wino ? matrices(tile).e : 0;
+  const bool wdomain = domain == WeightDomain::kWinograd;
+  require(!wdomain || wino, ErrorCode::kUnsupported, "ot conv: Winograd-domain weights need the F2 or F4 tile");
+  if (wdomain) {  // B from the transforms' row norms; no division
+    const WinogradMatrices& w = matrices(tile);
+    std::vector<double> l1b(w.alpha, 0);
+    for (std::size_t xi = 0; xi < w.alpha; ++xi)
+      for (std::size_t i = 0; i < w.alpha; ++i) l1b[xi] += std::abs(static_cast<double>(w.Bt[xi * w.alpha + i]));
+    double row = 0;
+    for (std::size_t r = 0; r < w.m; ++r) {
+      double sum = 0;
+      for (std::size_t xi = 0; xi < w.alpha; ++xi) sum += std::abs(static_cast<double>(w.At[r * w.alpha + xi])) * l1b[xi];
+      row = std::max(row, sum);
+    }
+    const double bound = row * row * static_cast<double>(m.C) * std::ldexp(1.0, m.weight_bits - 1) *
+                         static_cast<double>(act_bound);
+    B_ = static_cast<int>(std::ceil(std::log2(bound + 1))) + 1;
+  }
+  e_ = wino && !wdomain ? matrices(tile).e : 0;
+  odd_ = wino && !wdomain ? matrices(tile).odd : 1;
   ell_ = std::min(B_, out_bits) + e_;
   require(ell_ <= 64 && ell_ <= in_bits, ErrorCode::kUnsupported,
           "ot conv: the GEMM ring (accumulator width + division bits) exceeds the input ring");
@@ -103,6 +122,10 @@ OtConvStrategy::OtConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, 
   tw_ = (m.out_w() + w.m - 1) / w.m;
   for (std::size_t xi = 0; xi < w.alpha; ++xi)
     for (std::size_t nu = 0; nu < w.alpha; ++nu) {
+      if (wdomain) {
+        gemms_.push_back({m.M, m.C, th_ * tw_, m.weight_bits, 1});
+        continue;
+      }
       const auto c = coefficients(w, xi, nu);
       gemms_.push_back({m.M, m.C, th_ * tw_, combination_bits(c, lo, hi), row_factor(w, xi) * row_factor(w, nu)});
     }
@@ -176,11 +199,21 @@ std::vector<u64> OtConvStrategy::transform_input(std::span<const u64> share) con
 
 std::vector<std::vector<std::int64_t>> OtConvStrategy::transform_weights(std::span<const std::int64_t> weights) const {
   const Conv2dMeta& m = meta_;
+  std::vector<std::vector<std::int64_t>> u;
+  if (domain_ == WeightDomain::kWinograd) {  // U_q [α²][M][C], one GEMM each
+    const std::size_t A2 = gemms_.size(), n = m.M * m.C;
+    require(weights.size() == A2 * n, ErrorCode::kInvalidArgument, "ot conv: Winograd-domain weights must hold a^2*M*C values");
+    const std::int64_t lo = -(std::int64_t{1} << (m.weight_bits - 1)), hi = -lo - 1;
+    for (const std::int64_t x : weights)
+      require(x >= lo && x <= hi, ErrorCode::kInvalidArgument, "ot conv: Winograd-domain weight outside weight_bits");
+    for (std::size_t i = 0; i < A2; ++i)
+      u.emplace_back(weights.begin() + static_cast<std::ptrdiff_t>(i * n), weights.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
+    return u;
+  }
   m.check_weights(weights);
   const std::int64_t hi = (std::int64_t{1} << (m.weight_bits - 1)) - 1;
   for (const std::int64_t x : weights)
     require(x <= hi, ErrorCode::kInvalidArgument, "ot conv: a weight of 2^{w-1} needs one more weight bit");
-  std::vector<std::vector<std::int64_t>> u;
   if (tile_ == WinogradTile::kDirect) {  // W_g: rows g·Mg … of the natural layout
     const std::size_t per = m.M / m.groups * (m.C / m.groups) * m.kh * m.kw;
     for (std::size_t g = 0; g < m.groups; ++g)
@@ -219,7 +252,7 @@ std::vector<u64> OtConvStrategy::transform_output(std::span<const u64> z, bool p
   const WinogradMatrices& w = matrices(tile_);
   const std::size_t A = w.alpha, P = th_ * tw_, mm = w.m;
   const u64 lmask = ell_ == 64 ? ~u64{0} : (u64{1} << ell_) - 1, low = (u64{1} << e_) - 1;
-  const u64 inv = inverse_odd(w.odd);
+  const u64 inv = inverse_odd(odd_);
   std::vector<u64> y(m.M * Ho * Wo);
   std::vector<u64> t(mm * A);
   for (std::size_t k = 0; k < m.M; ++k)

@@ -51,6 +51,14 @@ enum class WinogradTile { kDirect = 1, kF2 = 2, kF4 = 4 };
 /// "direct", "f2", "f4". Thread-safe (pure).
 const char* winograd_tile_name(WinogradTile t) noexcept;
 
+/// Where the server's weights live: the spatial kernel g (transformed exactly, above), or the
+/// Winograd domain itself — EQO's QWinConv: U_q [α²][M][C] of weight_bits bits each, quantised in
+/// that domain, so every position's GEMM costs only w bits. The layer then computes
+/// Y = Aᵀ[U_q ⊙ (Bᵀ·d·B)]A per tile (no division: the scale belongs to the requantisation), whose
+/// public width B comes from |d| ≤ act_bound, |U_q| ≤ 2^{w−1} and the transforms' row norms,
+/// (max_r Σ_ξ |Aᵀ[r][ξ]|·‖Bᵀ[ξ]‖₁)²·C·2^{w−1}·act_bound (derived; TECHNIQUES.md §4.4).
+enum class WeightDomain { kSpatial, kWinograd };
+
 /// One COT GEMM of the layer: Z [M][P] = U' [M][K] · V [K][P] with U' of `wbits` signed bits,
 /// multiplied by the public `scale` afterwards (local; the bit weights are scale·2^j).
 struct OtGemm {
@@ -64,12 +72,16 @@ class OtConvStrategy {
  public:
   /// act_bound: public bound on |x| (integers at scale 2^0); out_bits: the output ring the caller
   /// needs (1 … 64); in_bits: the ring of the input shares.
+  /// domain: kWinograd takes Winograd-domain weights (tile F2 or F4 only).
   /// Errors: those of Conv2dMeta::validate; kUnsupported for Winograd unless the kernel is 3×3,
-  /// stride 1 and groups 1, or when the GEMM ring min(B, out_bits) + e exceeds in_bits or 64.
-  OtConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, WinogradTile tile, int in_bits, int out_bits);
+  /// stride 1 and groups 1, for kWinograd with the direct tile, or when the GEMM ring
+  /// min(B, out_bits) + e exceeds in_bits or 64.
+  OtConvStrategy(const Conv2dMeta& meta, std::uint64_t act_bound, WinogradTile tile, int in_bits, int out_bits,
+                 WeightDomain domain = WeightDomain::kSpatial);
 
   const Conv2dMeta& meta() const noexcept { return meta_; }
   WinogradTile tile() const noexcept { return tile_; }
+  WeightDomain domain() const noexcept { return domain_; }
   /// B: the signed width of the largest conv output.
   int output_bits() const noexcept { return B_; }
   /// ℓ: the ring the transforms and GEMMs run in.
@@ -87,8 +99,9 @@ class OtConvStrategy {
   /// Local kernel: an input share [C, H, W] (any ring ≥ ring_bits()) → the GEMMs' right-hand
   /// sides, concatenated in gemms() order ([K][P] each), mod 2^ℓ. Errors: kInvalidArgument on size.
   std::vector<u64> transform_input(std::span<const u64> share) const;
-  /// Local kernel: weights [M, C/groups, kh, kw] (within meta().weight_bits, see the header) → the
-  /// GEMMs' left-hand sides ([M][K] each, within their wbits, the scale factored out).
+  /// Local kernel: weights [M, C/groups, kh, kw] (within meta().weight_bits, see the header), or
+  /// for WeightDomain::kWinograd U_q [α²][M][C] within [−2^{w−1}, 2^{w−1} − 1] → the GEMMs'
+  /// left-hand sides ([M][K] each, within their wbits, the scale factored out).
   /// Errors: kInvalidArgument on size or range.
   std::vector<std::vector<std::int64_t>> transform_weights(std::span<const std::int64_t> weights) const;
   /// Local kernel: the GEMM products (concatenated [M][P], already multiplied by scale) → the
@@ -99,7 +112,9 @@ class OtConvStrategy {
  private:
   Conv2dMeta meta_;
   WinogradTile tile_;
+  WeightDomain domain_;
   int B_ = 0, e_ = 0, ell_ = 0, out_bits_ = 0;
+  u64 odd_ = 1;  // the odd part of the exact division (9 for spatial F4)
   std::size_t th_ = 0, tw_ = 0;  // Winograd tiles per column / row
   std::vector<OtGemm> gemms_;
 };
