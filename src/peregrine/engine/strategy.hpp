@@ -89,6 +89,16 @@ struct Cost {
   bool exact_bytes = false;  ///< true when bytes are what the drivers put on the wire, to the byte
   /// bytes/bandwidth + rounds·RTT + compute (seconds).
   double seconds(const NetworkProfile& p) const;
+  /// Adds a protocol run after this one: bytes, rounds and compute add up; the bytes stay exact
+  /// only if both were.
+  Cost& operator+=(const Cost& o) {
+    bytes_c2s += o.bytes_c2s;
+    bytes_s2c += o.bytes_s2c;
+    rounds += o.rounds;
+    compute_seconds += o.compute_seconds;
+    exact_bytes = exact_bytes && o.exact_bytes;
+    return *this;
+  }
 };
 
 /// What a planned strategy needs from the session's set-up: an HE parameter set (the client's

@@ -83,13 +83,8 @@ class HeQuantPlanned final : public PlannedLayer {
 // Exact HE bytes and compute of the packed conv plus the digit extraction's OT estimate.
 Cost cost_of(const linear::HeQuantConvStrategy& s, int out_bits, const NetworkProfile& profile) {
   Cost c = he_layer_cost(s.he_cost(), s.inner().plan());
-  const Cost x = ot_cost(
+  c += ot_cost(
       mpc::extract_digits_cost(s.packed_count(), s.digit_bits(), s.digits(), out_bits, profile.ot, s.first_digit()));
-  c.bytes_c2s += x.bytes_c2s;
-  c.bytes_s2c += x.bytes_s2c;
-  c.rounds += x.rounds;
-  c.compute_seconds += x.compute_seconds;
-  c.exact_bytes = false;
   return c;
 }
 

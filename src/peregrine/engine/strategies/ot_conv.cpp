@@ -87,13 +87,8 @@ class OtConv final : public Strategy {
       c.compute_seconds += k.compute_seconds;
     }
     const int have = s.ring_bits() - s.division_bits();
-    if (s.out_bits() > have) {
-      const Cost x = ot_cost(mpc::extend_cost(output_count(n, ctx), have, s.out_bits(), mpc::MsbHint::kUnknown, ctx.profile.ot));
-      c.bytes_c2s += x.bytes_c2s;
-      c.bytes_s2c += x.bytes_s2c;
-      c.rounds += x.rounds;
-      c.compute_seconds += x.compute_seconds;
-    }
+    if (s.out_bits() > have)
+      c += ot_cost(mpc::extend_cost(output_count(n, ctx), have, s.out_bits(), mpc::MsbHint::kUnknown, ctx.profile.ot));
     return std::make_unique<OtConvPlanned>(n, std::move(s), c);
   }
 
