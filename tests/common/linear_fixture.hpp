@@ -61,29 +61,31 @@ struct LayerRun {
 };
 
 /// Runs server(ch, he) and client(ch, he) (each returning its output share) after the HE session
-/// set-up, and fills y = y0 + y1 mod t and the byte counts; want and model are the caller's.
+/// set-up (with Galois keys for `galois`, when given), and fills y = y0 + y1 mod t and the byte
+/// counts (set-up excluded); want and model are the caller's.
 inline LayerRun run_layer(const he::HeParamsPtr& P, Prg& client_prg,
                           const std::function<std::vector<linear::u64>(net::Channel&, const linear::HeServer&)>& server,
-                          const std::function<std::vector<linear::u64>(net::Channel&, const linear::HeClient&)>& client) {
+                          const std::function<std::vector<linear::u64>(net::Channel&, const linear::HeClient&)>& client,
+                          std::span<const std::uint64_t> galois = {}) {
   auto pr = net::make_memory_pair();
   LayerRun r;
   std::vector<linear::u64> y0, y1;
   run_parties(
       [&] {
-        const linear::HeServer he = linear::he_server_setup(*pr.first, P);
+        const linear::HeServer he = linear::he_server_setup(*pr.first, P, galois);
         const std::size_t before = pr.first->stats().bytes_sent;
         y0 = server(*pr.first, he);
         r.sent_server = pr.first->stats().bytes_sent - before;
       },
       [&] {
-        const linear::HeClient he = linear::he_client_setup(*pr.second, P, client_prg);
+        const linear::HeClient he = linear::he_client_setup(*pr.second, P, client_prg, galois);
         const std::size_t before = pr.second->stats().bytes_sent;
         y1 = client(*pr.second, he);
         r.sent_client = pr.second->stats().bytes_sent - before;
       });
-  const linear::u64 tmask = P->t() - 1;
+  const linear::u64 t = P->t();
   r.y.resize(y0.size());
-  for (std::size_t i = 0; i < y0.size(); ++i) r.y[i] = (y0[i] + y1[i]) & tmask;
+  for (std::size_t i = 0; i < y0.size(); ++i) r.y[i] = static_cast<linear::u64>((static_cast<unsigned __int128>(y0[i]) + y1[i]) % t);
   return r;
 }
 

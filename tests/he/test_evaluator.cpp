@@ -213,6 +213,38 @@ TEST(Evaluator, GaloisAutomorphismWithKeySwitching) {
   EXPECT_THROW(kg.galois_keys(sk, {3}, p2), Error);
 }
 
+TEST(Evaluator, HoistedAutomorphismsEqualOneAtATime) {
+  Prg prg = test_prg(26);
+  for (auto P : {make_params(256, 50, 2, 1ULL << 16, true), make_params(8192, 50, 3, test::batch_prime(8192, 30), true)}) {
+    Fixture f(P, prg);
+    KeyGenerator kg(P);
+    const std::size_t two_n = 2 * P->n();
+    const std::vector<std::uint64_t> elts = {3, 5, two_n - 1, 25, 9};
+    GaloisKeys gk = kg.galois_keys(f.sk, elts, prg);
+    Encryptor es(P, f.sk);
+    Decryptor dec(P, f.sk);
+    Evaluator ev(P);
+    CoeffEncoder enc(P);
+    auto x = rnd(prg, P->n(), P->t());
+    for (std::size_t L = P->levels(); L >= 1; --L) {
+      Ciphertext ct = es.encrypt_symmetric(enc.encode(x), prg);
+      ev.mod_switch_to_inplace(ct, L);
+      const std::vector<Ciphertext> h = ev.apply_galois_hoisted(ct, elts, gk);
+      ASSERT_EQ(h.size(), elts.size());
+      for (std::size_t e = 0; e < elts.size(); ++e) {
+        ASSERT_EQ(enc.decode(dec.decrypt(h[e])), automorph_plain(x, elts[e], P->t())) << "g=" << elts[e] << " L=" << L;
+        // Same key-switching noise as one at a time, within a bit.
+        const Ciphertext one = ev.apply_galois(ct, elts[e], gk);
+        EXPECT_NEAR(dec.noise_budget_bits(h[e]), dec.noise_budget_bits(one), 1);
+      }
+    }
+    Ciphertext ct = es.encrypt_symmetric(enc.encode(x), prg);
+    const std::vector<std::uint64_t> missing = {3, 7};
+    EXPECT_THROW(ev.apply_galois_hoisted(ct, missing, gk), Error);
+    EXPECT_TRUE(ev.apply_galois_hoisted(ct, {}, gk).empty());
+  }
+}
+
 TEST(Evaluator, FloodingHasTheRequestedMagnitude) {
   Prg prg = test_prg(26);
   auto P = HeParams::cheetah(37);

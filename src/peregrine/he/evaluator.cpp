@@ -157,29 +157,60 @@ void Evaluator::multiply_monomial_inplace(Ciphertext& ct, std::size_t e) const {
   ct.c1 = math::multiply_monomial(ct.c1, e, base);
 }
 
-std::pair<RnsPoly, RnsPoly> Evaluator::key_switch(const RnsPoly& c, const KeySwitchKey& ksk) const {
+Evaluator::Decomposition Evaluator::decompose(const RnsPoly& c) const {
   const auto& kb = params_->key_base();
   const std::size_t L = c.k, K = params_->levels(), n = params_->n();
+  require(!c.ntt_form && L >= 1 && L <= K && c.n == n, ErrorCode::kInvalidArgument,
+          "key switching needs a coefficient-form polynomial of this ring");
+  Decomposition d;
+  d.level = L;
+  d.digits.assign(L * (L + 1), AlignedU64(n));
+  for (std::size_t i = 0; i < L; ++i) {
+    const u64* ci = c.comp(i);
+    for (std::size_t jj = 0; jj <= L; ++jj) {
+      const std::size_t j = jj < L ? jj : K;  // slot L holds the special prime
+      const math::Modulus& mj = kb.mod(j);
+      u64* out = d.digits[i * (L + 1) + jj].data();
+      for (std::size_t x = 0; x < n; ++x) out[x] = math::barrett_reduce_64(ci[x], mj);
+      math::ntt_forward(out, kb.ntt(j));
+    }
+  }
+  return d;
+}
+
+std::pair<RnsPoly, RnsPoly> Evaluator::key_switch(const RnsPoly& c, const KeySwitchKey& ksk) const {
+  return key_switch(decompose(c), nullptr, ksk);
+}
+
+std::pair<RnsPoly, RnsPoly> Evaluator::key_switch(const Decomposition& dec, const std::size_t* perm,
+                                                  const KeySwitchKey& ksk) const {
+  const auto& kb = params_->key_base();
+  const std::size_t L = dec.level, K = params_->levels(), n = params_->n();
   const std::size_t sp = K;  // index of the special prime in the key base
   require(ksk.a.size() == K && ksk.b.size() == K, ErrorCode::kInvalidArgument, "malformed switch key");
   // Accumulators over the L data primes plus P, NTT form; slot L holds the P component.
   RnsPoly acc0(n, L + 1, true), acc1(n, L + 1, true);
-  std::vector<u64> tmp(n);
   auto target = [&](std::size_t j) { return j < L ? j : sp; };
   for (std::size_t i = 0; i < L; ++i) {
-    const u64* ci = c.comp(i);
     for (std::size_t jj = 0; jj <= L; ++jj) {
       const std::size_t j = target(jj);
       const math::Modulus& mj = kb.mod(j);
-      for (std::size_t x = 0; x < n; ++x) tmp[x] = math::barrett_reduce_64(ci[x], mj);
-      math::ntt_forward(tmp.data(), kb.ntt(j));
+      const u64* tmp = dec.digits[i * (L + 1) + jj].data();
       const u64* b = ksk.b[i].comp(j);
       const u64* a = ksk.a[i].comp(j);
       u64* o0 = acc0.comp(jj);
       u64* o1 = acc1.comp(jj);
-      for (std::size_t x = 0; x < n; ++x) {
-        o0[x] = math::add_mod(o0[x], math::mul_mod(tmp[x], b[x], mj), mj.value);
-        o1[x] = math::add_mod(o1[x], math::mul_mod(tmp[x], a[x], mj), mj.value);
+      if (perm != nullptr) {  // the digits of σ(c): σ permutes NTT evaluations (hoisting)
+        for (std::size_t x = 0; x < n; ++x) {
+          const u64 v = tmp[perm[x]];
+          o0[x] = math::add_mod(o0[x], math::mul_mod(v, b[x], mj), mj.value);
+          o1[x] = math::add_mod(o1[x], math::mul_mod(v, a[x], mj), mj.value);
+        }
+      } else {
+        for (std::size_t x = 0; x < n; ++x) {
+          o0[x] = math::add_mod(o0[x], math::mul_mod(tmp[x], b[x], mj), mj.value);
+          o1[x] = math::add_mod(o1[x], math::mul_mod(tmp[x], a[x], mj), mj.value);
+        }
       }
     }
   }
@@ -226,6 +257,38 @@ Ciphertext Evaluator::apply_galois(const Ciphertext& ct, std::uint64_t g, const 
   out.params_id = ct.params_id;
   out.c0 = std::move(c0);
   out.c1 = std::move(d1);
+  return out;
+}
+
+std::vector<Ciphertext> Evaluator::apply_galois_hoisted(const Ciphertext& ct,
+                                                        std::span<const std::uint64_t> elements,
+                                                        const GaloisKeys& keys) const {
+  check(ct);
+  params_->check_id(keys.params_id, "Galois keys");
+  std::vector<const KeySwitchKey*> ksk;
+  for (const std::uint64_t g : elements) {
+    auto it = keys.keys.find(g);
+    require(it != keys.keys.end(), ErrorCode::kInvalidArgument, "no Galois key for this element");
+    ksk.push_back(&it->second);
+  }
+  std::vector<Ciphertext> out;
+  if (elements.empty()) return out;
+  Ciphertext c = ct;
+  from_ntt(c);
+  const auto& base = params_->base(c.level());
+  const Decomposition dec = decompose(c.c1);  // shared by every element: the hoisted part
+  out.reserve(elements.size());
+  for (std::size_t e = 0; e < elements.size(); ++e) {
+    const std::vector<std::size_t> perm = math::automorphism_ntt_permutation(params_->n(), elements[e]);
+    auto [d0, d1] = key_switch(dec, perm.data(), *ksk[e]);
+    RnsPoly c0 = math::automorphism(c.c0, elements[e], base);
+    math::add_inplace(c0, d0, base);
+    Ciphertext r;
+    r.params_id = ct.params_id;
+    r.c0 = std::move(c0);
+    r.c1 = std::move(d1);
+    out.push_back(std::move(r));
+  }
   return out;
 }
 

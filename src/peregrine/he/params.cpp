@@ -131,4 +131,36 @@ std::shared_ptr<const HeParams> HeParams::cheetah(int ell, int low_prime_bits) {
   return p;
 }
 
+namespace {
+/// The `count` largest primes below 2^bits that are ≡ 1 (mod m), for any m (not only powers of two).
+std::vector<u64> primes_congruent_one(int bits, std::size_t count, u64 m) {
+  std::vector<u64> out;
+  u64 p = (((u64{1} << bits) - 2) / m) * m + 1;
+  while (out.size() < count && p > (u64{1} << (bits - 1))) {
+    if (math::is_prime(p)) out.push_back(p);
+    p -= m;
+  }
+  require(out.size() == count, ErrorCode::kInvalidArgument, "not enough primes for the batch parameters");
+  return out;
+}
+}  // namespace
+
+std::shared_ptr<const HeParams> HeParams::batch(int t_bits) {
+  require(t_bits >= 17 && t_bits <= 36, ErrorCode::kInvalidArgument, "batch(t_bits) needs 17 ≤ t_bits ≤ 36");
+  static std::mutex mu;
+  static std::map<int, std::shared_ptr<const HeParams>> made;
+  const std::lock_guard<std::mutex> lock(mu);
+  auto& p = made[t_bits];
+  if (!p) {
+    constexpr std::size_t kN = 8192;
+    ParamsSpec s;
+    s.n = kN;
+    s.plain_modulus = primes_congruent_one(t_bits, 1, 2 * kN)[0];
+    s.coeff_primes = primes_congruent_one(60, 2, 2 * kN * s.plain_modulus);
+    s.special_prime = math::generate_primes(60, 1, 2 * kN, s.coeff_primes)[0];
+    p = create(s);
+  }
+  return p;
+}
+
 }  // namespace peregrine::he

@@ -66,6 +66,14 @@ class HeParams {
   /// Requires 13 ≤ ℓ ≤ 44 and ℓ + 2 ≤ low_prime_bits ≤ 49; throws Error(kInvalidArgument) otherwise.
   static std::shared_ptr<const HeParams> cheetah(int ell, int low_prime_bits = 49);
 
+  /// Batch (slot) encoding parameters for the slot-encoded layers (TECHNIQUES.md §5.2, §5.5):
+  /// N = 8192, t the largest prime below 2^t_bits with t ≡ 1 (mod 2N), two 60-bit data primes
+  /// q_i ≡ 1 (mod 2N·t) (so Q_L mod t = 1 at every level and a product with a full-range slot
+  /// plaintext adds no t-sized term) and a 60-bit special prime P for Galois keys: log2(Q·P) = 180,
+  /// inside the 128-bit table's 218. Made once per t_bits and shared. Requires 17 ≤ t_bits ≤ 36
+  /// (Error(kInvalidArgument) otherwise).
+  static std::shared_ptr<const HeParams> batch(int t_bits);
+
   const ParamsSpec& spec() const noexcept { return spec_; }
   std::size_t n() const noexcept { return spec_.n; }
   std::size_t levels() const noexcept { return spec_.coeff_primes.size(); }

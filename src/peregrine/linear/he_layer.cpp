@@ -178,7 +178,7 @@ ResponseParams choose_response_params(const he::HeParams& p, double noise_bound,
 }
 
 LayerCost layer_cost(const he::HeParams& p, const CoeffLayerPlan& plan, const ResponseParams& rp) {
-  constexpr std::size_t kFrameHeader = 8;
+  constexpr std::size_t kFrameHeader = net::kFrameHeaderBytes;
   LayerCost c;
   c.bytes_client_to_server = plan.n_in * (kFrameHeader + he::ciphertext_bytes(p, p.levels(), true));
   for (const auto& v : plan.valid) c.bytes_server_to_client += kFrameHeader + he::trimmed_bytes(p, rp.d0, rp.d1, v.size());

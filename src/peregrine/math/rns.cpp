@@ -182,6 +182,22 @@ RnsPoly multiply_monomial(const RnsPoly& a, std::size_t e, const RnsBase& base) 
   return r;
 }
 
+std::vector<std::size_t> automorphism_ntt_permutation(std::size_t n, std::size_t g) {
+  const std::size_t two_n = 2 * n;
+  require(n >= 2 && (n & (n - 1)) == 0 && (g & 1) == 1 && g < two_n, ErrorCode::kInvalidArgument,
+          "automorphism: N must be a power of two and g odd in [1, 2N)");
+  int log_n = 0;
+  while ((std::size_t{1} << log_n) < n) ++log_n;
+  // Evaluation j is at ψ^(2·rev(j)+1); b(ψ^e) = a(ψ^(e·g)).
+  std::vector<std::size_t> perm(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::size_t e = 2 * bit_reverse(j, log_n) + 1;
+    const std::size_t eg = (e * g) & (two_n - 1);
+    perm[j] = bit_reverse((eg - 1) / 2, log_n);
+  }
+  return perm;
+}
+
 RnsPoly automorphism(const RnsPoly& a, std::size_t g, const RnsBase& base) {
   check(a, base);
   const std::size_t n = a.n, two_n = 2 * n;
@@ -189,14 +205,7 @@ RnsPoly automorphism(const RnsPoly& a, std::size_t g, const RnsBase& base) {
           "Galois element must be odd and in [1, 2N)");
   RnsPoly r(n, a.k, a.ntt_form);
   if (a.ntt_form) {
-    // Evaluation j is at ψ^(2·rev(j)+1); b(ψ^e) = a(ψ^(e·g)).
-    const int log_n = base.ntt(0).log_n;
-    std::vector<std::size_t> perm(n);
-    for (std::size_t j = 0; j < n; ++j) {
-      const std::size_t e = 2 * bit_reverse(j, log_n) + 1;
-      const std::size_t eg = (e * g) & (two_n - 1);
-      perm[j] = bit_reverse((eg - 1) / 2, log_n);
-    }
+    const std::vector<std::size_t> perm = automorphism_ntt_permutation(n, g);
     for (std::size_t i = 0; i < a.k; ++i) {
       const u64* x = a.comp(i);
       u64* y = r.comp(i);

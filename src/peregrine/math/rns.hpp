@@ -87,6 +87,10 @@ void dot_product(RnsPoly& out, std::span<const RnsPoly* const> a, std::span<cons
 void mul_scalar_inplace(RnsPoly& a, u64 c, const RnsBase& base);
 /// a · X^e for e in [0, 2N) (negacyclic shift; X^N = −1). Coefficient form only.
 RnsPoly multiply_monomial(const RnsPoly& a, std::size_t e, const RnsBase& base);
+/// The NTT-form automorphism as a permutation: evaluation j of a(X^g) is evaluation perm[j] of a
+/// (bit-reversed order, ntt.hpp). Errors: kInvalidArgument unless N is a power of two ≥ 2 and g odd
+/// in [1, 2N). Thread-safe (pure).
+std::vector<std::size_t> automorphism_ntt_permutation(std::size_t n, std::size_t g);
 /// a(X^g) for odd g in [1, 2N), in either form (the NTT form permutes evaluations).
 RnsPoly automorphism(const RnsPoly& a, std::size_t g, const RnsBase& base);
 /// Coefficient j of a (coefficient form) composed by CRT into [0, q).

@@ -13,6 +13,9 @@
 
 namespace peregrine::net {
 
+/// Bytes send_frame adds in front of a frame's payload (its u64 length); cost models count it.
+inline constexpr std::size_t kFrameHeaderBytes = 8;
+
 namespace detail {
 class LinkEmulator;
 }
@@ -103,7 +106,7 @@ class Channel {
   /// Pushes queued bytes to the transport (or to the link emulator). Throws kPeerClosed / kTimeout.
   void flush();
 
-  /// A frame: u64 little-endian length (8 bytes), then the bytes.
+  /// A frame: u64 little-endian length (kFrameHeaderBytes), then the bytes.
   void send_frame(std::span<const std::uint8_t> bytes);
   /// Receives one frame; throws Error(kSizeLimit) before allocating if its declared length (bytes)
   /// exceeds min(max_bytes, options().max_frame_bytes); kPeerClosed for a truncated frame.
