@@ -64,6 +64,7 @@ SlotRun run_slot(const SlotConvPlan& plan, std::uint8_t tag) {
   w.back() = -wlim;
   for (auto& v : b) v = static_cast<std::int64_t>(gen.uniform_below(1u << 20)) - (1 << 19);
   const SlotConvKernels kernels(plan, w);
+  const std::vector<u64> act = plan.square_plus_x_frac() ? square_plus_x_mod_t(x, *plan.square_plus_x_frac(), t) : x;
   Prg p0 = Prg::from_seed(seed(100 + tag)), p1 = Prg::from_seed(seed(200 + tag));
   SlotRun r;
   const std::vector<std::uint64_t> galois = plan.galois_elements();
@@ -72,7 +73,7 @@ SlotRun run_slot(const SlotConvPlan& plan, std::uint8_t tag) {
       [&](net::Channel& ch, const HeServer& he) { return run_slot_conv_server(ch, he, plan, kernels, x0, b, p0, &r.counts); },
       [&](net::Channel& ch, const HeClient& he) { return run_slot_conv_client(ch, he, plan, x1, p1, &r.noise_budget); },
       galois);
-  r.run.want = slot_conv_reference(m, t, x, w, b);
+  r.run.want = slot_conv_reference(m, t, act, w, b);
   r.run.model = plan.cost();
   return r;
 }
@@ -130,6 +131,39 @@ TEST(SlotConv, ClientPreRotationLeavesRoomForALargerPlaintextModulus) {
   EXPECT_GE(r.noise_budget, 1);
 }
 
+TEST(SlotConv, FusedSquarePlusXEqualsTheConvOfXSquaredPlusX) {
+  // Flash's activation protocol (§5.3) in front of the conv: W·(x² + 2^f·x) mod t, one round trip.
+  // The extra full-range product costs a third log2 t (§5.5): N = 8192 with two primes fits t < 2^18
+  // (there is no 19-bit batching prime for N = 8192).
+  auto P = he::HeParams::batch(18);
+  std::uint8_t tag = 60;
+  for (const Conv2dMeta& m : {conv(16, 32, 32, 16, 3, 1, 1), conv(3, 7, 7, 5, 5, 2, 2)}) {
+    for (SlotRotation rot : kAll) {
+      SCOPED_TRACE(std::string(to_string(rot)) + " C=" + std::to_string(m.C));
+      const SlotConvPlan plan(m, P, rot, 4);
+      const SlotRun r = run_slot(plan, tag++);
+      ASSERT_EQ(r.run.y, r.run.want);
+      EXPECT_EQ(r.counts, plan.counts());
+      EXPECT_EQ(r.run.sent_client, r.run.model.bytes_client_to_server);
+      EXPECT_EQ(r.run.sent_server, r.run.model.bytes_server_to_client);
+      EXPECT_GE(r.noise_budget, 1);
+    }
+  }
+  // Two ciphertexts up per input (Enc(x_C), Enc(x_C²)), one full-range product per input copy.
+  const Conv2dMeta m = conv(16, 32, 32, 16, 3, 1, 1);
+  const SlotConvPlan plain(m, P, SlotRotation::kHoisted), fused(m, P, SlotRotation::kHoisted, 4);
+  EXPECT_EQ(fused.counts().upload_ciphertexts, 2 * plain.counts().upload_ciphertexts);
+  EXPECT_EQ(fused.counts().products, plain.counts().products + plain.n_in());
+  EXPECT_EQ(fused.counts().key_switches, plain.counts().key_switches);
+  // At t ≈ 2^30 the fused layer needs N = 16384 and three data primes (§5.5); two do not fit.
+  expect_error(ErrorCode::kUnsupported, [&] { SlotConvPlan(m, he::HeParams::batch(30, 16384, 2), SlotRotation::kHoisted, 8); });
+  const SlotConvPlan big(conv(4, 8, 8, 4, 3, 1, 1), he::HeParams::batch(30, 16384, 3), SlotRotation::kHoisted, 8);
+  const SlotRun r = run_slot(big, 70);
+  ASSERT_EQ(r.run.y, r.run.want);
+  EXPECT_GE(r.noise_budget, 1);
+  EXPECT_EQ(r.counts, big.counts());
+}
+
 TEST(SlotConv, RotationCountsFollowTheCandidateFormulas) {
   auto P = he::HeParams::batch(26);
   // 16 → 16 channels, 32×32, 3×3: P = 1024, c_n = 4, 8 channels per ciphertext, n_in = n_out = 2.
@@ -172,6 +206,9 @@ TEST(SlotConv, RefusesWhatItCannotRun) {
   expect_error(ErrorCode::kUnsupported, [&] { SlotConvPlan(conv(1, 64, 65, 1, 3, 1, 1), P, SlotRotation::kPerTap); });
   expect_error(ErrorCode::kInvalidArgument, [&] { SlotConvPlan(conv(4, 8, 8, 4, 3, 1, 1), he::HeParams::cheetah(37), SlotRotation::kPerTap); });
   expect_error(ErrorCode::kInvalidArgument, [&] { he::HeParams::batch(37); });
+  expect_error(ErrorCode::kInvalidArgument, [&] { he::HeParams::batch(30, 4096); });
+  expect_error(ErrorCode::kInvalidArgument, [&] { he::HeParams::batch(30, 8192, 3); });  // 240 > 218 bits
+  expect_error(ErrorCode::kInvalidArgument, [&] { SlotConvPlan(conv(4, 8, 8, 4, 3, 1, 1), P, SlotRotation::kPerTap, 26); });
   // A weight not below t/2 in magnitude.
   const SlotConvPlan plan(conv(1, 4, 4, 1, 1, 1, 0), P, SlotRotation::kPerTap);
   std::vector<std::int64_t> w = {static_cast<std::int64_t>(P->t())};

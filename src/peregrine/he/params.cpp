@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <utility>
 
 #include <openssl/sha.h>
@@ -145,19 +146,21 @@ std::vector<u64> primes_congruent_one(int bits, std::size_t count, u64 m) {
 }
 }  // namespace
 
-std::shared_ptr<const HeParams> HeParams::batch(int t_bits) {
+std::shared_ptr<const HeParams> HeParams::batch(int t_bits, std::size_t n, std::size_t data_primes) {
   require(t_bits >= 17 && t_bits <= 36, ErrorCode::kInvalidArgument, "batch(t_bits) needs 17 ≤ t_bits ≤ 36");
+  require(n == 8192 || n == 16384, ErrorCode::kInvalidArgument, "batch parameters: N must be 8192 or 16384");
+  require(data_primes >= 1 && 60 * static_cast<int>(data_primes + 1) <= max_log_q_128(n), ErrorCode::kInvalidArgument,
+          "batch parameters: that many 60-bit primes exceed the 128-bit table");
   static std::mutex mu;
-  static std::map<int, std::shared_ptr<const HeParams>> made;
+  static std::map<std::tuple<int, std::size_t, std::size_t>, std::shared_ptr<const HeParams>> made;
   const std::lock_guard<std::mutex> lock(mu);
-  auto& p = made[t_bits];
+  auto& p = made[{t_bits, n, data_primes}];
   if (!p) {
-    constexpr std::size_t kN = 8192;
     ParamsSpec s;
-    s.n = kN;
-    s.plain_modulus = primes_congruent_one(t_bits, 1, 2 * kN)[0];
-    s.coeff_primes = primes_congruent_one(60, 2, 2 * kN * s.plain_modulus);
-    s.special_prime = math::generate_primes(60, 1, 2 * kN, s.coeff_primes)[0];
+    s.n = n;
+    s.plain_modulus = primes_congruent_one(t_bits, 1, 2 * n)[0];
+    s.coeff_primes = primes_congruent_one(60, data_primes, 2 * n * s.plain_modulus);
+    s.special_prime = math::generate_primes(60, 1, 2 * n, s.coeff_primes)[0];
     p = create(s);
   }
   return p;

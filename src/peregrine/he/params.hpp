@@ -67,12 +67,14 @@ class HeParams {
   static std::shared_ptr<const HeParams> cheetah(int ell, int low_prime_bits = 49);
 
   /// Batch (slot) encoding parameters for the slot-encoded layers (TECHNIQUES.md §5.2, §5.5):
-  /// N = 8192, t the largest prime below 2^t_bits with t ≡ 1 (mod 2N), two 60-bit data primes
-  /// q_i ≡ 1 (mod 2N·t) (so Q_L mod t = 1 at every level and a product with a full-range slot
-  /// plaintext adds no t-sized term) and a 60-bit special prime P for Galois keys: log2(Q·P) = 180,
-  /// inside the 128-bit table's 218. Made once per t_bits and shared. Requires 17 ≤ t_bits ≤ 36
-  /// (Error(kInvalidArgument) otherwise).
-  static std::shared_ptr<const HeParams> batch(int t_bits);
+  /// N = n (8192 or 16384), t the largest prime below 2^t_bits with t ≡ 1 (mod 2N), `data_primes`
+  /// 60-bit primes q_i ≡ 1 (mod 2N·t) (so Q_L mod t = 1 at every level and a product with a
+  /// full-range slot plaintext adds no t-sized term) and a 60-bit special prime P for Galois keys.
+  /// Defaults: N = 8192 with two data primes, log2(Q·P) = 180 (the table allows 218); N = 16384
+  /// allows up to six (420 of 438), which the fused x²+x layer needs for a t of 30–36 bits.
+  /// Made once per argument triple and shared. Errors: kInvalidArgument unless 17 ≤ t_bits ≤ 36,
+  /// n ∈ {8192, 16384}, 1 ≤ data_primes and 60·(data_primes + 1) ≤ the table's bound for n.
+  static std::shared_ptr<const HeParams> batch(int t_bits, std::size_t n = 8192, std::size_t data_primes = 2);
 
   const ParamsSpec& spec() const noexcept { return spec_; }
   std::size_t n() const noexcept { return spec_.n; }

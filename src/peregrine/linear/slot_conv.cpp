@@ -53,13 +53,16 @@ const char* to_string(SlotRotation r) noexcept {
   return "?";
 }
 
-SlotConvPlan::SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotRotation rotation)
-    : meta_(meta), params_(std::move(params)), rotation_(rotation) {
+SlotConvPlan::SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotRotation rotation,
+                           std::optional<int> square_plus_x_frac)
+    : meta_(meta), params_(std::move(params)), rotation_(rotation), poly_frac_(square_plus_x_frac) {
   meta_.validate();
   require(params_ != nullptr && !params_->t_is_power_of_two() && params_->plain_ntt() != nullptr,
           ErrorCode::kInvalidArgument, "slot conv needs batching parameters (prime t ≡ 1 mod 2N)");
   require(params_->has_special_prime(), ErrorCode::kInvalidArgument, "slot conv needs a special prime (Galois keys)");
   require(meta_.groups == 1, ErrorCode::kUnsupported, "slot conv: grouped convolutions are not supported");
+  require(!poly_frac_ || (*poly_frac_ >= 0 && *poly_frac_ < 62 && (u64{1} << *poly_frac_) < params_->t()),
+          ErrorCode::kInvalidArgument, "slot conv: x²+x scale 2^f must be below t");
   const std::size_t n = params_->n(), half = n / 2, hw = meta_.H * meta_.W;
   block_ = next_pow2(hw);
   require(block_ <= half, ErrorCode::kUnsupported, "slot conv: H·W exceeds N/2 slots (no spatial split)");
@@ -128,7 +131,11 @@ SlotConvPlan::SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotR
   const double v_ks = static_cast<double>(params_->levels()) * nd * (qmax * qmax / 3.0) * 10.5 / (pp * pp) + nd / 18.0 + 1.0;
   // Fresh symmetric encryption (10.5) plus the wrap of x_C + x_S mod t (≤ 1/2) and the
   // Q mod t = 1 rounding term of a product with a full-range plaintext (≈ 1/12), per coefficient.
-  const double v_fresh = 10.5 + 0.5 + 1.0 / 12.0;
+  double v_fresh = 10.5 + 0.5 + 1.0 / 12.0;
+  // Fused x²+x: Enc(x_C²) + Enc(x_C) ⊙ (2·x_S + 2^f) + …: one more full-range product before the
+  // rotations and the conv (the third log2 t of §5.5).
+  const std::size_t per_input = poly_frac_ ? 2 : 1;
+  if (poly_frac_) v_fresh = v_fresh + nd * v_fresh * t * t / 12.0;
   std::set<int> steps;
   counts_ = {};
   for (std::size_t i = 0; i < n_in_; ++i) {
@@ -142,10 +149,12 @@ SlotConvPlan::SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotR
       }
     }
     if (rotation_ == SlotRotation::kClientRotated) {
-      counts_.upload_ciphertexts += copies_[i].size();
+      counts_.upload_ciphertexts += per_input * copies_[i].size();
+      if (poly_frac_) counts_.products += copies_[i].size();
       continue;
     }
-    ++counts_.upload_ciphertexts;
+    counts_.upload_ciphertexts += per_input;
+    if (poly_frac_) ++counts_.products;
     if (swap_used) {
       ++counts_.key_switches;
       steps.insert(0);
@@ -298,12 +307,20 @@ std::vector<std::uint64_t> run_slot_conv_client(net::Channel& ch, const HeClient
   const auto packed = pack_input(plan, x_client);
   he::BatchEncoder enc(params);
   he::Encryptor encryptor(params, he.sk);
+  const u64 t = params->t();
+  auto send = [&](const std::vector<u64>& v) {
+    ch.send_frame(he::serialize(*params, encryptor.encrypt_symmetric(enc.encode(v), prg)));
+    if (plan.square_plus_x_frac()) {  // and Enc(x_C²), squared in the clear
+      std::vector<u64> sq(v.size());
+      for (std::size_t j = 0; j < v.size(); ++j) sq[j] = static_cast<u64>(static_cast<unsigned __int128>(v[j]) * v[j] % t);
+      ch.send_frame(he::serialize(*params, encryptor.encrypt_symmetric(enc.encode(sq), prg)));
+    }
+  };
   for (std::size_t i = 0; i < plan.n_in(); ++i) {
     if (plan.rotation() == SlotRotation::kClientRotated) {
-      for (const auto& [sw, k] : plan.copies(i))
-        ch.send_frame(he::serialize(*params, encryptor.encrypt_symmetric(enc.encode(rotated(packed[i], sw != 0, plan.tap_step(k))), prg)));
+      for (const auto& [sw, k] : plan.copies(i)) send(rotated(packed[i], sw != 0, plan.tap_step(k)));
     } else {
-      ch.send_frame(he::serialize(*params, encryptor.encrypt_symmetric(enc.encode(packed[i]), prg)));
+      send(packed[i]);
     }
   }
   ch.flush();
@@ -342,11 +359,34 @@ std::vector<std::uint64_t> run_slot_conv_server(net::Channel& ch, const HeServer
   SlotConvCounts done;
   const std::size_t top = params->levels();
   const std::size_t limit = he::ciphertext_bytes(*params, top, true);
-  auto receive = [&]() {
+  auto receive_one = [&]() {
     he::Ciphertext ct = he::deserialize_ciphertext(*params, ch.recv_frame(limit));
     require(ct.level() == top, ErrorCode::kMalformedInput, "slot conv: input ciphertext at the wrong level");
     ++done.upload_ciphertexts;
     return ct;
+  };
+  const u64 tm = params->t();
+  // The layer's input for the server's slot vector xs: Enc(x_C) + xs, or, fused,
+  // Enc(x_C²) + Enc(x_C) ⊙ (2·xs + 2^f) + (xs² + 2^f·xs) (§5.3), all mod t.
+  auto receive = [&](const std::vector<u64>& xs) {
+    he::Ciphertext a = receive_one();
+    if (!plan.square_plus_x_frac()) {
+      ev.add_plain_inplace(a, enc.encode(xs));
+      return a;
+    }
+    he::Ciphertext b = receive_one();
+    const u64 two_f = u64{1} << *plan.square_plus_x_frac();
+    std::vector<u64> lin(xs.size()), cst(xs.size());
+    for (std::size_t j = 0; j < xs.size(); ++j) {
+      lin[j] = static_cast<u64>((static_cast<unsigned __int128>(2) * xs[j] + two_f) % tm);
+      cst[j] = static_cast<u64>((static_cast<unsigned __int128>(xs[j]) * xs[j] + static_cast<unsigned __int128>(two_f) * xs[j]) % tm);
+    }
+    ev.to_ntt(a);
+    ev.multiply_plain_inplace(a, ev.prepare(enc.encode(lin)));
+    ++done.products;
+    ev.add_inplace(a, b);
+    ev.add_plain_inplace(a, enc.encode(cst));
+    return a;
   };
   // copies[i][j]: the ciphertext of copy j of input i (plan.copies(i)[j]), NTT form.
   std::vector<std::vector<he::Ciphertext>> copies(plan.n_in());
@@ -354,13 +394,10 @@ std::vector<std::uint64_t> run_slot_conv_server(net::Channel& ch, const HeServer
     const auto& want = plan.copies(i);
     copies[i].resize(want.size());
     if (plan.rotation() == SlotRotation::kClientRotated) {
-      for (std::size_t j = 0; j < want.size(); ++j) {
-        copies[i][j] = receive();
-        ev.add_plain_inplace(copies[i][j], enc.encode(rotated(packed[i], want[j].first != 0, plan.tap_step(want[j].second))));
-      }
+      for (std::size_t j = 0; j < want.size(); ++j)
+        copies[i][j] = receive(rotated(packed[i], want[j].first != 0, plan.tap_step(want[j].second)));
     } else {
-      he::Ciphertext x = receive();
-      ev.add_plain_inplace(x, enc.encode(packed[i]));
+      he::Ciphertext x = receive(packed[i]);
       he::Ciphertext swapped;
       const bool swap_used = std::any_of(want.begin(), want.end(), [](const auto& c) { return c.first != 0; });
       if (swap_used) {
@@ -449,6 +486,16 @@ std::vector<std::uint64_t> run_slot_conv_server(net::Channel& ch, const HeServer
   }
   ch.flush();
   if (counts != nullptr) *counts = done;
+  return y;
+}
+
+std::vector<std::uint64_t> square_plus_x_mod_t(std::span<const std::uint64_t> x, int frac_bits, std::uint64_t t) {
+  require(frac_bits >= 0 && frac_bits < 62 && (u64{1} << frac_bits) < t, ErrorCode::kInvalidArgument, "x²+x: 2^f must be below t");
+  std::vector<u64> y(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const unsigned __int128 v = x[i] % t;
+    y[i] = static_cast<u64>((v * v + (static_cast<unsigned __int128>(1) << frac_bits) * v) % t);
+  }
   return y;
 }
 

@@ -27,9 +27,18 @@
 //   kClientRotated candidate C: the client encrypts every rotated (and row-swapped) copy of its
 //                  share itself (Delphi's Gazelle port); no input-side key switch, more upload.
 //
+// Fused x²+x input (Flash's activation protocol, TECHNIQUES.md §5.3, reconstruction): with
+// `square_plus_x_frac` = f the layer computes W·(x² + 2^f·x) instead of W·x. The client sends
+// Enc(x_C) and Enc(x_C²) (x_C² squared in the clear, mod t); the server forms, with ciphertext ×
+// plaintext operations only, Enc(x_C²) + Enc(x_C) ⊙ (2·x_S + 2^f) + (x_S² + 2^f·x_S) = Enc(x² + 2^f·x)
+// (mod t) and runs the conv on it: one round trip, no OT, no offline phase. With client pre-rotation
+// the client sends rotated copies of both and the server rotates its plaintexts alike (x²+x is
+// element-wise, so it commutes with rotations).
+//
 // Thread-safety: plans are immutable; the drivers use one channel and one Prg each.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -66,11 +75,15 @@ class SlotConvPlan {
   /// image (padding beyond the kernel's reach), or when the response cannot be flooded by 40 bits
   /// and still decrypt with these parameters (t too large for N and q; the message says so);
   /// kInvalidArgument for parameters without batching or without a special prime.
-  SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotRotation rotation);
+  /// square_plus_x_frac: f ≥ 0 for the fused x² + 2^f·x input (2^f < t), nullopt for the plain
+  /// share input.
+  SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotRotation rotation,
+               std::optional<int> square_plus_x_frac = std::nullopt);
 
   const Conv2dMeta& meta() const noexcept { return meta_; }
   const he::HeParamsPtr& params() const noexcept { return params_; }
   SlotRotation rotation() const noexcept { return rotation_; }
+  const std::optional<int>& square_plus_x_frac() const noexcept { return poly_frac_; }
   std::size_t block() const noexcept { return block_; }               ///< P (slots per channel)
   std::size_t channels_per_row() const noexcept { return cn_; }       ///< c_n
   std::size_t n_in() const noexcept { return n_in_; }
@@ -117,6 +130,7 @@ class SlotConvPlan {
   Conv2dMeta meta_;
   he::HeParamsPtr params_;
   SlotRotation rotation_;
+  std::optional<int> poly_frac_;
   std::size_t block_ = 0, cn_ = 0, n_in_ = 0, n_out_ = 0;
   std::vector<int> tap_steps_;
   std::vector<std::vector<Term>> terms_;  // [o·c_n + r]
@@ -159,6 +173,8 @@ std::vector<std::uint64_t> run_slot_conv_server(net::Channel& ch, const HeServer
                                                 std::span<const std::int64_t> bias, Prg& prg,
                                                 SlotConvCounts* counts = nullptr);
 
+/// x² + 2^f·x element-wise mod t (the fused input's activation, in Z_t).
+std::vector<std::uint64_t> square_plus_x_mod_t(std::span<const std::uint64_t> x, int frac_bits, std::uint64_t t);
 /// The plaintext reference: conv of x (mod t, [C,H,W]) with weights and bias, mod t ([M,Ho,Wo]).
 std::vector<std::uint64_t> slot_conv_reference(const Conv2dMeta& meta, std::uint64_t t, std::span<const std::uint64_t> x,
                                                std::span<const std::int64_t> weights, std::span<const std::int64_t> bias);
