@@ -247,32 +247,38 @@ TEST(Evaluator, HoistedAutomorphismsEqualOneAtATime) {
 
 TEST(Evaluator, FloodingHasTheRequestedMagnitude) {
   Prg prg = test_prg(26);
-  auto P = HeParams::cheetah(37);
-  Fixture f(P, prg);
-  Encryptor es(P, f.sk);
-  Decryptor dec(P, f.sk);
-  Evaluator ev(P);
-  CoeffEncoder enc(P);
-  auto x = rnd(prg, P->n(), P->t());
-  const int flood = 50;
-  Ciphertext ct = es.encrypt_symmetric(enc.encode(x), prg);
-  Ciphertext plain = ct;
-  ev.rerandomize_and_flood_inplace(ct, f.pk, flood, prg);
-  EXPECT_EQ(enc.decode(dec.decrypt(ct)), x);
-  // Uniform on [−2^b, 2^b]: σ = 2^b/√3, max ≈ 2^b. Enc_pk(0) adds ≪ 2^b.
-  double sum2 = 0, mx = 0;
-  for (double e : dec.noise(ct)) {
-    sum2 += e * e;
-    mx = std::max(mx, std::fabs(e));
+  // Below and above the two-limb range (the slot layers' fused x²+x floods ≈ 130 bits).
+  for (const auto& [P, flood] : {std::pair{HeParams::cheetah(37), 50}, std::pair{HeParams::batch(30, 16384, 3), 140}}) {
+    SCOPED_TRACE(flood);
+    Fixture f(P, prg);
+    Encryptor es(P, f.sk);
+    Decryptor dec(P, f.sk);
+    Evaluator ev(P);
+    CoeffEncoder enc(P);
+    auto x = rnd(prg, P->n(), P->t());
+    Ciphertext ct = es.encrypt_symmetric(enc.encode(x), prg);
+    Ciphertext plain = ct;
+    ev.rerandomize_and_flood_inplace(ct, f.pk, flood, prg);
+    EXPECT_EQ(enc.decode(dec.decrypt(ct)), x);
+    // Uniform on [−2^b, 2^b]: σ = 2^b/√3, max ≈ 2^b. Enc_pk(0) adds ≪ 2^b.
+    double sum2 = 0, mx = 0, sum = 0;
+    for (double e : dec.noise(ct)) {
+      sum += e;
+      sum2 += e * e;
+      mx = std::max(mx, std::fabs(e));
+    }
+    const double nd = static_cast<double>(P->n());
+    const double sigma = std::sqrt(sum2 / nd);
+    EXPECT_NEAR(sigma / (std::ldexp(1.0, flood) / std::sqrt(3.0)), 1.0, 0.05);
+    EXPECT_NEAR(sum / nd / std::ldexp(1.0, flood), 0.0, 0.05);  // centred
+    EXPECT_LE(mx, std::ldexp(1.0, flood) * (1 + 1e-9) + 4096.0);
+    EXPECT_GE(mx, std::ldexp(1.0, flood) * 0.99);
+    // Without flooding the noise is tiny; c1 changed (re-randomised).
+    double mx0 = 0;
+    for (double e : dec.noise(plain)) mx0 = std::max(mx0, std::fabs(e));
+    EXPECT_LT(mx0, 32);
+    EXPECT_NE(ct.c1.data, plain.c1.data);
+    EXPECT_FALSE(ct.c1_seed.has_value());
+    EXPECT_THROW(ev.rerandomize_and_flood_inplace(ct, f.pk, kMaxFloodBits + 1, prg), Error);
   }
-  const double sigma = std::sqrt(sum2 / P->n());
-  EXPECT_NEAR(sigma / (std::ldexp(1.0, flood) / std::sqrt(3.0)), 1.0, 0.05);
-  EXPECT_LE(mx, std::ldexp(1.0, flood) + 4096.0);
-  EXPECT_GE(mx, std::ldexp(1.0, flood) * 0.99);
-  // Without flooding the noise is tiny; c1 changed (re-randomised).
-  double mx0 = 0;
-  for (double e : dec.noise(plain)) mx0 = std::max(mx0, std::fabs(e));
-  EXPECT_LT(mx0, 32);
-  EXPECT_NE(ct.c1.data, plain.c1.data);
-  EXPECT_FALSE(ct.c1_seed.has_value());
 }

@@ -192,10 +192,14 @@ TEST(SlotConv, RotationCountsFollowTheCandidateFormulas) {
   EXPECT_EQ(g.galois_steps().size(), 8u + 1 + 3);
   EXPECT_EQ(c.galois_steps(), (std::vector<int>{1024, 2048, 3072}));
   EXPECT_GT(g.galois_key_bytes(), c.galois_key_bytes());
-  // A 1×1 conv on one row (64 channels of 8×8 = c_n): no swap, no taps, 63 diagonal rotations.
+  // A 1×1 conv with 64 channels of 8×8: N/2 = 4096 slots would hold 64 blocks of 64 per row, but
+  // the blocks widen to 128 so that the 64 channels fill both rows: c_n = 32, one swap and 31
+  // diagonal rotations (63 with one full row).
   const SlotConvPlan one(conv(64, 8, 8, 64, 1, 1, 0), P, SlotRotation::kPerTap);
-  EXPECT_EQ(one.counts().key_switches, 63u);
-  EXPECT_EQ(one.galois_steps().size(), 63u);
+  EXPECT_EQ(one.channels_per_row(), 32u);
+  EXPECT_EQ(one.block(), 128u);
+  EXPECT_EQ(one.counts().key_switches, 32u);
+  EXPECT_EQ(one.galois_steps().size(), 32u);
 }
 
 TEST(SlotConv, RefusesWhatItCannotRun) {

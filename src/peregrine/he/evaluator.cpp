@@ -1,5 +1,7 @@
 #include "peregrine/he/evaluator.hpp"
 
+#include <algorithm>
+
 #include "peregrine/he/encryptor.hpp"
 #include "peregrine/he/keys.hpp"
 
@@ -341,25 +343,39 @@ void Evaluator::rerandomize_and_flood_inplace(Ciphertext& ct, const PublicKey& p
                                               Prg& prg) const {
   check(ct);
   require(flood_bits >= 0 && flood_bits <= kMaxFloodBits, ErrorCode::kInvalidArgument,
-          "flood_bits out of [0, 120]");
+          "flood_bits out of [0, 250]");
   Encryptor enc(params_, pk);
   Ciphertext z = enc.encrypt_zero_public(prg, ct.level());
   add_inplace(ct, z);
   const std::size_t L = ct.level(), n = params_->n();
   const auto& base = params_->base(L);
   RnsPoly f(n, L, false);
-  // v = r − 2^b with r uniform on b+1 bits: v uniform on [−2^b, 2^b).
+  // v = r − 2^b with r uniform on b+1 bits: v uniform on [−2^b, 2^b). r is drawn as (at least two)
+  // 64-bit limbs, least significant first, bits from b+1 up cleared, and reduced mod each prime by
+  // Horner's rule from the top limb.
   const int rb = flood_bits + 1;
-  const u128 mask = rb >= 128 ? ~static_cast<u128>(0) : ((static_cast<u128>(1) << rb) - 1);
-  const u128 off = static_cast<u128>(1) << flood_bits;
+  const std::size_t limbs = std::max<std::size_t>(2, static_cast<std::size_t>((rb + 63) / 64));
+  auto limb_mask = [rb](std::size_t j) -> u64 {
+    const int lo = static_cast<int>(64 * j);
+    if (lo >= rb) return 0;
+    return rb - lo >= 64 ? ~u64{0} : ((u64{1} << (rb - lo)) - 1);
+  };
   std::vector<u64> off_mod(L);
-  for (std::size_t i = 0; i < L; ++i) off_mod[i] = math::barrett_reduce_128(off, base.mod(i));
+  for (std::size_t i = 0; i < L; ++i) {
+    u64 v = 1;  // 2^b mod q_i
+    for (int k = 0; k < flood_bits; ++k) v = math::add_mod(v, v, base.mod(i).value);
+    off_mod[i] = v;
+  }
+  std::vector<u64> w(limbs);
   for (std::size_t x = 0; x < n; ++x) {
-    u64 w[2];
-    prg.fill(w, sizeof w);
-    const u128 r = ((static_cast<u128>(w[1]) << 64) | w[0]) & mask;
-    for (std::size_t i = 0; i < L; ++i)
-      f.comp(i)[x] = math::sub_mod(math::barrett_reduce_128(r, base.mod(i)), off_mod[i], base.mod(i).value);
+    prg.fill(w.data(), limbs * sizeof(u64));
+    for (std::size_t j = 0; j < limbs; ++j) w[j] &= limb_mask(j);
+    for (std::size_t i = 0; i < L; ++i) {
+      const math::Modulus& q = base.mod(i);
+      u64 acc = 0;
+      for (std::size_t j = limbs; j-- > 0;) acc = math::barrett_reduce_128((static_cast<u128>(acc) << 64) | w[j], q);
+      f.comp(i)[x] = math::sub_mod(acc, off_mod[i], q.value);
+    }
   }
   if (ct.ntt_form()) math::to_ntt(f, base);
   math::add_inplace(ct.c0, f, base);

@@ -10,7 +10,7 @@
 namespace peregrine::he {
 
 /// Largest flooding width accepted by Evaluator::rerandomize_and_flood_inplace (bits).
-inline constexpr int kMaxFloodBits = 120;
+inline constexpr int kMaxFloodBits = 250;
 
 /// Stateless apart from the parameters; every method checks params_id and shapes and throws
 /// Error(kParamsMismatch) / Error(kInvalidArgument). Thread-safe for concurrent calls on

@@ -64,9 +64,12 @@ SlotConvPlan::SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotR
   require(!poly_frac_ || (*poly_frac_ >= 0 && *poly_frac_ < 62 && (u64{1} << *poly_frac_) < params_->t()),
           ErrorCode::kInvalidArgument, "slot conv: x²+x scale 2^f must be below t");
   const std::size_t n = params_->n(), half = n / 2, hw = meta_.H * meta_.W;
-  block_ = next_pow2(hw);
-  require(block_ <= half, ErrorCode::kUnsupported, "slot conv: H·W exceeds N/2 slots (no spatial split)");
-  cn_ = half / block_;
+  require(next_pow2(hw) <= half, ErrorCode::kUnsupported, "slot conv: H·W exceeds N/2 slots (no spatial split)");
+  // As many channels per half-row as fit, but no more than the layer fills: with fewer channels
+  // than blocks every diagonal would still be visited, so the blocks grow instead (padding slots
+  // carry weight 0) and each output costs c_n − 1 rotations for the channels it really mixes.
+  cn_ = std::min(half / next_pow2(hw), next_pow2((std::max(meta_.C, meta_.M) + 1) / 2));
+  block_ = half / cn_;
   const std::size_t per = 2 * cn_;
   n_in_ = (meta_.C + per - 1) / per;
   n_out_ = (meta_.M + per - 1) / per;

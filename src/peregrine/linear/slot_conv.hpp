@@ -9,8 +9,10 @@
 // lowest level that still decrypts and returns the ciphertexts. The client decrypts y − R; the
 // server keeps R (plus the bias). One round trip.
 //
-// Layout (Gazelle): each channel occupies a block of P = next_pow2(H·W) slots of a half-row
-// (N/2 slots), c_n = N/(2P) channels per half-row, 2·c_n per ciphertext (row 0 then row 1), so
+// Layout (Gazelle): c_n = min(N/(2·next_pow2(H·W)), next_pow2(⌈max(C, M)/2⌉)) channels per
+// half-row (N/2 slots), each in a block of P = N/(2c_n) ≥ H·W slots, 2·c_n per ciphertext (row 0
+// then row 1; a layer with fewer channels than the ring has room for widens its blocks rather
+// than leave diagonals half empty), so
 // n_in = ⌈C / 2c_n⌉ input and n_out = ⌈M / 2c_n⌉ output ciphertexts. A tap (ky, kx) is a cyclic
 // rotation of the half-rows by δ = (ky − pad_top)·W + (kx − pad_left); positions whose tap falls
 // outside the image get weight 0. Output channel mixing is diagonal: for each output ciphertext o
