@@ -5,7 +5,8 @@
 // 1 hoisted = A, 2 client pre-rotation = C), fused x²+x input (0: plain shares at t ≈ 2^26,
 // N = 8192, two data primes; 1: x² + 2^8·x at t ≈ 2^30, N = 16384, three data primes). Counters:
 // MiB_c2s, MiB_s2c (the layer, both directions), MiB_galois (set-up), key_switches,
-// decompositions, products. 3×3 convolutions with padding 1 on ResNet-32's three stage shapes.
+// decompositions, products, est_ms (the plan's estimate); the label marks best_slot_conv's
+// choice. 3×3 convolutions with padding 1 on ResNet-32's three stage shapes.
 // Reported, never asserted.
 #include <benchmark/benchmark.h>
 
@@ -69,7 +70,9 @@ void BM_SlotConv(benchmark::State& state) {
   state.counters["key_switches"] = static_cast<double>(plan.counts().key_switches);
   state.counters["decompositions"] = static_cast<double>(plan.counts().decompositions);
   state.counters["products"] = static_cast<double>(plan.counts().products);
-  state.SetLabel(std::string(to_string(rot)) + (fused ? " x2+x" : ""));
+  state.counters["est_ms"] = 1e3 * plan.estimated_seconds();
+  const bool chosen = best_slot_conv(m, P, plan.square_plus_x_frac()).rotation() == rot;
+  state.SetLabel(std::string(to_string(rot)) + (fused ? " x2+x" : "") + (chosen ? " (best_slot_conv's choice)" : ""));
 }
 
 void shapes(benchmark::internal::Benchmark* b) {

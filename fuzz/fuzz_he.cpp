@@ -2,10 +2,11 @@
 // Input: byte 0 selects the object in its low 3 bits (ciphertext, plaintext, public key, secret
 // key, Galois keys, trimmed response) and the parameter set in bits 3–4 (Cheetah N = 4096 /
 // ℓ = 37; a small slot set with a special prime; or a per-layer Cheetah set with a smaller q,
-// ℓ = 16 and a 25-bit second prime, as the packed integer convs use); the rest is the buffer.
+// ℓ = 16 and a 25-bit second prime, as the packed integer convs use; or the slot conv's batch set,
+// he::HeParams::batch(26): N = 8192, two data primes and a special prime); the rest is the buffer.
 // (There are no relinearisation keys: the library has no ciphertext × ciphertext product, so
 // Galois keys are the only key-switching keys.)
-// Seeds: every object for the three sets (seeded / full / coefficient-form / level-1 ciphertexts,
+// Seeds: every object for the four sets (seeded / full / coefficient-form / level-1 ciphertexts,
 // Galois keys for rotations and the row swap, trimmed responses with several dropped-bit counts).
 #include "fuzz_target.hpp"
 #include "peregrine/core/prg.hpp"
@@ -33,7 +34,8 @@ he::HeParamsPtr params(int which) {
     return he::HeParams::create(s);
   }();
   static const he::HeParamsPtr small_q = he::HeParams::cheetah(16, 25);
-  return which == 0 ? cheetah : which == 1 ? slots : small_q;
+  static const he::HeParamsPtr batch = he::HeParams::batch(26);
+  return which == 0 ? cheetah : which == 1 ? slots : which == 2 ? small_q : batch;
 }
 
 constexpr std::size_t kKept = 100;  // |V| of the trimmed responses
@@ -44,7 +46,7 @@ std::string name() { return "he_objects"; }
 
 void run_one(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return;
-  const int kind = (data[0] & 7) % 6, which = (data[0] >> 3) % 3;
+  const int kind = (data[0] & 7) % 6, which = (data[0] >> 3) % 4;
   const he::HeParams& P = *params(which);
   const std::span<const std::uint8_t> in(data + 1, size - 1);
   constexpr std::size_t kMax = std::size_t{8} << 20;
@@ -63,7 +65,7 @@ std::vector<std::vector<std::uint8_t>> seeds() {
   Seed sd{};
   sd[0] = 7;
   Prg prg = Prg::from_seed(sd);
-  for (int which = 0; which < 3; ++which) {
+  for (int which = 0; which < 4; ++which) {
     const auto P = params(which);
     he::KeyGenerator kg(P);
     const he::SecretKey sk = kg.secret_key(prg);
@@ -88,11 +90,12 @@ std::vector<std::vector<std::uint8_t>> seeds() {
     add(2, he::serialize(*P, pk));
     add(2, he::serialize(*P, kg.public_key(sk, prg)));
     add(3, he::serialize(*P, sk));
-    // Galois keys exist only with a special prime (the slot set); several elements incl. row swap.
+    // Galois keys exist only with a special prime (the slot sets); several elements incl. row swap.
     if (which == 1) {
       add(4, he::serialize(*P, kg.galois_keys(sk, kg.rotation_elements({1}), prg)));
       add(4, he::serialize(*P, kg.galois_keys(sk, {3, 5, 2 * P->n() - 1}, prg)));
     }
+    if (which == 3) add(4, he::serialize(*P, kg.galois_keys(sk, kg.rotation_elements({0, -33}), prg)));
     // A level-1 ciphertext and trimmed responses (several dropped-bit counts) from it.
     ev.mod_switch_to_inplace(ct, 1);
     add(0, he::serialize(*P, ct));

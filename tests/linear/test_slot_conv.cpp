@@ -202,6 +202,19 @@ TEST(SlotConv, RotationCountsFollowTheCandidateFormulas) {
   EXPECT_EQ(one.galois_steps().size(), 32u);
 }
 
+TEST(SlotConv, TheBestCandidateHasTheLeastScoreAmongThoseThatFit) {
+  auto P = he::HeParams::batch(26);
+  for (const Conv2dMeta& m : {conv(16, 32, 32, 16, 3, 1, 1), conv(32, 16, 16, 32, 3, 1, 1), conv(64, 8, 8, 64, 1, 1, 0)}) {
+    const SlotConvPlan best = best_slot_conv(m, P);
+    for (SlotRotation r : kAll) EXPECT_LE(best.score(), SlotConvPlan(m, P, r).score()) << to_string(r);
+    EXPECT_GT(best.estimated_seconds(), 0);
+  }
+  // Where only client pre-rotation fits the noise budget, it is chosen.
+  EXPECT_EQ(best_slot_conv(conv(16, 32, 32, 16, 3, 1, 1), he::HeParams::batch(31)).rotation(), SlotRotation::kClientRotated);
+  // Nothing fits: the plan's own error.
+  expect_error(ErrorCode::kUnsupported, [&] { best_slot_conv(conv(16, 32, 32, 16, 3, 1, 1), he::HeParams::batch(36)); });
+}
+
 TEST(SlotConv, RefusesWhatItCannotRun) {
   auto P = he::HeParams::batch(26);
   Conv2dMeta grouped = conv(16, 8, 8, 16, 3, 1, 1);

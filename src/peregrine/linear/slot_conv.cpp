@@ -229,6 +229,34 @@ std::size_t SlotConvPlan::galois_key_bytes() const {
   return galois_steps_.empty() ? 0 : kFrameHeader + he::galois_keys_bytes(*params_, galois_steps_.size());
 }
 
+double SlotConvPlan::estimated_seconds() const {
+  const double n = static_cast<double>(params_->n()) / 8192.0, l = static_cast<double>(params_->levels()) / 2.0;
+  const double moved = static_cast<double>(counts_.upload_ciphertexts + counts_.download_ciphertexts);
+  return n * l * l * (1.2e-3 * static_cast<double>(counts_.decompositions) + 0.5e-3 * static_cast<double>(counts_.key_switches)) +
+         n * l * (0.15e-3 * static_cast<double>(counts_.products) + 1e-3 * moved);
+}
+
+double SlotConvPlan::score() const {
+  const LayerCost c = cost();
+  return static_cast<double>(c.bytes_client_to_server + c.bytes_server_to_client) + 375e6 * estimated_seconds();
+}
+
+SlotConvPlan best_slot_conv(const Conv2dMeta& meta, he::HeParamsPtr params, std::optional<int> square_plus_x_frac) {
+  std::optional<SlotConvPlan> best;
+  std::optional<Error> last;
+  for (SlotRotation r : {SlotRotation::kPerTap, SlotRotation::kHoisted, SlotRotation::kClientRotated}) {
+    try {
+      SlotConvPlan p(meta, params, r, square_plus_x_frac);
+      if (!best || p.score() < best->score()) best = std::move(p);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kUnsupported) throw;
+      last = e;
+    }
+  }
+  if (!best) throw *last;
+  return std::move(*best);
+}
+
 std::size_t SlotConvPlan::in_slot(std::size_t c, std::size_t p) const noexcept {
   const std::size_t j = c % (2 * cn_);
   return (j / cn_) * (params_->n() / 2) + (j % cn_) * block_ + p;

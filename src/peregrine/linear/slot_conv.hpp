@@ -108,6 +108,16 @@ class SlotConvPlan {
   /// Bytes of the Galois keys for galois_steps() (set-up, once per session).
   std::size_t galois_key_bytes() const;
 
+  /// Estimated seconds of the layer's HE work (both parties, one thread each, summed): key
+  /// switches, decompositions, products and ciphertexts encrypted or decrypted, at constants
+  /// measured with peregrine_bench_slot_conv on the project's machine (N = 8192, two data primes:
+  /// 1.2 ms per decomposition, 0.5 ms per key switch beyond it, 0.15 ms per product, 1 ms per
+  /// ciphertext encrypted or decrypted), scaled by N and the number of primes.
+  double estimated_seconds() const;
+  /// Bytes both ways plus estimated_seconds() at the LAN reference rate (375 MB/s), as
+  /// tile_latency_score: what best_slot_conv minimises.
+  double score() const;
+
   /// Slot of input channel c's pixel p (< H·W) in its ciphertext c / (2c_n).
   std::size_t in_slot(std::size_t c, std::size_t p) const noexcept;
   /// Ciphertext and slot of output element (m, oy, ox).
@@ -143,6 +153,12 @@ class SlotConvPlan {
   int flood_bits_ = 0;
   std::size_t response_level_ = 1;
 };
+
+/// The rotation candidate of least score() among those that fit the parameters' noise budget
+/// (TECHNIQUES.md §5.6: "measure them and keep the best per shape"). Errors: those of the plan
+/// when no candidate fits (the last candidate's).
+SlotConvPlan best_slot_conv(const Conv2dMeta& meta, he::HeParamsPtr params,
+                            std::optional<int> square_plus_x_frac = std::nullopt);
 
 /// The server's prepared weights for one plan: the diagonal plaintexts D_{o,r,i,σ,k} in NTT form.
 /// weights: [M][C][kh][kw] signed, |w| < t/2 (kInvalidArgument otherwise or on a size mismatch).
