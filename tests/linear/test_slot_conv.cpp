@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <vector>
 
 #include "../common/linear_fixture.hpp"
@@ -162,6 +163,26 @@ TEST(SlotConv, FusedSquarePlusXEqualsTheConvOfXSquaredPlusX) {
   ASSERT_EQ(r.run.y, r.run.want);
   EXPECT_GE(r.noise_budget, 1);
   EXPECT_EQ(r.counts, big.counts());
+}
+
+TEST(SlotConv, FusedLayerKeepsNoiseBudgetAtEveryResNet32Shape) {
+  // §5.5's test: the remaining noise budget after x²+x + conv + flooding at the shapes of the
+  // shipped ResNet-20/32 (stem, the three stages, both down-sampling convs, the classifier as a
+  // 1×1 conv on a 1×1 image), logged per layer; at least one bit everywhere.
+  auto P = he::HeParams::batch(30, 16384, 3);
+  Conv2dMeta fc = conv(64, 1, 1, 10, 1, 1, 0);
+  const Conv2dMeta shapes[] = {conv(3, 32, 32, 16, 3, 1, 1),  conv(16, 32, 32, 16, 3, 1, 1), conv(16, 32, 32, 32, 3, 2, 1),
+                               conv(32, 16, 16, 32, 3, 1, 1), conv(32, 16, 16, 64, 3, 2, 1), conv(64, 8, 8, 64, 3, 1, 1), fc};
+  std::uint8_t tag = 80;
+  for (const Conv2dMeta& m : shapes) {
+    const SlotConvPlan plan = best_slot_conv(m, P, 8);
+    const SlotRun r = run_slot(plan, tag++);
+    ASSERT_EQ(r.run.y, r.run.want) << m.C << "->" << m.M << " at " << m.H;
+    EXPECT_GE(r.noise_budget, 1);
+    std::printf("  x²+x + conv %zu->%zu at %zux%zu stride %zu (%s): flood %d bits, response level %zu, noise budget left %d bits\n",
+                m.C, m.M, m.H, m.W, m.stride_h, to_string(plan.rotation()), plan.flood_bits(), plan.response_level(),
+                r.noise_budget);
+  }
 }
 
 TEST(SlotConv, RotationCountsFollowTheCandidateFormulas) {
