@@ -451,3 +451,75 @@ TEST(DigitExtraction, InvalidArgumentsRejectedBeforeTraffic) {
     EXPECT_EQ(sp.bytes_sent(), before);
   }
 }
+
+// ---- shares in Z_t (the slot-encoded layers' prime; Flash's truncation option (c)) -------------
+
+namespace {
+
+std::int64_t centred_mod(u64 v, u64 t) { return v > t / 2 ? static_cast<std::int64_t>(v) - static_cast<std::int64_t>(t) : static_cast<std::int64_t>(v); }
+
+std::int64_t floor_shift(std::int64_t v, int k) { return v >= 0 ? v >> k : -((-v + (std::int64_t{1} << k) - 1) >> k); }
+
+}  // namespace
+
+TEST(TruncationModT, WithinOneLsbOfTheShiftWithAnExactWrap) {
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(70));
+  // The batch primes of he::HeParams::batch(30) and batch(36) (N = 8192).
+  for (const auto& [t, ell_y, k] : {std::tuple<u64, int, int>{1073692673ULL, 28, 12}, {68719230977ULL, 34, 20},
+                                    {1073692673ULL, 29, 1}}) {
+    SCOPED_TRACE(std::to_string(t) + " ell_y=" + std::to_string(ell_y) + " k=" + std::to_string(k));
+    const std::int64_t lim = (std::int64_t{1} << (ell_y - 1)) - 1;
+    std::vector<std::int64_t> x = {0, 1, -1, lim, -lim, -lim - 1, std::int64_t{1} << k, -(std::int64_t{1} << k),
+                                   (std::int64_t{1} << k) - 1, -(std::int64_t{1} << k) + 1};
+    while (x.size() < 4000) x.push_back(static_cast<std::int64_t>(gen.uniform_below(2 * static_cast<u64>(lim) + 2)) - lim - 1);
+    std::vector<u64> s0(x.size()), s1(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const u64 xv = x[i] < 0 ? t - static_cast<u64>(-x[i]) : static_cast<u64>(x[i]);
+      // Edge splits first: the client's share 0, t − 1, and the value itself.
+      s1[i] = i < 10 ? 0 : i < 20 ? t - 1 : i < 30 ? xv : gen.uniform_below(t);
+      s0[i] = (xv + t - s1[i]) % t;
+    }
+    auto y = on_both(sp, [&](MpcSession& s, int p) { return truncate_mod_t(s, p == 0 ? s0 : s1, t, k, ell_y); });
+    std::size_t off[3] = {0, 0, 0};
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const std::int64_t got = centred_mod((y.first[i] + y.second[i]) % t, t);
+      const std::int64_t d = got - floor_shift(x[i], k);
+      ASSERT_TRUE(d >= -1 && d <= 1) << "x=" << x[i] << " got " << got;
+      ++off[d + 1];
+    }
+    EXPECT_GT(off[1], x.size() / 4);  // mostly exact; the ±1 is the dropped low carry
+    RecordProperty("off_by_minus_one_plus_one", std::to_string(off[0]) + "," + std::to_string(off[2]));
+  }
+}
+
+TEST(TruncationModT, B2AIntoZtGivesScaledBits) {
+  SessionPair sp;
+  Prg gen = Prg::from_seed(test_seed(71));
+  const u64 t = 1073692673ULL;
+  const std::size_t n = 1000;
+  BoolShares b0(n), b1(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    b0.set(i, static_cast<int>(gen.next_u64() & 1));
+    b1.set(i, static_cast<int>(gen.next_u64() & 1));
+  }
+  for (const u64 scale : {u64{1}, u64{12345}, t - 1}) {
+    auto y = on_both(sp, [&](MpcSession& s, int p) { return b2a_mod_t(s, p == 0 ? b0 : b1, t, scale); });
+    for (std::size_t i = 0; i < n; ++i)
+      ASSERT_EQ((y.first[i] + y.second[i]) % t, (b0.get(i) ^ b1.get(i)) ? scale : 0) << i;
+  }
+}
+
+TEST(TruncationModT, ArgumentChecks) {
+  SessionPair sp;
+  const u64 t = 1073692673ULL;
+  const std::vector<u64> v = {1, 2}, big = {t};
+  for (const auto& [tt, k, ell, in] : {std::tuple<u64, int, int, const std::vector<u64>*>{t + 1, 4, 20, &v},  // even t
+                                       {t, 20, 20, &v},                                                       // k ≥ ell_y
+                                       {t, 4, 31, &v},                                                        // 2^31 > t
+                                       {t, 4, 20, &big}}) {                                                   // share ≥ t
+    auto codes = on_both(sp, [&](MpcSession& s, int) { return error_name_of([&] { truncate_mod_t(s, *in, tt, k, ell); }); });
+    EXPECT_EQ(codes.first, "invalid_argument");
+    EXPECT_EQ(codes.second, "invalid_argument");
+  }
+}

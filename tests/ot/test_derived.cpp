@@ -2,6 +2,7 @@
 // additive correlated OT mod 2^l, including edge choices and widths.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <vector>
 
 #include "../common/errors.hpp"
@@ -149,6 +150,58 @@ TEST(DerivedOt, AdditiveCotModPow2) {
       }
     }
   }
+}
+
+TEST(DerivedOt, AdditiveCotModPrime) {
+  // Mod an arbitrary t (the slot layers' batching primes, and small and odd moduli).
+  DerivedSession s;
+  Prg p = Prg::from_seed(test_seed(47));
+  for (std::uint64_t t : {std::uint64_t{3}, std::uint64_t{1000003}, std::uint64_t{1073692673}, std::uint64_t{68719230977},
+                          (std::uint64_t{1} << 62) - 57}) {
+    for (std::size_t n : {std::size_t{1}, kDerivedBatch + 9}) {
+      std::vector<std::uint64_t> delta(n), x(n), y(n);
+      for (auto& d : delta) d = p.uniform_below(t);
+      delta[0] = t - 1;
+      auto c = bits(p, n);
+      run_parties([&] { s.snd.send_cot_additive_mod(delta, x, t); }, [&] { s.rcv.recv_cot_additive_mod(c, y, t); });
+      bool x_varies = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_LT(x[i], t);
+        ASSERT_EQ(y[i], static_cast<std::uint64_t>((static_cast<unsigned __int128>(x[i]) + (c[i] ? delta[i] : 0)) % t)) << t << " " << i;
+        x_varies |= (i > 0 && x[i] != x[0]);
+      }
+      if (n > 100) {
+        EXPECT_TRUE(x_varies);
+      }
+    }
+  }
+  // Rejected before any traffic: Δ ≥ t, t out of range.
+  std::vector<std::uint64_t> d1 = {7}, o1(1);
+  EXPECT_THROW(s.snd.send_cot_additive_mod(d1, o1, 7), Error);
+  EXPECT_THROW(s.snd.send_cot_additive_mod(d1, o1, 1), Error);
+  std::vector<std::uint8_t> c1 = {1};
+  EXPECT_THROW(s.rcv.recv_cot_additive_mod(c1, o1, std::uint64_t{1} << 62), Error);
+}
+
+TEST(DerivedOt, AdditiveCotModPrimeRefusesAValueNotBelowT) {
+  // A hostile sender: the COTs, then values ≥ t (all bits set) in place of the corrections.
+  using peregrine::test::error_code_of;
+  DerivedSession s;
+  const std::uint64_t t = 1000003;  // 20 bits: 2^20 − 1 ≥ t
+  const std::size_t n = 10;
+  std::vector<std::uint8_t> c(n, 1);
+  std::vector<std::uint64_t> y(n);
+  std::optional<ErrorCode> code;
+  run_parties(
+      [&] {
+        std::vector<Block> q(n);
+        s.p0.sender->send_cot(q);
+        std::vector<std::uint8_t> junk((n * 20 + 7) / 8, 0xff);
+        s.ch0->send(junk.data(), junk.size());
+        s.ch0->flush();
+      },
+      [&] { code = error_code_of([&] { s.rcv.recv_cot_additive_mod(c, y, t); }); });
+  EXPECT_EQ(code, ErrorCode::kMalformedInput);
 }
 
 TEST(DerivedOt, ReverseDirectionAndInterleaving) {

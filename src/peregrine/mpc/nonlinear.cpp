@@ -421,6 +421,25 @@ ArithShares b2a(MpcSession& s, const BoolShares& b, const Ring& ring) {
   return out;
 }
 
+std::vector<u64> b2a_mod_t(MpcSession& s, const BoolShares& b, u64 t, u64 scale) {
+  require(b.words.size() == words_for(b.n), ErrorCode::kInvalidArgument, "b2a_mod_t: malformed BoolShares");
+  require(t >= 2 && t < (u64{1} << 62) && scale < t, ErrorCode::kInvalidArgument, "b2a_mod_t: t out of range or scale ≥ t");
+  const std::size_t n = b.n;
+  std::vector<u64> out(n);
+  if (n == 0) return out;
+  if (s.is_server()) {
+    std::vector<u64> delta(n), x(n);
+    for (std::size_t i = 0; i < n; ++i) delta[i] = b.get(i) ? (t - scale) % t : scale;  // c·(1 − 2b_0)
+    s.ot_sender().send_cot_additive_mod(delta, x, t);
+    for (std::size_t i = 0; i < n; ++i) out[i] = ((b.get(i) ? scale : 0) + t - x[i]) % t;
+  } else {
+    std::vector<std::uint8_t> choice(n);
+    for (std::size_t i = 0; i < n; ++i) choice[i] = static_cast<std::uint8_t>(b.get(i));
+    s.ot_receiver().recv_cot_additive_mod(choice, out, t);
+  }
+  return out;
+}
+
 ArithShares mux(MpcSession& s, const BoolShares& b, const ArithShares& x) {
   const Ring& r = x.ring;
   const std::size_t n = x.v.size();

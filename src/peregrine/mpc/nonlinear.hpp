@@ -119,6 +119,12 @@ BoolShares drelu(MpcSession& s, const ArithShares& x, int m = kLeafBitsDefault);
 /// ℓ bits per bit.
 ArithShares b2a(MpcSession& s, const BoolShares& b, const Ring& ring);
 
+/// B2A into Z_t for any modulus 2 ≤ t < 2^62 (the slot layers' prime t): boolean shares of n bits
+/// → additive shares mod t of scale·b_i (scale < t). c·(b_0 ⊕ b_1) = c·b_0 + b_1·c·(1 − 2b_0): one
+/// additive COT mod t with Δ = c·(1 − 2b_0) (server sends; ot::OtSender::send_cot_additive_mod).
+/// Cost: one COT + ⌈log2 t⌉ bits per bit. Errors: kInvalidArgument for t out of range or scale ≥ t.
+std::vector<u64> b2a_mod_t(MpcSession& s, const BoolShares& b, u64 t, u64 scale = 1);
+
 /// Multiplexer: shares of b (n bits) and of x (n elements over Z_{2^ℓ}) → shares of b·x.
 /// Two additive COT_ℓ per element, one per direction: for the server's share x_0, the server sends
 /// with correlation (1 − 2b_0)·x_0 and the client chooses with b_1, since

@@ -167,4 +167,32 @@ ArithShares extend(MpcSession& s, const ArithShares& x, int to_bits, bool is_sig
   return y;
 }
 
+std::vector<u64> truncate_mod_t(MpcSession& s, std::span<const u64> y, u64 t, int k, int ell_y, int m) {
+  require(t >= 3 && (t & 1) == 1 && t < (u64{1} << 62), ErrorCode::kInvalidArgument, "truncate_mod_t: t must be odd in [3, 2^62)");
+  require(k >= 1 && k < ell_y && ell_y < 62 && (u64{1} << ell_y) <= t, ErrorCode::kInvalidArgument,
+          "truncate_mod_t: needs 1 ≤ k < ell_y and 2^ell_y ≤ t");
+  for (u64 v : y) require(v < t, ErrorCode::kInvalidArgument, "truncate_mod_t: share not below t");
+  int lt = 0;
+  while (lt < 62 && (u64{1} << lt) <= t) ++lt;  // t < 2^lt: the comparison's width
+  const std::size_t n = y.size();
+  const u64 h = u64{1} << (ell_y - 1);
+  std::vector<u64> mine(n), cmp(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    mine[i] = s.is_server() ? (y[i] + h) % t : y[i];         // a (server) or b (client)
+    cmp[i] = s.is_server() ? t - mine[i] : mine[i];          // t − a ∈ [1, t] against b ∈ [0, t)
+  }
+  BoolShares w = millionaire_gt(s, cmp, lt, m);  // 1{t − a > b} = 1 − wrap
+  if (s.is_server())
+    for (std::size_t i = 0; i < n; ++i) w.set(i, w.get(i) ^ 1);
+  const std::vector<u64> wt = b2a_mod_t(s, w, t, t >> k);
+  std::vector<u64> out(n);
+  const u64 hk = h >> k;
+  for (std::size_t i = 0; i < n; ++i) {
+    u64 v = (mine[i] >> k) + t - wt[i];
+    if (s.is_server()) v += t - hk;
+    out[i] = v % t;
+  }
+  return out;
+}
+
 }  // namespace peregrine::mpc

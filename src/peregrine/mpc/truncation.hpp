@@ -97,4 +97,19 @@ std::vector<ArithShares> extract_digits(MpcSession& s, const ArithShares& x, int
 ArithShares extend(MpcSession& s, const ArithShares& x, int to_bits, bool is_signed,
                    MsbHint msb = MsbHint::kUnknown);
 
+/// Truncation of shares in Z_t (t an odd modulus < 2^62: the slot-encoded layers' prime), Flash's
+/// option (c) (TECHNIQUES.md §5.4; the construction is a reconstruction): y = y_0 + y_1 mod t holds a
+/// signed value with |y| < 2^{ell_y − 1}, 2^{ell_y} ≤ t. The server adds h = 2^{ell_y − 1}, so
+/// z = y + h ∈ [0, 2^{ell_y}) and z = a + b − t·w with a = y_0 + h mod t, b = y_1 and the wrap
+/// w = 1{a + b ≥ t} = 1 − 1{t − a > b}: one millionaire on ⌈log2 t⌉ bits (server t − a, client b).
+/// Then ⌊z/2^k⌋ = ⌊a/2^k⌋ + ⌊b/2^k⌋ − w·⌊t/2^k⌋ + c with c ∈ {−1, 0, 1} (the low parts' carry and
+/// w·(t mod 2^k), not computed), and w·⌊t/2^k⌋ comes from one b2a_mod_t. Returns this party's
+/// shares mod t of ⌊y/2^k⌋ + c: every element within 1 LSB of the arithmetic shift, never further
+/// (§5.8(a)); the wrap itself is exact, so no element ever fails catastrophically, unlike option
+/// (a). Cost per element: a millionaire on ⌈log2 t⌉ bits + one COT with ⌈log2 t⌉ bits. Rounds: the
+/// millionaire's plus one. Errors: kInvalidArgument unless t is odd, 3 ≤ t < 2^62,
+/// 1 ≤ k < ell_y, 2^{ell_y} ≤ t, and every share < t.
+std::vector<u64> truncate_mod_t(MpcSession& s, std::span<const u64> y, u64 t, int k, int ell_y,
+                                int m = kLeafBitsDefault);
+
 }  // namespace peregrine::mpc

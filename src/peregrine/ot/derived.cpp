@@ -13,7 +13,7 @@ namespace {
 
 // Tweak kinds (domain separation of the pads). 2 was the per-message PRF of the 1-of-N OT before
 // hello version 4; it is not reused.
-enum Kind : std::uint64_t { kPad = 0, kBytesPad = 1, kSlot = 3 };
+enum Kind : std::uint64_t { kPad = 0, kBytesPad = 1, kSlot = 3, kModPad = 4 };
 
 void check_l(int l) {
   require(l >= 1 && l <= 64, ErrorCode::kInvalidArgument, "OT: bit width l must be in [1, 64]");
@@ -254,6 +254,49 @@ void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span
   }
 }
 
+namespace {
+int modulus_bits(std::uint64_t t) {
+  require(t >= 2 && t < (std::uint64_t{1} << 62), ErrorCode::kInvalidArgument, "additive COT mod t: t must be in [2, 2^62)");
+  int l = 0;
+  while ((std::uint64_t{1} << l) < t) ++l;
+  return std::max(l, 1);
+}
+// The 128-bit pad block reduced mod t.
+std::uint64_t pad_mod(const std::uint64_t* h, std::uint64_t t) {
+  const unsigned __int128 v = (static_cast<unsigned __int128>(h[1]) << 64) | h[0];
+  return static_cast<std::uint64_t>(v % t);
+}
+}  // namespace
+
+void OtSender::send_cot_additive_mod(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, std::uint64_t t) {
+  const int l = modulus_bits(t);
+  require(delta.size() == x_out.size(), ErrorCode::kInvalidArgument, "send_cot_additive_mod: sizes differ");
+  for (std::uint64_t d : delta) require(d < t, ErrorCode::kInvalidArgument, "send_cot_additive_mod: delta not below t");
+  const std::size_t n = delta.size(), batch = kDerivedBatch;
+  const std::size_t super = super_batch_ots(batch, 1);
+  for (std::size_t s0 = 0; s0 < n; s0 += super) {
+    const std::size_t sn = std::min(super, n - s0);
+    grow(q_, sn);
+    cot_.send_cot(std::span<Block>(q_.data(), sn));
+    for (std::size_t off = s0; off < s0 + sn; off += batch) {
+      const std::size_t b = std::min(batch, s0 + sn - off);
+      expand(b, 1, kModPad, q_.data() + (off - s0));
+      const auto* h0 = reinterpret_cast<const std::uint64_t*>(in_.data());      // [b][2]
+      const auto* h1 = reinterpret_cast<const std::uint64_t*>(in_.data() + b);  // [b][2]
+      grow(vals_, b);
+      for (std::size_t i = 0; i < b; ++i) {
+        const std::uint64_t x = pad_mod(h0 + 2 * i, t), y1 = pad_mod(h1 + 2 * i, t);
+        x_out[off + i] = x;
+        // x + Δ − pad1 mod t: the receiver with choice 1 adds its pad (pad1) back.
+        vals_[i] = static_cast<std::uint64_t>((static_cast<unsigned __int128>(x) + delta[off + i] + (t - y1)) % t);
+      }
+      send_values(b, l);
+      ch_.flush();
+      ctr_ += b;
+    }
+  }
+}
+
 // ---- receiver -------------------------------------------------------------------------------
 
 OtReceiver::OtReceiver(CotReceiver& cot, net::Channel& ch, Prg& prg, std::uint32_t domain)
@@ -426,6 +469,34 @@ void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::s
           const std::uint64_t y = extract_value(wire_.data(), nbytes, i * width + k, l);
           out[(off + i) * width + k] = (h[i * 2 * nb + k] + (y & sel)) & mask;
         }
+      }
+      ctr_ += b;
+    }
+  }
+}
+
+void OtReceiver::recv_cot_additive_mod(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, std::uint64_t t) {
+  const int l = modulus_bits(t);
+  require(out.size() == choices.size(), ErrorCode::kInvalidArgument, "recv_cot_additive_mod: sizes differ");
+  const std::size_t n = choices.size(), batch = kDerivedBatch;
+  const std::size_t super = super_batch_ots(batch, 1);  // as send_cot_additive_mod
+  for (std::size_t s0 = 0; s0 < n; s0 += super) {
+    const std::size_t sn = std::min(super, n - s0);
+    grow(t_, sn);
+    cot_.recv_cot(choices.subspan(s0, sn), std::span<Block>(t_.data(), sn));
+    for (std::size_t off = s0; off < s0 + sn; off += batch) {
+      const std::size_t b = std::min(batch, s0 + sn - off);
+      grow(in_, b);
+      expand(t_.data() + (off - s0), b, 1, kModPad, in_.data());
+      const auto* h = reinterpret_cast<const std::uint64_t*>(in_.data());  // [b][2]
+      const std::size_t nbytes = packed_bytes(b, l);
+      grow(wire_, nbytes);
+      ch_.recv(wire_.data(), nbytes);
+      for (std::size_t i = 0; i < b; ++i) {
+        const std::uint64_t y = extract_value(wire_.data(), nbytes, i, l);
+        require(y < t, ErrorCode::kMalformedInput, "additive COT mod t: a value from the sender is not below t");
+        const std::uint64_t pad = pad_mod(h + 2 * i, t);
+        out[off + i] = choices[off + i] ? static_cast<std::uint64_t>((static_cast<unsigned __int128>(pad) + y) % t) : pad;
       }
       ctr_ += b;
     }

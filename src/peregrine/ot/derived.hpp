@@ -82,6 +82,12 @@ class OtSender {
   /// multiple of width ≥ 1.
   void send_cot_additive(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, int l,
                          std::size_t width = 1);
+  /// Additive correlated OT mod an arbitrary modulus t (2 ≤ t < 2^62; prime t for the slot-encoded
+  /// layers' shares in Z_t): writes x_out[i] (each the 128-bit pad reduced mod t: statistical
+  /// distance ≤ t/2^128 from uniform), the receiver of OT i gets x_out[i] + b_i·delta[i] mod t.
+  /// One COT + ⌈log2 t⌉ bits per OT. Errors: kInvalidArgument for t out of range, a delta ≥ t, or
+  /// sizes that differ.
+  void send_cot_additive_mod(std::span<const std::uint64_t> delta, std::span<std::uint64_t> x_out, std::uint64_t t);
 
  private:
   Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
@@ -128,6 +134,10 @@ class OtReceiver {
   /// [n][width], n = choices.size().
   void recv_cot_additive(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, int l,
                          std::size_t width = 1);
+  /// Additive correlated OT mod t: out[i] = x_i + choices[i]·Δ_i mod t (OtSender::send_cot_additive_mod).
+  /// Errors: kInvalidArgument for t out of range or sizes that differ; kMalformedInput for a value
+  /// from the sender not below t.
+  void recv_cot_additive_mod(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, std::uint64_t t);
 
  private:
   Block tweak(std::uint64_t kind, std::uint64_t sub) const noexcept;
