@@ -5,6 +5,7 @@
 // responses keep noise budget after the 40-bit flood.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -14,6 +15,8 @@
 #include "peregrine/he/params.hpp"
 #include "peregrine/he/serialize.hpp"
 #include "peregrine/linear/slot_conv.hpp"
+#include "peregrine/mpc/session.hpp"
+#include "peregrine/mpc/truncation.hpp"
 
 using namespace peregrine;
 using namespace peregrine::linear;
@@ -183,6 +186,86 @@ TEST(SlotConv, FusedLayerKeepsNoiseBudgetAtEveryResNet32Shape) {
                 m.C, m.M, m.H, m.W, m.stride_h, to_string(plan.rotation()), plan.flood_bits(), plan.response_level(),
                 r.noise_budget);
   }
+}
+
+TEST(SlotConv, TwoFlashLayersMatchTheFixedPointEmulationWithinOneLsb) {
+  // §5.8(a)–(c) on a two-layer network in Z_t: conv → truncate → [x²+x fused into] conv →
+  // truncate, activations at scale 2^f, 5-bit weights at scale 2^fw. Each layer's output equals
+  // the emulation of that layer on the actual input within ±1 LSB (the truncation's dropped
+  // carry); the HE part takes exactly one round trip per layer.
+  auto P = he::HeParams::batch(30, 16384, 3);
+  const u64 t = P->t();
+  const int f = 6, fw = 4;
+  const Conv2dMeta m1 = conv(3, 8, 8, 8, 3, 1, 1, 5), m2 = conv(8, 8, 8, 8, 3, 1, 1, 5);
+  const SlotConvPlan p1 = best_slot_conv(m1, P), p2 = best_slot_conv(m2, P, f);
+  Prg gen = Prg::from_seed(seed(120));
+  auto rnd_w = [&](const Conv2dMeta& m) {
+    std::vector<std::int64_t> w(m.M * m.C * 9);
+    for (auto& v : w) v = static_cast<std::int64_t>(gen.uniform_below(31)) - 15;
+    return w;
+  };
+  const std::vector<std::int64_t> w1 = rnd_w(m1), w2 = rnd_w(m2);
+  const SlotConvKernels k1(p1, w1), k2(p2, w2);
+  auto to_t = [t](std::int64_t v) { return v < 0 ? t - static_cast<u64>(-v) : static_cast<u64>(v); };
+  auto centred = [t](u64 v) { return v > t / 2 ? static_cast<std::int64_t>(v) - static_cast<std::int64_t>(t) : static_cast<std::int64_t>(v); };
+  // The client's input at scale 2^f in (−2, 2); the server's share of it is 0 (the first layer).
+  std::vector<std::int64_t> x(m1.C * 64);
+  for (auto& v : x) v = static_cast<std::int64_t>(gen.uniform_below(1u << (f + 2))) - (1 << (f + 1));
+  std::vector<u64> xc(x.size()), zero(x.size(), 0);
+  for (std::size_t i = 0; i < x.size(); ++i) xc[i] = to_t(x[i]);
+  auto pr = net::make_memory_pair();
+  std::vector<u64> h0, h1, o0, o1;  // hidden (after layer 1) and output shares
+  std::uint64_t he_rounds[2] = {0, 0};
+  Prg kp = Prg::from_seed(seed(121)), s0p = Prg::from_seed(seed(122)), s1p = Prg::from_seed(seed(123));
+  const std::vector<std::uint64_t> galois = [&] {
+    std::vector<std::uint64_t> g = p1.galois_elements(), g2 = p2.galois_elements();
+    g.insert(g.end(), g2.begin(), g2.end());
+    std::sort(g.begin(), g.end());
+    g.erase(std::unique(g.begin(), g.end()), g.end());
+    return g;
+  }();
+  peregrine::test::run_parties(
+      [&] {
+        net::Channel& ch = *pr.first;
+        const HeServer he = he_server_setup(ch, P, galois);
+        mpc::MpcSession mpc(ch, mpc::Party::kServer, s0p);
+        const auto r0 = ch.stats().rounds;
+        auto y = run_slot_conv_server(ch, he, p1, k1, zero, {}, s0p);
+        he_rounds[0] = ch.stats().rounds - r0;
+        h0 = mpc::truncate_mod_t(mpc, y, t, fw, 24);  // |y1| < 2^{f+1}·15·27 < 2^23
+        y = run_slot_conv_server(ch, he, p2, k2, h0, {}, s0p);
+        o0 = mpc::truncate_mod_t(mpc, y, t, f + fw, 29);
+      },
+      [&] {
+        net::Channel& ch = *pr.second;
+        const HeClient he = he_client_setup(ch, P, kp, galois);
+        mpc::MpcSession mpc(ch, mpc::Party::kClient, s1p);
+        auto y = run_slot_conv_client(ch, he, p1, xc, s1p);
+        h1 = mpc::truncate_mod_t(mpc, y, t, fw, 24);
+        y = run_slot_conv_client(ch, he, p2, h1, s1p);
+        o1 = mpc::truncate_mod_t(mpc, y, t, f + fw, 29);
+      });
+  EXPECT_EQ(he_rounds[0], 1u);
+  // Layer 1 against the emulation on x; layer 2 against the emulation on the actual hidden values.
+  auto shift = [](std::int64_t v, int k) { return v >= 0 ? v >> k : -((-v + (std::int64_t{1} << k) - 1) >> k); };
+  auto check = [&](const Conv2dMeta& m, const std::vector<std::int64_t>& in, const std::vector<std::int64_t>& w,
+                   const std::vector<u64>& a, const std::vector<u64>& b, int k, bool poly) {
+    std::vector<u64> act(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) act[i] = to_t(poly ? in[i] * in[i] + (std::int64_t{1} << f) * in[i] : in[i]);
+    const std::vector<u64> want = slot_conv_reference(m, t, act, w, {});
+    std::vector<std::int64_t> got(a.size());
+    int off = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      got[i] = centred((a[i] + b[i]) % t);
+      const std::int64_t d = got[i] - shift(centred(want[i]), k);
+      EXPECT_LE(std::abs(d), 1) << i;
+      off += d != 0;
+    }
+    return std::make_pair(got, off);
+  };
+  const auto [hidden, off1] = check(m1, x, w1, h0, h1, fw, false);
+  const auto [out, off2] = check(m2, hidden, w2, o0, o1, f + fw, true);
+  std::printf("  two Flash layers: %d and %d of %zu outputs off by one LSB\n", off1, off2, out.size());
 }
 
 TEST(SlotConv, RotationCountsFollowTheCandidateFormulas) {
