@@ -226,7 +226,21 @@ void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span
   require(delta.size() == x_out.size() && delta.size() % width == 0, ErrorCode::kInvalidArgument,
           "send_cot_additive: delta and x_out must both hold n * width values");
   const std::uint64_t mask = mask_of(l);
-  const std::size_t n = delta.size() / width, nb = (width + 1) / 2;  // pad blocks per side
+  const std::size_t nb = (width + 1) / 2;  // pad blocks per side
+  send_expanded(delta.size() / width, nb, kPad, width, l,
+                [&](std::size_t off, std::size_t b, const std::uint64_t* h0, const std::uint64_t* h1) {
+                  for (std::size_t i = 0; i < b; ++i)
+                    for (std::size_t k = 0; k < width; ++k) {
+                      const std::uint64_t x = h0[i * 2 * nb + k] & mask;
+                      x_out[(off + i) * width + k] = x;
+                      vals_[i * width + k] = (x + delta[(off + i) * width + k] - h1[i * 2 * nb + k]) & mask;
+                    }
+                });
+}
+
+template <class Fill>
+void OtSender::send_expanded(std::size_t n, std::size_t nb, std::uint64_t kind, std::size_t values_per_ot, int l,
+                             Fill&& fill) {
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
   // Super-batches: the COTs of a super-batch (the receiver's derandomisation bits in one piece),
   // then its batches' messages, each flushed.
@@ -237,17 +251,11 @@ void OtSender::send_cot_additive(std::span<const std::uint64_t> delta, std::span
     cot_.send_cot(std::span<Block>(q_.data(), sn));
     for (std::size_t off = s0; off < s0 + sn; off += batch) {
       const std::size_t b = std::min(batch, s0 + sn - off);
-      expand(b, nb, kPad, q_.data() + (off - s0));
-      const auto* h0 = reinterpret_cast<const std::uint64_t*>(in_.data());           // [b][2·nb]
-      const auto* h1 = reinterpret_cast<const std::uint64_t*>(in_.data() + b * nb);  // [b][2·nb]
-      grow(vals_, b * width);
-      for (std::size_t i = 0; i < b; ++i)
-        for (std::size_t k = 0; k < width; ++k) {
-          const std::uint64_t x = h0[i * 2 * nb + k] & mask;
-          x_out[(off + i) * width + k] = x;
-          vals_[i * width + k] = (x + delta[(off + i) * width + k] - h1[i * 2 * nb + k]) & mask;
-        }
-      send_values(b * width, l);
+      expand(b, nb, kind, q_.data() + (off - s0));
+      grow(vals_, b * values_per_ot);
+      fill(off, b, reinterpret_cast<const std::uint64_t*>(in_.data()),            // [b][2·nb]
+           reinterpret_cast<const std::uint64_t*>(in_.data() + b * nb));          // [b][2·nb]
+      send_values(b * values_per_ot, l);
       ch_.flush();
       ctr_ += b;
     }
@@ -272,29 +280,15 @@ void OtSender::send_cot_additive_mod(std::span<const std::uint64_t> delta, std::
   const int l = modulus_bits(t);
   require(delta.size() == x_out.size(), ErrorCode::kInvalidArgument, "send_cot_additive_mod: sizes differ");
   for (std::uint64_t d : delta) require(d < t, ErrorCode::kInvalidArgument, "send_cot_additive_mod: delta not below t");
-  const std::size_t n = delta.size(), batch = kDerivedBatch;
-  const std::size_t super = super_batch_ots(batch, 1);
-  for (std::size_t s0 = 0; s0 < n; s0 += super) {
-    const std::size_t sn = std::min(super, n - s0);
-    grow(q_, sn);
-    cot_.send_cot(std::span<Block>(q_.data(), sn));
-    for (std::size_t off = s0; off < s0 + sn; off += batch) {
-      const std::size_t b = std::min(batch, s0 + sn - off);
-      expand(b, 1, kModPad, q_.data() + (off - s0));
-      const auto* h0 = reinterpret_cast<const std::uint64_t*>(in_.data());      // [b][2]
-      const auto* h1 = reinterpret_cast<const std::uint64_t*>(in_.data() + b);  // [b][2]
-      grow(vals_, b);
-      for (std::size_t i = 0; i < b; ++i) {
-        const std::uint64_t x = pad_mod(h0 + 2 * i, t), y1 = pad_mod(h1 + 2 * i, t);
-        x_out[off + i] = x;
-        // x + Δ − pad1 mod t: the receiver with choice 1 adds its pad (pad1) back.
-        vals_[i] = static_cast<std::uint64_t>((static_cast<unsigned __int128>(x) + delta[off + i] + (t - y1)) % t);
-      }
-      send_values(b, l);
-      ch_.flush();
-      ctr_ += b;
-    }
-  }
+  send_expanded(delta.size(), 1, kModPad, 1, l,
+                [&](std::size_t off, std::size_t b, const std::uint64_t* h0, const std::uint64_t* h1) {
+                  for (std::size_t i = 0; i < b; ++i) {
+                    const std::uint64_t x = pad_mod(h0 + 2 * i, t), y1 = pad_mod(h1 + 2 * i, t);
+                    x_out[off + i] = x;
+                    // x + Δ − pad1 mod t: the receiver with choice 1 adds its pad (pad1) back.
+                    vals_[i] = static_cast<std::uint64_t>((static_cast<unsigned __int128>(x) + delta[off + i] + (t - y1)) % t);
+                  }
+                });
 }
 
 // ---- receiver -------------------------------------------------------------------------------
@@ -448,9 +442,24 @@ void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::s
   require(out.size() == choices.size() * width, ErrorCode::kInvalidArgument,
           "recv_cot_additive: out must hold n * width values");
   const std::uint64_t mask = mask_of(l);
-  const std::size_t n = choices.size(), nb = (width + 1) / 2;
+  const std::size_t nb = (width + 1) / 2;
+  recv_expanded(choices, nb, kPad, width, l, [&](std::size_t off, std::size_t b, const std::uint64_t* h, std::size_t nbytes) {
+    for (std::size_t i = 0; i < b; ++i) {
+      const std::uint64_t sel = 0 - static_cast<std::uint64_t>(choices[off + i] != 0);
+      for (std::size_t k = 0; k < width; ++k) {
+        const std::uint64_t y = extract_value(wire_.data(), nbytes, i * width + k, l);
+        out[(off + i) * width + k] = (h[i * 2 * nb + k] + (y & sel)) & mask;
+      }
+    }
+  });
+}
+
+template <class Read>
+void OtReceiver::recv_expanded(std::span<const std::uint8_t> choices, std::size_t nb, std::uint64_t kind,
+                               std::size_t values_per_ot, int l, Read&& read) {
+  const std::size_t n = choices.size();
   const std::size_t batch = std::max<std::size_t>(1, kDerivedBatch / nb);
-  const std::size_t super = super_batch_ots(batch, 1);  // as send_cot_additive
+  const std::size_t super = super_batch_ots(batch, 1);  // as OtSender::send_expanded
   for (std::size_t s0 = 0; s0 < n; s0 += super) {
     const std::size_t sn = std::min(super, n - s0);
     grow(t_, sn);
@@ -458,18 +467,11 @@ void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::s
     for (std::size_t off = s0; off < s0 + sn; off += batch) {
       const std::size_t b = std::min(batch, s0 + sn - off);
       grow(in_, b * nb);
-      expand(t_.data() + (off - s0), b, nb, kPad, in_.data());
-      const auto* h = reinterpret_cast<const std::uint64_t*>(in_.data());  // [b][2·nb]
-      const std::size_t nbytes = packed_bytes(b * width, l);
+      expand(t_.data() + (off - s0), b, nb, kind, in_.data());
+      const std::size_t nbytes = packed_bytes(b * values_per_ot, l);
       grow(wire_, nbytes);
       ch_.recv(wire_.data(), nbytes);
-      for (std::size_t i = 0; i < b; ++i) {
-        const std::uint64_t sel = 0 - static_cast<std::uint64_t>(choices[off + i] != 0);
-        for (std::size_t k = 0; k < width; ++k) {
-          const std::uint64_t y = extract_value(wire_.data(), nbytes, i * width + k, l);
-          out[(off + i) * width + k] = (h[i * 2 * nb + k] + (y & sel)) & mask;
-        }
-      }
+      read(off, b, reinterpret_cast<const std::uint64_t*>(in_.data()), nbytes);  // [b][2·nb]
       ctr_ += b;
     }
   }
@@ -478,29 +480,14 @@ void OtReceiver::recv_cot_additive(std::span<const std::uint8_t> choices, std::s
 void OtReceiver::recv_cot_additive_mod(std::span<const std::uint8_t> choices, std::span<std::uint64_t> out, std::uint64_t t) {
   const int l = modulus_bits(t);
   require(out.size() == choices.size(), ErrorCode::kInvalidArgument, "recv_cot_additive_mod: sizes differ");
-  const std::size_t n = choices.size(), batch = kDerivedBatch;
-  const std::size_t super = super_batch_ots(batch, 1);  // as send_cot_additive_mod
-  for (std::size_t s0 = 0; s0 < n; s0 += super) {
-    const std::size_t sn = std::min(super, n - s0);
-    grow(t_, sn);
-    cot_.recv_cot(choices.subspan(s0, sn), std::span<Block>(t_.data(), sn));
-    for (std::size_t off = s0; off < s0 + sn; off += batch) {
-      const std::size_t b = std::min(batch, s0 + sn - off);
-      grow(in_, b);
-      expand(t_.data() + (off - s0), b, 1, kModPad, in_.data());
-      const auto* h = reinterpret_cast<const std::uint64_t*>(in_.data());  // [b][2]
-      const std::size_t nbytes = packed_bytes(b, l);
-      grow(wire_, nbytes);
-      ch_.recv(wire_.data(), nbytes);
-      for (std::size_t i = 0; i < b; ++i) {
-        const std::uint64_t y = extract_value(wire_.data(), nbytes, i, l);
-        require(y < t, ErrorCode::kMalformedInput, "additive COT mod t: a value from the sender is not below t");
-        const std::uint64_t pad = pad_mod(h + 2 * i, t);
-        out[off + i] = choices[off + i] ? static_cast<std::uint64_t>((static_cast<unsigned __int128>(pad) + y) % t) : pad;
-      }
-      ctr_ += b;
+  recv_expanded(choices, 1, kModPad, 1, l, [&](std::size_t off, std::size_t b, const std::uint64_t* h, std::size_t nbytes) {
+    for (std::size_t i = 0; i < b; ++i) {
+      const std::uint64_t y = extract_value(wire_.data(), nbytes, i, l);
+      require(y < t, ErrorCode::kMalformedInput, "additive COT mod t: a value from the sender is not below t");
+      const std::uint64_t pad = pad_mod(h + 2 * i, t);
+      out[off + i] = choices[off + i] ? static_cast<std::uint64_t>((static_cast<unsigned __int128>(pad) + y) % t) : pad;
     }
-  }
+  });
 }
 
 }  // namespace peregrine::ot

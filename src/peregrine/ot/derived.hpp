@@ -97,6 +97,11 @@ class OtSender {
   // b COTs, each expanded to nb pad blocks per side: in_[(s·b + i)·nb + k] = H(q_i ⊕ s·Δ, tweak
   // {ctr_ + i, kind, k}) for s ∈ {0, 1}.
   void cot_and_expand(std::size_t b, std::size_t nb, std::uint64_t kind);
+  // n COTs in super-batches (one COT call each), every batch expanded to nb pad blocks per side
+  // with `kind`; fill(off, b, h0, h1) writes values_per_ot values per OT into vals_ from the pads
+  // h0 = H(q), h1 = H(q ⊕ Δ) ([b][2·nb] u64), which are sent at l bits and flushed.
+  template <class Fill>
+  void send_expanded(std::size_t n, std::size_t nb, std::uint64_t kind, std::size_t values_per_ot, int l, Fill&& fill);
   // Packs vals_[0, count) at l bits each and sends them (no flush).
   void send_values(std::size_t count, int l);
   // The expansion of cot_and_expand on the COTs q[0, b) (null: q_).
@@ -146,6 +151,11 @@ class OtReceiver {
   void cot_and_expand(std::span<const std::uint8_t> choices, std::size_t nb, std::uint64_t kind);
   // The expansion of cot_and_expand on the COTs t[0, b), into dst[b·nb].
   void expand(const Block* t, std::size_t b, std::size_t nb, std::uint64_t kind, Block* dst);
+  // The receiver's side of OtSender::send_expanded: per batch, the pads H(t) ([b][2·nb] u64) and
+  // the sender's packed values (in wire_, nbytes) go to read(off, b, h, nbytes).
+  template <class Read>
+  void recv_expanded(std::span<const std::uint8_t> choices, std::size_t nb, std::uint64_t kind, std::size_t values_per_ot,
+                     int l, Read&& read);
 
   CotReceiver& cot_;
   net::Channel& ch_;
