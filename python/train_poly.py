@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_cifar import add_run_args, cifar_metadata, epoch_batches, evaluate, export_onnx, load_test, load_train, seed_all  # noqa: E402
-from train_quant import MEAN, STD, load_float_weights, shortcut_a, standardise  # noqa: E402
+from train_quant import MEAN, STD, akamaster_blocks, load_float_weights, shortcut_a, standardise  # noqa: E402
 
 
 class Poly(nn.Module):
@@ -82,20 +82,14 @@ class PolyResNet(nn.Module):
 
     def __init__(self, depth, wd):
         super().__init__()
-        n = (depth - 2) // 6
         self.conv1, self.bn1 = conv_bn(wd, "conv1", "bn1", 1)
         self.blocks = nn.ModuleList()
         self.meta = []
-        cin = 16
-        for stage, planes in enumerate((16, 32, 64)):
-            for blk in range(n):
-                stride = 2 if (stage > 0 and blk == 0) else 1
-                pre = "layer%d.%d" % (stage + 1, blk)
-                c1, b1 = conv_bn(wd, pre + ".conv1", pre + ".bn1", stride)
-                c2, b2 = conv_bn(wd, pre + ".conv2", pre + ".bn2", 1)
-                self.blocks.append(nn.ModuleDict({"c1": c1, "b1": b1, "c2": c2, "b2": b2}))
-                self.meta.append((stride != 1 or cin != planes, planes))
-                cin = planes
+        for pre, stride, down, planes in akamaster_blocks(depth):
+            c1, b1 = conv_bn(wd, pre + ".conv1", pre + ".bn1", stride)
+            c2, b2 = conv_bn(wd, pre + ".conv2", pre + ".bn2", 1)
+            self.blocks.append(nn.ModuleDict({"c1": c1, "b1": b1, "c2": c2, "b2": b2}))
+            self.meta.append((down, planes))
         self.fc = nn.Linear(64, 10)
         self.fc.weight.data.copy_(wd["linear.weight"])
         self.fc.bias.data.copy_(wd["linear.bias"])

@@ -180,6 +180,17 @@ def shortcut_a(x, planes):
     return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))
 
 
+def akamaster_blocks(depth):
+    """(weight-name prefix, stride, down-sampling shortcut?, planes) of every residual block of the
+    akamaster ResNet-depth, in network order."""
+    cin = 16
+    for stage, planes in enumerate((16, 32, 64)):
+        for blk in range((depth - 2) // 6):
+            stride = 2 if (stage > 0 and blk == 0) else 1
+            yield "layer%d.%d" % (stage + 1, blk), stride, stride != 1 or cin != planes, planes
+            cin = planes
+
+
 def load_bits_config(path):
     """The per-layer widths of a --bits-config file: {"weight_bits": {layer: bits}, "act_bits":
     {quantiser: bits}} (both optional; other top-level keys are ignored). "" -> None."""
@@ -200,7 +211,6 @@ class QResNet(nn.Module):
 
     def __init__(self, depth, wd, abits, wbits, first_wbits, last_wbits, bits_config=None):
         super().__init__()
-        n = (depth - 2) // 6
         cfg = bits_config or {}
         w_over, a_over = dict(cfg.get("weight_bits", {})), dict(cfg.get("act_bits", {}))
 
@@ -216,20 +226,15 @@ class QResNet(nn.Module):
         self.qstem = act("stem_a")
         self.blocks = nn.ModuleList()
         self.meta = []
-        cin = 16
-        for stage, planes in enumerate((16, 32, 64)):
-            for blk in range(n):
-                stride = 2 if (stage > 0 and blk == 0) else 1
-                pre = "layer%d.%d" % (stage + 1, blk)
-                name = "block%d" % len(self.blocks)
-                w1, b1 = fold_bn(wd[pre + ".conv1.weight"], pre + ".bn1", wd)
-                w2, b2 = fold_bn(wd[pre + ".conv2.weight"], pre + ".bn2", wd)
-                m = nn.ModuleDict({"c1": QConv(w1, b1, stride, wb(name + ".conv1")), "q1": act(name + ".a1"),
-                                   "c2": QConv(w2, b2, 1, wb(name + ".conv2")), "q2": Lsq(8, True),
-                                   "qo": act(name + ".out")})
-                self.blocks.append(m)
-                self.meta.append((stride != 1 or cin != planes, planes))
-                cin = planes
+        for pre, stride, down, planes in akamaster_blocks(depth):
+            name = "block%d" % len(self.blocks)
+            w1, b1 = fold_bn(wd[pre + ".conv1.weight"], pre + ".bn1", wd)
+            w2, b2 = fold_bn(wd[pre + ".conv2.weight"], pre + ".bn2", wd)
+            m = nn.ModuleDict({"c1": QConv(w1, b1, stride, wb(name + ".conv1")), "q1": act(name + ".a1"),
+                               "c2": QConv(w2, b2, 1, wb(name + ".conv2")), "q2": Lsq(8, True),
+                               "qo": act(name + ".out")})
+            self.blocks.append(m)
+            self.meta.append((down, planes))
         self.qpool = Lsq(8, False)
         self.fc_w = nn.Parameter(wd["linear.weight"].clone())
         self.fc_b = nn.Parameter(wd["linear.bias"].clone())
