@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "peregrine/mpc/cost.hpp"
 #include "peregrine/mpc/truncation.hpp"
 
 using namespace peregrine;
@@ -491,6 +492,19 @@ TEST(TruncationModT, WithinOneLsbOfTheShiftWithAnExactWrap) {
     EXPECT_GT(off[1], x.size() / 4);  // mostly exact; the ±1 is the dropped low carry
     RecordProperty("off_by_minus_one_plus_one", std::to_string(off[0]) + "," + std::to_string(off[2]));
   }
+}
+
+TEST(TruncationModT, CostEstimateIsWithinAThirdOfTheMeasuredBytes) {
+  SessionPair sp;
+  const u64 t = 1073692673ULL;  // 30 bits
+  const std::size_t n = 1 << 14;
+  std::vector<u64> s0(n, 5), s1(n, t - 3);
+  const auto c0 = sp.ch0->stats().bytes_sent, c1 = sp.ch1->stats().bytes_sent;
+  (void)on_both(sp, [&](MpcSession& s, int p) { return truncate_mod_t(s, p == 0 ? s0 : s1, t, 8, 24); });
+  const double measured = static_cast<double>(sp.ch0->stats().bytes_sent - c0 + sp.ch1->stats().bytes_sent - c1);
+  const ProtocolCost est = truncate_mod_t_cost(n, 30, OtBackend::kSilent);
+  RecordProperty("bits_per_element", std::to_string(8 * measured / n));
+  EXPECT_NEAR(measured / (est.bytes_c2s + est.bytes_s2c), 1.0, 0.33);
 }
 
 TEST(TruncationModT, B2AIntoZtGivesScaledBits) {

@@ -69,6 +69,8 @@ ProtocolCost truncate_reduce_cost(std::size_t n, int ell, TruncMode mode, OtBack
   return truncate_cost(n, ell, TruncMode::kExact, MsbHint::kZero, ot);
 }
 
+ProtocolCost truncate_mod_t_cost(std::size_t n, int t_bits, OtBackend ot) { return relu_cost(n, t_bits + 1, ot); }
+
 ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend ot) {
   if (msb == MsbHint::kUnknown) return relu_cost(n, from, ot);
   const double per_cot = ot == OtBackend::kIknp ? 128.0 : 0.4;

@@ -46,6 +46,10 @@ ProtocolCost truncate_reduce_cost(std::size_t n, int ell, TruncMode mode, OtBack
 /// extend() of n elements from Z_{2^from} to Z_{2^to}, signed; with a known MSB one COT and one
 /// B2A over to − from bits (≈ 2·(to − from) + 3 bits each way together), else a millionaire on
 /// `from` bits plus the B2A (estimated as relu_cost on `from` bits, whose multiplexer is about a B2A).
+/// truncate_mod_t() on n elements with t < 2^t_bits: a millionaire on t_bits bits and one B2A COT
+/// of t_bits bits per element, estimated as relu_cost on t_bits + 1 bits (a millionaire on t_bits
+/// bits, whose multiplexer stands for the B2A).
+ProtocolCost truncate_mod_t_cost(std::size_t n, int t_bits, OtBackend ot);
 ProtocolCost extend_cost(std::size_t n, int from, int to, MsbHint msb, OtBackend ot);
 /// extract_digits() on n packed values of b base-2^B digits into Z_{2^out_bits}: the carries (b − 1
 /// when out_bits ≤ B, else b) from one prefix millionaire over their bits (estimated as relu_cost on
