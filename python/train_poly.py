@@ -208,7 +208,13 @@ def train_steps(net, teacher, opt, batches, y_all, args, lr_of):
         if args.feat > 0:
             loss = loss + args.feat * sum(F.mse_loss(f, g) for f, g in zip(feats, tfeats)) / len(feats)
         if args.range_penalty > 0:
-            loss = loss + args.range_penalty * sum(F.relu(r.abs() - args.range).pow(2).mean() for r in net.record)
+            # mean: over every element (weak on the rare escaping sample); max: over each sample's
+            # largest |pre-activation| (aims at the escapes themselves).
+            if args.range_mode == "max":
+                pen = sum(F.relu(r.abs().flatten(1).amax(1) - args.range).pow(2).mean() for r in net.record)
+            else:
+                pen = sum(F.relu(r.abs() - args.range).pow(2).mean() for r in net.record)
+            loss = loss + args.range_penalty * pen
         net.record = None
         opt.zero_grad()
         loss.backward()
@@ -235,6 +241,8 @@ def main():
     ap.add_argument("--feat", type=float, default=0.5)
     ap.add_argument("--range", type=float, default=8.0, help="pre-activations beyond this are penalised")
     ap.add_argument("--range-penalty", type=float, default=0.01)
+    ap.add_argument("--range-mode", choices=("mean", "max"), default="mean",
+                    help="penalise every element beyond --range (mean) or each sample's largest (max)")
     add_run_args(ap, "/tmp/peregrine_poly.pt")
     args = ap.parse_args()
 
@@ -315,8 +323,9 @@ def main():
     meta = cifar_metadata(
         MEAN, STD,
         "Peregrine python/train_poly.py --depth %d --per-stage %d --stage-batches %d --final-epochs %g --kd %g "
-        "--feat %g (ReLU -> x^2+x layer by layer from the akamaster float weights)" % (
-            args.depth, args.per_stage, args.stage_batches, args.final_epochs, args.kd, args.feat),
+        "--feat %g --range %g --range-penalty %g --range-mode %s (ReLU -> x^2+x layer by layer from the akamaster "
+        "float weights)" % (args.depth, args.per_stage, args.stage_batches, args.final_epochs, args.kd, args.feat,
+                            args.range, args.range_penalty, args.range_mode),
         acc_folded, "%.4f on the first 1000 lossless CIFAR-10 test images (BN folded; ReLU teacher %.4f)" % (
             acc_folded, acc_relu))
     meta["peregrine.preact_max"] = ",".join("%s=%.3f" % (n, r) for n, r in zip(names, ranges))
