@@ -193,7 +193,7 @@ def replace(net, i):
 def train_steps(net, teacher, opt, batches, y_all, args, lr_of):
     """One pass over `batches` ((b, idx, xb) tuples); returns the mean loss."""
     net.train()
-    tot, seen = 0.0, 0
+    tot, seen, skipped = 0.0, 0, 0
     for b, idx, xb in batches:
         for g in opt.param_groups:
             g["lr"] = lr_of(b)
@@ -217,11 +217,15 @@ def train_steps(net, teacher, opt, batches, y_all, args, lr_of):
             loss = loss + args.range_penalty * pen
         net.record = None
         opt.zero_grad()
+        if not math.isfinite(loss.item()):  # an escaping batch: skip it rather than poison the weights
+            skipped += 1
+            print("  batch %d: loss not finite, skipped (%d so far)" % (b, skipped), flush=True)
+            if skipped > 20:
+                raise SystemExit("more than 20 batches with a non-finite loss: lower --lr or raise --range-penalty")
+            continue
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
-        if not math.isfinite(loss.item()):
-            raise SystemExit("loss is not finite at batch %d: lower --lr or raise --range-penalty" % b)
         tot += loss.item() * idx.numel()
         seen += idx.numel()
         if b % 50 == 0:
