@@ -727,6 +727,29 @@ TEST(Engine, TrainedEfficientNetworksEqualTheFixedReference) {
   }
 }
 
+// The x²+x ResNet-20 trained here (python/train_poly.py, issue 20) on the hybrid path: every
+// activation Add(Mul(x, x), x) planned as a Gilboa square beside the Cheetah convolutions, privately
+// on one CIFAR-10 image, equal to the fixed-point reference.
+TEST(Engine, TrainedSquarePlusXResNetEqualsTheFixedReference) {
+  fs::path data = kData / "cifar10" / "test_batch_first1017_lossless.bin";
+  if (!fs::exists(data)) GTEST_SKIP() << "shared data not present";
+  Dataset ds = Dataset::open(data.string());
+  Graph g = load_onnx((kModels / "resnet20_cifar10_poly.onnx").string());
+  Preprocess pp = preprocess_from_metadata(g.metadata);
+  std::vector<Tensor> calib;
+  for (std::size_t i = 0; i < 4; ++i) calib.push_back({g.shape_of("input"), apply_preprocess(ds.record(1000 + i), pp)});
+  FixedModel m = quantize_model(g, calib);
+  engine::ServerModel server(m);
+  std::size_t squares = 0, relus = 0;
+  for (const auto& l : server.plan().layers()) {
+    squares += l.strategy == "square-gilboa";
+    relus += l.strategy.rfind("relu", 0) == 0;
+  }
+  EXPECT_EQ(squares, 19u);
+  EXPECT_EQ(relus, 0u);
+  expect_private_equals_fixed(m, server, {g.shape_of("input"), apply_preprocess(ds.record(2), pp)});
+}
+
 // The quantised ResNet-20 trained here, planned with `opts` (check(server) sees the plan), run
 // privately on lossless CIFAR-10 record `record` and compared with its integer reference; false
 // when the model or the shared data is absent.

@@ -129,7 +129,8 @@ INSTANTIATE_TEST_SUITE_P(Onnx, ShippedModel,
 // The CIFAR-10 networks trained here (python/train_cifar.py, models/), the same check.
 INSTANTIATE_TEST_SUITE_P(Trained, ShippedModel,
                          ::testing::Values(ModelCase{"mobilenetv2_cifar10", 32, PEREGRINE_MODELS_DIR},
-                                           ModelCase{"efficientnet_b0_cifar10", 32, PEREGRINE_MODELS_DIR}),
+                                           ModelCase{"efficientnet_b0_cifar10", 32, PEREGRINE_MODELS_DIR},
+                                           ModelCase{"resnet20_cifar10_poly", 32, PEREGRINE_MODELS_DIR}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // Every .onnx file in the folder has a case above (a new model must not go untested).
