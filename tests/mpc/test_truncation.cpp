@@ -502,7 +502,7 @@ TEST(TruncationModT, CostEstimateIsWithinAThirdOfTheMeasuredBytes) {
   const auto c0 = sp.ch0->stats().bytes_sent, c1 = sp.ch1->stats().bytes_sent;
   (void)on_both(sp, [&](MpcSession& s, int p) { return truncate_mod_t(s, p == 0 ? s0 : s1, t, 8, 24); });
   const double measured = static_cast<double>(sp.ch0->stats().bytes_sent - c0 + sp.ch1->stats().bytes_sent - c1);
-  const ProtocolCost est = truncate_mod_t_cost(n, 30, OtBackend::kSilent);
+  const ProtocolCost est = truncate_mod_t_cost(n, 30, sp.s0->ot_backend());
   RecordProperty("bits_per_element", std::to_string(8 * measured / n));
   EXPECT_NEAR(measured / (est.bytes_c2s + est.bytes_s2c), 1.0, 0.33);
 }
