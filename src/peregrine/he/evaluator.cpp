@@ -180,10 +180,6 @@ Evaluator::Decomposition Evaluator::decompose(const RnsPoly& c) const {
   return d;
 }
 
-std::pair<RnsPoly, RnsPoly> Evaluator::key_switch(const RnsPoly& c, const KeySwitchKey& ksk) const {
-  return key_switch(decompose(c), nullptr, ksk);
-}
-
 std::pair<RnsPoly, RnsPoly> Evaluator::key_switch(const Decomposition& dec, const std::size_t* perm,
                                                   const KeySwitchKey& ksk) const {
   const auto& kb = params_->key_base();
@@ -197,22 +193,15 @@ std::pair<RnsPoly, RnsPoly> Evaluator::key_switch(const Decomposition& dec, cons
     for (std::size_t jj = 0; jj <= L; ++jj) {
       const std::size_t j = target(jj);
       const math::Modulus& mj = kb.mod(j);
-      const u64* tmp = dec.digits[i * (L + 1) + jj].data();
+      const u64* digit = dec.digits[i * (L + 1) + jj].data();
       const u64* b = ksk.b[i].comp(j);
       const u64* a = ksk.a[i].comp(j);
       u64* o0 = acc0.comp(jj);
       u64* o1 = acc1.comp(jj);
-      if (perm != nullptr) {  // the digits of σ(c): σ permutes NTT evaluations (hoisting)
-        for (std::size_t x = 0; x < n; ++x) {
-          const u64 v = tmp[perm[x]];
-          o0[x] = math::add_mod(o0[x], math::mul_mod(v, b[x], mj), mj.value);
-          o1[x] = math::add_mod(o1[x], math::mul_mod(v, a[x], mj), mj.value);
-        }
-      } else {
-        for (std::size_t x = 0; x < n; ++x) {
-          o0[x] = math::add_mod(o0[x], math::mul_mod(tmp[x], b[x], mj), mj.value);
-          o1[x] = math::add_mod(o1[x], math::mul_mod(tmp[x], a[x], mj), mj.value);
-        }
+      for (std::size_t x = 0; x < n; ++x) {
+        const u64 v = digit[perm[x]];  // the digits of σ(c): σ permutes NTT evaluations
+        o0[x] = math::add_mod(o0[x], math::mul_mod(v, b[x], mj), mj.value);
+        o1[x] = math::add_mod(o1[x], math::mul_mod(v, a[x], mj), mj.value);
       }
     }
   }
@@ -244,22 +233,7 @@ std::pair<RnsPoly, RnsPoly> Evaluator::key_switch(const Decomposition& dec, cons
 }
 
 Ciphertext Evaluator::apply_galois(const Ciphertext& ct, std::uint64_t g, const GaloisKeys& keys) const {
-  check(ct);
-  params_->check_id(keys.params_id, "Galois keys");
-  auto it = keys.keys.find(g);
-  require(it != keys.keys.end(), ErrorCode::kInvalidArgument, "no Galois key for this element");
-  Ciphertext c = ct;
-  from_ntt(c);
-  const auto& base = params_->base(c.level());
-  RnsPoly c0 = math::automorphism(c.c0, g, base);
-  RnsPoly c1 = math::automorphism(c.c1, g, base);
-  auto [d0, d1] = key_switch(c1, it->second);
-  math::add_inplace(c0, d0, base);
-  Ciphertext out;
-  out.params_id = ct.params_id;
-  out.c0 = std::move(c0);
-  out.c1 = std::move(d1);
-  return out;
+  return std::move(apply_galois_hoisted(ct, std::span<const std::uint64_t>(&g, 1), keys).front());
 }
 
 std::vector<Ciphertext> Evaluator::apply_galois_hoisted(const Ciphertext& ct,

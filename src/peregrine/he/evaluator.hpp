@@ -48,14 +48,13 @@ class Evaluator {
   void multiply_monomial_inplace(Ciphertext& ct, std::size_t e) const;
 
   /// Applies X → X^g and key-switches back to s (hybrid RNS key switching with the special
-  /// prime; added noise ≈ L·N·q_max·B_e/P + rounding, i.e. O(L·N·B_e) when P ≥ q_max).
-  /// Errors: Error(kInvalidArgument) when no key for g is present.
+  /// prime; added noise ≈ L·N·q_max·B_e/P + rounding, i.e. O(L·N·B_e) when P ≥ q_max): the
+  /// one-element apply_galois_hoisted. Errors: Error(kInvalidArgument) when no key for g is present.
   Ciphertext apply_galois(const Ciphertext& ct, std::uint64_t g, const GaloisKeys& keys) const;
   /// Hoisted automorphisms (TECHNIQUES.md §5.2, §5.6 candidate A): apply_galois for every element
   /// of `elements`, sharing one RNS decomposition of c1 and its NTTs (L·(L+1) NTTs once instead of
   /// per element; σ_g permutes the decomposed digits' evaluations). Each result equals
-  /// apply_galois(ct, g, keys) up to the key-switching noise (same distribution). Errors: as
-  /// apply_galois; nothing is computed when a key is missing.
+  /// apply_galois(ct, g, keys). Errors: as apply_galois; nothing is computed when a key is missing.
   std::vector<Ciphertext> apply_galois_hoisted(const Ciphertext& ct, std::span<const std::uint64_t> elements,
                                                const GaloisKeys& keys) const;
   /// Slot rotation of both rows by `step` (left for step > 0); batch encoding only.
@@ -85,10 +84,6 @@ class Evaluator {
   void check(const Ciphertext& ct) const;
   void add_or_sub(Ciphertext& a, const Ciphertext& b, bool subtract) const;
   void add_or_sub_plain(Ciphertext& ct, const Plaintext& pt, bool subtract) const;
-  /// Key-switches polynomial c (coefficient form, level L) from s' to s: returns (d0, d1) with
-  /// d0 + d1·s ≈ c·s' (mod Q_L), coefficient form.
-  std::pair<math::RnsPoly, math::RnsPoly> key_switch(const math::RnsPoly& c,
-                                                     const KeySwitchKey& ksk) const;
   /// The RNS digits [c]_{q_i} (i < L) reduced mod each of the L data primes and P, NTT form:
   /// digits[i·(L+1) + j], slot L for P.
   struct Decomposition {
@@ -96,7 +91,9 @@ class Evaluator {
     std::vector<AlignedU64> digits;
   };
   Decomposition decompose(const math::RnsPoly& c) const;
-  /// key_switch from a decomposition, of σ(c) when `perm` (the NTT permutation of σ) is given.
+  /// Key-switches σ(c) from s' to s, for c given by its decomposition and σ by its NTT
+  /// permutation `perm` (math::automorphism_ntt_permutation): returns (d0, d1) with
+  /// d0 + d1·s ≈ σ(c)·s' (mod Q_L), coefficient form.
   std::pair<math::RnsPoly, math::RnsPoly> key_switch(const Decomposition& dec, const std::size_t* perm,
                                                      const KeySwitchKey& ksk) const;
   HeParamsPtr params_;
