@@ -42,6 +42,14 @@ std::vector<u64> rotated(std::span<const u64> v, bool swap, int step) {
   return out;
 }
 
+/// Whether output (oy, ox) reads inside the image through tap k: its anchor (oy·s_h, ox·s_w) moved
+/// by the tap's offset (ky − pad_top, kx − pad_left). Outside, the tap's weight is 0.
+bool tap_inside(const Conv2dMeta& m, std::size_t k, std::size_t oy, std::size_t ox) {
+  const long iy = static_cast<long>(oy * m.stride_h + k / m.kw) - static_cast<long>(m.pad_top);
+  const long ix = static_cast<long>(ox * m.stride_w + k % m.kw) - static_cast<long>(m.pad_left);
+  return iy >= 0 && iy < static_cast<long>(m.H) && ix >= 0 && ix < static_cast<long>(m.W);
+}
+
 }  // namespace
 
 const char* to_string(SlotRotation r) noexcept {
@@ -85,15 +93,10 @@ SlotConvPlan::SlotConvPlan(const Conv2dMeta& meta, he::HeParamsPtr params, SlotR
     for (std::size_t kx = 0; kx < meta_.kw; ++kx) {
       const long dy = static_cast<long>(ky) - static_cast<long>(meta_.pad_top);
       const long dx = static_cast<long>(kx) - static_cast<long>(meta_.pad_left);
-      tap_steps_[ky * meta_.kw + kx] = static_cast<int>(dy * static_cast<long>(meta_.W) + dx);
-      for (std::size_t oy = 0; oy < ho && !tap_used[ky * meta_.kw + kx]; ++oy)
-        for (std::size_t ox = 0; ox < wo; ++ox) {
-          const long iy = static_cast<long>(oy * meta_.stride_h) + dy, ix = static_cast<long>(ox * meta_.stride_w) + dx;
-          if (iy >= 0 && iy < static_cast<long>(meta_.H) && ix >= 0 && ix < static_cast<long>(meta_.W)) {
-            tap_used[ky * meta_.kw + kx] = true;
-            break;
-          }
-        }
+      const std::size_t k = ky * meta_.kw + kx;
+      tap_steps_[k] = static_cast<int>(dy * static_cast<long>(meta_.W) + dx);
+      for (std::size_t oy = 0; oy < ho && !tap_used[k]; ++oy)
+        for (std::size_t ox = 0; ox < wo && !tap_used[k]; ++ox) tap_used[k] = tap_inside(meta_, k, oy, ox);
     }
 
   // Non-zero diagonal terms: (o, r) mixes input channel c(i, ρ⊕σ, (b + r) mod c_n) into output
@@ -285,9 +288,6 @@ SlotConvKernels::SlotConvKernels(const SlotConvPlan& plan, std::span<const std::
     for (std::size_t r = 0; r < cn_; ++r)
       for (const SlotConvPlan::Term& tm : plan.terms(o, r)) {
         std::fill(slots.begin(), slots.end(), 0);
-        const std::size_t ky = tm.tap / m.kw, kx = tm.tap % m.kw;
-        const long dy = static_cast<long>(ky) - static_cast<long>(m.pad_top);
-        const long dx = static_cast<long>(kx) - static_cast<long>(m.pad_left);
         for (std::size_t rho = 0; rho < 2; ++rho)
           for (std::size_t b = 0; b < cn_; ++b) {
             const std::size_t mo = o * per + rho * cn_ + b;
@@ -297,13 +297,9 @@ SlotConvKernels::SlotConvKernels(const SlotConvPlan& plan, std::span<const std::
             const std::int64_t w = weights[(mo * m.C + c) * taps + tm.tap];
             if (w == 0) continue;
             for (std::size_t oy = 0; oy < ho; ++oy)
-              for (std::size_t ox = 0; ox < wo; ++ox) {
-                const long ay = static_cast<long>(oy * m.stride_h), ax = static_cast<long>(ox * m.stride_w);
-                if (ay + dy < 0 || ay + dy >= static_cast<long>(m.H) || ax + dx < 0 || ax + dx >= static_cast<long>(m.W))
-                  continue;
-                slots[rho * half + bi * block + static_cast<std::size_t>(ay) * m.W + static_cast<std::size_t>(ax)] =
-                    reduce_signed(w, t);
-              }
+              for (std::size_t ox = 0; ox < wo; ++ox)
+                if (tap_inside(m, tm.tap, oy, ox))
+                  slots[rho * half + bi * block + oy * m.stride_h * m.W + ox * m.stride_w] = reduce_signed(w, t);
           }
         d_[o * cn_ + r].push_back(ev.prepare(enc.encode(slots)));
       }

@@ -1,6 +1,7 @@
 #include "peregrine/mpc/truncation.hpp"
 
 #include <algorithm>
+#include <bit>
 
 #include "peregrine/core/error.hpp"
 
@@ -172,8 +173,7 @@ std::vector<u64> truncate_mod_t(MpcSession& s, std::span<const u64> y, u64 t, in
   require(k >= 1 && k < ell_y && ell_y < 62 && (u64{1} << ell_y) <= t, ErrorCode::kInvalidArgument,
           "truncate_mod_t: needs 1 ≤ k < ell_y and 2^ell_y ≤ t");
   for (u64 v : y) require(v < t, ErrorCode::kInvalidArgument, "truncate_mod_t: share not below t");
-  int lt = 0;
-  while (lt < 62 && (u64{1} << lt) <= t) ++lt;  // t < 2^lt: the comparison's width
+  const int lt = std::bit_width(t);  // t < 2^lt: the comparison's width
   const std::size_t n = y.size();
   const u64 h = u64{1} << (ell_y - 1);
   std::vector<u64> mine(n), cmp(n);

@@ -1,6 +1,7 @@
 #include "peregrine/ot/derived.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "peregrine/core/error.hpp"
@@ -265,9 +266,7 @@ void OtSender::send_expanded(std::size_t n, std::size_t nb, std::uint64_t kind, 
 namespace {
 int modulus_bits(std::uint64_t t) {
   require(t >= 2 && t < (std::uint64_t{1} << 62), ErrorCode::kInvalidArgument, "additive COT mod t: t must be in [2, 2^62)");
-  int l = 0;
-  while ((std::uint64_t{1} << l) < t) ++l;
-  return std::max(l, 1);
+  return std::max(static_cast<int>(std::bit_width(t - 1)), 1);  // values below t
 }
 // The 128-bit pad block reduced mod t.
 std::uint64_t pad_mod(const std::uint64_t* h, std::uint64_t t) {
